@@ -1,0 +1,141 @@
+// The only reader of process.env: parses the environment once into a typed, unit-named config.
+// Development defaults (embedded PGlite, no secret) apply only outside production.
+
+import { z } from "zod";
+
+const DEFAULT_PGLITE_URL = "pglite:./.data/pglite";
+
+const booleanText = z
+  .enum(["1", "0", "true", "false", "yes", "no", "on", "off", ""])
+  .transform((v) => ["1", "true", "yes", "on"].includes(v));
+
+const envSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  VERCEL_ENV: z.string().optional(),
+  CRON_SECRET: z.string().optional(),
+  /** A second accepted secret while rotating CRON_SECRET. */
+  CRON_SECRET_NEXT: z.string().optional(),
+  DATABASE_URL: z.string().optional(),
+  DATABASE_DRIVER: z.enum(["pglite", "pg", "neon"]).optional(),
+  /** Local Neon-compatible WebSocket proxy, "host:port/path" (development and tests only). */
+  NEON_WEBSOCKET_PROXY: z.string().optional(),
+  ENCRYPTION_KEY: z.string().optional(),
+  /** The original product's Fernet master key, to read passwords it stored. */
+  ENCRYPTION_MASTER_KEY: z.string().optional(),
+  RUN_BUDGET_MS: z.coerce.number().int().min(1000).max(900_000).default(25_000),
+  IMAP_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  IMAP_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
+  MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(25 * 1024 * 1024),
+  MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(0).default(15 * 1024 * 1024),
+  ATTACHMENTS_DIR: z.string().default("./.data/attachments"),
+  INTEGRATIONS_PER_RUN: z.coerce.number().int().min(1).max(1000).default(20),
+  SMTP_HOST: z.string().optional(),
+  SMTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  SMTP_SECURE: booleanText.optional(),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASSWORD: z.string().optional(),
+  SMTP_FROM: z.string().optional(),
+  SMTP_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
+  SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  ALERT_WEBHOOK_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+});
+
+export type DatabaseDriver = "pglite" | "pg" | "neon";
+
+export interface SmtpServerConfig {
+  host: string;
+  port: number;
+  isSecure: boolean;
+  user?: string;
+  password?: string;
+  from?: string;
+  rejectUnauthorized: boolean;
+}
+
+export interface Config {
+  isProduction: boolean;
+  cronSecrets: string[];
+  database: { url: string; driver: DatabaseDriver; neonWebSocketProxy?: string };
+  encryptionKey?: string;
+  legacyMasterKey?: string;
+  runBudgetMs: number;
+  imap: { connectTimeoutMs: number; commandTimeoutMs: number };
+  maxMessageBytes: number;
+  maxAttachmentBytes: number;
+  attachmentsDir: string;
+  integrationsPerRun: number;
+  smtp?: SmtpServerConfig;
+  smtpTimeoutMs: number;
+  alertWebhookUrl?: string;
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  port: number;
+}
+
+/** Raised when the environment cannot make a working config; endpoints answer 503 with it. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses an environment (process.env by default) into a Config, or throws ConfigError. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => i.path.join(".")).join(", ");
+    throw new ConfigError(`invalid environment variables: ${fields}`);
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === "production" || env.VERCEL_ENV === "production";
+  const url = env.DATABASE_URL?.trim() || (isProduction ? "" : DEFAULT_PGLITE_URL);
+  if (!url) throw new ConfigError("DATABASE_URL is not configured");
+  const cronSecrets = [env.CRON_SECRET, env.CRON_SECRET_NEXT].filter(
+    (s): s is string => typeof s === "string" && s.length > 0,
+  );
+  return {
+    isProduction,
+    cronSecrets,
+    database: {
+      url,
+      driver: env.DATABASE_DRIVER ?? driverFor(url),
+      neonWebSocketProxy: env.NEON_WEBSOCKET_PROXY,
+    },
+    encryptionKey: env.ENCRYPTION_KEY || undefined,
+    legacyMasterKey: env.ENCRYPTION_MASTER_KEY || undefined,
+    runBudgetMs: env.RUN_BUDGET_MS,
+    imap: { connectTimeoutMs: env.IMAP_CONNECT_TIMEOUT_MS, commandTimeoutMs: env.IMAP_COMMAND_TIMEOUT_MS },
+    maxMessageBytes: env.MAX_MESSAGE_BYTES,
+    maxAttachmentBytes: env.MAX_ATTACHMENT_BYTES,
+    attachmentsDir: env.ATTACHMENTS_DIR,
+    integrationsPerRun: env.INTEGRATIONS_PER_RUN,
+    smtp: env.SMTP_HOST
+      ? {
+          host: env.SMTP_HOST,
+          port: env.SMTP_PORT ?? (env.SMTP_SECURE ? 465 : 587),
+          isSecure: env.SMTP_SECURE ?? env.SMTP_PORT === 465,
+          user: env.SMTP_USER || undefined,
+          password: env.SMTP_PASSWORD || undefined,
+          from: env.SMTP_FROM || undefined,
+          rejectUnauthorized: env.SMTP_TLS_REJECT_UNAUTHORIZED,
+        }
+      : undefined,
+    smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
+    alertWebhookUrl: env.ALERT_WEBHOOK_URL,
+    logLevel: env.LOG_LEVEL,
+    port: env.PORT,
+  };
+}
+
+/** PGlite for `pglite:` URLs and plain paths, Neon for Neon hosts, node-postgres otherwise. */
+function driverFor(url: string): DatabaseDriver {
+  if (url.startsWith("pglite:") || url.startsWith("file:") || !url.includes("://")) return "pglite";
+  try {
+    if (new URL(url).hostname.endsWith(".neon.tech")) return "neon";
+  } catch {
+    // Not a parseable URL: let node-postgres report it.
+  }
+  return "pg";
+}

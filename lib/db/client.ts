@@ -1,0 +1,116 @@
+// Opens the database a job runs on: embedded PGlite (local default), node-postgres, or Neon's
+// serverless driver over WebSockets (production on Neon). Every caller gets the same drizzle API.
+
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { Pool as NeonPool, neonConfig } from "@neondatabase/serverless";
+import { drizzle as drizzleNeon } from "drizzle-orm/neon-serverless";
+import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import pg from "pg";
+import ws from "ws";
+import type { Config, DatabaseDriver } from "../config.js";
+import * as schema from "./schema.js";
+
+export type Schema = typeof schema;
+/** The database handle every job and query takes, whatever the driver. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+
+export interface OpenDb {
+  db: Db;
+  driver: DatabaseDriver;
+  /** Releases the connections (PGlite stays open for the process: see `closeAllDatabases`). */
+  close(): Promise<void>;
+}
+
+/** Short-lived pools: a cron invocation needs few connections and must not keep them. */
+const POOL_MAX_CONNECTIONS = 4;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * One PGlite instance per data directory for the whole process: PGlite is a single-connection,
+ * in-process database, and two instances on the same directory would corrupt it.
+ */
+const pgliteInstances = new Map<string, Promise<PGlite>>();
+
+/** Opens the configured database. The caller must `close()` it in a `finally`. */
+export async function openDb(database: Config["database"]): Promise<OpenDb> {
+  switch (database.driver) {
+    case "pglite": {
+      const client = await pgliteFor(database.url);
+      return { db: drizzlePglite(client, { schema }) as unknown as Db, driver: "pglite", close: async () => {} };
+    }
+    case "neon": {
+      configureNeon(database.neonWebSocketProxy);
+      const pool = new NeonPool({
+        connectionString: database.url,
+        max: POOL_MAX_CONNECTIONS,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      });
+      pool.on("error", () => {}); // an idle client dropped by the server: the next query reconnects
+      return { db: drizzleNeon(pool, { schema }) as unknown as Db, driver: "neon", close: () => pool.end() };
+    }
+    case "pg": {
+      const pool = new pg.Pool({
+        connectionString: database.url,
+        max: POOL_MAX_CONNECTIONS,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      });
+      pool.on("error", () => {});
+      return { db: drizzlePg(pool, { schema }) as unknown as Db, driver: "pg", close: () => pool.end() };
+    }
+  }
+}
+
+/** Closes every PGlite instance of the process (server shutdown, end of a CLI command). */
+export async function closeAllDatabases(): Promise<void> {
+  const instances = [...pgliteInstances.values()];
+  pgliteInstances.clear();
+  await Promise.all(instances.map(async (p) => (await p).close().catch(() => {})));
+}
+
+/**
+ * Hands an already open PGlite to `openDb` under `url` (an app or a test that embeds the jobs and
+ * holds its own instance).
+ */
+export function providePglite(url: string, instance: PGlite): void {
+  pgliteInstances.set(pgliteLocation(url), Promise.resolve(instance));
+}
+
+function pgliteLocation(url: string): string {
+  return url.replace(/^(pglite|file):(\/\/)?/, "");
+}
+
+function pgliteFor(url: string): Promise<PGlite> {
+  const location = pgliteLocation(url);
+  const existing = pgliteInstances.get(location);
+  if (existing) return existing;
+  // "memory" or "memory:<name>": an in-memory database, shared by every opener of the same name.
+  const isMemory = location === "" || location === ":memory:" || /^memory(:|$)/.test(location);
+  if (!isMemory) mkdirSync(location, { recursive: true });
+  const opening = PGlite.create(isMemory ? undefined : location);
+  pgliteInstances.set(location, opening);
+  opening.catch(() => pgliteInstances.delete(location));
+  return opening;
+}
+
+/**
+ * Neon's driver speaks the Postgres protocol over a WebSocket. Against Neon it needs only a
+ * WebSocket implementation (Node 20 has none built in); a local proxy (development, tests) is
+ * plain ws:// and cannot take the password-pipelining shortcut.
+ */
+function configureNeon(proxy: string | undefined): void {
+  neonConfig.webSocketConstructor = ws;
+  if (proxy) {
+    neonConfig.wsProxy = (host, port) => `${proxy}?address=${host}:${port}`;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineConnect = false;
+    neonConfig.pipelineTLS = false;
+  }
+}
+
+/** The rows of a raw `db.execute()` result: every supported driver returns them under `rows`. */
+export function rowsOf<T>(result: unknown): T[] {
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}

@@ -1,0 +1,416 @@
+// The database schema: the tables the jobs share with the Lokario app (names and French values from
+// the data contract) plus the columns and tables the jobs add, each marked "added" in its JSDoc.
+
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+// ---------------------------------------------------------------------------------------------
+// Stored values (the original product's French strings, kept exactly)
+
+export const INVOICE_STATUSES = ["brouillon", "envoyée", "payée", "impayée", "en retard", "annulée"] as const;
+export const INVOICE_STATUS = {
+  draft: "brouillon", sent: "envoyée", paid: "payée", unpaid: "impayée", overdue: "en retard", cancelled: "annulée",
+} as const satisfies Record<string, (typeof INVOICE_STATUSES)[number]>;
+
+export const QUOTE_STATUSES = ["brouillon", "envoyé", "vu", "accepté", "refusé"] as const;
+export const QUOTE_STATUS = {
+  draft: "brouillon", sent: "envoyé", seen: "vu", accepted: "accepté", refused: "refusé",
+} as const satisfies Record<string, (typeof QUOTE_STATUSES)[number]>;
+
+export const CONVERSATION_STATUSES = ["À répondre", "En attente", "Répondu", "Résolu", "Urgent", "Archivé", "Spam"] as const;
+export const CONVERSATION_STATUS = {
+  toAnswer: "À répondre", waiting: "En attente", answered: "Répondu", resolved: "Résolu",
+  urgent: "Urgent", archived: "Archivé", spam: "Spam",
+} as const satisfies Record<string, (typeof CONVERSATION_STATUSES)[number]>;
+
+export const MESSAGE_SOURCE_EMAIL = "email";
+export const INTEGRATION_TYPE_IMAP = "imap";
+export const SYNC_STATUS = { success: "success", error: "error" } as const;
+export const ATTACHMENT_FILE_TYPES = ["image", "pdf", "document", "other"] as const;
+
+export const FOLLOWUP_TYPES = [
+  "Devis non répondu", "Facture impayée", "Info manquante", "Rappel RDV", "Client inactif", "Projet en attente",
+] as const;
+export const FOLLOWUP_TYPE = {
+  unansweredQuote: "Devis non répondu", unpaidInvoice: "Facture impayée", missingInfo: "Info manquante",
+  appointmentReminder: "Rappel RDV", inactiveClient: "Client inactif", pendingProject: "Projet en attente",
+} as const satisfies Record<string, (typeof FOLLOWUP_TYPES)[number]>;
+
+export const FOLLOWUP_SOURCE_TYPES = ["quote", "invoice", "appointment", "project", "conversation", "manual"] as const;
+export const FOLLOWUP_STATUSES = ["À faire", "Fait", "En attente"] as const;
+export const FOLLOWUP_STATUS = { todo: "À faire", done: "Fait", waiting: "En attente" } as const satisfies Record<
+  string,
+  (typeof FOLLOWUP_STATUSES)[number]
+>;
+export const HISTORY_STATUS = { sent: "envoyé", read: "lu", answered: "répondu" } as const;
+export const HISTORY_MESSAGE_TYPE_EMAIL = "email";
+
+/** States of one automatic send attempt (added): see `followup_send_attempts`. */
+export const SEND_ATTEMPT_STATES = ["sending", "sent", "failed", "uncertain"] as const;
+export type SendAttemptState = (typeof SEND_ATTEMPT_STATES)[number];
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
+const money = (name: string) => numeric(name, { precision: 10, scale: 2 });
+
+// ---------------------------------------------------------------------------------------------
+// Owned by the app, read by the jobs
+
+export const companies = pgTable("companies", {
+  id: serial("id").primaryKey(),
+  name: text("name").notNull(),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export const companySettings = pgTable("company_settings", {
+  id: serial("id").primaryKey(),
+  companyId: integer("company_id").notNull().unique().references(() => companies.id, { onDelete: "cascade" }),
+  settings: jsonb("settings").notNull().default({}),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export const clients = pgTable(
+  "clients",
+  {
+    id: serial("id").primaryKey(),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    email: text("email"),
+    phone: text("phone"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("clients_company_email_idx").on(t.companyId, sql`lower(${t.email})`)],
+);
+
+export const invoices = pgTable("invoices", {
+  id: serial("id").primaryKey(),
+  companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+  clientId: integer("client_id").references(() => clients.id, { onDelete: "set null" }),
+  number: text("number").notNull(),
+  status: text("status").notNull().default(INVOICE_STATUS.draft),
+  totalTtc: money("total_ttc"),
+  amount: money("amount"),
+  dueDate: timestamp("due_date", { withTimezone: true }),
+  paidAt: timestamp("paid_at", { withTimezone: true }),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export const quotes = pgTable("quotes", {
+  id: serial("id").primaryKey(),
+  companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+  clientId: integer("client_id").references(() => clients.id, { onDelete: "set null" }),
+  number: text("number").notNull(),
+  status: text("status").notNull().default(QUOTE_STATUS.draft),
+  totalTtc: money("total_ttc"),
+  amount: money("amount"),
+  validUntil: timestamp("valid_until", { withTimezone: true }),
+  acceptedAt: timestamp("accepted_at", { withTimezone: true }),
+  refusedAt: timestamp("refused_at", { withTimezone: true }),
+  clientSignaturePath: text("client_signature_path"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Inbox
+
+/**
+ * A company's mailbox. Added beside the contract's columns: `imap_username`, `tls_reject_unauthorized`
+ * (opt-out for self-signed servers), the first-sync window (`initial_sync_days`,
+ * `initial_sync_max_messages`), scheduling and health (`next_sync_at`, `consecutive_failures`,
+ * `auth_failures`, `failing_since`, `last_success_at`), the lease (`lease_owner`, `lease_until`) and the
+ * sending settings (`smtp_*`; a null `smtp_password` reuses the IMAP password).
+ */
+export const inboxIntegrations = pgTable(
+  "inbox_integrations",
+  {
+    id: serial("id").primaryKey(),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    integrationType: text("integration_type").notNull().default(INTEGRATION_TYPE_IMAP),
+    name: text("name"),
+    imapServer: text("imap_server"),
+    imapPort: integer("imap_port").default(993),
+    emailAddress: text("email_address"),
+    imapUsername: text("imap_username"),
+    emailPassword: text("email_password"),
+    useSsl: boolean("use_ssl").notNull().default(true),
+    tlsRejectUnauthorized: boolean("tls_reject_unauthorized").notNull().default(true),
+    isActive: boolean("is_active").notNull().default(true),
+    isPrimary: boolean("is_primary").notNull().default(false),
+    syncIntervalMinutes: integer("sync_interval_minutes").notNull().default(5),
+    lastSyncAt: timestamp("last_sync_at", { withTimezone: true }),
+    lastSyncStatus: text("last_sync_status"),
+    lastSyncError: text("last_sync_error"),
+    initialSyncDays: integer("initial_sync_days").notNull().default(30),
+    initialSyncMaxMessages: integer("initial_sync_max_messages").notNull().default(500),
+    nextSyncAt: timestamp("next_sync_at", { withTimezone: true }),
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    authFailures: integer("auth_failures").notNull().default(0),
+    failingSince: timestamp("failing_since", { withTimezone: true }),
+    lastSuccessAt: timestamp("last_success_at", { withTimezone: true }),
+    leaseOwner: text("lease_owner"),
+    leaseUntil: timestamp("lease_until", { withTimezone: true }),
+    smtpServer: text("smtp_server"),
+    smtpPort: integer("smtp_port"),
+    smtpUseSsl: boolean("smtp_use_ssl"),
+    smtpUsername: text("smtp_username"),
+    smtpPassword: text("smtp_password"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("inbox_integrations_due_idx").on(t.isActive, t.nextSyncAt)],
+);
+
+/** Added: the UID cursor of one folder of one integration (RFC 3501 UIDVALIDITY + last UID seen). */
+export const inboxFolderCursors = pgTable(
+  "inbox_folder_cursors",
+  {
+    id: serial("id").primaryKey(),
+    integrationId: integer("integration_id").notNull().references(() => inboxIntegrations.id, { onDelete: "cascade" }),
+    folder: text("folder").notNull(),
+    uidValidity: bigint("uidvalidity", { mode: "number" }).notNull(),
+    lastUid: bigint("last_uid", { mode: "number" }).notNull().default(0),
+    uidValidityChanges: integer("uidvalidity_changes").notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("inbox_folder_cursors_integration_folder_key").on(t.integrationId, t.folder)],
+);
+
+/** A thread. Added: `integration_id` and `subject_key` (normalized subject, for subject threading). */
+export const conversations = pgTable(
+  "conversations",
+  {
+    id: serial("id").primaryKey(),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    clientId: integer("client_id").references(() => clients.id, { onDelete: "set null" }),
+    integrationId: integer("integration_id").references(() => inboxIntegrations.id, { onDelete: "set null" }),
+    subject: text("subject"),
+    subjectKey: text("subject_key"),
+    status: text("status").notNull().default(CONVERSATION_STATUS.toAnswer),
+    source: text("source").notNull().default(MESSAGE_SOURCE_EMAIL),
+    unreadCount: integer("unread_count").notNull().default(0),
+    lastMessageAt: timestamp("last_message_at", { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("conversations_company_subject_idx").on(t.companyId, t.subjectKey)],
+);
+
+/**
+ * One message. `created_at` is the message's own date. Added: where it came from (`integration_id`,
+ * `folder`, `uidvalidity`, `uid`), `dedupe_key` (the Message-ID, or a hash when it has none),
+ * `html_content`, `is_auto_reply`, `is_bounce`, `is_backfill` (imported by a first sync: never
+ * triggers automation), `size_bytes`, `imported_at`.
+ */
+export const inboxMessages = pgTable(
+  "inbox_messages",
+  {
+    id: serial("id").primaryKey(),
+    conversationId: integer("conversation_id").notNull().references(() => conversations.id, { onDelete: "cascade" }),
+    fromName: text("from_name"),
+    fromEmail: text("from_email"),
+    content: text("content"),
+    source: text("source").notNull().default(MESSAGE_SOURCE_EMAIL),
+    isFromClient: boolean("is_from_client").notNull().default(true),
+    read: boolean("read").notNull().default(false),
+    externalId: text("external_id"),
+    externalMetadata: jsonb("external_metadata").notNull().default({}),
+    integrationId: integer("integration_id").references(() => inboxIntegrations.id, { onDelete: "set null" }),
+    folder: text("folder"),
+    uidValidity: bigint("uidvalidity", { mode: "number" }),
+    uid: bigint("uid", { mode: "number" }),
+    dedupeKey: text("dedupe_key").notNull(),
+    htmlContent: text("html_content"),
+    isAutoReply: boolean("is_auto_reply").notNull().default(false),
+    isBounce: boolean("is_bounce").notNull().default(false),
+    isBackfill: boolean("is_backfill").notNull().default(false),
+    sizeBytes: integer("size_bytes"),
+    importedAt: timestamp("imported_at", { withTimezone: true }).notNull().defaultNow(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("inbox_messages_integration_uid_key").on(t.integrationId, t.folder, t.uidValidity, t.uid),
+    uniqueIndex("inbox_messages_integration_dedupe_key").on(t.integrationId, t.dedupeKey),
+    index("inbox_messages_conversation_idx").on(t.conversationId, t.createdAt),
+    index("inbox_messages_external_id_idx").on(t.externalId),
+  ],
+);
+
+/** Added: a message that could not be imported, with its reason; the sync goes on after it. */
+export const inboxQuarantine = pgTable(
+  "inbox_quarantine",
+  {
+    id: serial("id").primaryKey(),
+    integrationId: integer("integration_id").notNull().references(() => inboxIntegrations.id, { onDelete: "cascade" }),
+    folder: text("folder").notNull(),
+    uidValidity: bigint("uidvalidity", { mode: "number" }).notNull(),
+    uid: bigint("uid", { mode: "number" }).notNull(),
+    reason: text("reason").notNull(),
+    rawPath: text("raw_path"),
+    sizeBytes: integer("size_bytes"),
+    attempts: integer("attempts").notNull().default(1),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("inbox_quarantine_integration_uid_key").on(t.integrationId, t.folder, t.uidValidity, t.uid)],
+);
+
+/** An attachment. Added: `content_id` (inline parts) and `is_stored` (false when over the size limit). */
+export const messageAttachments = pgTable(
+  "message_attachments",
+  {
+    id: serial("id").primaryKey(),
+    messageId: integer("message_id").notNull().references(() => inboxMessages.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    fileType: text("file_type").notNull().default("other"),
+    filePath: text("file_path"),
+    fileSize: bigint("file_size", { mode: "number" }),
+    mimeType: text("mime_type"),
+    contentId: text("content_id"),
+    isStored: boolean("is_stored").notNull().default(true),
+    createdAt: createdAt(),
+  },
+  (t) => [index("message_attachments_message_idx").on(t.messageId)],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Follow-ups
+
+export const followups = pgTable(
+  "followups",
+  {
+    id: serial("id").primaryKey(),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    clientId: integer("client_id").references(() => clients.id, { onDelete: "set null" }),
+    type: text("type").notNull(),
+    sourceType: text("source_type").notNull().default("manual"),
+    sourceId: integer("source_id"),
+    sourceLabel: text("source_label"),
+    dueDate: timestamp("due_date", { withTimezone: true }),
+    status: text("status").notNull().default(FOLLOWUP_STATUS.todo),
+    amount: money("amount"),
+    autoEnabled: boolean("auto_enabled").notNull().default(false),
+    autoFrequencyDays: integer("auto_frequency_days"),
+    autoStopOnResponse: boolean("auto_stop_on_response").notNull().default(true),
+    autoStopOnPaid: boolean("auto_stop_on_paid").notNull().default(true),
+    autoStopOnRefused: boolean("auto_stop_on_refused").notNull().default(true),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("followups_auto_idx").on(t.autoEnabled, t.status)],
+);
+
+/**
+ * One follow-up sent (automatic or manual). Added: `step` (automatic sends only), `is_automatic`,
+ * `subject`, `recipient`, `message_id` (so the client's reply threads back), `smtp_response`.
+ */
+export const followupHistory = pgTable(
+  "followup_history",
+  {
+    id: serial("id").primaryKey(),
+    followupId: integer("followup_id").notNull().references(() => followups.id, { onDelete: "cascade" }),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    message: text("message"),
+    messageType: text("message_type").notNull().default(HISTORY_MESSAGE_TYPE_EMAIL),
+    status: text("status").notNull().default(HISTORY_STATUS.sent),
+    sentByName: text("sent_by_name"),
+    sentAt: timestamp("sent_at", { withTimezone: true }),
+    conversationId: integer("conversation_id").references(() => conversations.id, { onDelete: "set null" }),
+    step: integer("step"),
+    isAutomatic: boolean("is_automatic").notNull().default(false),
+    subject: text("subject"),
+    recipient: text("recipient"),
+    messageId: text("message_id"),
+    smtpResponse: text("smtp_response"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("followup_history_followup_idx").on(t.followupId, t.sentAt),
+    index("followup_history_message_id_idx").on(t.messageId),
+  ],
+);
+
+/**
+ * Added: one row per automatic (follow-up, step), inserted before SMTP is contacted. The unique key
+ * is what makes a send happen at most once, whatever the number of concurrent pings.
+ */
+export const followupSendAttempts = pgTable(
+  "followup_send_attempts",
+  {
+    id: serial("id").primaryKey(),
+    followupId: integer("followup_id").notNull().references(() => followups.id, { onDelete: "cascade" }),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    clientId: integer("client_id"),
+    step: integer("step").notNull(),
+    state: text("state").$type<SendAttemptState>().notNull().default("sending"),
+    messageId: text("message_id").notNull(),
+    recipient: text("recipient").notNull(),
+    subject: text("subject").notNull(),
+    smtpResponse: text("smtp_response"),
+    error: text("error"),
+    historyId: integer("history_id"),
+    leaseUntil: timestamp("lease_until", { withTimezone: true }).notNull(),
+    startedAt: timestamp("started_at", { withTimezone: true }).notNull(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("followup_send_attempts_step_key").on(t.followupId, t.step),
+    index("followup_send_attempts_client_day_idx").on(t.clientId, t.startedAt),
+  ],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Operations (added)
+
+/** One run of a job (an HTTP ping, a CLI call, the local scheduler): what it did and how it ended. */
+export const jobRuns = pgTable(
+  "job_runs",
+  {
+    id: serial("id").primaryKey(),
+    runId: text("run_id").notNull().unique(),
+    job: text("job").notNull(),
+    trigger: text("trigger").notNull(),
+    startedAt: timestamp("started_at", { withTimezone: true }).notNull(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+    status: text("status").notNull().default("running"),
+    summary: jsonb("summary"),
+    error: text("error"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("job_runs_job_started_idx").on(t.job, t.startedAt)],
+);
+
+/** A notice for a company's users (integration failing, recovered, a send needing a look). */
+export const notifications = pgTable(
+  "notifications",
+  {
+    id: serial("id").primaryKey(),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    type: text("type").notNull(),
+    title: text("title").notNull(),
+    message: text("message").notNull(),
+    link: text("link"),
+    read: boolean("read").notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [index("notifications_company_idx").on(t.companyId, t.createdAt)],
+);

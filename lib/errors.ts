@@ -1,0 +1,54 @@
+// Error kinds, decided where an error is raised, and the one table that turns a kind into an HTTP
+// status, a retry decision and a log level.
+
+/** The closed set of failure kinds the jobs know about. */
+export type ErrorKind = "auth" | "transient" | "permanent" | "bad-input";
+
+/** How each kind is treated everywhere: HTTP answer, whether a later run retries, log level. */
+export const ERROR_KINDS = {
+  auth: { status: 403, shouldRetry: false, level: "warn" },
+  transient: { status: 503, shouldRetry: true, level: "warn" },
+  permanent: { status: 500, shouldRetry: false, level: "error" },
+  "bad-input": { status: 400, shouldRetry: false, level: "warn" },
+} as const satisfies Record<ErrorKind, { status: number; shouldRetry: boolean; level: string }>;
+
+/** An error whose kind is known. `message` is short and safe to store and show (no secrets). */
+export class JobError extends Error {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "JobError";
+    this.kind = kind;
+  }
+}
+
+/** An error that is already an HTTP answer (wrong method, wrong secret, misconfiguration). */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.headers = headers;
+  }
+
+  toResponse(): Response {
+    return Response.json(
+      { success: false, error: this.message },
+      { status: this.status, headers: this.headers },
+    );
+  }
+}
+
+/** The kind of any thrown value: a JobError says it; anything else is treated as transient. */
+export function kindOf(err: unknown): ErrorKind {
+  return err instanceof JobError ? err.kind : "transient";
+}
+
+/** A short, single-line description of an error, fit for `last_sync_error` and summaries. */
+export function shortReason(err: unknown, maxLength = 300): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const line = text.replace(/\s+/g, " ").trim() || "unknown error";
+  return line.length > maxLength ? `${line.slice(0, maxLength - 1)}…` : line;
+}

@@ -1,0 +1,37 @@
+// The cron secret rule, shared by every job endpoint: `Authorization: Bearer …` (Vercel Cron, the
+// safe form: query strings end up in access logs) or `?secret=…` (what cron-job.org users paste).
+
+import type { Config } from "../config.js";
+import { safeEqual } from "../crypto/safe-equal.js";
+import { HttpError } from "../errors.js";
+import type { Logger } from "../log.js";
+
+/**
+ * Throws the HTTP answer when the request may not run a job: 503 when no secret is configured in
+ * production, 403 when the secret is missing or wrong. Outside production an unset secret lets the
+ * request through with a warning, as the original product did in development.
+ */
+export function assertCronSecret(req: Request, config: Config, log: Logger): void {
+  if (config.cronSecrets.length === 0) {
+    if (config.isProduction) {
+      throw new HttpError(503, "CRON_SECRET is not configured: set it in the environment to enable this endpoint");
+    }
+    log.warn("CRON_SECRET is not set: endpoint open (development only)");
+    return;
+  }
+  const given = presentedSecret(req);
+  // Compare against every accepted secret without stopping early, so timing says nothing of which matched.
+  const matches = config.cronSecrets.map((expected) => given !== undefined && safeEqual(given, expected));
+  if (!matches.includes(true)) {
+    log.warn("rejected request with a missing or wrong secret", { hasSecret: given !== undefined });
+    throw new HttpError(403, "Invalid secret. Provide Authorization: Bearer <CRON_SECRET> or ?secret=<CRON_SECRET>");
+  }
+}
+
+function presentedSecret(req: Request): string | undefined {
+  const header = req.headers.get("authorization");
+  const bearer = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+  if (bearer) return bearer;
+  const query = new URL(req.url).searchParams.get("secret");
+  return query === null ? undefined : query;
+}

@@ -1,0 +1,111 @@
+// Runs one job once: opens the database, records the run in `job_runs`, hands the job its context
+// (database, clock, budget, logger) and closes everything in `finally`. HTTP, the CLI, the local
+// scheduler and the tests all start jobs here.
+
+import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
+import type { Config } from "../config.js";
+import { type Db, openDb } from "../db/client.js";
+import { jobRuns } from "../db/schema.js";
+import { shortReason } from "../errors.js";
+import type { Logger } from "../log.js";
+import { type Budget, startBudget } from "./budget.js";
+
+export type Trigger = "http" | "cli" | "schedule" | "test";
+
+/** What a job receives. `now()` is the business clock (injectable); the budget is wall-clock time. */
+export interface JobContext {
+  db: Db;
+  config: Config;
+  log: Logger;
+  now: () => Date;
+  budget: Budget;
+  runId: string;
+  trigger: Trigger;
+}
+
+/** What every job returns: its own counts, plus whether work is left for the next run. */
+export interface JobSummary {
+  remaining: boolean;
+}
+
+/** A job: a name, the words an endpoint uses for it, and the work. */
+export interface Job<P, S extends JobSummary> {
+  name: string;
+  /** The line logged when an HTTP ping triggers the job (the original product's wording). */
+  triggerLogLine: string;
+  /** The `message` of a successful answer. */
+  successMessage: string;
+  /** Job parameters read from a request's query string (e.g. a dry run). */
+  paramsFromQuery(query: URLSearchParams): P;
+  run(ctx: JobContext, params: P): Promise<S>;
+}
+
+/** The database could not be reached: nothing could be done at all. */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`database unreachable: ${shortReason(cause)}`, { cause });
+    this.name = "DatabaseUnavailableError";
+  }
+}
+
+export interface RunJobOptions {
+  config: Config;
+  log: Logger;
+  trigger: Trigger;
+  now?: () => Date;
+  /** An already open database (tests, the local server); otherwise one is opened and closed here. */
+  db?: Db;
+}
+
+export type RunResult<S> = S & { runId: string; durationMs: number };
+
+/** Runs `job` once with `params` and returns its summary. Throws only when nothing could run. */
+export async function runJob<P, S extends JobSummary>(
+  job: Job<P, S>,
+  params: P,
+  options: RunJobOptions,
+): Promise<RunResult<S>> {
+  const runId = randomUUID();
+  const now = options.now ?? (() => new Date());
+  const log = options.log.with({ job: job.name, run: runId });
+  const startedMs = performance.now();
+  const opened = options.db ? undefined : await openDb(options.config.database);
+  const db = options.db ?? opened!.db;
+  try {
+    try {
+      await db.insert(jobRuns).values({ runId, job: job.name, trigger: options.trigger, startedAt: new Date() });
+    } catch (err) {
+      throw new DatabaseUnavailableError(err);
+    }
+    const budget = startBudget(options.config.runBudgetMs);
+    let summary: S;
+    try {
+      summary = await job.run({ db, config: options.config, log, now, budget, runId, trigger: options.trigger }, params);
+    } catch (err) {
+      await finishRun(db, runId, "error", undefined, shortReason(err));
+      throw err;
+    }
+    const durationMs = Math.round(performance.now() - startedMs);
+    await finishRun(db, runId, "success", { ...summary, durationMs });
+    log.info("run finished", { durationMs, ...flatCounts(summary) });
+    return { ...summary, runId, durationMs };
+  } finally {
+    await opened?.close();
+  }
+}
+
+async function finishRun(db: Db, runId: string, status: string, summary?: unknown, error?: string): Promise<void> {
+  await db
+    .update(jobRuns)
+    .set({ finishedAt: new Date(), status, summary: summary ?? null, error: error ?? null })
+    .where(eq(jobRuns.runId, runId))
+    .catch(() => {}); // the run's own result matters more than its record
+}
+
+/** The numeric and boolean fields of a summary, for the one log line per run. */
+function flatCounts(summary: object): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(summary).filter(([, v]) => typeof v === "number" || typeof v === "boolean"),
+  );
+}

@@ -1,0 +1,92 @@
+// A fresh, migrated database for a test, through each driver the product supports. PostgreSQL and
+// Neon databases are cloned from the migrated template; PGlite ones are migrated in a temp folder.
+
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { inject } from "vitest";
+import type { Config, DatabaseDriver } from "../../lib/config.js";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle } from "drizzle-orm/pglite";
+import { closeAllDatabases, type Db, openDb, providePglite } from "../../lib/db/client.js";
+import * as schema from "../../lib/db/schema.js";
+import { migrateDb } from "../../lib/db/migrate.js";
+
+/** Every driver, so a `describe.each(DRIVERS)` runs a suite on each. */
+export const DRIVERS: DatabaseDriver[] = ["pglite", "pg", "neon"];
+
+export interface TestDatabase {
+  driver: DatabaseDriver;
+  /** The `database` part of a Config that reaches this database. */
+  settings: Config["database"];
+  /** An open handle for arranging and asserting (the jobs open their own). */
+  db: Db;
+  /** The environment variables that select this database (for endpoint and CLI tests). */
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}
+
+const TEMPLATE_DATABASE = "lokario_template";
+
+/** Creates an empty, migrated database reached through `driver`. */
+export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDatabase> {
+  if (driver === "pglite") {
+    // In memory, loaded from a migrated snapshot: same engine as on disk, without the seconds that
+    // initialising and migrating a fresh PGlite costs each time (measured: ~3.5 s vs ~1.3 s).
+    const settings = { url: `pglite:memory:${randomBytes(6).toString("hex")}`, driver } as const;
+    providePglite(settings.url, await PGlite.create({ loadDataDir: await pgliteSnapshot() }));
+    const open = await openDb(settings);
+    return {
+      driver, settings, db: open.db, env: { DATABASE_URL: settings.url },
+      drop: async () => {
+        await closeAllDatabases();
+      },
+    };
+  }
+  const port = inject("postgresPort");
+  const name = `t_${randomBytes(6).toString("hex")}`;
+  await adminQuery(port, `create database ${name} template ${TEMPLATE_DATABASE}`);
+  const url = `postgres://postgres@127.0.0.1:${port}/${name}`;
+  const settings: Config["database"] =
+    driver === "neon" ? { url, driver, neonWebSocketProxy: inject("neonWsProxy") } : { url, driver };
+  const open = await openDb(settings);
+  const env: Record<string, string> = { DATABASE_URL: url, DATABASE_DRIVER: driver };
+  if (settings.neonWebSocketProxy) env.NEON_WEBSOCKET_PROXY = settings.neonWebSocketProxy;
+  return {
+    driver, settings, db: open.db, env,
+    drop: async () => {
+      await open.close();
+      await adminQuery(port, `drop database if exists ${name} with (force)`);
+    },
+  };
+}
+
+let snapshot: Promise<File | Blob> | undefined;
+
+/** A migrated PGlite data directory, made once per test worker. */
+function pgliteSnapshot(): Promise<File | Blob> {
+  snapshot ??= (async () => {
+    const instance = await PGlite.create();
+    await migrateDb(drizzle(instance, { schema }) as unknown as Db);
+    const dump = await instance.dumpDataDir("none");
+    await instance.close();
+    return dump;
+  })();
+  return snapshot;
+}
+
+async function adminQuery(port: number, text: string): Promise<void> {
+  // The template must have no other session while it is cloned: retry briefly if one lingers.
+  for (let attempt = 0; ; attempt++) {
+    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+    await client.connect();
+    try {
+      await client.query(text);
+      return;
+    } catch (err) {
+      if (attempt >= 20 || !String(err).includes("is being accessed by other users")) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await client.end();
+    }
+  }
+}

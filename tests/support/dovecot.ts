@@ -1,0 +1,113 @@
+// A throwaway Dovecot IMAP server for the test run (config from shared/reference/dovecot-for-tests.md):
+// STARTTLS on one loopback port, implicit TLS on another, users in a passwd-file that tests append to.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "node:net";
+import { freePort, waitFor } from "./ports.js";
+
+export interface DovecotInfo {
+  dir: string;
+  /** Plain IMAP with STARTTLS offered. */
+  port: number;
+  /** Implicit TLS (IMAPS). */
+  tlsPort: number;
+  /** The self-signed certificate the server presents (PEM), for tests that trust it explicitly. */
+  certPem: string;
+}
+
+export interface DovecotServer extends DovecotInfo {
+  stop(): Promise<void>;
+}
+
+/** Starts Dovecot with a fresh config in a temporary folder. */
+export async function startDovecot(): Promise<DovecotServer> {
+  const dir = mkdtempSync(join(tmpdir(), "lokario-dovecot-"));
+  chmodSync(dir, 0o755);
+  const [port, tlsPort] = [await freePort(), await freePort()];
+  for (const sub of ["run", "state", "mail"]) mkdirSync(join(dir, sub));
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+    "-days", "30", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  ], { stdio: "pipe" });
+  writeFileSync(join(dir, "users"), "");
+  execFileSync("chown", ["-R", "nobody:nogroup", join(dir, "mail")]);
+  writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort));
+  // Dovecot daemonizes: its stdio must not be pipes, or waiting for it would wait for the daemon.
+  const started = spawnSync("dovecot", ["-c", join(dir, "dovecot.conf")], { stdio: "ignore", timeout: 20_000 });
+  if (started.status !== 0) throw new Error(`dovecot did not start (exit ${started.status}): see ${dir}/dovecot.log`);
+  await waitFor("Dovecot to listen", () => canConnect(port));
+  await waitFor("Dovecot to listen (TLS)", () => canConnect(tlsPort));
+  const certPem = execFileSync("cat", [join(dir, "cert.pem")]).toString();
+  return {
+    dir, port, tlsPort, certPem,
+    stop: async () => {
+      spawnSync("doveadm", ["-c", join(dir, "dovecot.conf"), "stop"], { stdio: "ignore", timeout: 20_000 });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+  });
+}
+
+function config(dir: string, port: number, tlsPort: number): string {
+  return `
+base_dir = ${dir}/run
+state_dir = ${dir}/state
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <${dir}/cert.pem
+ssl_key = <${dir}/key.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = ${dir}/dovecot.log
+mail_location = maildir:${dir}/mail/%u
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 0
+default_process_limit = 500
+default_client_limit = 2000
+mail_max_userip_connections = 50
+# Tests check that failures are told apart; they should not wait for Dovecot's anti-brute-force delay.
+auth_failure_delay = 0
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u ${dir}/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=${dir}/mail/%u
+}
+service imap-login {
+  inet_listener imap {
+    port = ${port}
+  }
+  inet_listener imaps {
+    port = ${tlsPort}
+  }
+  process_min_avail = 2
+}
+service imap {
+  process_limit = 500
+}
+service stats {
+  unix_listener stats-reader {
+    mode = 0666
+  }
+  unix_listener stats-writer {
+    mode = 0666
+  }
+}
+`;
+}

@@ -1,0 +1,41 @@
+// Starts the real peers once per test run (Dovecot, PostgreSQL, the Neon WebSocket proxy), migrates a
+// template database that each test file clones, and stops everything at the end.
+
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { openDb } from "../../lib/db/client.js";
+import { migrateDb } from "../../lib/db/migrate.js";
+import { type DovecotInfo, startDovecot } from "./dovecot.js";
+import { startNeonWsProxy } from "./neon-ws-proxy.js";
+import { startPostgres } from "./postgres.js";
+
+export const TEMPLATE_DATABASE = "lokario_template";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    dovecot: DovecotInfo;
+    postgresPort: number;
+    neonWsProxy: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const [dovecot, postgres, proxy] = await Promise.all([startDovecot(), startPostgres(), startNeonWsProxy()]);
+  const admin = new pg.Client({ connectionString: postgres.url("postgres") });
+  await admin.connect();
+  await admin.query(`create database ${TEMPLATE_DATABASE}`);
+  await admin.end();
+  const template = await openDb({ url: postgres.url(TEMPLATE_DATABASE), driver: "pg" });
+  await migrateDb(template.db);
+  await template.close();
+
+  const { stop: _stop, ...dovecotInfo } = dovecot;
+  project.provide("dovecot", dovecotInfo);
+  project.provide("postgresPort", postgres.port);
+  project.provide("neonWsProxy", proxy.address);
+
+  return async () => {
+    await proxy.stop();
+    await Promise.all([dovecot.stop(), postgres.stop()]);
+  };
+}
