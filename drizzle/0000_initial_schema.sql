@@ -105,6 +105,7 @@ CREATE TABLE "inbox_folder_cursors" (
 	"uidvalidity" bigint NOT NULL,
 	"last_uid" bigint DEFAULT 0 NOT NULL,
 	"uidvalidity_changes" integer DEFAULT 0 NOT NULL,
+	"backfill_until_uid" bigint,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );

@@ -177,7 +177,12 @@ export const inboxIntegrations = pgTable(
   (t) => [index("inbox_integrations_due_idx").on(t.isActive, t.nextSyncAt)],
 );
 
-/** Added: the UID cursor of one folder of one integration (RFC 3501 UIDVALIDITY + last UID seen). */
+/**
+ * Added: the UID cursor of one folder of one integration (RFC 3501 UIDVALIDITY + last UID seen).
+ * `backfill_until_uid`: the highest UID that existed when a first sync or a UIDVALIDITY resync began;
+ * UIDs up to it are imported only inside the recent window and as backfill (never triggering
+ * automation), even when that import spans several runs.
+ */
 export const inboxFolderCursors = pgTable(
   "inbox_folder_cursors",
   {
@@ -187,6 +192,7 @@ export const inboxFolderCursors = pgTable(
     uidValidity: bigint("uidvalidity", { mode: "number" }).notNull(),
     lastUid: bigint("last_uid", { mode: "number" }).notNull().default(0),
     uidValidityChanges: integer("uidvalidity_changes").notNull().default(0),
+    backfillUntilUid: bigint("backfill_until_uid", { mode: "number" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
