@@ -135,6 +135,7 @@ CREATE TABLE "inbox_integrations" (
 	"auth_failures" integer DEFAULT 0 NOT NULL,
 	"failing_since" timestamp with time zone,
 	"last_success_at" timestamp with time zone,
+	"failure_alerted_at" timestamp with time zone,
 	"lease_owner" text,
 	"lease_until" timestamp with time zone,
 	"smtp_server" text,

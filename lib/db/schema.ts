@@ -134,7 +134,8 @@ export const quotes = pgTable("quotes", {
  * A company's mailbox. Added beside the contract's columns: `imap_username`, `tls_reject_unauthorized`
  * (opt-out for self-signed servers), the first-sync window (`initial_sync_days`,
  * `initial_sync_max_messages`), scheduling and health (`next_sync_at`, `consecutive_failures`,
- * `auth_failures`, `failing_since`, `last_success_at`), the lease (`lease_owner`, `lease_until`) and the
+ * `auth_failures`, `failing_since`, `last_success_at`, `failure_alerted_at`: when the owner was told it
+ * keeps failing), the lease (`lease_owner`, `lease_until`) and the
  * sending settings (`smtp_*`; a null `smtp_password` reuses the IMAP password).
  */
 export const inboxIntegrations = pgTable(
@@ -164,6 +165,7 @@ export const inboxIntegrations = pgTable(
     authFailures: integer("auth_failures").notNull().default(0),
     failingSince: timestamp("failing_since", { withTimezone: true }),
     lastSuccessAt: timestamp("last_success_at", { withTimezone: true }),
+    failureAlertedAt: timestamp("failure_alerted_at", { withTimezone: true }),
     leaseOwner: text("lease_owner"),
     leaseUntil: timestamp("lease_until", { withTimezone: true }),
     smtpServer: text("smtp_server"),

@@ -1,0 +1,100 @@
+// Tells a company's users, once, when one of its mailboxes keeps failing to sync, and once again
+// when it recovers: a `notifications` row, and the same event as JSON to ALERT_WEBHOOK_URL if set.
+// "Keeps failing" = the server rejected the login, or failures have lasted over an hour (a single
+// timeout is routine and must not page anyone).
+
+import { and, eq, isNotNull, isNull } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { inboxIntegrations, notifications } from "../db/schema.js";
+import type { Logger } from "../log.js";
+
+/** How long transient failures may last before the owner is told. */
+export const FAILURE_ALERT_AFTER_MS = 60 * 60 * 1000;
+const WEBHOOK_TIMEOUT_MS = 5_000;
+
+export type AlertEvent = "integration.failing" | "integration.recovered";
+
+/** The state of an integration just after its sync result was recorded. */
+export interface IntegrationHealth {
+  id: number;
+  companyId: number;
+  name: string | null;
+  emailAddress: string | null;
+  isFailing: boolean;
+  isAuthRejected: boolean;
+  failingSince: Date | null;
+  failureAlertedAt: Date | null;
+  lastSyncError: string | null;
+}
+
+export interface AlertContext {
+  now: Date;
+  log: Logger;
+  webhookUrl?: string;
+}
+
+/**
+ * Raises or clears the failure alert of one integration. The conditional update makes each alert
+ * happen once, even when two runs record results for the same mailbox at the same time.
+ */
+export async function reviewIntegrationAlert(db: Db, health: IntegrationHealth, ctx: AlertContext): Promise<AlertEvent | null> {
+  const label = health.name || health.emailAddress || `#${health.id}`;
+  const failingForMs = health.failingSince ? ctx.now.getTime() - health.failingSince.getTime() : 0;
+  const shouldAlert = health.isFailing && (health.isAuthRejected || failingForMs >= FAILURE_ALERT_AFTER_MS);
+  let event: AlertEvent | null = null;
+  if (shouldAlert && !health.failureAlertedAt) {
+    event = await db.transaction(async (tx) => {
+      const claimed = await tx
+        .update(inboxIntegrations)
+        .set({ failureAlertedAt: ctx.now })
+        .where(and(eq(inboxIntegrations.id, health.id), isNull(inboxIntegrations.failureAlertedAt)))
+        .returning({ id: inboxIntegrations.id });
+      if (claimed.length === 0) return null;
+      await tx.insert(notifications).values({
+        companyId: health.companyId,
+        type: "inbox_sync_failing",
+        title: `La boîte mail ${label} ne se synchronise plus`,
+        message: health.isAuthRejected
+          ? `Le serveur refuse l'identifiant ou le mot de passe de ${label}. Mettez à jour le mot de passe de l'intégration.`
+          : `La synchronisation de ${label} échoue depuis plus d'une heure : ${health.lastSyncError ?? "erreur inconnue"}.`,
+      });
+      return "integration.failing" as const;
+    });
+  } else if (!health.isFailing && health.failureAlertedAt) {
+    event = await db.transaction(async (tx) => {
+      const cleared = await tx
+        .update(inboxIntegrations)
+        .set({ failureAlertedAt: null })
+        .where(and(eq(inboxIntegrations.id, health.id), isNotNull(inboxIntegrations.failureAlertedAt)))
+        .returning({ id: inboxIntegrations.id });
+      if (cleared.length === 0) return null;
+      await tx.insert(notifications).values({
+        companyId: health.companyId,
+        type: "inbox_sync_recovered",
+        title: `La boîte mail ${label} se synchronise de nouveau`,
+        message: `La synchronisation de ${label} fonctionne de nouveau.`,
+      });
+      return "integration.recovered" as const;
+    });
+  }
+  if (event) {
+    ctx.log.warn("integration alert", { event, integrationId: health.id, companyId: health.companyId });
+    if (ctx.webhookUrl) await postWebhook(ctx.webhookUrl, { event, at: ctx.now.toISOString(), integrationId: health.id, companyId: health.companyId, reason: health.lastSyncError }, ctx.log);
+  }
+  return event;
+}
+
+/** Best effort: an unreachable webhook is logged, never fails the sync. */
+async function postWebhook(url: string, payload: Record<string, unknown>, log: Logger): Promise<void> {
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(payload),
+      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+    });
+    if (!response.ok) log.warn("alert webhook answered with an error", { status: response.status });
+  } catch (err) {
+    log.warn("alert webhook unreachable", { error: err instanceof Error ? err.message : String(err) });
+  }
+}
