@@ -2,6 +2,7 @@
 // the local server and the tests. Method, config, secret, run, answer: in that order, once.
 
 import { loadConfig } from "../config.js";
+import type { Db } from "../db/client.js";
 import { HttpError } from "../errors.js";
 import { type Job, type JobSummary, runJob } from "../jobs/run-job.js";
 import { createLogger, type LogSink } from "../log.js";
@@ -14,11 +15,17 @@ export interface EndpointOptions {
   /** The business clock (tests). */
   now?: () => Date;
   logSink?: LogSink;
+  /** An already open database (the local server keeps one for its lifetime); otherwise each run opens its own. */
+  db?: Db;
 }
 
 const ALLOWED_METHODS = ["GET", "POST"];
 
-/** Builds the HTTP endpoint of a job. */
+/**
+ * Builds the HTTP endpoint of a job. Only GET and POST run it; any other method gets 405 with
+ * `Allow`, which is why the platform adapters route every method here rather than letting the
+ * platform answer on its own.
+ */
 export function cronEndpoint<P, S extends JobSummary>(job: Job<P, S>, options: EndpointOptions = {}) {
   return async (req: Request): Promise<Response> => {
     let log = createLogger(`endpoint:${job.name}`, { sink: options.logSink });
@@ -31,7 +38,13 @@ export function cronEndpoint<P, S extends JobSummary>(job: Job<P, S>, options: E
       assertCronSecret(req, config, log);
       log.info(job.triggerLogLine);
       const query = new URL(req.url).searchParams;
-      const summary = await runJob(job, job.paramsFromQuery(query), { config, log, trigger: "http", now: options.now });
+      const summary = await runJob(job, job.paramsFromQuery(query), {
+        config,
+        log,
+        trigger: "http",
+        now: options.now,
+        db: options.db,
+      });
       return json(200, {
         success: true,
         message: job.successMessage,

@@ -70,7 +70,9 @@ export async function runJob<P, S extends JobSummary>(
   const now = options.now ?? (() => new Date());
   const log = options.log.with({ job: job.name, run: runId });
   const startedMs = performance.now();
-  const opened = options.db ? undefined : await openDb(options.config.database);
+  const opened = options.db ? undefined : await openDb(options.config.database).catch((err: unknown) => {
+    throw new DatabaseUnavailableError(err);
+  });
   const db = options.db ?? opened!.db;
   try {
     try {

@@ -1,0 +1,156 @@
+// The local server (`npm start`): the same endpoint functions as on Vercel, behind node:http, on
+// the configured database (embedded PGlite in ./.data/pglite by default), migrated at start.
+// PGlite admits one process: while this server runs on it, the CLI must not use the same directory
+// (both take a lock file beside it and say so), or both must point DATABASE_URL at PostgreSQL.
+
+import { realpathSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
+import { type Config, type DatabaseDriver, loadConfig } from "../lib/config.js";
+import { closeAllDatabases, openDb, type OpenDb } from "../lib/db/client.js";
+import { migrateDb } from "../lib/db/migrate.js";
+import { createEndpoints } from "../lib/http/endpoints.js";
+import { json } from "../lib/http/respond.js";
+import { createLogger, type Logger, type LogSink } from "../lib/log.js";
+import { shortReason } from "../lib/errors.js";
+import { pathForLog, sendWebResponse, toWebRequest } from "./node-http-bridge.js";
+import { lockPgliteDirectory } from "./pglite-lock.js";
+
+export interface LocalServerOptions {
+  /** The environment (process.env by default). */
+  env?: Record<string, string | undefined>;
+  /** Overrides PORT; 0 picks a free port (tests). */
+  port?: number;
+  logSink?: LogSink;
+}
+
+export interface LocalServer {
+  /** Base URL, e.g. http://localhost:3000. */
+  url: string;
+  driver: DatabaseDriver;
+  /** Stops accepting, lets running requests finish, closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** After running requests are done, how long idle keep-alive clients get before being cut. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+/** Opens and migrates the database, then serves both cron endpoints. */
+export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
+  const env = options.env ?? process.env;
+  const config = loadConfig(env);
+  const log = createLogger("server", { sink: options.logSink, level: config.logLevel });
+  const lock = lockPgliteDirectory(config.database, "npm start");
+  let opened: OpenDb | undefined;
+  try {
+    opened = await openDb(config.database);
+    await migrateDb(opened.db);
+  } catch (err) {
+    await opened?.close();
+    await closeAllDatabases();
+    lock.release();
+    throw err;
+  }
+  const database = opened;
+  const routes = createEndpoints({ env: () => env, db: database.db, logSink: options.logSink });
+  const inFlight = new Set<Promise<void>>();
+  const server = createServer((req, res) => {
+    const handling = serve(req, res).finally(() => inFlight.delete(handling));
+    inFlight.add(handling);
+  });
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedMs = performance.now();
+    const path = pathForLog(req);
+    const endpoint = routes[path];
+    let response: Response;
+    try {
+      response = endpoint
+        ? await endpoint(toWebRequest(req))
+        : json(404, { success: false, error: `Not found: ${path}` });
+      await sendWebResponse(res, response);
+    } catch (err) {
+      // The endpoints answer their own errors; this is a failure of the bridge itself (client gone…).
+      log.error("request failed", { method: req.method, path, error: shortReason(err) });
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ success: false, error: "Internal error: see the server logs" }));
+      return;
+    }
+    log.info("request", { method: req.method, path, status: response.status, durationMs: Math.round(performance.now() - startedMs) });
+  }
+
+  const port = await listen(server, options.port ?? config.port);
+  const url = `http://localhost:${port}`;
+  // The in-process schedule (both jobs on the crons of vercel.json) is started here, once listening.
+  log.info("listening", { url, routes: Object.keys(routes), driver: database.driver, database: describeDatabase(config) });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.allSettled([...inFlight]);
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      await stopped;
+      clearTimeout(force);
+      await database.close();
+      await closeAllDatabases();
+      lock.release();
+      log.info("stopped");
+    })());
+  return { url, driver: database.driver, close };
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Where the data lives, without credentials. */
+function describeDatabase(config: Config): string {
+  const { url, driver } = config.database;
+  if (driver === "pglite") return url;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}${parsed.port ? `:${parsed.port}` : ""}${parsed.pathname}`;
+  } catch {
+    return "(unparseable DATABASE_URL)";
+  }
+}
+
+/** `npm start`: serve until SIGTERM/SIGINT, then shut down cleanly. */
+async function main(log: Logger): Promise<void> {
+  let server: LocalServer;
+  try {
+    server = await startLocalServer();
+  } catch (err) {
+    log.error("could not start", { error: shortReason(err) });
+    process.exitCode = 1;
+    return;
+  }
+  const stop = (signal: string) => {
+    log.info("shutting down", { signal });
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error("shutdown failed", { error: shortReason(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+function isMainModule(): boolean {
+  const script = process.argv[1];
+  return script !== undefined && pathToFileURL(realpathSync(script)).href === import.meta.url;
+}
+
+if (isMainModule()) await main(createLogger("server"));
