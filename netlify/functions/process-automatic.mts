@@ -1,0 +1,4 @@
+import { processAutomaticEndpoint } from "../../lib/http/endpoints.js";
+
+export default processAutomaticEndpoint;
+export const config = { path: "/api/followups/process-automatic" };

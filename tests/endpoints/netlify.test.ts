@@ -1,0 +1,73 @@
+import { readFileSync } from "node:fs";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobRuns } from "../../lib/db/schema.js";
+import processAutomaticFn, { config as processAutomaticConfig } from "../../netlify/functions/process-automatic.mjs";
+import processAutomaticScheduled, { config as processAutomaticSchedule } from "../../netlify/functions/process-automatic-scheduled.mjs";
+import syncAllFn, { config as syncAllConfig } from "../../netlify/functions/sync-all.mjs";
+import syncAllScheduled, { config as syncAllSchedule } from "../../netlify/functions/sync-all-scheduled.mjs";
+import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
+import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+
+const vercel = JSON.parse(readFileSync(new URL("../../vercel.json", import.meta.url), "utf8")) as {
+  crons: { path: string; schedule: string }[];
+};
+const scheduleOf = (path: string) => vercel.crons.find((c) => c.path === path)?.schedule;
+
+describe("Netlify functions", () => {
+  let database: TestDatabase;
+  const savedEnv = { ...process.env };
+  beforeAll(async () => {
+    database = await createTestDatabase("pg");
+    Object.assign(process.env, testEnv(database));
+  });
+  afterAll(async () => {
+    process.env = savedEnv;
+    await database.drop();
+  });
+
+  it("serve both endpoints on the same paths as Vercel", () => {
+    expect(syncAllConfig.path).toBe("/api/inbox/integrations/sync-all");
+    expect(processAutomaticConfig.path).toBe("/api/followups/process-automatic");
+  });
+
+  it("schedule both jobs exactly as vercel.json does", () => {
+    expect(syncAllSchedule.schedule).toBe(scheduleOf(syncAllConfig.path));
+    expect(processAutomaticSchedule.schedule).toBe(scheduleOf(processAutomaticConfig.path));
+  });
+
+  it("answer 403 to a web Request with a wrong secret, and run nothing", async () => {
+    const response = await syncAllFn(new Request("https://site.netlify.app/api/inbox/integrations/sync-all?secret=wrong"));
+    expect(response.status).toBe(403);
+    expect(await database.db.select().from(jobRuns)).toHaveLength(0);
+  });
+
+  it("run the job for a web Request with the Bearer secret", async () => {
+    const response = await processAutomaticFn(
+      new Request("https://site.netlify.app/api/followups/process-automatic", {
+        headers: { authorization: `Bearer ${TEST_CRON_SECRET}` },
+      }),
+    );
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { success: boolean; message: string };
+    expect(body).toMatchObject({ success: true, message: "Traitement des relances automatiques terminé avec succès" });
+  });
+
+  it("run the scheduled job when Netlify's scheduler calls, without a secret", async () => {
+    const response = await syncAllScheduled(
+      new Request("https://site.netlify.app/.netlify/functions/sync-all-scheduled", {
+        method: "POST",
+        headers: { "x-nf-event": "schedule" },
+        body: JSON.stringify({ next_run: "2026-11-25T10:05:00.000Z" }),
+      }),
+    );
+    expect(response.status).toBe(200);
+    const runs = await database.db.select().from(jobRuns).where(eq(jobRuns.trigger, "schedule"));
+    expect(runs.map((r) => r.job)).toEqual(["inbox-sync"]);
+  });
+
+  it("refuse a scheduled function called by URL without the scheduler's mark or the secret", async () => {
+    const response = await processAutomaticScheduled(new Request("https://site.netlify.app/.netlify/functions/process-automatic-scheduled"));
+    expect(response.status).toBe(403);
+  });
+});
