@@ -1,20 +1,61 @@
 // The automatic follow-up job: sends the reminder emails that are due, exactly once each.
-// (Placeholder: the job is being built; it currently does nothing.)
+//
+// Each run: flag attempts left `sending` by a dead run as uncertain (and tell the company), then
+// look at every automatic follow-up not yet done, oldest first, until the run budget is nearly
+// spent: decide (due-steps.ts), close what is settled, and send what is due (send-followup.ts).
+// One follow-up's failure never stops the others. A dry run decides the same way but sends and
+// writes nothing, and lists what it would send.
 
-import type { Job } from "../jobs/run-job.js";
+import type { Db } from "../db/client.js";
+import { shortReason } from "../errors.js";
+import type { Job, JobContext } from "../jobs/run-job.js";
+import { markStaleAttemptsUncertain } from "./claim-followups.js";
+import { closeFollowup } from "./close-followup.js";
+import { decideFollowup } from "./decide-followup.js";
+import { type CompanyContext, loadCompany } from "./load-company.js";
+import { notifyUncertainSend } from "./notify-company.js";
+import { companyTemplateFor, renderFollowup } from "./render.js";
+import { type FollowupCandidate, selectCandidates } from "./select-candidates.js";
+import { sendFollowup } from "./send-followup.js";
 
 export interface FollowupParams {
   /** Report what would be sent, send and record nothing. */
   isDryRun: boolean;
 }
 
+/** One email a dry run would send. */
+export interface PlannedEmail {
+  followupId: number;
+  step: number;
+  to: string;
+  subject: string;
+}
+
+export interface FollowupFailure {
+  followupId: number;
+  step: number;
+  kind: string;
+  reason: string;
+}
+
 /** What one run of the follow-up job did. */
 export interface FollowupSummary {
+  isDryRun: boolean;
   examined: number;
   sent: number;
+  /** Not sent this time, by reason (waiting for its day, the window, the client's day…). */
   skipped: number;
   skippedByReason: Record<string, number>;
+  /** Set to `Fait` without sending (or that would be, in a dry run), by reason. */
+  closed: number;
+  closedByReason: Record<string, number>;
+  /** Sends refused or that could not be made this run (temporary ones are retried later). */
   failed: number;
+  failures: FollowupFailure[];
+  /** Attempts found interrupted after contacting SMTP in this run: never resent, company notified. */
+  uncertain: number;
+  /** Dry runs only: exactly what would be sent. */
+  wouldSend?: PlannedEmail[];
   remaining: boolean;
 }
 
@@ -23,5 +64,151 @@ export const processAutomaticJob: Job<FollowupParams, FollowupSummary> = {
   triggerLogLine: "🔄 Déclenchement du traitement des relances automatiques via API...",
   successMessage: "Traitement des relances automatiques terminé avec succès",
   paramsFromQuery: (query) => ({ isDryRun: ["1", "true", "yes"].includes(query.get("dry_run") ?? "") }),
-  run: async () => ({ examined: 0, sent: 0, skipped: 0, skippedByReason: {}, failed: 0, remaining: false }),
+  run: processAutomaticFollowups,
 };
+
+/** Keep this much of the budget for one last SMTP exchange to finish (at most a quarter of it). */
+function reserveMsFor(ctx: JobContext): number {
+  return Math.min(ctx.config.smtpTimeoutMs, ctx.budget.budgetMs / 4);
+}
+
+async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams): Promise<FollowupSummary> {
+  const summary: FollowupSummary = {
+    isDryRun: params.isDryRun, examined: 0, sent: 0, skipped: 0, skippedByReason: {}, closed: 0, closedByReason: {},
+    failed: 0, failures: [], uncertain: 0, remaining: false,
+    ...(params.isDryRun ? { wouldSend: [] } : {}),
+  };
+  if (!params.isDryRun) summary.uncertain = await reportUncertainAttempts(ctx.db, ctx.now());
+  if (summary.uncertain > 0) ctx.log.warn("followup sends interrupted: marked uncertain, not resent", { count: summary.uncertain });
+
+  const companies = new Map<number, Promise<CompanyContext>>();
+  const run: RunState = { downSenders: new Set(), plannedClients: new Set() };
+  for (const candidate of await selectCandidates(ctx.db)) {
+    if (ctx.budget.isExhausted(reserveMsFor(ctx))) {
+      summary.remaining = true;
+      break;
+    }
+    summary.examined++;
+    if (!companies.has(candidate.companyId)) {
+      companies.set(candidate.companyId, loadCompany(ctx.db, ctx.config, candidate.companyId, ctx.log));
+    }
+    try {
+      const company = await companies.get(candidate.companyId)!;
+      await processFollowup(ctx, params, summary, run, candidate, company);
+    } catch (err) {
+      // A database hiccup on one follow-up: count it, go on with the others.
+      summary.failed++;
+      summary.failures.push({ followupId: candidate.id, step: 0, kind: "transient", reason: shortReason(err) });
+      ctx.log.error("followup failed", { followupId: candidate.id, error: shortReason(err) });
+    }
+  }
+  return summary;
+}
+
+interface RunState {
+  /** SMTP accounts that failed at the connection or login this run: not tried again until the next. */
+  downSenders: Set<string>;
+  /** Dry runs: clients already given an email in the plan (one per client per day). */
+  plannedClients: Set<number>;
+}
+
+async function processFollowup(
+  ctx: JobContext,
+  params: FollowupParams,
+  summary: FollowupSummary,
+  run: RunState,
+  candidate: FollowupCandidate,
+  company: CompanyContext,
+): Promise<void> {
+  const now = ctx.now();
+  const skip = (reason: string) => {
+    summary.skipped++;
+    summary.skippedByReason[reason] = (summary.skippedByReason[reason] ?? 0) + 1;
+  };
+  const { decision, source, recipient, sendCount } = await decideFollowup(ctx.db, candidate, company.settings, now);
+  if (decision.kind === "skip" || decision.kind === "wait") return skip(decision.reason);
+  if (decision.kind === "close") {
+    if (!params.isDryRun) await closeFollowup(ctx.db, candidate.id, now);
+    summary.closed++;
+    summary.closedByReason[decision.reason] = (summary.closedByReason[decision.reason] ?? 0) + 1;
+    return;
+  }
+
+  const template = companyTemplateFor(company.settings.templates, candidate.type);
+  if (template === "sms") return skip("sms_not_supported");
+  const senderResult = await company.sender();
+  if ("unavailable" in senderResult) return skip(senderResult.unavailable);
+  const sender = senderResult.sender;
+  if (run.downSenders.has(sender.key)) return skip("smtp_unavailable");
+  if (!recipient || candidate.clientId === null || source?.state !== "open") return skip("no_client_email");
+
+  const timeZone = company.settings.sendingWindow.timeZone;
+  const email = renderFollowup({
+    type: candidate.type,
+    isBeforeDue: decision.isBeforeDue,
+    template,
+    values: {
+      clientName: candidate.clientName ?? "",
+      sourceLabel: candidate.sourceLabel ?? source.documentNumber ?? candidate.type,
+      documentNumber: source.documentNumber,
+      amount: source.amount,
+      dueDate: source.dueDate,
+      now,
+      timeZone,
+      company: {
+        ...company.settings.companyInfo,
+        name: company.name,
+        email: company.settings.companyInfo.email ?? sender.replyTo ?? sender.from.address,
+      },
+    },
+  });
+
+  if (params.isDryRun) {
+    if (run.plannedClients.has(candidate.clientId)) return skip("client_already_contacted_today");
+    run.plannedClients.add(candidate.clientId);
+    summary.wouldSend!.push({ followupId: candidate.id, step: decision.step, to: recipient, subject: email.subject });
+    return;
+  }
+
+  const outcome = await sendFollowup(
+    ctx.db,
+    {
+      followupId: candidate.id,
+      companyId: candidate.companyId,
+      clientId: candidate.clientId,
+      step: decision.step,
+      recipient,
+      email,
+      sender,
+      now,
+      timeZone,
+      isLastAllowed: sendCount + 1 >= company.settings.maxRelances,
+    },
+    ctx.log.with({ companyId: candidate.companyId }),
+  );
+  switch (outcome.outcome) {
+    case "sent":
+      summary.sent++;
+      return;
+    case "not_claimed":
+      return skip(outcome.reason === "step_taken" ? "send_in_progress" : "client_already_contacted_today");
+    case "failed":
+      if (outcome.isServerDown) run.downSenders.add(sender.key);
+      summary.failed++;
+      summary.failures.push({ followupId: candidate.id, step: decision.step, kind: outcome.kind, reason: outcome.reason });
+      return;
+    case "unrecorded":
+      summary.failed++;
+      summary.failures.push({ followupId: candidate.id, step: decision.step, kind: "uncertain", reason: outcome.reason });
+      return;
+  }
+}
+
+/** Flags dead runs' `sending` attempts as uncertain and notifies each company, atomically. */
+async function reportUncertainAttempts(db: Db, now: Date): Promise<number> {
+  return db.transaction(async (tx) => {
+    const stale = await markStaleAttemptsUncertain(tx as unknown as Db, now);
+    for (const attempt of stale) await notifyUncertainSend(tx as unknown as Db, attempt);
+    return stale.length;
+  });
+}

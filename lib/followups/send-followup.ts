@@ -1,0 +1,153 @@
+// Sends one automatic follow-up step exactly once.
+//
+// 1. Claim: insert the (follow-up, step) attempt, state `sending`, with a Message-ID generated here
+//    and a lease, before any SMTP traffic. A caller that loses the insert sends nothing.
+// 2. SMTP, outside any transaction.
+// 3. Accepted: record everything in one transaction (record-send.ts).
+//    Temporary failure (4xx, connection refused, timeout, login refused): delete the attempt, so
+//    nothing is recorded as sent and a later run tries the step again.
+//    Permanent failure (5xx on the recipient or the message): the attempt becomes `failed` with
+//    the server's reason and the company is notified; the step is never retried automatically.
+//
+// If the process dies between SMTP accepting and step 3 being written, the attempt stays `sending`.
+// Once its lease has passed, the next run marks it `uncertain`, counts it in the run summary and
+// notifies the company; it is never resent automatically. An operator resolves it by looking the
+// attempt's Message-ID up in the SMTP server's log or the sending mailbox's Sent folder:
+// - it was sent: write the missing history row (or let the user record a manual follow-up) and
+//   set the attempt's state to `sent`; the next step then follows from that send;
+// - it was not: delete the attempt row; the next run sends the step, with a new Message-ID.
+// Narrow case kept as is: a connection lost after the final "." but before the server's reply looks
+// like a temporary failure, and the step is retried (RFC 5321 §4.1.1.4 accepts such duplicates).
+
+import { randomBytes } from "node:crypto";
+import { and, eq } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { followupSendAttempts } from "../db/schema.js";
+import { type ErrorKind, shortReason } from "../errors.js";
+import type { Logger } from "../log.js";
+import { isServerFailure, smtpErrorOf, withSmtp } from "../mail/smtp.js";
+import { claimFollowupStep } from "./claim-followups.js";
+import { startOfLocalDay } from "./local-time.js";
+import { notifyFailedSend } from "./notify-company.js";
+import { recordSentFollowup } from "./record-send.js";
+import type { RenderedEmail } from "./render.js";
+import type { Sender } from "./sender.js";
+
+/**
+ * How long a `sending` attempt belongs to the run that claimed it. Longer than the slowest live
+ * send (connect, greeting and data timeouts of SMTP_TIMEOUT_MS each, 15 s by default) plus the
+ * longest run budget (RUN_BUDGET_MS ≤ 15 min), so a live send is never mistaken for a dead one.
+ */
+export const ATTEMPT_LEASE_MS = 20 * 60_000;
+
+export interface SendRequest {
+  followupId: number;
+  companyId: number;
+  clientId: number;
+  step: number;
+  recipient: string;
+  email: RenderedEmail;
+  sender: Sender;
+  now: Date;
+  timeZone: string;
+  isLastAllowed: boolean;
+}
+
+export type SendOutcome =
+  | { outcome: "sent"; historyId: number; messageId: string }
+  | { outcome: "not_claimed"; reason: "step_taken" | "client_contacted_today" }
+  | { outcome: "failed"; kind: ErrorKind; reason: string; isServerDown: boolean }
+  | { outcome: "unrecorded"; reason: string };
+
+/** Claims, sends and records one step; never throws for an SMTP failure. */
+export async function sendFollowup(db: Db, request: SendRequest, log: Logger): Promise<SendOutcome> {
+  const messageId = newMessageId(request.followupId, request.step, request.sender.from.address);
+  const claim = await claimFollowupStep(db, {
+    followupId: request.followupId,
+    companyId: request.companyId,
+    clientId: request.clientId,
+    step: request.step,
+    messageId,
+    recipient: request.recipient,
+    subject: request.email.subject,
+    startedAt: request.now,
+    leaseUntil: new Date(request.now.getTime() + ATTEMPT_LEASE_MS),
+    clientDay: {
+      startAt: startOfLocalDay(request.now, request.timeZone),
+      endAt: startOfLocalDay(request.now, request.timeZone, 1),
+    },
+  });
+  if (!claim.claimed) return { outcome: "not_claimed", reason: claim.reason };
+
+  let smtpResponse: string;
+  try {
+    const accepted = await withSmtp(request.sender.smtp, (session) =>
+      session.send({
+        from: request.sender.from,
+        replyTo: request.sender.replyTo,
+        to: request.recipient,
+        subject: request.email.subject,
+        text: request.email.text,
+        html: request.email.html,
+        messageId,
+        // RFC 3834: an automatic message; well-behaved out-of-office robots do not answer it.
+        headers: { "Auto-Submitted": "auto-generated" },
+      }),
+    );
+    smtpResponse = accepted.response;
+  } catch (err) {
+    return failAttempt(db, request, claim.attemptId, err, log);
+  }
+
+  try {
+    const historyId = await recordSentFollowup(db, {
+      attemptId: claim.attemptId,
+      followupId: request.followupId,
+      companyId: request.companyId,
+      clientId: request.clientId,
+      step: request.step,
+      messageId,
+      recipient: request.recipient,
+      from: request.sender.from,
+      integrationId: request.sender.integrationId,
+      email: request.email,
+      smtpResponse,
+      sentAt: request.now,
+      isLastAllowed: request.isLastAllowed,
+    });
+    return { outcome: "sent", historyId, messageId };
+  } catch (err) {
+    // The email left but could not be recorded: the attempt stays `sending` and turns `uncertain`.
+    log.error("followup sent but not recorded", { followupId: request.followupId, step: request.step, error: shortReason(err) });
+    return { outcome: "unrecorded", reason: shortReason(err) };
+  }
+}
+
+async function failAttempt(db: Db, request: SendRequest, attemptId: number, thrown: unknown, log: Logger): Promise<SendOutcome> {
+  const err = smtpErrorOf(thrown);
+  const kind = err.kind;
+  const reason = shortReason(err);
+  const fields = { followupId: request.followupId, step: request.step, kind, error: reason };
+  if (kind === "permanent") {
+    await db.transaction(async (tx) => {
+      await tx
+        .update(followupSendAttempts)
+        .set({ state: "failed", error: reason, finishedAt: request.now, updatedAt: request.now })
+        .where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "sending")));
+      await notifyFailedSend(tx as unknown as Db, { ...request, reason });
+    });
+    log.warn("followup refused by SMTP", fields);
+  } else {
+    await db
+      .delete(followupSendAttempts)
+      .where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "sending")));
+    log.warn("followup not sent, will retry", fields);
+  }
+  return { outcome: "failed", kind, reason, isServerDown: isServerFailure(err) };
+}
+
+/** `<lokario.f{followup}.s{step}.{random}@{sender's domain}>`: unique, and traceable by eye. */
+function newMessageId(followupId: number, step: number, fromAddress: string): string {
+  const domain = (fromAddress.split("@")[1] ?? "lokario.local").toLowerCase().replace(/[^a-z0-9.-]/g, "") || "lokario.local";
+  return `<lokario.f${followupId}.s${step}.${randomBytes(8).toString("hex")}@${domain}>`;
+}

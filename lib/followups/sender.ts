@@ -1,0 +1,97 @@
+// Who sends a company's follow-ups, and through which SMTP server:
+// - its own mailbox when the primary (`is_primary`, active) integration has SMTP settings: From is
+//   that mailbox; login `smtp_username`, else the IMAP login; password `smtp_password`, else the
+//   IMAP password (both encrypted at rest);
+// - otherwise the global server from the environment (SMTP_*): From is SMTP_FROM's address under
+//   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
+
+import { and, asc, eq } from "drizzle-orm";
+import type { Config } from "../config.js";
+import { decryptSecret } from "../crypto/secret-box.js";
+import type { Db } from "../db/client.js";
+import { inboxIntegrations } from "../db/schema.js";
+import { shortReason } from "../errors.js";
+import type { SmtpSettings } from "../mail/smtp.js";
+
+export interface Sender {
+  smtp: SmtpSettings;
+  from: { name: string; address: string };
+  replyTo?: string;
+  /** The integration whose mailbox sends, or null for the global server. */
+  integrationId: number | null;
+  /** Identifies the SMTP account, so a run stops using one that is down. */
+  key: string;
+}
+
+export type SenderResult = { sender: Sender } | { unavailable: "no_smtp_configured" | "smtp_password_unreadable"; detail?: string };
+
+/** Resolves the sender of `companyId`'s follow-ups. */
+export async function resolveSender(
+  db: Db,
+  config: Config,
+  company: { id: number; name: string; email?: string },
+): Promise<SenderResult> {
+  const [mailbox] = await db
+    .select()
+    .from(inboxIntegrations)
+    .where(and(eq(inboxIntegrations.companyId, company.id), eq(inboxIntegrations.isPrimary, true), eq(inboxIntegrations.isActive, true)))
+    .orderBy(asc(inboxIntegrations.id))
+    .limit(1);
+  const displayName = company.name.replace(/[\r\n]+/g, " ").trim();
+
+  if (mailbox?.smtpServer && mailbox.emailAddress) {
+    const stored = mailbox.smtpPassword ?? mailbox.emailPassword;
+    let password: string | undefined;
+    try {
+      password = stored ? decryptSecret(stored, { encryptionKey: config.encryptionKey, legacyMasterKey: config.legacyMasterKey }) : undefined;
+    } catch (err) {
+      return { unavailable: "smtp_password_unreadable", detail: shortReason(err) };
+    }
+    const port = mailbox.smtpPort ?? (mailbox.smtpUseSsl ? 465 : 587);
+    return {
+      sender: {
+        smtp: {
+          host: mailbox.smtpServer,
+          port,
+          isSecure: mailbox.smtpUseSsl ?? port === 465,
+          user: mailbox.smtpUsername ?? mailbox.imapUsername ?? mailbox.emailAddress,
+          password,
+          rejectUnauthorized: mailbox.tlsRejectUnauthorized,
+          timeoutMs: config.smtpTimeoutMs,
+        },
+        from: { name: displayName, address: mailbox.emailAddress },
+        integrationId: mailbox.id,
+        key: `integration:${mailbox.id}`,
+      },
+    };
+  }
+
+  const global = config.smtp;
+  const globalFrom = addressIn(global?.from) ?? addressIn(global?.user);
+  if (!global || !globalFrom) return { unavailable: "no_smtp_configured" };
+  return {
+    sender: {
+      smtp: {
+        host: global.host,
+        port: global.port,
+        isSecure: global.isSecure,
+        user: global.user,
+        password: global.password,
+        rejectUnauthorized: global.rejectUnauthorized,
+        timeoutMs: config.smtpTimeoutMs,
+      },
+      from: { name: displayName, address: globalFrom },
+      replyTo: mailbox?.emailAddress ?? company.email,
+      integrationId: null,
+      key: "global",
+    },
+  };
+}
+
+/** The address in "Name <a@b.c>" or "a@b.c", or undefined when there is none. */
+function addressIn(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const inBrackets = /<([^<>\s]+@[^<>\s]+)>/.exec(value)?.[1];
+  const address = inBrackets ?? value.trim();
+  return /^[^\s@<>]+@[^\s@<>]+$/.test(address) ? address : undefined;
+}

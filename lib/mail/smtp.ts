@@ -1,0 +1,126 @@
+// Sending email over SMTP with nodemailer: `withSmtp(settings, fn)` opens a transport with timeouts
+// and certificate checks, hands `fn` a session that sends one message at a time, and closes it in
+// `finally`. Failures come out as JobErrors whose kind says what a caller should do:
+//   transient  connection refused, timeout, TLS or DNS trouble, any 4xx reply: retry on a later run
+//   permanent  a 5xx reply to the recipient or to the message itself: do not retry this message
+//   auth       535 and other login failures, or 5xx to MAIL FROM (the account may not send as this
+//              sender): the mailbox settings need fixing, nothing about this message is wrong
+
+import { isIP } from "node:net";
+import { createTransport } from "nodemailer";
+import { JobError, shortReason } from "../errors.js";
+
+/** Where and how to connect. `password` is already decrypted and never logged. */
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  /** Implicit TLS (port 465). Otherwise STARTTLS, required when credentials travel off this host. */
+  isSecure: boolean;
+  user?: string;
+  password?: string;
+  rejectUnauthorized: boolean;
+  timeoutMs: number;
+}
+
+export interface OutgoingEmail {
+  from: { name: string; address: string };
+  replyTo?: string;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** With angle brackets: "<id@domain>". */
+  messageId: string;
+  headers?: Record<string, string>;
+}
+
+export interface SmtpAccepted {
+  /** The server's final reply, e.g. "250 2.0.0 Ok: queued as 4C1F2". */
+  response: string;
+}
+
+export interface SmtpSession {
+  send(email: OutgoingEmail): Promise<SmtpAccepted>;
+}
+
+/** Runs `fn` with an SMTP session and always releases the transport. */
+export async function withSmtp<T>(settings: SmtpSettings, fn: (session: SmtpSession) => Promise<T>): Promise<T> {
+  const hasCredentials = Boolean(settings.user);
+  const transport = createTransport({
+    host: settings.host,
+    port: settings.port,
+    secure: settings.isSecure,
+    // A password must not cross a network in clear: STARTTLS is mandatory then, except to a relay
+    // on this very machine (a local Postfix listening on 127.0.0.1:25 often offers no TLS).
+    requireTLS: !settings.isSecure && hasCredentials && !isLoopback(settings.host),
+    auth: hasCredentials ? { user: settings.user!, pass: settings.password ?? "" } : undefined,
+    tls: { rejectUnauthorized: settings.rejectUnauthorized, servername: isIP(settings.host) ? undefined : settings.host },
+    connectionTimeout: settings.timeoutMs,
+    greetingTimeout: settings.timeoutMs,
+    socketTimeout: settings.timeoutMs,
+    dnsTimeout: settings.timeoutMs,
+  });
+  const session: SmtpSession = {
+    send: async (email) => {
+      try {
+        const info = await transport.sendMail({
+          from: email.from,
+          replyTo: email.replyTo,
+          to: email.to,
+          subject: email.subject,
+          text: email.text,
+          html: email.html,
+          messageId: email.messageId,
+          headers: email.headers,
+          // One recipient: the message is either accepted for it or not at all.
+          envelope: { from: email.from.address, to: [email.to] },
+        });
+        if (info.rejected.length > 0) throw new JobError("permanent", `recipient rejected: ${shortReason(info.response)}`);
+        return { response: shortReason(info.response) };
+      } catch (err) {
+        throw smtpErrorOf(err);
+      }
+    },
+  };
+  try {
+    return await fn(session);
+  } finally {
+    transport.close();
+  }
+}
+
+/** Turns anything nodemailer throws into a JobError with the right kind. */
+export function smtpErrorOf(err: unknown): JobError {
+  if (err instanceof JobError) return err;
+  const e = (err ?? {}) as { code?: string; responseCode?: number; response?: string; command?: string; message?: string };
+  const reply = e.responseCode ? `${e.response ?? e.responseCode}` : "";
+  const reason = shortReason(reply || e.message || String(err));
+  const options = { cause: err };
+  if (e.code === "EAUTH" || e.code === "ENOAUTH" || e.responseCode === 535 || e.responseCode === 534 || e.responseCode === 530) {
+    return new JobError("auth", `SMTP login refused: ${reason}`, options);
+  }
+  if (e.responseCode && e.responseCode >= 400 && e.responseCode < 500) return new JobError("transient", `SMTP ${reason}`, options);
+  if (e.responseCode && e.responseCode >= 500) {
+    if (e.command === "MAIL FROM") return new JobError("auth", `SMTP sender refused: ${reason}`, options);
+    // 503 is a command out of sequence: the session went wrong, not the message.
+    if (e.responseCode === 503) return new JobError("transient", `SMTP ${reason}`, options);
+    return new JobError("permanent", `SMTP ${reason}`, options);
+  }
+  // A malformed address or message is refused before anything is sent: retrying cannot help.
+  if (e.code === "EENVELOPE" || e.code === "EMESSAGE") return new JobError("permanent", `SMTP ${reason}`, options);
+  return new JobError("transient", `SMTP unreachable: ${reason}`, options);
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
+/**
+ * True when the failure is about the server or the account rather than one message (no SMTP reply
+ * at all, or a refused login): the next message to the same server would fail the same way.
+ */
+export function isServerFailure(err: JobError): boolean {
+  if (err.kind === "auth") return true;
+  const cause = err.cause as { responseCode?: number } | undefined;
+  return err.kind === "transient" && !cause?.responseCode;
+}
