@@ -1,0 +1,149 @@
+// A fresh Dovecot user per test, filled the way mail really arrives (IMAP APPEND from another client),
+// read back on the server's side with doveadm (flags, UIDVALIDITY), plus the integration row that
+// points the product at it.
+
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ImapFlow } from "imapflow";
+import { inject } from "vitest";
+import { encryptSecret } from "../../lib/crypto/secret-box.js";
+import type { Db } from "../../lib/db/client.js";
+import { companies, inboxIntegrations } from "../../lib/db/schema.js";
+import { TEST_ENCRYPTION_KEY } from "./config.js";
+import type { DovecotInfo } from "./dovecot.js";
+
+const run = promisify(execFile);
+
+export interface AppendOptions {
+  flags?: string[];
+  /** INTERNALDATE: when the server says it received the message. */
+  internalDate?: Date;
+}
+
+export interface TestMailbox {
+  user: string;
+  password: string;
+  dovecot: DovecotInfo;
+  /** Delivers one message into INBOX and returns its UID. */
+  append(raw: string | Buffer, options?: AppendOptions): Promise<number>;
+  /** Delivers several messages over one connection, in order; returns their UIDs. */
+  appendAll(messages: Array<{ raw: string | Buffer } & AppendOptions>): Promise<number[]>;
+  /** Sets flags as another mail client would (e.g. reading a message in webmail). */
+  addFlags(uid: number, flags: string[]): Promise<void>;
+  /** The server's flags per UID, read with doveadm (not through IMAP, so nothing is touched). */
+  flags(): Promise<Map<number, string[]>>;
+  uidValidity(): Promise<number>;
+  /** Gives INBOX a new UIDVALIDITY, as a server rebuilding its index does. */
+  setUidValidity(value: number): Promise<void>;
+}
+
+/** Creates a Dovecot user with an empty INBOX. */
+export async function createMailbox(): Promise<TestMailbox> {
+  const dovecot = inject("dovecot");
+  const user = `u${randomBytes(5).toString("hex")}@example.test`;
+  const password = `pw-${randomBytes(8).toString("hex")}`;
+  appendFileSync(join(dovecot.dir, "users"), `${user}:{PLAIN}${password}\n`);
+  const doveadm = (...args: string[]) => run("doveadm", ["-c", join(dovecot.dir, "dovecot.conf"), ...args]);
+
+  const withClient = async <T>(fn: (client: ImapFlow) => Promise<T>): Promise<T> => {
+    const client = new ImapFlow({
+      host: "127.0.0.1", port: dovecot.tlsPort, secure: true, tls: { ca: dovecot.certPem, servername: "localhost" },
+      auth: { user, pass: password }, logger: false, disableAutoIdle: true,
+    });
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+  };
+  const appendAll: TestMailbox["appendAll"] = (messages) =>
+    withClient(async (client) => {
+      const uids: number[] = [];
+      for (const m of messages) {
+        const appended = await client.append("INBOX", m.raw, m.flags ?? [], m.internalDate);
+        if (!appended || !appended.uid) throw new Error("APPEND did not return a UID");
+        uids.push(appended.uid);
+      }
+      return uids;
+    });
+
+  return {
+    user, password, dovecot,
+    append: async (raw, options = {}) => (await appendAll([{ raw, ...options }]))[0]!,
+    appendAll,
+    addFlags: (uid, flags) =>
+      withClient(async (client) => {
+        const lock = await client.getMailboxLock("INBOX");
+        try {
+          await client.messageFlagsAdd(String(uid), flags, { uid: true });
+        } finally {
+          lock.release();
+        }
+      }),
+    flags: async () => {
+      const { stdout } = await doveadm("fetch", "-u", user, "uid flags", "mailbox", "INBOX", "all");
+      return parseFetchOutput(stdout);
+    },
+    uidValidity: async () => {
+      const { stdout } = await doveadm("mailbox", "status", "-u", user, "uidvalidity", "INBOX");
+      return Number(/uidvalidity=(\d+)/.exec(stdout)?.[1]);
+    },
+    setUidValidity: async (value) => {
+      await doveadm("mailbox", "update", "-u", user, "--uid-validity", String(value), "INBOX");
+    },
+  };
+}
+
+export interface IntegrationOptions {
+  /** "starttls" (plain port, upgraded) or "tls" (implicit TLS port). */
+  transport?: "starttls" | "tls";
+  /** Another password than the mailbox's (a wrong one). */
+  password?: string;
+  /** Another port (a fault proxy in front of Dovecot). */
+  port?: number;
+  companyId?: number;
+  values?: Partial<typeof inboxIntegrations.$inferInsert>;
+}
+
+/** Inserts a company (unless given) and an IMAP integration pointing at `mailbox`. */
+export async function insertIntegration(
+  db: Db,
+  mailbox: TestMailbox,
+  options: IntegrationOptions = {},
+): Promise<{ companyId: number; integrationId: number }> {
+  const companyId = options.companyId ?? (await db.insert(companies).values({ name: `Company of ${mailbox.user}` }).returning())[0]!.id;
+  const isTls = (options.transport ?? "starttls") === "tls";
+  const [row] = await db
+    .insert(inboxIntegrations)
+    .values({
+      companyId,
+      name: mailbox.user,
+      imapServer: "127.0.0.1",
+      imapPort: options.port ?? (isTls ? mailbox.dovecot.tlsPort : mailbox.dovecot.port),
+      useSsl: isTls,
+      // Dovecot's certificate is self-signed: the per-integration opt-out, as a self-hosted server would need.
+      tlsRejectUnauthorized: false,
+      emailAddress: mailbox.user,
+      emailPassword: encryptSecret(options.password ?? mailbox.password, { encryptionKey: TEST_ENCRYPTION_KEY }),
+      ...options.values,
+    })
+    .returning();
+  return { companyId, integrationId: row!.id };
+}
+
+/** Parses doveadm's "uid: N\nflags: A B" blocks. */
+function parseFetchOutput(stdout: string): Map<number, string[]> {
+  const flags = new Map<number, string[]>();
+  let uid: number | undefined;
+  for (const line of stdout.split("\n")) {
+    const uidMatch = /^uid: (\d+)/.exec(line);
+    if (uidMatch) uid = Number(uidMatch[1]);
+    const flagsMatch = /^flags:(.*)$/.exec(line);
+    if (flagsMatch && uid !== undefined) flags.set(uid, flagsMatch[1]!.trim().split(/\s+/).filter(Boolean).sort());
+  }
+  return flags;
+}
