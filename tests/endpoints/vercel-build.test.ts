@@ -1,0 +1,90 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobRuns } from "../../lib/db/schema.js";
+import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
+import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const FUNCTIONS = {
+  "/api/inbox/integrations/sync-all": "Synchronisation inbox terminée avec succès",
+  "/api/followups/process-automatic": "Traitement des relances automatiques terminé avec succès",
+};
+/** What a deployment would not upload, or that only matters here. */
+const NOT_DEPLOYED = new Set(["node_modules", ".git", ".data", ".vercel", "scratch", "coverage"]);
+
+describe("vercel build output", () => {
+  let outDir: string;
+  let database: TestDatabase;
+  const servers: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase("pg");
+    const work = mkdtempSync(join(tmpdir(), "lokario-vercel-"));
+    cpSync(ROOT, work, { recursive: true, filter: (src) => !NOT_DEPLOYED.has(src.slice(ROOT.length).split("/")[0] ?? "") });
+    mkdirSync(join(work, ".vercel"));
+    // A hand-written project link: `vercel build` then needs no account and no Vercel API.
+    writeFileSync(join(work, ".vercel", "project.json"), JSON.stringify({ projectId: "prj_local", orgId: "team_local", settings: { framework: null } }));
+    execFileSync(join(ROOT, "node_modules", ".bin", "vercel"), ["build", "--yes"], {
+      cwd: work,
+      stdio: "pipe",
+      timeout: 280_000,
+      env: { ...process.env, VERCEL_TELEMETRY_DISABLED: "1", CI: "1" },
+    });
+    outDir = join(work, ".vercel", "output");
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const server of servers) server.kill();
+    await database.drop();
+    if (outDir) rmSync(join(outDir, "..", ".."), { recursive: true, force: true });
+  });
+
+  /** Starts the built function of `path` behind a local HTTP server, with the test environment. */
+  async function serve(path: string): Promise<string> {
+    const child = spawn(process.execPath, [join(ROOT, "tests/support/vercel-function-server.mjs"), join(outDir, "functions", `${path.slice(1)}.func`)], {
+      env: { ...process.env, ...testEnv(database) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    servers.push(child);
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout!.once("data", (d: Buffer) => resolve(d.toString()));
+      child.once("exit", (code) => reject(new Error(`function server exited with ${code}`)));
+    });
+    return `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}${path}`;
+  }
+
+  it("declares both crons on the documented schedules", () => {
+    const config = JSON.parse(readFileSync(join(outDir, "config.json"), "utf8")) as { crons: unknown };
+    expect(config.crons).toEqual([
+      { path: "/api/inbox/integrations/sync-all", schedule: "*/5 * * * *" },
+      { path: "/api/followups/process-automatic", schedule: "0 * * * *" },
+    ]);
+  });
+
+  it("publishes only the public folder as static files, never the source", () => {
+    expect(existsSync(join(outDir, "static", "index.html"))).toBe(true);
+    expect(existsSync(join(outDir, "static", "lib"))).toBe(false);
+    expect(existsSync(join(outDir, "static", "package.json"))).toBe(false);
+  });
+
+  for (const [path, message] of Object.entries(FUNCTIONS)) {
+    it(`builds ${path} with its maxDuration and answers real HTTP requests`, async () => {
+      const vcConfig = JSON.parse(readFileSync(join(outDir, "functions", `${path.slice(1)}.func`, ".vc-config.json"), "utf8")) as {
+        maxDuration: number;
+      };
+      expect(vcConfig.maxDuration).toBe(60);
+      const url = await serve(path);
+      const before = (await database.db.select().from(jobRuns)).length;
+      expect((await fetch(`${url}?secret=wrong`)).status).toBe(403);
+      expect((await database.db.select().from(jobRuns)).length).toBe(before);
+      const ok = await fetch(url, { headers: { authorization: `Bearer ${TEST_CRON_SECRET}` } });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toMatchObject({ success: true, message });
+      expect((await fetch(url, { method: "DELETE" })).status).toBe(405);
+    });
+  }
+});
