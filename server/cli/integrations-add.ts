@@ -1,0 +1,93 @@
+// `lokario-cron integrations add`: stores an IMAP mailbox for a company, its password encrypted
+// with ENCRYPTION_KEY. The password comes from stdin or a named environment variable, never argv.
+
+import { and, eq } from "drizzle-orm";
+import { encryptSecret } from "../../lib/crypto/secret-box.js";
+import { companies, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
+import { type CliContext, parseCommand, parseId } from "./context.js";
+import { readPassword } from "./read-password.js";
+import { CliError, UsageError } from "./usage.js";
+
+const IMPLICIT_TLS_PORT = 993;
+const STARTTLS_PORT = 143;
+
+export async function addIntegrationCommand(args: string[], ctx: CliContext): Promise<number> {
+  const { values } = parseCommand(args, {
+    company: { type: "string" },
+    email: { type: "string" },
+    server: { type: "string" },
+    port: { type: "string" },
+    username: { type: "string" },
+    "no-ssl": { type: "boolean" },
+    "insecure-tls": { type: "boolean" },
+    name: { type: "string" },
+    interval: { type: "string" },
+    "initial-days": { type: "string" },
+    primary: { type: "boolean" },
+    "password-env": { type: "string" },
+  });
+  const companyId = parseId(values.company, "--company");
+  const email = required(values.email, "--email");
+  if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError(`--email must be an email address, got "${email}"`);
+  const server = required(values.server, "--server");
+  if (!/^[A-Za-z0-9.:\[\]-]+$/.test(server)) throw new UsageError(`--server must be a host name (no scheme, no path), got "${server}"`);
+  const useSsl = !values["no-ssl"];
+  const port = values.port === undefined ? (useSsl ? IMPLICIT_TLS_PORT : STARTTLS_PORT) : parseId(values.port, "--port", { max: 65_535 });
+  const intervalMinutes = values.interval === undefined ? undefined : parseId(values.interval, "--interval", { max: 10_080 });
+  const initialDays = values["initial-days"] === undefined ? undefined : parseId(values["initial-days"], "--initial-days", { min: 0, max: 3650 });
+  const keys = { encryptionKey: ctx.config.encryptionKey };
+  // Fail on a missing or malformed key before anyone types a password.
+  encryptSecret("", keys);
+
+  return ctx.withDatabase("integrations add", async ({ db }) => {
+    const [company] = await db.select({ id: companies.id }).from(companies).where(eq(companies.id, companyId));
+    if (!company) throw new CliError(`company ${companyId} does not exist (create it with: lokario-cron companies add NAME)`);
+    const password = await passwordFrom(values["password-env"], ctx);
+    const row = {
+      companyId,
+      integrationType: INTEGRATION_TYPE_IMAP,
+      name: values.name ?? email,
+      imapServer: server,
+      imapPort: port,
+      emailAddress: email,
+      imapUsername: values.username ?? null,
+      emailPassword: encryptSecret(password, keys),
+      useSsl,
+      tlsRejectUnauthorized: !values["insecure-tls"],
+      isActive: true,
+      isPrimary: values.primary ?? false,
+      ...(intervalMinutes === undefined ? {} : { syncIntervalMinutes: intervalMinutes }),
+      ...(initialDays === undefined ? {} : { initialSyncDays: initialDays }),
+    };
+    const id = await db.transaction(async (tx) => {
+      // One sending mailbox per company: a new primary replaces the previous one.
+      if (row.isPrimary) {
+        await tx.update(inboxIntegrations).set({ isPrimary: false })
+          .where(and(eq(inboxIntegrations.companyId, companyId), eq(inboxIntegrations.isPrimary, true)));
+      }
+      const [inserted] = await tx.insert(inboxIntegrations).values(row).returning({ id: inboxIntegrations.id });
+      return inserted!.id;
+    });
+    const security = useSsl ? "implicit TLS" : "STARTTLS";
+    ctx.print(
+      values.json,
+      { id, companyId, email, server, port, useSsl, tlsRejectUnauthorized: row.tlsRejectUnauthorized, isPrimary: row.isPrimary },
+      `Integration ${id} added for company ${companyId}: ${email} on ${server}:${port} (${security}` +
+        `${row.tlsRejectUnauthorized ? "" : ", certificate not verified"})${row.isPrimary ? ", primary" : ""}.\n` +
+        `Check it with: lokario-cron integrations test ${id}`,
+    );
+    return 0;
+  });
+}
+
+function required(value: string | undefined, name: string): string {
+  if (value === undefined || value.trim() === "") throw new UsageError(`${name} is required`);
+  return value.trim();
+}
+
+async function passwordFrom(variable: string | undefined, ctx: CliContext): Promise<string> {
+  if (variable === undefined) return readPassword(ctx.io.stdin, ctx.io.stderr, "IMAP password: ");
+  const value = ctx.io.env[variable];
+  if (!value) throw new CliError(`environment variable ${variable} (from --password-env) is not set or empty`);
+  return value;
+}

@@ -1,0 +1,62 @@
+// The CLI's dispatcher: picks the command, runs it, and turns every outcome into an exit code
+// (0 success, 1 failure, 2 usage) with a one-line message on stderr.
+
+import { ConfigError } from "../../lib/config.js";
+import { JobError, shortReason } from "../../lib/errors.js";
+import { DatabaseUnavailableError } from "../../lib/jobs/run-job.js";
+import { PgliteInUseError } from "../pglite-lock.js";
+import { addCompanyCommand } from "./companies.js";
+import { CliContext, type CliIo } from "./context.js";
+import { addIntegrationCommand } from "./integrations-add.js";
+import { listIntegrationsCommand } from "./integrations-list.js";
+import { testIntegrationCommand } from "./integrations-test.js";
+import { migrateCommand } from "./migrate.js";
+import { followupsRunCommand, syncCommand } from "./run-jobs.js";
+import { CliError, USAGE, UsageError } from "./usage.js";
+
+type Command = (args: string[], ctx: CliContext) => Promise<number>;
+
+/** Commands by their words; a two-word command takes precedence over a one-word one. */
+const COMMANDS: Record<string, Command> = {
+  migrate: migrateCommand,
+  "companies add": addCompanyCommand,
+  "integrations add": addIntegrationCommand,
+  "integrations list": listIntegrationsCommand,
+  "integrations test": testIntegrationCommand,
+  sync: syncCommand,
+  "followups run": followupsRunCommand,
+};
+
+/** Runs one command line and returns the process exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  if (argv.length === 0) {
+    io.stderr.write(USAGE);
+    return 2;
+  }
+  if (argv.includes("--help") || argv.includes("-h") || argv[0] === "help") {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const twoWords = `${argv[0]} ${argv[1] ?? ""}`;
+  const [name, args] = COMMANDS[twoWords] ? [twoWords, argv.slice(2)] : [argv[0]!, argv.slice(1)];
+  const command = COMMANDS[name];
+  try {
+    if (!command) throw new UsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
+    return await command(args, new CliContext(io));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`lokario-cron: ${err.message}\nRun "lokario-cron --help" for the commands and their options.\n`);
+      return 2;
+    }
+    io.stderr.write(`lokario-cron: ${describeFailure(err)}\n`);
+    return 1;
+  }
+}
+
+/** What went wrong, in one line an operator can act on (never a stack, never a secret). */
+function describeFailure(err: unknown): string {
+  if (err instanceof ConfigError) return `configuration: ${err.message}`;
+  if (err instanceof DatabaseUnavailableError) return `${err.message} (check DATABASE_URL and the database server)`;
+  if (err instanceof CliError || err instanceof PgliteInUseError || err instanceof JobError) return err.message;
+  return shortReason(err);
+}

@@ -1,0 +1,62 @@
+// The CLI's help text and its usage error (exit code 2).
+
+export const USAGE = `lokario-cron: run and set up Lokario's background jobs from a terminal.
+
+Usage: lokario-cron <command> [options]
+
+Commands
+  migrate                       Apply the database migrations (as npm start does).
+  companies add NAME            Create a company; prints its id.
+  integrations add              Add an IMAP mailbox to a company (password from stdin or --password-env).
+      --company ID              Company id (required)
+      --email ADDR              Mailbox address, also the login unless --username (required)
+      --server HOST             IMAP server host name (required)
+      --port N                  IMAP port (default 993, or 143 with --no-ssl)
+      --username U              Login when it differs from the address
+      --no-ssl                  STARTTLS on a plain port instead of implicit TLS
+      --insecure-tls            Accept a self-signed or mismatched certificate (your own server only)
+      --name N                  Display name of the mailbox
+      --interval MIN            Minutes between syncs (default 5)
+      --initial-days N          How many days of mail the first sync imports (default 30)
+      --primary                 Make it the company's sending mailbox
+      --password-env VAR        Read the password from environment variable VAR instead of stdin
+  integrations list             List mailboxes with their last sync status (never their passwords).
+      --company ID              Only this company's mailboxes
+  integrations test ID          Connect to a mailbox and report what is there (folders, INBOX count, UIDVALIDITY).
+  sync                          Run the inbox sync once; prints the same summary JSON as the endpoint.
+      --integration ID          Only this mailbox, due or not
+  followups run                 Run the automatic follow-ups once; prints the summary JSON.
+      --dry-run                 Report what would be sent, to whom, with which subject; send and record nothing
+
+Options for every command
+  --json                        Machine-readable output (sync and followups run always print JSON)
+  -h, --help                    This help
+
+The password is never taken from the command line: pipe it in
+  printf '%s' "$IMAP_PASSWORD" | lokario-cron integrations add --company 1 --email a@b.fr --server imap.b.fr
+or type it at the prompt (not echoed), or name a variable with --password-env.
+ENCRYPTION_KEY must be set to store it (32 bytes, base64: openssl rand -base64 32).
+
+Database: the same settings as the server. DATABASE_URL selects PostgreSQL (node-postgres, or the
+Neon driver for Neon hosts or DATABASE_DRIVER=neon); without it, the embedded PGlite database in
+./.data/pglite (relative to the current directory). PGlite admits one process at a time: stop
+npm start before using the CLI on the same directory (the CLI says so if you forget).
+
+Exit codes: 0 success, 1 failure (including a run where a mailbox or a follow-up failed), 2 usage error.
+`;
+
+/** A command line that cannot be understood: the CLI exits with 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** A failure the CLI reports in one line and exits with 1. */
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CliError";
+  }
+}
