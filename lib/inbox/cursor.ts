@@ -1,0 +1,112 @@
+// The UID cursor of one folder of one integration (RFC 3501 §2.3.1.1): the UIDVALIDITY it belongs to
+// and the last UID imported. It only moves forward, and only while the run still holds the lease.
+
+import { and, eq, lt } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { inboxFolderCursors } from "../db/schema.js";
+import { leaseHeldBy } from "../jobs/claim.js";
+
+export interface FolderCursor {
+  uidValidity: number;
+  lastUid: number;
+  /** UIDs up to this one are imported only inside the recent window, as backfill (see the schema). */
+  backfillUntilUid: number | null;
+  /** How many syncs in a row found a new UIDVALIDITY. */
+  uidValidityChanges: number;
+}
+
+export interface CursorKey {
+  integrationId: number;
+  folder: string;
+  /** The lease holder; every write is void once another run owns the integration. */
+  owner: string;
+}
+
+/** The stored cursor of a folder, or null before its first sync. */
+export async function readCursor(db: Db, key: Omit<CursorKey, "owner">): Promise<FolderCursor | null> {
+  const [row] = await db
+    .select({
+      uidValidity: inboxFolderCursors.uidValidity,
+      lastUid: inboxFolderCursors.lastUid,
+      backfillUntilUid: inboxFolderCursors.backfillUntilUid,
+      uidValidityChanges: inboxFolderCursors.uidValidityChanges,
+    })
+    .from(inboxFolderCursors)
+    .where(and(eq(inboxFolderCursors.integrationId, key.integrationId), eq(inboxFolderCursors.folder, key.folder)));
+  return row ?? null;
+}
+
+/**
+ * Starts the cursor of a first sync or of a resync after a UIDVALIDITY change: imports resume after
+ * `lastUid`, and up to `backfillUntilUid` they are backfill. A reset counts one more consecutive
+ * change. Returns false when the lease was lost.
+ */
+export async function startCursor(
+  db: Db,
+  key: CursorKey,
+  start: { uidValidity: number; lastUid: number; backfillUntilUid: number; isUidValidityChange: boolean },
+  now: Date,
+): Promise<boolean> {
+  const values = {
+    uidValidity: start.uidValidity,
+    lastUid: start.lastUid,
+    backfillUntilUid: start.backfillUntilUid,
+    updatedAt: now,
+  };
+  if (!start.isUidValidityChange) {
+    // First sync: a concurrent first sync by a former lease holder may have created it; either is fine.
+    await db
+      .insert(inboxFolderCursors)
+      .values({ integrationId: key.integrationId, folder: key.folder, ...values })
+      .onConflictDoNothing();
+    return stillOwned(db, key);
+  }
+  const current = await readCursor(db, key);
+  const updated = await db
+    .update(inboxFolderCursors)
+    .set({ ...values, uidValidityChanges: (current?.uidValidityChanges ?? 0) + 1 })
+    .where(and(...cursorOf(key), leaseHeldBy(db, key.integrationId, key.owner)))
+    .returning({ id: inboxFolderCursors.id });
+  return updated.length > 0;
+}
+
+/** Moves the cursor forward to `lastUid` (never back). Returns false when the lease was lost. */
+export async function advanceCursor(
+  db: Db,
+  key: CursorKey,
+  position: { uidValidity: number; lastUid: number },
+  now: Date,
+): Promise<boolean> {
+  await db
+    .update(inboxFolderCursors)
+    .set({ lastUid: position.lastUid, updatedAt: now })
+    .where(
+      and(
+        ...cursorOf(key),
+        eq(inboxFolderCursors.uidValidity, position.uidValidity),
+        lt(inboxFolderCursors.lastUid, position.lastUid),
+        leaseHeldBy(db, key.integrationId, key.owner),
+      ),
+    );
+  return stillOwned(db, key);
+}
+
+/** A sync that found the same UIDVALIDITY again: the run of consecutive changes is over. */
+export async function markUidValidityStable(db: Db, key: CursorKey): Promise<void> {
+  await db
+    .update(inboxFolderCursors)
+    .set({ uidValidityChanges: 0 })
+    .where(and(...cursorOf(key), leaseHeldBy(db, key.integrationId, key.owner)));
+}
+
+function cursorOf(key: Omit<CursorKey, "owner">) {
+  return [eq(inboxFolderCursors.integrationId, key.integrationId), eq(inboxFolderCursors.folder, key.folder)];
+}
+
+async function stillOwned(db: Db, key: CursorKey): Promise<boolean> {
+  const [row] = await db
+    .select({ id: inboxFolderCursors.id })
+    .from(inboxFolderCursors)
+    .where(and(...cursorOf(key), leaseHeldBy(db, key.integrationId, key.owner)));
+  return row !== undefined;
+}

@@ -1,0 +1,82 @@
+// Sets a message aside when it cannot be imported: its raw bytes are kept in storage and a row in
+// `inbox_quarantine` says why, so the sync can move past it and someone can re-import it later.
+
+import { createHash } from "node:crypto";
+import { sql } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { inboxQuarantine } from "../db/schema.js";
+import { shortReason } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { AttachmentStorage } from "../storage/attachment-storage.js";
+
+export interface QuarantinedMessage {
+  integrationId: number;
+  folder: string;
+  uidValidity: number;
+  uid: number;
+  /** The bytes that were downloaded (null when the server sent none). */
+  source: Buffer | null;
+  sizeBytes: number;
+}
+
+/**
+ * Records `message` as set aside with `reason`. Setting the same message aside again (a resync)
+ * counts one more attempt and keeps the latest reason. Throws only when the database write fails:
+ * the caller must then not move its cursor past the message.
+ */
+export async function quarantineMessage(
+  db: Db,
+  message: QuarantinedMessage,
+  reason: string,
+  deps: { storage: AttachmentStorage; now: Date; log: Logger },
+): Promise<void> {
+  const rawPath = await saveRaw(message, deps);
+  const storedReason = shortReason(reason, 500);
+  await db
+    .insert(inboxQuarantine)
+    .values({
+      integrationId: message.integrationId,
+      folder: message.folder,
+      uidValidity: message.uidValidity,
+      uid: message.uid,
+      reason: storedReason,
+      rawPath,
+      sizeBytes: message.sizeBytes,
+      updatedAt: deps.now,
+    })
+    .onConflictDoUpdate({
+      target: [inboxQuarantine.integrationId, inboxQuarantine.folder, inboxQuarantine.uidValidity, inboxQuarantine.uid],
+      set: {
+        reason: storedReason,
+        rawPath: sql`coalesce(excluded.raw_path, ${inboxQuarantine.rawPath})`,
+        attempts: sql`${inboxQuarantine.attempts} + 1`,
+        updatedAt: deps.now,
+      },
+    });
+  deps.log.warn("message set aside", { uid: message.uid, folder: message.folder, reason: storedReason });
+}
+
+/** Stores the raw bytes; a storage failure must not stop the message from being set aside. */
+async function saveRaw(message: QuarantinedMessage, deps: { storage: AttachmentStorage; log: Logger }): Promise<string | null> {
+  if (!message.source) return null;
+  const key = [
+    "quarantine",
+    String(message.integrationId),
+    folderKey(message.folder),
+    String(message.uidValidity),
+    `${message.uid}.eml`,
+  ].join("/");
+  try {
+    return (await deps.storage.put(key, message.source)).path;
+  } catch (err) {
+    deps.log.warn("raw message of a set-aside message could not be stored", { uid: message.uid, err: shortReason(err) });
+    return null;
+  }
+}
+
+/** A storage-safe segment for a folder name ("INBOX" stays "INBOX"; "Entwürfe" gets a hash suffix). */
+function folderKey(folder: string): string {
+  const safe = folder.replace(/[^A-Za-z0-9_-]/g, "_");
+  if (safe === folder && safe.length > 0) return safe;
+  return `${safe.slice(0, 40)}-${createHash("sha256").update(folder).digest("hex").slice(0, 12)}`;
+}
