@@ -12,16 +12,21 @@ export interface Budget {
   readonly signal: AbortSignal;
 }
 
-/** Starts a budget of `budgetMs` from now. */
-export function startBudget(budgetMs: number): Budget {
+/**
+ * Starts a budget of `budgetMs` from now. `stopSignal` ends it early (a server shutting down): the
+ * job then stops taking new work exactly as it does at the deadline, so it leaves nothing half-done.
+ */
+export function startBudget(budgetMs: number, stopSignal?: AbortSignal): Budget {
   const startedAt = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error("run budget exhausted")), budgetMs);
   timer.unref?.();
+  const signal = stopSignal ? AbortSignal.any([controller.signal, stopSignal]) : controller.signal;
+  const remainingMs = () => (signal.aborted ? 0 : budgetMs - (performance.now() - startedAt));
   return {
     budgetMs,
-    remainingMs: () => budgetMs - (performance.now() - startedAt),
-    isExhausted: (reserveMs = 0) => budgetMs - (performance.now() - startedAt) <= reserveMs,
-    signal: controller.signal,
+    remainingMs,
+    isExhausted: (reserveMs = 0) => remainingMs() <= reserveMs,
+    signal,
   };
 }

@@ -56,6 +56,8 @@ export interface RunJobOptions {
   now?: () => Date;
   /** An already open database (tests, the local server); otherwise one is opened and closed here. */
   db?: Db;
+  /** Ends the run's budget early (shutdown): the job stops taking new work and returns. */
+  stopSignal?: AbortSignal;
 }
 
 export type RunResult<S> = S & { runId: string; durationMs: number };
@@ -80,7 +82,7 @@ export async function runJob<P, S extends JobSummary>(
     } catch (err) {
       throw new DatabaseUnavailableError(err);
     }
-    const budget = startBudget(options.config.runBudgetMs);
+    const budget = startBudget(options.config.runBudgetMs, options.stopSignal);
     let summary: S;
     try {
       summary = await job.run({ db, config: options.config, log, now, budget, runId, trigger: options.trigger }, params);
