@@ -1,0 +1,83 @@
+// withSmtp against a real SMTP server: a message goes out with our Message-ID, and each way a server
+// can fail comes back with the kind the follow-up job acts on.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { JobError } from "../../lib/errors.js";
+import { isServerFailure, type OutgoingEmail, type SmtpSettings, withSmtp } from "../../lib/mail/smtp.js";
+import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+
+let smtp: TestSmtpServer;
+let settings: SmtpSettings;
+
+const email = (to: string): OutgoingEmail => ({
+  from: { name: "Atelier Durand", address: "relances@durand.test" },
+  replyTo: "contact@durand.test",
+  to,
+  subject: "Relance : facture FAC-1",
+  text: "Bonjour",
+  html: "<p>Bonjour</p>",
+  messageId: "<lokario.f1.s1.abc@durand.test>",
+});
+
+async function failureOf(promise: Promise<unknown>): Promise<JobError> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(JobError);
+  return err as JobError;
+}
+
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  settings = { host: smtp.host, port: smtp.port, isSecure: false, rejectUnauthorized: true, timeoutMs: 3000 };
+});
+afterAll(async () => smtp.close());
+beforeEach(async () => {
+  smtp.setTemporaryFailure(false);
+  smtp.requireAuth(undefined);
+  await smtp.start();
+});
+
+describe("sending through SMTP", () => {
+  it("delivers the message with its Message-ID, From, Reply-To and both parts", async () => {
+    const accepted = await withSmtp(settings, (s) => s.send(email("ok@example.com")));
+    expect(accepted.response).toMatch(/^250/);
+    const [mail] = smtp.receivedBy("ok@example.com");
+    expect(mail?.messageId).toBe("<lokario.f1.s1.abc@durand.test>");
+    expect(mail?.envelope).toEqual({ from: "relances@durand.test", to: ["ok@example.com"] });
+    expect(mail?.parsed.from?.text).toBe('"Atelier Durand" <relances@durand.test>');
+    expect(mail?.parsed.replyTo?.text).toBe("contact@durand.test");
+    expect(mail?.parsed.text?.trim()).toBe("Bonjour");
+    expect(mail?.parsed.html).toContain("<p>Bonjour</p>");
+  });
+
+  it("reports a recipient refused with 550 as permanent", async () => {
+    smtp.rejectRecipient("gone@example.com");
+    const err = await failureOf(withSmtp(settings, (s) => s.send(email("gone@example.com"))));
+    expect(err.kind).toBe("permanent");
+    expect(err.message).toContain("550");
+    expect(isServerFailure(err)).toBe(false);
+  });
+
+  it("reports a 451 answer as transient, tied to the message rather than the server", async () => {
+    smtp.setTemporaryFailure(true);
+    const err = await failureOf(withSmtp(settings, (s) => s.send(email("later@example.com"))));
+    expect(err.kind).toBe("transient");
+    expect(err.message).toContain("451");
+    expect(isServerFailure(err)).toBe(false);
+  });
+
+  it("reports a refused connection as transient and as the server being down", async () => {
+    await smtp.stop();
+    const err = await failureOf(withSmtp(settings, (s) => s.send(email("down@example.com"))));
+    expect(err.kind).toBe("transient");
+    expect(isServerFailure(err)).toBe(true);
+  });
+
+  it("reports wrong credentials (535) as an auth failure, and sends with the right ones", async () => {
+    smtp.requireAuth({ user: "relances", password: "s3cret" });
+    const wrong = await failureOf(withSmtp({ ...settings, user: "relances", password: "nope" }, (s) => s.send(email("auth@example.com"))));
+    expect(wrong.kind).toBe("auth");
+    expect(wrong.message).not.toContain("nope");
+    await withSmtp({ ...settings, user: "relances", password: "s3cret" }, (s) => s.send(email("auth@example.com")));
+    expect(smtp.receivedBy("auth@example.com")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,135 @@
+// A real SMTP server for tests (smtp-server on a free loopback port) that keeps what it receives,
+// parsed with mailparser, and can be told to misbehave: refuse a recipient (550), answer 451 to
+// everything, require a login, or stop listening altogether (connection refused) and start again.
+
+import { type ParsedMail, simpleParser } from "mailparser";
+import { SMTPServer, type SMTPServerOptions } from "smtp-server";
+import { freePort, waitFor } from "./ports.js";
+
+export interface ReceivedMail {
+  envelope: { from: string; to: string[] };
+  raw: Buffer;
+  parsed: ParsedMail;
+  /** The Message-ID header, with angle brackets. */
+  messageId: string | undefined;
+}
+
+export interface TestSmtpServer {
+  host: string;
+  port: number;
+  received: ReceivedMail[];
+  /** Answer 550 to RCPT TO for this address (case-insensitive). */
+  rejectRecipient(address: string): void;
+  /** Answer 451 to every MAIL FROM while on. */
+  setTemporaryFailure(isOn: boolean): void;
+  /** Only accept a login with these credentials (and refuse mail without it). */
+  requireAuth(credentials: { user: string; password: string } | undefined): void;
+  /** Stop listening: clients get "connection refused" until `start()`. */
+  stop(): Promise<void>;
+  /** Listen again on the same port (a no-op when listening). */
+  start(): Promise<void>;
+  /** Mail received for `address`. */
+  receivedBy(address: string): ReceivedMail[];
+  /** The environment that points the product's global SMTP settings here. */
+  env(from?: string): Record<string, string>;
+  waitForMessages(count: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a server on a free loopback port. */
+export async function startSmtpServer(): Promise<TestSmtpServer> {
+  const port = await freePort();
+  const received: ReceivedMail[] = [];
+  const rejected = new Set<string>();
+  let isFailing = false;
+  let credentials: { user: string; password: string } | undefined;
+  let server: SMTPServer | undefined;
+
+  const options = (): SMTPServerOptions => ({
+    // Plain SMTP on loopback: the product sends no credentials in clear except to a local relay.
+    disabledCommands: ["STARTTLS"],
+    allowInsecureAuth: true,
+    authOptional: true,
+    logger: false,
+    closeTimeout: 100,
+    onAuth(auth, _session, callback) {
+      if (credentials && auth.username === credentials.user && auth.password === credentials.password) {
+        return callback(null, { user: auth.username });
+      }
+      return callback(Object.assign(new Error("Authentication credentials invalid"), { responseCode: 535 }));
+    },
+    onMailFrom(_address, session, callback) {
+      if (isFailing) return callback(Object.assign(new Error("Try again later"), { responseCode: 451 }));
+      if (credentials && !session.user) return callback(Object.assign(new Error("Authentication required"), { responseCode: 530 }));
+      return callback();
+    },
+    onRcptTo(address, _session, callback) {
+      if (rejected.has(address.address.toLowerCase())) {
+        return callback(Object.assign(new Error("No such user here"), { responseCode: 550 }));
+      }
+      return callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.on("end", () => {
+        const raw = Buffer.concat(chunks);
+        simpleParser(raw)
+          .then((parsed) => {
+            received.push({
+              envelope: {
+                from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+                to: session.envelope.rcptTo.map((r) => r.address),
+              },
+              raw,
+              parsed,
+              messageId: parsed.messageId,
+            });
+            callback();
+          })
+          .catch((err: Error) => callback(err));
+      });
+    },
+  });
+
+  const start = async () => {
+    if (server) return;
+    const instance = new SMTPServer(options());
+    await new Promise<void>((resolve, reject) => {
+      instance.server.once("error", reject);
+      instance.listen(port, "127.0.0.1", () => resolve());
+    });
+    server = instance;
+  };
+  const stop = async () => {
+    const instance = server;
+    server = undefined;
+    if (instance) await new Promise<void>((resolve) => instance.close(() => resolve()));
+  };
+  await start();
+
+  return {
+    host: "127.0.0.1",
+    port,
+    received,
+    rejectRecipient: (address) => rejected.add(address.toLowerCase()),
+    setTemporaryFailure: (isOn) => {
+      isFailing = isOn;
+    },
+    requireAuth: (c) => {
+      credentials = c;
+    },
+    stop,
+    start,
+    receivedBy: (address) => received.filter((m) => m.envelope.to.some((to) => to.toLowerCase() === address.toLowerCase())),
+    env: (from = "Lokario <relances@lokario.test>") => ({
+      SMTP_HOST: "127.0.0.1",
+      SMTP_PORT: String(port),
+      SMTP_SECURE: "false",
+      SMTP_FROM: from,
+      SMTP_TIMEOUT_MS: "3000",
+    }),
+    waitForMessages: (count, timeoutMs = 10_000) => waitFor(`${count} messages`, () => received.length >= count, timeoutMs),
+    close: stop,
+  };
+}
