@@ -18,6 +18,8 @@ import {
   inboxMessages,
   MESSAGE_SOURCE_EMAIL,
 } from "../db/schema.js";
+import { normalizeMessageId } from "../inbox/message-id.js";
+import { subjectKey } from "../inbox/subject-key.js";
 import type { RenderedEmail } from "./render.js";
 
 /** The author shown in the history for emails the job sent. */
@@ -58,7 +60,9 @@ export async function recordSentFollowup(db: Db, sent: SentFollowup): Promise<nu
         externalId: sent.messageId,
         externalMetadata: { to: [sent.recipient], subject: sent.email.subject, followup_id: sent.followupId, step: sent.step },
         integrationId: sent.integrationId,
-        dedupeKey: sent.messageId,
+        // The inbox's own key for this Message-ID: if the sync later finds this email in the
+        // mailbox's Sent folder, the unique (integration_id, dedupe_key) makes it the same row.
+        dedupeKey: normalizeMessageId(sent.messageId) ?? sent.messageId,
         createdAt: sent.sentAt,
         importedAt: sent.sentAt,
       })
@@ -118,6 +122,7 @@ async function conversationFor(db: Db, sent: SentFollowup): Promise<number> {
       clientId: sent.clientId,
       integrationId: sent.integrationId,
       subject: sent.email.subject,
+      subjectKey: subjectKey(sent.email.subject),
       status: CONVERSATION_STATUS.waiting,
       source: MESSAGE_SOURCE_EMAIL,
       unreadCount: 0,

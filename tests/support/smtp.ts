@@ -22,6 +22,8 @@ export interface TestSmtpServer {
   rejectRecipient(address: string): void;
   /** Answer 451 to every MAIL FROM while on. */
   setTemporaryFailure(isOn: boolean): void;
+  /** Wait this long before accepting each message (a slow server). */
+  setAcceptDelay(delayMs: number): void;
   /** Only accept a login with these credentials (and refuse mail without it). */
   requireAuth(credentials: { user: string; password: string } | undefined): void;
   /** Stop listening: clients get "connection refused" until `start()`. */
@@ -42,6 +44,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   const received: ReceivedMail[] = [];
   const rejected = new Set<string>();
   let isFailing = false;
+  let acceptDelayMs = 0;
   let credentials: { user: string; password: string } | undefined;
   let server: SMTPServer | undefined;
 
@@ -85,7 +88,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
               parsed,
               messageId: parsed.messageId,
             });
-            callback();
+            setTimeout(() => callback(), acceptDelayMs);
           })
           .catch((err: Error) => callback(err));
       });
@@ -115,6 +118,9 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     rejectRecipient: (address) => rejected.add(address.toLowerCase()),
     setTemporaryFailure: (isOn) => {
       isFailing = isOn;
+    },
+    setAcceptDelay: (delayMs) => {
+      acceptDelayMs = delayMs;
     },
     requireAuth: (c) => {
       credentials = c;
