@@ -1,0 +1,58 @@
+// What one stored message does to its conversation. The rules, as the app's users expect them:
+//
+// | message                                   | read  | unread | new conversation | existing conversation          |
+// |-------------------------------------------|-------|--------|------------------|--------------------------------|
+// | from a person (or a bounce), live sync    | false | +1     | À répondre       | À répondre, unless Urgent/Spam |
+// | auto-reply (RFC 3834, bulk, list…)        | false | +1     | Résolu           | unchanged                      |
+// | sent from the mailbox's own address       | true  | —      | Répondu          | À répondre → Répondu           |
+// | imported by a first sync or resync window | true  | —      | Résolu           | unchanged                      |
+//
+// Backfill: connecting a mailbox imports up to 500 past messages that were handled elsewhere;
+// showing them as 500 unread "À répondre" conversations would bury the one that matters, so they
+// arrive read and settled. Auto-replies need no answer, but stay unread so a glance shows them.
+// A bounce says a mail of the company did not arrive: someone must act, so it counts as inbound.
+
+import { CONVERSATION_STATUS, type CONVERSATION_STATUSES } from "../db/schema.js";
+
+export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
+export type MessageRole = "inbound" | "auto-reply" | "own" | "backfill";
+
+export interface ConversationEffect {
+  isRead: boolean;
+  /** Status of a conversation this message creates. */
+  newConversationStatus: ConversationStatus;
+  /** Status of an existing conversation after this message, from its current one. */
+  nextStatus(current: string): string;
+}
+
+/** The role a message plays, from where it came from and who sent it. */
+export function messageRole(message: { isBackfill: boolean; isFromOwnAddress: boolean; isAutoReply: boolean; isBounce: boolean }): MessageRole {
+  if (message.isBackfill) return "backfill";
+  if (message.isFromOwnAddress) return "own";
+  if (message.isAutoReply && !message.isBounce) return "auto-reply";
+  return "inbound";
+}
+
+/** The effect of a message of `role` on its conversation. */
+export function conversationEffect(role: MessageRole): ConversationEffect {
+  switch (role) {
+    case "inbound":
+      return {
+        isRead: false,
+        newConversationStatus: CONVERSATION_STATUS.toAnswer,
+        // Urgent is a stronger flag a person set; Spam is the user's verdict on the sender.
+        nextStatus: (current) =>
+          current === CONVERSATION_STATUS.urgent || current === CONVERSATION_STATUS.spam ? current : CONVERSATION_STATUS.toAnswer,
+      };
+    case "auto-reply":
+      return { isRead: false, newConversationStatus: CONVERSATION_STATUS.resolved, nextStatus: (current) => current };
+    case "own":
+      return {
+        isRead: true,
+        newConversationStatus: CONVERSATION_STATUS.answered,
+        nextStatus: (current) => (current === CONVERSATION_STATUS.toAnswer ? CONVERSATION_STATUS.answered : current),
+      };
+    case "backfill":
+      return { isRead: true, newConversationStatus: CONVERSATION_STATUS.resolved, nextStatus: (current) => current };
+  }
+}
