@@ -15,7 +15,7 @@ describe.each(DRIVERS)("claiming due integrations (%s)", (driver) => {
   let companyId: number;
   beforeAll(async () => {
     database = await createTestDatabase(driver);
-    [{ id: companyId }] = (await database.db.insert(companies).values({ name: "Claims" }).returning()) as [{ id: number }];
+    companyId = (await database.db.insert(companies).values({ name: "Claims" }).returning())[0]!.id;
   });
   afterAll(async () => {
     await database.drop();

@@ -4,7 +4,7 @@
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ImapFlow } from "imapflow";
@@ -45,7 +45,7 @@ export async function createMailbox(): Promise<TestMailbox> {
   const dovecot = inject("dovecot");
   const user = `u${randomBytes(5).toString("hex")}@example.test`;
   const password = `pw-${randomBytes(8).toString("hex")}`;
-  appendFileSync(join(dovecot.dir, "users"), `${user}:{PLAIN}${password}\n`);
+  addUser(join(dovecot.dir, "users"), `${user}:{PLAIN}${password}\n`);
   const doveadm = (...args: string[]) => run("doveadm", ["-c", join(dovecot.dir, "dovecot.conf"), ...args]);
 
   const withClient = async <T>(fn: (client: ImapFlow) => Promise<T>): Promise<T> => {
@@ -53,7 +53,10 @@ export async function createMailbox(): Promise<TestMailbox> {
       host: "127.0.0.1", port: dovecot.tlsPort, secure: true, tls: { ca: dovecot.certPem, servername: "localhost" },
       auth: { user, pass: password }, logger: false, disableAutoIdle: true,
     });
-    await client.connect();
+    await client.connect().catch((err: unknown) => {
+      const { responseText, executedCommand, code } = err as { responseText?: string; executedCommand?: string; code?: string };
+      throw new Error(`test mailbox ${user}: connect failed: ${code} ${responseText ?? String(err)} (${executedCommand?.slice(0, 40)})`);
+    });
     try {
       return await fn(client);
     } finally {
@@ -64,12 +67,17 @@ export async function createMailbox(): Promise<TestMailbox> {
     withClient(async (client) => {
       const uids: number[] = [];
       for (const m of messages) {
-        const appended = await client.append("INBOX", m.raw, m.flags ?? [], m.internalDate);
+        const appended = await client.append("INBOX", m.raw, m.flags ?? [], m.internalDate).catch((err: unknown) => {
+          const { responseText, executedCommand } = err as { responseText?: string; executedCommand?: string };
+          throw new Error(`APPEND failed: ${responseText ?? String(err)} (${executedCommand?.slice(0, 80)})`);
+        });
         if (!appended || !appended.uid) throw new Error("APPEND did not return a UID");
         uids.push(appended.uid);
       }
       return uids;
     });
+
+  await waitForLogin(() => withClient(async () => {}), join(dovecot.dir, "users"));
 
   return {
     user, password, dovecot,
@@ -146,4 +154,62 @@ function parseFetchOutput(stdout: string): Map<number, string[]> {
     if (flagsMatch && uid !== undefined) flags.set(uid, flagsMatch[1]!.trim().split(/\s+/).filter(Boolean).sort());
   }
   return flags;
+}
+
+export interface RawMailOptions {
+  subject?: string;
+  from?: string;
+  to?: string;
+  /** Message-ID without brackets; `null` leaves the header out. */
+  messageId?: string | null;
+  date?: Date;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/** A small RFC 5322 message (CRLF line ends), unique unless told otherwise. */
+export function rawMail(options: RawMailOptions = {}): string {
+  const unique = randomBytes(6).toString("hex");
+  const headers: Record<string, string> = {
+    From: options.from ?? "Client Test <client@example.test>",
+    To: options.to ?? "contact@lokario.test",
+    Subject: options.subject ?? `Demande ${unique}`,
+    Date: (options.date ?? new Date()).toUTCString().replace("GMT", "+0000"),
+    ...(options.messageId === null ? {} : { "Message-ID": `<${options.messageId ?? `${unique}@example.test`}>` }),
+    "MIME-Version": "1.0",
+    "Content-Type": "text/plain; charset=utf-8",
+    ...options.headers,
+  };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}`).join("\r\n");
+  return `${head}\r\n\r\n${options.body ?? `Bonjour, ceci est le message ${unique}.`}\r\n`;
+}
+
+/**
+ * Appends a passwd-file line. Dovecot reloads the file when its mtime changes, at one-second
+ * resolution: a line added in the same second as the last reload would go unseen, so the mtime is
+ * pushed past the previous one.
+ */
+function addUser(usersFile: string, line: string): void {
+  appendFileSync(usersFile, line);
+  bumpMtime(usersFile);
+}
+
+function bumpMtime(file: string): void {
+  const { mtimeMs } = statSync(file);
+  const next = new Date(Math.max(Date.now(), Math.floor(mtimeMs / 1000) * 1000 + 1000));
+  utimesSync(file, next, next);
+}
+
+/** Waits until the new user can log in (another test file may have reset the mtime meanwhile). */
+async function waitForLogin(login: () => Promise<void>, usersFile: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await login();
+      return;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      bumpMtime(usersFile);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }

@@ -1,0 +1,118 @@
+// Syncs one claimed integration: one IMAP session for its folders, then its result recorded (status,
+// counters, next run, lease released) and its owner alerted if it keeps failing. Never throws for a
+// mailbox problem: one failing mailbox must not fail the run.
+
+import { eq } from "drizzle-orm";
+import type { Config } from "../config.js";
+import type { Db } from "../db/client.js";
+import { SYNC_STATUS, inboxIntegrations } from "../db/schema.js";
+import { JobError, kindOf, shortReason, type ErrorKind } from "../errors.js";
+import type { Budget } from "../jobs/budget.js";
+import type { ClaimedIntegration } from "../jobs/claim.js";
+import type { Logger } from "../log.js";
+import { withImap } from "../mail/imap.js";
+import { reviewIntegrationAlert } from "../ops/alerts.js";
+import type { AttachmentStorage } from "../storage/attachment-storage.js";
+import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";
+import { type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
+
+/** The folders imported. INBOX only for now; every folder has its own cursor, so more can be added. */
+export const SYNCED_FOLDERS = ["INBOX"] as const;
+
+export interface IntegrationSyncContext {
+  db: Db;
+  config: Config;
+  log: Logger;
+  now: () => Date;
+  budget: Budget;
+  owner: string;
+  storage: AttachmentStorage;
+  /** Stop taking batches when less than this is left of the budget. */
+  reserveMs: number;
+  /** Fires when the IMAP session must end at once (the budget's hard stop). */
+  hardStop: AbortSignal;
+}
+
+export type IntegrationSyncOutcome =
+  | ({ status: "success" } & MailboxSyncResult)
+  | ({ status: "failed"; kind: ErrorKind; reason: string } & MailboxSyncResult);
+
+/** Syncs `integration` and records how it went. */
+export async function syncIntegration(ctx: IntegrationSyncContext, integration: ClaimedIntegration): Promise<IntegrationSyncOutcome> {
+  const log = ctx.log.with({ integrationId: integration.id });
+  const startedMs = performance.now();
+  const totals: MailboxSyncResult = { imported: 0, duplicates: 0, setAside: 0, hasMore: false };
+  let outcome: IntegrationSyncOutcome;
+  try {
+    await withImap(
+      integration,
+      {
+        keys: { encryptionKey: ctx.config.encryptionKey, legacyMasterKey: ctx.config.legacyMasterKey },
+        connectTimeoutMs: ctx.config.imap.connectTimeoutMs,
+        commandTimeoutMs: ctx.config.imap.commandTimeoutMs,
+        log,
+        signal: ctx.hardStop,
+      },
+      async ({ client, log: sessionLog }) => {
+        for (const folder of SYNCED_FOLDERS) {
+          const folderResult = await syncMailbox(
+            {
+              db: ctx.db, client, log: sessionLog, integration, owner: ctx.owner, now: ctx.now, budget: ctx.budget,
+              reserveMs: ctx.reserveMs, storage: ctx.storage,
+              maxMessageBytes: ctx.config.maxMessageBytes, maxAttachmentBytes: ctx.config.maxAttachmentBytes,
+            },
+            folder,
+          );
+          addTo(totals, folderResult);
+          if (folderResult.hasMore) break;
+        }
+      },
+    );
+    await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: totals.hasMore }, ctx.now());
+    outcome = { status: "success", ...totals };
+  } catch (err) {
+    const kind = kindOf(err);
+    const reason = err instanceof JobError ? shortReason(err) : `unexpected error: ${shortReason(err)}`;
+    log.warn("integration sync failed", { kind, reason });
+    await recordSyncFailure(ctx.db, integration, ctx.owner, { kind, reason }, ctx.now());
+    outcome = { status: "failed", kind, reason, ...totals };
+  }
+  log.info("integration synced", {
+    status: outcome.status, imported: totals.imported, setAside: totals.setAside, hasMore: totals.hasMore,
+    durationMs: Math.round(performance.now() - startedMs),
+  });
+  await reviewAlert(ctx, integration, log);
+  return outcome;
+}
+
+function addTo(totals: MailboxSyncResult, folder: MailboxSyncResult): void {
+  totals.imported += folder.imported;
+  totals.duplicates += folder.duplicates;
+  totals.setAside += folder.setAside;
+  totals.hasMore ||= folder.hasMore;
+}
+
+/** Tells the owner once when the mailbox keeps failing, and once when it recovers; never fails the sync. */
+async function reviewAlert(ctx: IntegrationSyncContext, integration: ClaimedIntegration, log: Logger): Promise<void> {
+  try {
+    const [row] = await ctx.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.id, integration.id));
+    if (!row) return;
+    await reviewIntegrationAlert(
+      ctx.db,
+      {
+        id: row.id,
+        companyId: row.companyId,
+        name: row.name,
+        emailAddress: row.emailAddress,
+        isFailing: row.lastSyncStatus === SYNC_STATUS.error,
+        isAuthRejected: row.lastSyncStatus === SYNC_STATUS.error && row.authFailures > 0,
+        failingSince: row.failingSince,
+        failureAlertedAt: row.failureAlertedAt,
+        lastSyncError: row.lastSyncError,
+      },
+      { now: ctx.now(), log, webhookUrl: ctx.config.alertWebhookUrl },
+    );
+  } catch (err) {
+    log.warn("integration alert could not be reviewed", { err: shortReason(err) });
+  }
+}
