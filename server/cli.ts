@@ -1,7 +1,6 @@
 // Entry point of the `lokario-cron` command (see `lokario-cron --help`). Run through
 // bin/lokario-cron.js or `tsx server/cli.ts`; the commands live in server/cli/.
 
-import { closeAllDatabases } from "../lib/db/client.js";
 import { runCli } from "./cli/run-cli.js";
 
 const exitCode = await runCli(process.argv.slice(2), {
@@ -10,7 +9,6 @@ const exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
 });
-await closeAllDatabases();
 // Exit now rather than wait on sockets a library may keep open (stdout and stderr are synchronous
-// for files and pipes on POSIX, so nothing printed is lost).
+// for files and pipes on POSIX, so nothing printed is lost). Databases are closed by each command.
 process.exit(exitCode);

@@ -95,7 +95,8 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(
   try {
     parsed = parseArgs({ args, options: { ...options, json: { type: "boolean" } }, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message.split("\n")[0]! : String(err));
+    // parseArgs appends advice about "--" to its first sentence: the first sentence is the point.
+    throw new UsageError(err instanceof Error ? err.message.split(/\.\s|\n/)[0]! : String(err));
   }
   if (parsed.positionals.length !== positionalNames.length) {
     const expected = positionalNames.length ? positionalNames.join(" ") : "no argument";

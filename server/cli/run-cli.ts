@@ -1,30 +1,24 @@
 // The CLI's dispatcher: picks the command, runs it, and turns every outcome into an exit code
-// (0 success, 1 failure, 2 usage) with a one-line message on stderr.
+// (0 success, 1 failure, 2 usage) with a one-line message on stderr. Commands are imported only
+// when chosen, so `--help` and usage errors answer without loading database and mail libraries.
 
 import { ConfigError } from "../../lib/config.js";
 import { JobError, shortReason } from "../../lib/errors.js";
-import { DatabaseUnavailableError } from "../../lib/jobs/run-job.js";
 import { PgliteInUseError } from "../pglite-lock.js";
-import { addCompanyCommand } from "./companies.js";
-import { CliContext, type CliIo } from "./context.js";
-import { addIntegrationCommand } from "./integrations-add.js";
-import { listIntegrationsCommand } from "./integrations-list.js";
-import { testIntegrationCommand } from "./integrations-test.js";
-import { migrateCommand } from "./migrate.js";
-import { followupsRunCommand, syncCommand } from "./run-jobs.js";
+import type { CliContext, CliIo } from "./context.js";
 import { CliError, USAGE, UsageError } from "./usage.js";
 
 type Command = (args: string[], ctx: CliContext) => Promise<number>;
 
 /** Commands by their words; a two-word command takes precedence over a one-word one. */
-const COMMANDS: Record<string, Command> = {
-  migrate: migrateCommand,
-  "companies add": addCompanyCommand,
-  "integrations add": addIntegrationCommand,
-  "integrations list": listIntegrationsCommand,
-  "integrations test": testIntegrationCommand,
-  sync: syncCommand,
-  "followups run": followupsRunCommand,
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  migrate: async () => (await import("./migrate.js")).migrateCommand,
+  "companies add": async () => (await import("./companies.js")).addCompanyCommand,
+  "integrations add": async () => (await import("./integrations-add.js")).addIntegrationCommand,
+  "integrations list": async () => (await import("./integrations-list.js")).listIntegrationsCommand,
+  "integrations test": async () => (await import("./integrations-test.js")).testIntegrationCommand,
+  sync: async () => (await import("./run-jobs.js")).syncCommand,
+  "followups run": async () => (await import("./run-jobs.js")).followupsRunCommand,
 };
 
 /** Runs one command line and returns the process exit code. */
@@ -39,9 +33,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const twoWords = `${argv[0]} ${argv[1] ?? ""}`;
   const [name, args] = COMMANDS[twoWords] ? [twoWords, argv.slice(2)] : [argv[0]!, argv.slice(1)];
-  const command = COMMANDS[name];
+  const load = COMMANDS[name];
   try {
-    if (!command) throw new UsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
+    if (!load) throw new UsageError(`unknown command "${argv.slice(0, 2).join(" ")}"`);
+    const [command, { CliContext }] = await Promise.all([load(), import("./context.js")]);
     return await command(args, new CliContext(io));
   } catch (err) {
     if (err instanceof UsageError) {
@@ -56,7 +51,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 /** What went wrong, in one line an operator can act on (never a stack, never a secret). */
 function describeFailure(err: unknown): string {
   if (err instanceof ConfigError) return `configuration: ${err.message}`;
-  if (err instanceof DatabaseUnavailableError) return `${err.message} (check DATABASE_URL and the database server)`;
+  // Matched by name: importing its class would load every database driver before any command runs.
+  if (err instanceof Error && err.name === "DatabaseUnavailableError") {
+    return `${err.message} (check DATABASE_URL and the database server)`;
+  }
   if (err instanceof CliError || err instanceof PgliteInUseError || err instanceof JobError) return err.message;
   return shortReason(err);
 }
