@@ -7,7 +7,7 @@ import type { AddressObject, AttachmentStream, MessageText } from "mailparser";
 import { shortReason } from "../errors.js";
 import { decodeUtf8OrLegacy, isAscii } from "./decode-legacy-text.js";
 import { autoSubmittedOf, isAutoReply, isBounce } from "./detect-automated.js";
-import { htmlToReadableText } from "./html-to-text.js";
+import { htmlToReadableText, MAX_HTML_TO_TEXT_CHARS } from "./html-to-text.js";
 import { LenientMailParser } from "./lenient-mail-parser.js";
 import { chooseMessageDate, type MessageDateSource } from "./message-date.js";
 import { messageIdsIn, normalizeMessageId } from "./message-id.js";
@@ -122,6 +122,8 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
     skipTextLinks: true,
     checksumAlgo: false,
     maxChildNodes: MAX_MIME_PARTS,
+    // Megabytes of HTML take html-to-text seconds to minutes; htmlToReadableText has a cheaper way.
+    maxHtmlLengthToParse: MAX_HTML_TO_TEXT_CHARS,
   });
   const input = head.isMailMessage ? parserInput(source, head, options.isHeaderOnly ?? false) : null;
   const outcome = input ? await runParser(parser, input, onAttachment) : { text: null, error: null };
@@ -240,7 +242,6 @@ function attachmentMeta(item: AttachmentStream, index: number): AttachmentMeta {
 /** A file name as shown to users: no directory part, no control characters, bounded length. */
 function displayFileName(name: string | undefined): string | null {
   const base = (name ?? "").split(/[/\\]/).pop() ?? "";
-  // eslint-disable-next-line no-control-regex
   const cleaned = base.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, 255);
   return cleaned && cleaned !== "." && cleaned !== ".." ? cleaned : null;
 }

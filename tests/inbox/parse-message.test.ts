@@ -184,6 +184,16 @@ describe("parseMessage: attachments and hostile structure", () => {
     await expect(parse(source)).resolves.toHaveProperty("attachments");
   });
 
+  it("gives some readable text for 5 MB of HTML without spending minutes converting it", async () => {
+    const html = `<html><body>${"<div><p>Ligne de <b>catalogue</b> &eacute;t&eacute;</p></div>".repeat(90_000)}</body></html>`;
+    const source = Buffer.from(`From: a@b.example\r\nSubject: catalogue\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}`);
+    const startedAt = Date.now();
+    const parsed = await parse(source);
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    expect(parsed.text).toContain("Ligne de catalogue été");
+    expect(parsed.html?.length).toBeGreaterThan(5_000_000);
+  });
+
   it("reads the headers of an oversize message whose body was not downloaded", async () => {
     const full = buildEml({ subject: "Plans du chantier", messageId: "<big@client.example>" });
     const headerOnly = full.subarray(0, full.indexOf("\r\n\r\n") + 4);

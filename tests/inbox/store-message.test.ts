@@ -170,6 +170,22 @@ describe.each(DRIVERS)("storeMessage through %s", (driver) => {
     expect(pdf.subarray(0, 8).toString()).toBe("%PDF-1.4");
   });
 
+  it("streams a 3 MB attachment into storage and reads back the same bytes", async () => {
+    const mailbox = await createCompanyWithMailbox(database.db);
+    const content = Buffer.from(Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 31 + (i >> 9)) % 256));
+    const base64 = content.toString("base64").replace(/.{76}/g, "$&\r\n");
+    const source = Buffer.from(
+      "From: a@client.example\r\nSubject: Plans\r\nMessage-ID: <plans-3mb@client.example>\r\n" +
+        'Content-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nVoici les plans.\r\n' +
+        '--m\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="plans.pdf"\r\n' +
+        `Content-Transfer-Encoding: base64\r\n\r\n${base64}\r\n--m--\r\n`,
+    );
+    const outcome = await stored(incoming(mailbox, source), { maxAttachmentBytes: 10 * 1024 * 1024 });
+    const [row] = await database.db.select().from(messageAttachments).where(eq(messageAttachments.messageId, outcome.messageId));
+    expect(row).toMatchObject({ name: "plans.pdf", fileSize: content.length, isStored: true });
+    expect((await buffer(temp.storage.open(row?.filePath ?? ""))).equals(content)).toBe(true);
+  });
+
   it("records an attachment over the size limit without keeping its content", async () => {
     const mailbox = await createCompanyWithMailbox(database.db);
     const outcome = await stored(incoming(mailbox, await readFixture("attachments-pdf-image.eml")), { maxAttachmentBytes: 60 });
