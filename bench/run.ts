@@ -1,0 +1,156 @@
+// Benchmarks of the two jobs on real peers (Dovecot, PostgreSQL, an SMTP server), printed beside a
+// baseline run: `npm run bench` compares with bench/baseline.json; `npm run bench -- --save-baseline`
+// records the current figures as the new baseline. Sizes: BENCH_MESSAGES (default 2000).
+
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { eq } from "drizzle-orm";
+import pg from "pg";
+import { loadConfig } from "../lib/config.js";
+import { encryptSecret } from "../lib/crypto/secret-box.js";
+import { openDb } from "../lib/db/client.js";
+import { migrateDb } from "../lib/db/migrate.js";
+import { companies, inboxIntegrations, inboxMessages } from "../lib/db/schema.js";
+import { syncAllJob } from "../lib/inbox/sync-all.js";
+import { runJob } from "../lib/jobs/run-job.js";
+import { createLogger } from "../lib/log.js";
+import { startDovecot } from "../tests/support/dovecot.js";
+import { startPostgres } from "../tests/support/postgres.js";
+import { benchFollowups } from "./followups.js";
+
+const BASELINE_FILE = fileURLToPath(new URL("./baseline.json", import.meta.url));
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
+const ENCRYPTION_KEY = Buffer.alloc(32, 5).toString("base64");
+
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  /** Whether a larger value is better (throughput) or worse (duration). */
+  isHigherBetter: boolean;
+}
+
+async function main(): Promise<void> {
+  const shouldSave = process.argv.includes("--save-baseline");
+  const dovecot = await startDovecot();
+  const postgres = await startPostgres();
+  const figures: Figure[] = [];
+  try {
+    const admin = new pg.Client({ connectionString: postgres.url("postgres") });
+    await admin.connect();
+    await admin.query("create database bench");
+    await admin.end();
+    const env = {
+      DATABASE_URL: postgres.url("bench"), ENCRYPTION_KEY, LOG_LEVEL: "silent", RUN_BUDGET_MS: "25000",
+      ATTACHMENTS_DIR: join(dovecot.dir, "attachments"),
+    };
+    const config = loadConfig(env);
+    const open = await openDb(config.database);
+    await migrateDb(open.db);
+    const log = createLogger("bench", { level: "silent" });
+
+    // A mailbox of MESSAGES mails, delivered straight into the maildir as a mail server would.
+    const user = "bench@example.test";
+    const password = "bench-password";
+    appendFileSync(join(dovecot.dir, "users"), `${user}:{PLAIN}${password}\n`);
+    const maildir = join(dovecot.dir, "mail", user);
+    for (const sub of ["new", "cur", "tmp"]) mkdirSync(join(maildir, sub), { recursive: true });
+    for (let i = 0; i < MESSAGES; i++) writeFileSync(join(maildir, "new", `${1_700_000_000 + i}.b${i}.bench`), benchMail(i));
+    execFileSync("chown", ["-R", "nobody:nogroup", join(dovecot.dir, "mail")]);
+
+    const [company] = await open.db.insert(companies).values({ name: "Bench" }).returning();
+    const [integration] = await open.db
+      .insert(inboxIntegrations)
+      .values({
+        companyId: company!.id, name: "bench", imapServer: "127.0.0.1", imapPort: dovecot.port, useSsl: false,
+        tlsRejectUnauthorized: false, emailAddress: user, emailPassword: encryptSecret(password, { encryptionKey: ENCRYPTION_KEY }),
+        initialSyncDays: 36500, initialSyncMaxMessages: MESSAGES,
+      })
+      .returning();
+    const makeDue = () => open.db.update(inboxIntegrations).set({ nextSyncAt: null }).where(eq(inboxIntegrations.id, integration!.id));
+    const sync = () => runJob(syncAllJob, {}, { config, log, trigger: "cli" });
+
+    let started = performance.now();
+    let runs = 0;
+    for (;;) {
+      runs++;
+      const summary = await sync();
+      if (!summary.remaining) break;
+      await makeDue();
+    }
+    const firstImportMs = performance.now() - started;
+    const imported = (await open.db.select({ id: inboxMessages.id }).from(inboxMessages)).length;
+    if (imported !== MESSAGES) throw new Error(`first import stored ${imported} of ${MESSAGES} messages`);
+    figures.push({ name: `first import of ${MESSAGES} messages (${runs} runs)`, value: MESSAGES / (firstImportMs / 1000), unit: "msg/s", isHigherBetter: true });
+
+    const idleMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await makeDue();
+      started = performance.now();
+      await sync();
+      idleMs.push(performance.now() - started);
+    }
+    figures.push({ name: `run with no new mail, ${MESSAGES}-message mailbox (median of 5)`, value: median(idleMs), unit: "ms", isHigherBetter: false });
+
+    const oneNewMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(join(maildir, "new", `${1_800_000_000 + i}.n${i}.bench`), benchMail(MESSAGES + i));
+      execFileSync("chown", ["-R", "nobody:nogroup", maildir]);
+      await makeDue();
+      started = performance.now();
+      const summary = await sync();
+      oneNewMs.push(performance.now() - started);
+      if (summary.messagesImported !== 1) throw new Error(`expected 1 new message, imported ${summary.messagesImported}`);
+    }
+    figures.push({ name: `run with 1 new mail, ${MESSAGES}-message mailbox (median of 5)`, value: median(oneNewMs), unit: "ms", isHigherBetter: false });
+
+    await open.close();
+    figures.push(...(await benchFollowups(postgres)));
+  } finally {
+    await dovecot.stop();
+    await postgres.stop();
+  }
+  report(figures, shouldSave);
+}
+
+function report(figures: Figure[], shouldSave: boolean): void {
+  const baseline: Record<string, number> = existsSync(BASELINE_FILE) ? JSON.parse(readFileSync(BASELINE_FILE, "utf8")) : {};
+  const rows = figures.map((f) => {
+    const base = baseline[f.name];
+    // Ratio > 1 always means "better than the baseline", whatever the unit.
+    const ratio = base === undefined ? "—" : `${(f.isHigherBetter ? f.value / base : base / f.value).toFixed(2)}×`;
+    return [f.name, `${f.value.toFixed(1)} ${f.unit}`, base === undefined ? "—" : `${base.toFixed(1)} ${f.unit}`, ratio];
+  });
+  const header = ["benchmark", "now", "baseline", "vs baseline (>1 = better)"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+  if (shouldSave) {
+    writeFileSync(BASELINE_FILE, `${JSON.stringify(Object.fromEntries(figures.map((f) => [f.name, Number(f.value.toFixed(2))])), null, 2)}\n`);
+    console.log(`baseline saved to ${BASELINE_FILE}`);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** A plausible client mail of about 3 KB, every tenth with a small PDF attachment. */
+function benchMail(i: number): string {
+  const date = new Date(Date.UTC(2026, 9, 1) + i * 60_000).toUTCString().replace("GMT", "+0000");
+  const text = `Bonjour,\r\n\r\nSuite à notre échange, voici ma demande numéro ${i}.\r\n${"Merci de revenir vers moi rapidement. ".repeat(60)}\r\n\r\nCordialement,\r\nClient ${i % 97}\r\n`;
+  const head = [
+    `From: Client ${i % 97} <client${i % 97}@example.test>`, "To: bench@example.test", `Subject: Demande de devis ${i}`,
+    `Date: ${date}`, `Message-ID: <bench-${i}-${randomBytes(4).toString("hex")}@example.test>`, "MIME-Version: 1.0",
+  ];
+  if (i % 10 !== 0) return `${head.join("\r\n")}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}`;
+  const pdf = Buffer.from(`%PDF-1.4\n${"0".repeat(4000)}\n%%EOF\n`).toString("base64").replace(/.{76}/g, "$&\r\n");
+  return `${head.join("\r\n")}\r\nContent-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}\r\n--b${i}\r\nContent-Type: application/pdf; name="devis-${i}.pdf"\r\nContent-Disposition: attachment; filename="devis-${i}.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${pdf}\r\n--b${i}--\r\n`;
+}
+
+await main();
