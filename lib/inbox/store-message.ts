@@ -147,7 +147,11 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
       if (existingId !== null) await updateConversation(tx, existingId, { clientId, effect, date: parsed.date, now: deps.now });
       return { status: "stored" as const, messageId, conversationId };
     });
-    deps.log.debug("message stored", { uid: message.uid, messageId: outcome.messageId, conversationId: outcome.conversationId });
+    // Notes say what was cut or unreadable (never content): worth a look when the parser gave up.
+    const isPartial = parsed.notes.some((n) => n.startsWith("MIME parsing stopped early"));
+    deps.log[isPartial ? "warn" : "debug"]("message stored", {
+      uid: message.uid, messageId: outcome.messageId, conversationId: outcome.conversationId, notes: [...parsed.notes, ...notes],
+    });
     return outcome;
   } catch (err) {
     if (err instanceof AlreadyStored) return { status: "duplicate" };
