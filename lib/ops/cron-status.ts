@@ -1,9 +1,14 @@
 // What an operator asks first when something seems off: when did each job last run and how did it
 // end, which mailboxes are failing and since when. Read-only.
 
+import { randomUUID } from "node:crypto";
 import { and, desc, eq, gt, or } from "drizzle-orm";
+import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
-import { inboxIntegrations, jobRuns, SYNC_STATUS } from "../db/schema.js";
+import { followupSendAttempts, inboxIntegrations, jobRuns, SYNC_STATUS } from "../db/schema.js";
+import { processAutomaticJob } from "../followups/process-automatic.js";
+import { startBudget } from "../jobs/budget.js";
+import type { Logger } from "../log.js";
 
 export const JOB_NAMES = ["inbox-sync", "followups"] as const;
 const RUNS_PER_JOB = 5;
@@ -29,13 +34,22 @@ export interface FailingIntegration {
   lastSuccessAt: Date | null;
 }
 
+/** The follow-ups a run would look at now: how many it would send, and why the others wait. */
+export interface FollowupsOutlook {
+  wouldSendNow: number;
+  waitingByReason: Record<string, number>;
+  wouldCloseByReason: Record<string, number>;
+  uncertainSends: number;
+}
+
 export interface CronStatus {
   jobs: Record<string, { lastRuns: RunRecord[]; lastSuccessAt: Date | null }>;
   failingIntegrations: FailingIntegration[];
+  followups: FollowupsOutlook;
 }
 
-/** The recent runs of each job and the integrations whose last sync failed. */
-export async function readCronStatus(db: Db): Promise<CronStatus> {
+/** The recent runs of each job, the integrations whose last sync failed, and the follow-ups' outlook. */
+export async function readCronStatus(db: Db, ctx: { config: Config; log: Logger; now: () => Date }): Promise<CronStatus> {
   const jobs: CronStatus["jobs"] = {};
   for (const job of JOB_NAMES) {
     const lastRuns = await db
@@ -70,5 +84,23 @@ export async function readCronStatus(db: Db): Promise<CronStatus> {
       ),
     )
     .orderBy(inboxIntegrations.failingSince);
-  return { jobs, failingIntegrations };
+  return { jobs, failingIntegrations, followups: await readFollowupsOutlook(db, ctx) };
+}
+
+/**
+ * The follow-up job's own decision, in dry-run mode (it sends and writes nothing), so the status
+ * can never disagree with what the next run will do.
+ */
+async function readFollowupsOutlook(db: Db, ctx: { config: Config; log: Logger; now: () => Date }): Promise<FollowupsOutlook> {
+  const summary = await processAutomaticJob.run(
+    { db, config: ctx.config, log: ctx.log, now: ctx.now, budget: startBudget(ctx.config.runBudgetMs), runId: randomUUID(), trigger: "cli" },
+    { isDryRun: true },
+  );
+  const uncertain = await db.$count(followupSendAttempts, eq(followupSendAttempts.state, "uncertain"));
+  return {
+    wouldSendNow: summary.wouldSend?.length ?? 0,
+    waitingByReason: summary.skippedByReason,
+    wouldCloseByReason: summary.closedByReason,
+    uncertainSends: uncertain,
+  };
 }
