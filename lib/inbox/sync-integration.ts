@@ -14,7 +14,7 @@ import { withImap } from "../mail/imap.js";
 import { reviewIntegrationAlert } from "../ops/alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";
-import { type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
+import { emptySyncResult, type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
 
 /** The folders imported. INBOX only for now; every folder has its own cursor, so more can be added. */
 export const SYNCED_FOLDERS = ["INBOX"] as const;
@@ -41,7 +41,7 @@ export type IntegrationSyncOutcome =
 export async function syncIntegration(ctx: IntegrationSyncContext, integration: ClaimedIntegration): Promise<IntegrationSyncOutcome> {
   const log = ctx.log.with({ integrationId: integration.id });
   const startedMs = performance.now();
-  const totals: MailboxSyncResult = { imported: 0, duplicates: 0, setAside: 0, hasMore: false };
+  const folderResults: MailboxSyncResult[] = [];
   let outcome: IntegrationSyncOutcome;
   try {
     await withImap(
@@ -55,28 +55,31 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
       },
       async ({ client, log: sessionLog }) => {
         for (const folder of SYNCED_FOLDERS) {
-          const folderResult = await syncMailbox(
+          const folderResult = emptySyncResult();
+          folderResults.push(folderResult);
+          await syncMailbox(
             {
               db: ctx.db, client, log: sessionLog, integration, owner: ctx.owner, now: ctx.now, budget: ctx.budget,
               reserveMs: ctx.reserveMs, storage: ctx.storage,
               maxMessageBytes: ctx.config.maxMessageBytes, maxAttachmentBytes: ctx.config.maxAttachmentBytes,
             },
             folder,
+            folderResult,
           );
-          addTo(totals, folderResult);
           if (folderResult.hasMore) break;
         }
       },
     );
-    await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: totals.hasMore }, ctx.now());
-    outcome = { status: "success", ...totals };
+    await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: sum(folderResults).hasMore }, ctx.now());
+    outcome = { status: "success", ...sum(folderResults) };
   } catch (err) {
     const kind = kindOf(err);
     const reason = err instanceof JobError ? shortReason(err) : `unexpected error: ${shortReason(err)}`;
     log.warn("integration sync failed", { kind, reason });
     await recordSyncFailure(ctx.db, integration, ctx.owner, { kind, reason }, ctx.now());
-    outcome = { status: "failed", kind, reason, ...totals };
+    outcome = { status: "failed", kind, reason, ...sum(folderResults) };
   }
+  const totals = sum(folderResults);
   log.info("integration synced", {
     status: outcome.status, imported: totals.imported, setAside: totals.setAside, hasMore: totals.hasMore,
     durationMs: Math.round(performance.now() - startedMs),
@@ -85,11 +88,15 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
   return outcome;
 }
 
-function addTo(totals: MailboxSyncResult, folder: MailboxSyncResult): void {
-  totals.imported += folder.imported;
-  totals.duplicates += folder.duplicates;
-  totals.setAside += folder.setAside;
-  totals.hasMore ||= folder.hasMore;
+function sum(results: MailboxSyncResult[]): MailboxSyncResult {
+  const totals = emptySyncResult();
+  for (const r of results) {
+    totals.imported += r.imported;
+    totals.duplicates += r.duplicates;
+    totals.setAside += r.setAside;
+    totals.hasMore ||= r.hasMore;
+  }
+  return totals;
 }
 
 /** Tells the owner once when the mailbox keeps failing, and once when it recovers; never fails the sync. */

@@ -56,10 +56,21 @@ export interface MailboxSyncResult {
   hasMore: boolean;
 }
 
-/** Syncs `folder` (see the module comment). Throws a JobError when the folder cannot be synced. */
-export async function syncMailbox(ctx: MailboxSyncContext, folder: string): Promise<MailboxSyncResult> {
+/** An empty tally, for `syncMailbox` to count into. */
+export function emptySyncResult(): MailboxSyncResult {
+  return { imported: 0, duplicates: 0, setAside: 0, hasMore: false };
+}
+
+/**
+ * Syncs `folder` (see the module comment), counting into `result` as it goes, so what was imported
+ * before a failure is still counted. Throws a JobError when the folder cannot be synced (further).
+ */
+export async function syncMailbox(
+  ctx: MailboxSyncContext,
+  folder: string,
+  result: MailboxSyncResult = emptySyncResult(),
+): Promise<MailboxSyncResult> {
   const log = ctx.log.with({ folder });
-  const result: MailboxSyncResult = { imported: 0, duplicates: 0, setAside: 0, hasMore: false };
   const lock = await ctx.client.getMailboxLock(folder, { readOnly: true, description: "inbox sync" });
   try {
     const box = ctx.client.mailbox;

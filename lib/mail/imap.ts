@@ -45,7 +45,12 @@ export async function withImap<T>(
   const log = options.log.with({ integrationId: integration.id });
   const client = new ImapFlow(clientOptions(integration, options, log));
   // imapflow emits 'error' on the client for socket failures; unhandled, it would crash the process.
-  client.on("error", (err: unknown) => log.debug("imap connection error", { err: describe(err) }));
+  // The socket's own failure (a timeout) arrives here; the pending command then only says "NoConnection".
+  let connectionError: unknown;
+  client.on("error", (err: unknown) => {
+    connectionError ??= err;
+    log.debug("imap connection error", { err: describe(err) });
+  });
   // The hard stop closes the socket (failing the pending command) and ends the session even if `fn`
   // is waiting on something else: a run must end within its budget whatever the server does.
   let stop = () => {};
@@ -64,7 +69,7 @@ export async function withImap<T>(
     sessionLog.debug("imap session open", { tls: client.secureConnection });
     return await Promise.race([fn({ client, log: sessionLog }), stopped]);
   } catch (err) {
-    throw toJobError(err, options.signal);
+    throw toJobError(isConnectionLoss(err) && connectionError ? connectionError : err, options.signal, options.commandTimeoutMs);
   } finally {
     options.signal?.removeEventListener("abort", stop);
     await logoutOrClose(client, options.commandTimeoutMs);
@@ -132,7 +137,7 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 /** Decides the kind of an IMAP failure where it is raised. Messages carry no credentials. */
-function toJobError(err: unknown, signal: AbortSignal | undefined): JobError {
+function toJobError(err: unknown, signal: AbortSignal | undefined, commandTimeoutMs: number): JobError {
   if (err instanceof JobError) return err;
   if (signal?.aborted) return new JobError("transient", "stopped at the run budget while the IMAP server was still answering", { cause: err });
   const e = (err ?? {}) as ImapFlowErrorShape;
@@ -147,8 +152,16 @@ function toJobError(err: unknown, signal: AbortSignal | undefined): JobError {
     return new JobError("permanent", `TLS failed: ${describe(err)} (a self-signed server needs tls_reject_unauthorized=false)`, { cause: err });
   }
   if (e.code === "ENOTFOUND") return new JobError("permanent", "IMAP server host name not found", { cause: err });
+  if (e.code === "ETIMEOUT") {
+    return new JobError("transient", `IMAP server stopped answering (nothing received for ${commandTimeoutMs} ms)`, { cause: err });
+  }
   if (e.code && TRANSIENT_CODES.has(e.code)) return new JobError("transient", `IMAP connection failed: ${e.code}`, { cause: err });
   return new JobError("transient", `IMAP error: ${describe(err)}`, { cause: err });
+}
+
+function isConnectionLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "NoConnection" || code === "EConnectionClosed";
 }
 
 function isCertificateError(err: unknown): boolean {
