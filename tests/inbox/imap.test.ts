@@ -121,6 +121,17 @@ describe("IMAP session (withImap) against Dovecot", () => {
       expect(Date.now() - startedMs).toBeLessThan(2_500);
     });
 
+    it("refuses to log in when STARTTLS is stripped from the capabilities (downgrade attack)", async () => {
+      lines = [];
+      proxy.heal();
+      proxy.stripStartTls();
+      const error = await withImap(settings({ imapPort: proxy.port }), options(), async () => "connected").catch((e: unknown) => e);
+      proxy.heal();
+      expect((error as JobError).kind).toBe("permanent");
+      expect((error as JobError).message).toMatch(/STARTTLS/);
+      expect(lines.join("\n")).not.toMatch(/AUTHENTICATE|LOGIN "/);
+    });
+
     it("ends the session at once when the hard stop fires, even while the work waits", async () => {
       lines = [];
       proxy.heal();

@@ -173,6 +173,10 @@ describe.each(DRIVERS)("inbox sync on Dovecot (%s)", (driver) => {
       .from(inboxIntegrations)
       .where(and(eq(inboxIntegrations.id, first.integrationId), eq(inboxIntegrations.lastSyncStatus, "success")));
     expect(rows).toHaveLength(1);
-    expect(logLines.join("\n")).not.toContain(mailbox.password);
+    const logged = logLines.join("\n");
+    expect(logged).not.toContain(mailbox.password);
+    // Debug logging included: no message content and no subject reaches a log line.
+    expect(logged).not.toContain("ceci est le message");
+    expect(logged).not.toContain("Concurrent 1");
   });
 });

@@ -11,6 +11,11 @@ export interface FaultProxy {
    * client, then goes silent without closing.
    */
   stallAfter(bytes: number): void;
+  /**
+   * From now on, removes STARTTLS from what the server announces (a man-in-the-middle downgrade:
+   * the capability list travels in clear text before the upgrade).
+   */
+  stripStartTls(): void;
   /** Forward everything again (for new connections). */
   heal(): void;
   /** Closes every open connection at once. */
@@ -24,10 +29,12 @@ export interface FaultProxy {
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
   let stallAfterBytes: number | null = null;
+  let isStrippingStartTls = false;
   let accepted = 0;
   const server = createServer((client) => {
     accepted++;
     const limit = stallAfterBytes;
+    const isStripping = isStrippingStartTls;
     let forwarded = 0;
     const upstream = createConnection({ host: "127.0.0.1", port: targetPort });
     for (const s of [client, upstream]) {
@@ -37,6 +44,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     }
     client.on("data", (chunk) => upstream.write(chunk));
     upstream.on("data", (chunk: Buffer) => {
+      if (isStripping) chunk = Buffer.from(chunk.toString("latin1").replace(/ STARTTLS/g, ""), "latin1");
       if (limit === null) {
         client.write(chunk);
         return;
@@ -56,8 +64,12 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     stallAfter: (bytes) => {
       stallAfterBytes = bytes;
     },
+    stripStartTls: () => {
+      isStrippingStartTls = true;
+    },
     heal: () => {
       stallAfterBytes = null;
+      isStrippingStartTls = false;
     },
     dropAll: () => {
       for (const s of sockets) s.destroy();
