@@ -2,15 +2,21 @@
 // the configured database (embedded PGlite in ./.data/pglite by default), migrated at start.
 // PGlite admits one process: while this server runs on it, the CLI must not use the same directory
 // (both take a lock file beside it and say so), or both must point DATABASE_URL at PostgreSQL.
+// It also runs both jobs on the crons of vercel.json, unless started with --no-cron.
 
 import { realpathSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Config, type DatabaseDriver, loadConfig } from "../lib/config.js";
 import { closeAllDatabases, openDb, type OpenDb } from "../lib/db/client.js";
 import { migrateDb } from "../lib/db/migrate.js";
-import { createEndpoints } from "../lib/http/endpoints.js";
+import { createEndpoints, type Endpoint, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/http/endpoints.js";
+import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
+import { processAutomaticJob } from "../lib/followups/process-automatic.js";
+import { syncAllJob } from "../lib/inbox/sync-all.js";
+import { parseCron } from "../lib/jobs/cron-expression.js";
+import { readVercelCrons, type ScheduledJob, type Scheduler, startScheduler } from "../lib/jobs/scheduler.js";
 import { json } from "../lib/http/respond.js";
 import { createLogger, type Logger, type LogSink } from "../lib/log.js";
 import { shortReason } from "../lib/errors.js";
@@ -23,15 +29,21 @@ export interface LocalServerOptions {
   /** Overrides PORT; 0 picks a free port (tests). */
   port?: number;
   logSink?: LogSink;
+  /** Run both jobs on the schedules of vercel.json in this process (default true; `--no-cron` turns it off). */
+  isCronOn?: boolean;
 }
 
 export interface LocalServer {
   /** Base URL, e.g. http://localhost:3000. */
   url: string;
   driver: DatabaseDriver;
+  /** The in-process scheduler, unless turned off. */
+  scheduler?: Scheduler;
   /** Stops accepting, lets running requests finish, closes the database. Idempotent. */
   close(): Promise<void>;
 }
+
+const VERCEL_JSON = fileURLToPath(new URL("../vercel.json", import.meta.url));
 
 /** After running requests are done, how long idle keep-alive clients get before being cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -53,7 +65,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     throw err;
   }
   const database = opened;
-  const routes = createEndpoints({ env: () => env, db: database.db, logSink: options.logSink });
+  const endpointOptions = { env: () => env, db: database.db, logSink: options.logSink };
+  const routes: Record<string, Endpoint> = {
+    ...createEndpoints(endpointOptions),
+    [HEALTH_PATH]: healthEndpoint(endpointOptions),
+    [CRON_STATUS_PATH]: cronStatusEndpoint(endpointOptions),
+  };
   const inFlight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
     const handling = serve(req, res).finally(() => inFlight.delete(handling));
@@ -82,12 +99,14 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 
   const port = await listen(server, options.port ?? config.port);
   const url = `http://localhost:${port}`;
-  // The in-process schedule (both jobs on the crons of vercel.json) is started here, once listening.
   log.info("listening", { url, routes: Object.keys(routes), driver: database.driver, database: describeDatabase(config) });
+  const scheduler = options.isCronOn === false ? undefined : startScheduler(scheduledJobs(log), { config, log, db: database.db });
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Scheduled runs stop taking work at their next safe point (end of a batch) and return.
+      await scheduler?.stop();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.allSettled([...inFlight]);
       server.closeIdleConnections();
@@ -99,7 +118,23 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       lock.release();
       log.info("stopped");
     })());
-  return { url, driver: database.driver, close };
+  return { url, driver: database.driver, scheduler, close };
+}
+
+/** The product's two jobs on the crons of vercel.json: one source of truth for every platform. */
+function scheduledJobs(log: Logger): ScheduledJob[] {
+  const jobsByPath: Record<string, Pick<ScheduledJob, "job" | "params">> = {
+    [SYNC_ALL_PATH]: { job: syncAllJob as ScheduledJob["job"], params: {} },
+    [PROCESS_AUTOMATIC_PATH]: { job: processAutomaticJob as ScheduledJob["job"], params: { isDryRun: false } },
+  };
+  return readVercelCrons(VERCEL_JSON).flatMap(({ path, schedule }) => {
+    const entry = jobsByPath[path];
+    if (!entry) {
+      log.warn("vercel.json schedules an unknown path: ignored", { path });
+      return [];
+    }
+    return [{ path, expression: parseCron(schedule), ...entry }];
+  });
 }
 
 function listen(server: Server, port: number): Promise<number> {
@@ -124,11 +159,11 @@ function describeDatabase(config: Config): string {
   }
 }
 
-/** `npm start`: serve until SIGTERM/SIGINT, then shut down cleanly. */
+/** `npm start [-- --no-cron]`: serve (and run the schedule) until SIGTERM/SIGINT, then shut down cleanly. */
 async function main(log: Logger): Promise<void> {
   let server: LocalServer;
   try {
-    server = await startLocalServer();
+    server = await startLocalServer({ isCronOn: !process.argv.includes("--no-cron") });
   } catch (err) {
     log.error("could not start", { error: shortReason(err) });
     process.exitCode = 1;

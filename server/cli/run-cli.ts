@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "integrations test": async () => (await import("./integrations-test.js")).testIntegrationCommand,
   sync: async () => (await import("./run-jobs.js")).syncCommand,
   "followups run": async () => (await import("./run-jobs.js")).followupsRunCommand,
+  status: async () => (await import("./status.js")).statusCommand,
 };
 
 /** Runs one command line and returns the process exit code. */

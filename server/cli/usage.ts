@@ -27,6 +27,7 @@ Commands
       --integration ID          Only this mailbox, due or not
   followups run                 Run the automatic follow-ups once; prints the summary JSON.
       --dry-run                 Report what would be sent, to whom, with which subject; send and record nothing
+  status                        Each job's last runs, failing mailboxes and since when, why follow-ups wait.
 
 Options for every command
   --json                        Machine-readable output (sync and followups run always print JSON)

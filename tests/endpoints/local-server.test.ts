@@ -77,6 +77,25 @@ describe("local server", () => {
     expect(everything).not.toContain("?secret");
   });
 
+  it("serves the health check and, behind the secret, the cron status", async () => {
+    const health = await fetch(`${server.url}/api/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: "ok", database: "reachable", migrations: "current" });
+    expect((await fetch(`${server.url}/api/cron/status`)).status).toBe(403);
+    const status = await fetch(`${server.url}/api/cron/status`, { headers: { authorization: `Bearer ${TEST_CRON_SECRET}` } });
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ success: true, jobs: { "inbox-sync": expect.any(Object), followups: expect.any(Object) } });
+  });
+
+  it("runs both jobs on the schedules of vercel.json, recorded as scheduled runs", async () => {
+    const started = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "scheduler started");
+    expect(started).toMatchObject({ jobs: ["inbox-sync */5 * * * *", "followups 0 * * * *"] });
+    const { db } = await openDb({ url: env.DATABASE_URL, driver: "pglite" });
+    const before = await countRuns(db);
+    server.scheduler!.tick(new Date("2026-11-25T10:00:00Z")); // both jobs are due on the hour
+    await expect.poll(() => countRuns(db), { timeout: 20_000 }).toBe(before + 2);
+  });
+
   it("keeps the CLI off its PGlite directory while it runs, saying which process holds it", async () => {
     const result = await runCli(["migrate"], env);
     expect(result.code).toBe(1);
@@ -93,5 +112,14 @@ describe("local server", () => {
     expect(afterwards.stderr).toBe("");
     expect(JSON.parse(afterwards.stdout)).toMatchObject({ success: true, driver: "pglite", applied: false });
     expect(afterwards.code).toBe(0);
+  });
+
+  it("runs no schedule when started with --no-cron", async () => {
+    const quiet = await startLocalServer({ env: { ...env, LOG_LEVEL: "silent" }, port: 0, isCronOn: false });
+    try {
+      expect(quiet.scheduler).toBeUndefined();
+    } finally {
+      await quiet.close();
+    }
   });
 });
