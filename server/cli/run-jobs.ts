@@ -1,16 +1,44 @@
-// `lokario-cron sync` and `lokario-cron followups run`: one run of a job, printing the same JSON
-// as its endpoint. Exit code 1 when a mailbox or a follow-up failed, so scripts notice.
+// `lokario-cron sync` and `lokario-cron followups run`: a run of a job, printing the same JSON as its
+// endpoint. `sync --until-done` keeps running until nothing is left (a first import of a large
+// mailbox spans many runs), with a progress line on stderr after each run. Exit code 1 when a
+// mailbox or a follow-up failed, so scripts notice.
 
 import { processAutomaticJob } from "../../lib/followups/process-automatic.js";
-import { syncAllJob } from "../../lib/inbox/sync-all.js";
-import { type Job, type JobSummary, runJob } from "../../lib/jobs/run-job.js";
+import { type SyncSummary, syncAllJob } from "../../lib/inbox/sync-all.js";
+import { type Job, type JobSummary, type RunResult, runJob } from "../../lib/jobs/run-job.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 
+/** A safety stop for --until-done: a mailbox that never finishes must not loop forever. */
+const MAX_RUNS_UNTIL_DONE = 10_000;
+
 export async function syncCommand(args: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseCommand(args, { integration: { type: "string" } });
+  const { values } = parseCommand(args, { integration: { type: "string" }, "until-done": { type: "boolean" } });
   const integrationId = values.integration === undefined ? undefined : parseId(values.integration, "--integration");
-  const summary = await runOnce(ctx, "sync", syncAllJob, integrationId === undefined ? {} : { integrationId });
-  return summary.integrations.failed > 0 ? 1 : 0;
+  const params = integrationId === undefined ? {} : { integrationId };
+  if (!values["until-done"]) {
+    const summary = await runOnce(ctx, "sync", syncAllJob, params);
+    return summary.integrations.failed > 0 ? 1 : 0;
+  }
+  return ctx.withDatabase("sync", async ({ db }) => {
+    const log = ctx.logger("cli:inbox-sync");
+    let imported = 0;
+    let failed = 0;
+    let last: RunResult<SyncSummary> | undefined;
+    for (let run = 1; run <= MAX_RUNS_UNTIL_DONE; run++) {
+      last = await runJob(syncAllJob, params, { config: ctx.config, log, trigger: "cli", db });
+      imported += last.messagesImported;
+      failed += last.integrations.failed;
+      const progress = { run, messagesImported: last.messagesImported, totalImported: imported, remaining: last.remaining };
+      ctx.io.stderr.write(
+        values.json
+          ? `${JSON.stringify({ progress })}\n`
+          : `run ${run}: ${last.messagesImported} messages imported, ${imported} in all${last.remaining ? ", continuing…" : ", done."}\n`,
+      );
+      if (!last.remaining) break;
+    }
+    printAnswer(ctx, syncAllJob, { ...last!, totalImported: imported });
+    return failed > 0 ? 1 : 0;
+  });
 }
 
 export async function followupsRunCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -23,8 +51,12 @@ async function runOnce<P, S extends JobSummary>(ctx: CliContext, command: string
   return ctx.withDatabase(command, async ({ db }) => {
     const log = ctx.logger(`cli:${job.name}`);
     const summary = await runJob(job, params, { config: ctx.config, log, trigger: "cli", db });
-    const answer = { success: true, message: job.successMessage, timestamp: new Date().toISOString(), ...summary };
-    ctx.io.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+    printAnswer(ctx, job, summary);
     return summary;
   });
+}
+
+function printAnswer<P, S extends JobSummary>(ctx: CliContext, job: Job<P, S>, summary: object): void {
+  const answer = { success: true, message: job.successMessage, timestamp: new Date().toISOString(), ...summary };
+  ctx.io.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
 }

@@ -25,6 +25,8 @@ Commands
   integrations test ID          Connect to a mailbox and report what is there (folders, INBOX count, UIDVALIDITY).
   sync                          Run the inbox sync once; prints the same summary JSON as the endpoint.
       --integration ID          Only this mailbox, due or not
+      --until-done              Keep running until nothing is left (a first import of a large mailbox),
+                                with a progress line on stderr after each run
   followups run                 Run the automatic follow-ups once; prints the summary JSON.
       --dry-run                 Report what would be sent, to whom, with which subject; send and record nothing
   status                        Each job's last runs, failing mailboxes and since when, why follow-ups wait.

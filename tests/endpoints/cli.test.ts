@@ -13,6 +13,7 @@ import { isSchemaCurrent } from "../../lib/db/migrate.js";
 import { companies, inboxIntegrations } from "../../lib/db/schema.js";
 import { TEST_ENCRYPTION_KEY, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 import { runCli } from "./run-cli.js";
 
 const MAILBOX_PASSWORD = "Pässword-of-the-mailbox-7d1e";
@@ -187,6 +188,32 @@ describe("lokario-cron", () => {
     } finally {
       await empty.drop();
     }
+  });
+
+  it("imports a whole mailbox with sync --until-done, showing progress after each run", async () => {
+    const mailbox = await createMailbox();
+    await mailbox.appendAll(Array.from({ length: 25 }, (_, i) => ({ raw: rawMail({ subject: `Demande ${i}` }) })));
+    const { integrationId } = await insertIntegration(database.db, mailbox, { values: { initialSyncMaxMessages: 100 } });
+    const args = ["sync", "--integration", String(integrationId), "--until-done"];
+    const human = await runCli(args, { ...env, RUN_BUDGET_MS: "1000" });
+    expect(human.code).toBe(0);
+    expect(human.stderr).toMatch(/^run 1: \d+ messages imported/m);
+    expect(human.stderr.trim().split("\n").at(-1)).toMatch(/25 in all, done\.$/);
+    expect(JSON.parse(human.stdout)).toMatchObject({ success: true, totalImported: 25, remaining: false });
+
+    const again = await runCli([...args, "--json"], env);
+    const progress = again.stderr.trim().split("\n").map((l) => JSON.parse(l) as { progress: { totalImported: number } });
+    expect(progress.at(-1)!.progress).toMatchObject({ totalImported: 0, remaining: false });
+  });
+
+  it("reports each job's last runs and the failing mailboxes with status", async () => {
+    const human = await runCli(["status"], env);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^inbox-sync: last success /m);
+    expect(human.stdout).toContain("Follow-ups:");
+    const json = JSON.parse((await runCli(["status", "--json"], env)).stdout) as Record<string, unknown>;
+    expect(json).toHaveProperty("jobs.followups");
+    expect(json).toHaveProperty("failingIntegrations");
   });
 
   it("runs the follow-ups as a dry run and prints their summary JSON", async () => {
