@@ -6,10 +6,14 @@ import { safeEqual } from "../crypto/safe-equal.js";
 import { HttpError } from "../errors.js";
 import type { Logger } from "../log.js";
 
+/** The original guide's advice ("minimum 32 caractères"), enforced in production. */
+export const MIN_SECRET_LENGTH = 32;
+
 /**
  * Throws the HTTP answer when the request may not run a job: 503 when no secret is configured in
- * production, 403 when the secret is missing or wrong. Outside production an unset secret lets the
- * request through with a warning, as the original product did in development.
+ * production (or one shorter than 32 characters), 403 when the secret is missing or wrong. Outside
+ * production an unset secret lets the request through with a warning, as the original product did
+ * in development.
  */
 export function assertCronSecret(req: Request, config: Config, log: Logger): void {
   if (config.cronSecrets.length === 0) {
@@ -18,6 +22,9 @@ export function assertCronSecret(req: Request, config: Config, log: Logger): voi
     }
     log.warn("CRON_SECRET is not set: endpoint open (development only)");
     return;
+  }
+  if (config.isProduction && config.cronSecrets.some((s) => s.length < MIN_SECRET_LENGTH)) {
+    throw new HttpError(503, `CRON_SECRET is too short: use at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 32)`);
   }
   const given = presentedSecret(req);
   // Compare against every accepted secret without stopping early, so timing says nothing of which matched.

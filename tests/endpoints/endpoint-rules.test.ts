@@ -60,6 +60,15 @@ describe.each(ENDPOINT_CASES)("$name endpoint", (endpoint) => {
     expect(allowed.status).toBe(200);
   });
 
+  it("refuses to run in production on a CRON_SECRET shorter than 32 characters, even when it matches", async () => {
+    useEnvironment(testEnv(database, { NODE_ENV: "production", CRON_SECRET: "short-secret" }));
+    const before = await countRuns(database.db);
+    const response = await endpoint.module.GET(requestTo(endpoint.path, { headers: { authorization: "Bearer short-secret" } }));
+    expect(response.status).toBe(503);
+    expect(String(((await response.json()) as { error: string }).error)).toContain("CRON_SECRET is too short");
+    expect(await countRuns(database.db)).toBe(before);
+  });
+
   it("accepts CRON_SECRET_NEXT during a rotation", async () => {
     const next = "next-cron-secret-during-rotation-0123456789";
     useEnvironment(testEnv(database, { CRON_SECRET_NEXT: next }));
