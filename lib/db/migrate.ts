@@ -4,6 +4,7 @@
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
+import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
 import { type Db, rowsOf } from "./client.js";
 
 /** The folder of reviewed SQL migrations, next to the package root. */
@@ -43,10 +44,12 @@ async function applyPending(db: Db): Promise<void> {
   }
 }
 
-/** Whether every migration in drizzle/ has been applied (health check). */
+/**
+ * Whether every migration in drizzle/ has been applied (health check). Reads only the journal, as
+ * an import, so a serverless bundle carries it without shipping the SQL files.
+ */
 export async function isSchemaCurrent(db: Db): Promise<boolean> {
-  const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
-  const newest = migrations.at(-1)?.folderMillis ?? 0;
+  const newest = Math.max(0, ...journal.entries.map((entry) => entry.when));
   try {
     const last = await db.execute(sql`select max(created_at) as created_at from drizzle.__drizzle_migrations`);
     return Number(rowsOf<{ created_at: string | number | null }>(last)[0]?.created_at ?? 0) >= newest;

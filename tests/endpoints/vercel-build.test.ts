@@ -71,6 +71,21 @@ describe("vercel build output", () => {
     expect(existsSync(join(outDir, "static", "package.json"))).toBe(false);
   });
 
+  it("builds the health check with the migrations it compares against, public and private-free", async () => {
+    const url = await serve("/api/health");
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: "ok", database: "reachable", migrations: "current" });
+  });
+
+  it("builds the cron status behind the secret", async () => {
+    const url = await serve("/api/cron/status");
+    expect((await fetch(url)).status).toBe(403);
+    const response = await fetch(url, { headers: { authorization: `Bearer ${TEST_CRON_SECRET}` } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ success: true, jobs: expect.any(Object) });
+  });
+
   for (const [path, message] of Object.entries(FUNCTIONS)) {
     it(`builds ${path} with its maxDuration and answers real HTTP requests`, async () => {
       const vcConfig = JSON.parse(readFileSync(join(outDir, "functions", `${path.slice(1)}.func`, ".vc-config.json"), "utf8")) as {
