@@ -8,25 +8,25 @@ export interface Budget {
   remainingMs(): number;
   /** True when less than `reserveMs` is left: time to stop taking new work. */
   isExhausted(reserveMs?: number): boolean;
-  /** An AbortSignal that fires at the deadline. */
+  /** Fires at the deadline (never earlier): the hard stop for work that must not outlive the run. */
   readonly signal: AbortSignal;
 }
 
 /**
- * Starts a budget of `budgetMs` from now. `stopSignal` ends it early (a server shutting down): the
- * job then stops taking new work exactly as it does at the deadline, so it leaves nothing half-done.
+ * Starts a budget of `budgetMs` from now. `stopSignal` ends it early (a server shutting down) as a
+ * soft stop: `isExhausted()` turns true, so the job stops taking new work at its next safe point
+ * (the end of a batch), while `signal` keeps firing only at the deadline, so nothing in flight is cut.
  */
 export function startBudget(budgetMs: number, stopSignal?: AbortSignal): Budget {
   const startedAt = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error("run budget exhausted")), budgetMs);
   timer.unref?.();
-  const signal = stopSignal ? AbortSignal.any([controller.signal, stopSignal]) : controller.signal;
-  const remainingMs = () => (signal.aborted ? 0 : budgetMs - (performance.now() - startedAt));
+  const remainingMs = () => (stopSignal?.aborted ? 0 : budgetMs - (performance.now() - startedAt));
   return {
     budgetMs,
     remainingMs,
     isExhausted: (reserveMs = 0) => remainingMs() <= reserveMs,
-    signal,
+    signal: controller.signal,
   };
 }

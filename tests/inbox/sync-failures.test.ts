@@ -204,6 +204,27 @@ describe("inbox sync: hostile mail, broken servers, wrong settings", () => {
       expect(await integrationRow(integrationId)).toMatchObject({ lastSyncStatus: "success", consecutiveFailures: 0 });
     });
 
+    it("counts a run cut at its budget after importing some mail as work left, not as a failure", async () => {
+      startClock();
+      const slow = await createMailbox();
+      const slowProxy = await startFaultProxy(slow.dovecot.port);
+      try {
+        await slow.appendAll([
+          ...Array.from({ length: 10 }, (_, i) => ({ raw: rawMail({ subject: `Petit ${i}` }) })),
+          { raw: rawMail({ subject: "Lent", body: "w".repeat(400_000) }) },
+        ]);
+        const { integrationId } = await insertIntegration(database.db, slow, { port: slowProxy.port });
+        slowProxy.stallAfter(40_000);
+        const summary = await sync({ RUN_BUDGET_MS: "3000", IMAP_COMMAND_TIMEOUT_MS: "60000" });
+        expect(summary).toMatchObject({ integrations: { failed: 0, succeeded: 1 }, messagesImported: 10, remaining: true });
+        const row = await integrationRow(integrationId);
+        expect(row).toMatchObject({ lastSyncStatus: "success", consecutiveFailures: 0, leaseOwner: null });
+        expect(row.nextSyncAt!.getTime()).toBeLessThanOrEqual(clockMs);
+      } finally {
+        await slowProxy.close();
+      }
+    });
+
     it("cuts the session at the run budget when the command timeout is longer than the budget", async () => {
       startClock();
       const other = await createMailbox();

@@ -19,7 +19,7 @@ function jobUntilStopped(): { job: Job<unknown, JobSummary>; started: Promise<vo
     paramsFromQuery: () => ({}),
     run: async (ctx) => {
       markStarted();
-      await new Promise((resolve) => ctx.budget.signal.addEventListener("abort", resolve));
+      while (!ctx.budget.isExhausted()) await new Promise((resolve) => setTimeout(resolve, 10));
       return { remaining: true };
     },
   };
