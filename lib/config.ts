@@ -92,9 +92,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const isProduction = env.NODE_ENV === "production" || env.VERCEL_ENV === "production";
   const url = env.DATABASE_URL?.trim() || (isProduction ? "" : DEFAULT_PGLITE_URL);
   if (!url) throw new ConfigError("DATABASE_URL is not configured");
-  const cronSecrets = [env.CRON_SECRET, env.CRON_SECRET_NEXT].filter(
-    (s): s is string => typeof s === "string" && s.length > 0,
-  );
+  // Trimmed: a secret pasted into a dashboard often carries a trailing newline that no header keeps.
+  const cronSecrets = [env.CRON_SECRET, env.CRON_SECRET_NEXT]
+    .map((s) => s?.trim())
+    .filter((s): s is string => typeof s === "string" && s.length > 0);
   return {
     isProduction,
     cronSecrets,

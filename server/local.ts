@@ -169,7 +169,14 @@ async function main(log: Logger): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  let isStopping = false;
   const stop = (signal: string) => {
+    // systemd and npm may both forward the same SIGTERM: a repeat must not cut the clean shutdown.
+    if (isStopping) {
+      log.info("already shutting down", { signal });
+      return;
+    }
+    isStopping = true;
     log.info("shutting down", { signal });
     server.close().then(
       () => process.exit(0),
@@ -179,8 +186,8 @@ async function main(log: Logger): Promise<void> {
       },
     );
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 function isMainModule(): boolean {

@@ -87,6 +87,7 @@ export async function runJob<P, S extends JobSummary>(
     try {
       summary = await job.run({ db, config: options.config, log, now, budget, runId, trigger: options.trigger }, params);
     } catch (err) {
+      log.error("run failed", { error: shortReason(err) });
       await finishRun(db, runId, "error", undefined, shortReason(err));
       throw err;
     }

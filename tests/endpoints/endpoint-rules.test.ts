@@ -69,6 +69,12 @@ describe.each(ENDPOINT_CASES)("$name endpoint", (endpoint) => {
     expect(await countRuns(database.db)).toBe(before);
   });
 
+  it("accepts a CRON_SECRET pasted with a trailing newline", async () => {
+    useEnvironment(testEnv(database, { CRON_SECRET: `${TEST_CRON_SECRET}\n` }));
+    const response = await endpoint.module.GET(requestTo(endpoint.path, { headers: { authorization: `Bearer ${TEST_CRON_SECRET}` } }));
+    expect(response.status).toBe(200);
+  });
+
   it("accepts CRON_SECRET_NEXT during a rotation", async () => {
     const next = "next-cron-secret-during-rotation-0123456789";
     useEnvironment(testEnv(database, { CRON_SECRET_NEXT: next }));
