@@ -33,48 +33,27 @@ export interface AlertContext {
   webhookUrl?: string;
 }
 
-/**
- * Raises or clears the failure alert of one integration. The conditional update makes each alert
- * happen once, even when two runs record results for the same mailbox at the same time.
- */
+/** Raises or clears the failure alert of one integration, once each, even when two runs race. */
 export async function reviewIntegrationAlert(db: Db, health: IntegrationHealth, ctx: AlertContext): Promise<AlertEvent | null> {
   const label = health.name || health.emailAddress || `#${health.id}`;
   const failingForMs = health.failingSince ? ctx.now.getTime() - health.failingSince.getTime() : 0;
   const shouldAlert = health.isFailing && (health.isAuthRejected || failingForMs >= FAILURE_ALERT_AFTER_MS);
   let event: AlertEvent | null = null;
   if (shouldAlert && !health.failureAlertedAt) {
-    event = await db.transaction(async (tx) => {
-      const claimed = await tx
-        .update(inboxIntegrations)
-        .set({ failureAlertedAt: ctx.now })
-        .where(and(eq(inboxIntegrations.id, health.id), isNull(inboxIntegrations.failureAlertedAt)))
-        .returning({ id: inboxIntegrations.id });
-      if (claimed.length === 0) return null;
-      await tx.insert(notifications).values({
-        companyId: health.companyId,
-        type: "inbox_sync_failing",
-        title: `La boîte mail ${label} ne se synchronise plus`,
-        message: health.isAuthRejected
-          ? `Le serveur refuse l'identifiant ou le mot de passe de ${label}. Mettez à jour le mot de passe de l'intégration.`
-          : `La synchronisation de ${label} échoue depuis plus d'une heure : ${health.lastSyncError ?? "erreur inconnue"}.`,
-      });
-      return "integration.failing" as const;
+    event = await flipAlert(db, health, ctx.now, {
+      event: "integration.failing",
+      type: "inbox_sync_failing",
+      title: `La boîte mail ${label} ne se synchronise plus`,
+      message: health.isAuthRejected
+        ? `Le serveur refuse l'identifiant ou le mot de passe de ${label}. Mettez à jour le mot de passe de l'intégration.`
+        : `La synchronisation de ${label} échoue depuis plus d'une heure : ${health.lastSyncError ?? "erreur inconnue"}.`,
     });
   } else if (!health.isFailing && health.failureAlertedAt) {
-    event = await db.transaction(async (tx) => {
-      const cleared = await tx
-        .update(inboxIntegrations)
-        .set({ failureAlertedAt: null })
-        .where(and(eq(inboxIntegrations.id, health.id), isNotNull(inboxIntegrations.failureAlertedAt)))
-        .returning({ id: inboxIntegrations.id });
-      if (cleared.length === 0) return null;
-      await tx.insert(notifications).values({
-        companyId: health.companyId,
-        type: "inbox_sync_recovered",
-        title: `La boîte mail ${label} se synchronise de nouveau`,
-        message: `La synchronisation de ${label} fonctionne de nouveau.`,
-      });
-      return "integration.recovered" as const;
+    event = await flipAlert(db, health, null, {
+      event: "integration.recovered",
+      type: "inbox_sync_recovered",
+      title: `La boîte mail ${label} se synchronise de nouveau`,
+      message: `La synchronisation de ${label} fonctionne de nouveau.`,
     });
   }
   if (event) {
@@ -82,6 +61,29 @@ export async function reviewIntegrationAlert(db: Db, health: IntegrationHealth, 
     if (ctx.webhookUrl) await postWebhook(ctx.webhookUrl, { event, at: ctx.now.toISOString(), integrationId: health.id, companyId: health.companyId, reason: health.lastSyncError }, ctx.log);
   }
   return event;
+}
+
+/**
+ * Sets (`alertedAt`) or clears (null) the integration's alert mark and writes the notification, in
+ * one transaction; only the run whose conditional update wins does it, so each event happens once.
+ */
+async function flipAlert(
+  db: Db,
+  health: IntegrationHealth,
+  alertedAt: Date | null,
+  notice: { event: AlertEvent; type: string; title: string; message: string },
+): Promise<AlertEvent | null> {
+  return db.transaction(async (tx) => {
+    const isInPreviousState = alertedAt ? isNull(inboxIntegrations.failureAlertedAt) : isNotNull(inboxIntegrations.failureAlertedAt);
+    const flipped = await tx
+      .update(inboxIntegrations)
+      .set({ failureAlertedAt: alertedAt })
+      .where(and(eq(inboxIntegrations.id, health.id), isInPreviousState))
+      .returning({ id: inboxIntegrations.id });
+    if (flipped.length === 0) return null;
+    await tx.insert(notifications).values({ companyId: health.companyId, type: notice.type, title: notice.title, message: notice.message });
+    return notice.event;
+  });
 }
 
 /** Best effort: an unreachable webhook is logged, never fails the sync. */
