@@ -41,12 +41,13 @@ export async function benchFollowups(postgres: PostgresServer): Promise<Figure[]
       if (!(await run()).remaining) break;
     }
     const sendMs = performance.now() - started;
+    console.error(`follow-ups: ${runs} run(s)`);
     if (smtp.received.length !== FOLLOWUPS) throw new Error(`sent ${smtp.received.length} of ${FOLLOWUPS} follow-ups`);
     started = performance.now();
     await run();
     const idleMs = performance.now() - started;
     return [
-      { name: `follow-ups sent, ${FOLLOWUPS} due (${runs} runs)`, value: FOLLOWUPS / (sendMs / 1000), unit: "mail/s", isHigherBetter: true },
+      { name: `follow-ups sent, ${FOLLOWUPS} due`, value: FOLLOWUPS / (sendMs / 1000), unit: "mail/s", isHigherBetter: true },
       { name: `follow-up run with ${FOLLOWUPS} already sent`, value: idleMs, unit: "ms", isHigherBetter: false },
     ];
   } finally {

@@ -82,9 +82,10 @@ async function main(): Promise<void> {
       await makeDue();
     }
     const firstImportMs = performance.now() - started;
+    console.error(`first import: ${runs} run(s)`);
     const imported = (await open.db.select({ id: inboxMessages.id }).from(inboxMessages)).length;
     if (imported !== MESSAGES) throw new Error(`first import stored ${imported} of ${MESSAGES} messages`);
-    figures.push({ name: `first import of ${MESSAGES} messages (${runs} runs)`, value: MESSAGES / (firstImportMs / 1000), unit: "msg/s", isHigherBetter: true });
+    figures.push({ name: `first import of ${MESSAGES} messages`, value: MESSAGES / (firstImportMs / 1000), unit: "msg/s", isHigherBetter: true });
 
     const idleMs: number[] = [];
     for (let i = 0; i < 5; i++) {
