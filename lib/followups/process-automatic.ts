@@ -7,6 +7,7 @@
 // writes nothing, and lists what it would send.
 
 import type { Db } from "../db/client.js";
+import { createSmtpSessions, type SmtpSessions } from "../mail/smtp.js";
 import { shortReason } from "../errors.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
 import { markStaleAttemptsUncertain } from "./claim-followups.js";
@@ -81,8 +82,17 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
   if (!params.isDryRun) summary.uncertain = await reportUncertainAttempts(ctx.db, ctx.now());
   if (summary.uncertain > 0) ctx.log.warn("followup sends interrupted: marked uncertain, not resent", { count: summary.uncertain });
 
+  const run: RunState = { downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions() };
+  try {
+    await processCandidates(ctx, params, summary, run);
+  } finally {
+    run.smtp.closeAll();
+  }
+  return summary;
+}
+
+async function processCandidates(ctx: JobContext, params: FollowupParams, summary: FollowupSummary, run: RunState): Promise<void> {
   const companies = new Map<number, Promise<CompanyContext>>();
-  const run: RunState = { downSenders: new Set(), plannedClients: new Set() };
   for (const candidate of await selectCandidates(ctx.db)) {
     if (ctx.budget.isExhausted(reserveMsFor(ctx))) {
       summary.remaining = true;
@@ -102,7 +112,6 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
       ctx.log.error("followup failed", { followupId: candidate.id, error: shortReason(err) });
     }
   }
-  return summary;
 }
 
 interface RunState {
@@ -110,6 +119,8 @@ interface RunState {
   downSenders: Set<string>;
   /** Dry runs: clients already given an email in the plan (one per client per day). */
   plannedClients: Set<number>;
+  /** One SMTP connection per sending account for the whole run. */
+  smtp: SmtpSessions;
 }
 
 async function processFollowup(
@@ -183,6 +194,7 @@ async function processFollowup(
       now,
       timeZone,
       isLastAllowed: sendCount + 1 >= company.settings.maxRelances,
+      smtp: run.smtp.sessionFor(sender.key, sender.smtp),
     },
     ctx.log.with({ companyId: candidate.companyId }),
   );

@@ -25,7 +25,7 @@ import type { Db } from "../db/client.js";
 import { followupSendAttempts } from "../db/schema.js";
 import { type ErrorKind, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { isServerFailure, smtpErrorOf, withSmtp } from "../mail/smtp.js";
+import { isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
 import { claimFollowupStep } from "./claim-followups.js";
 import { startOfLocalDay } from "./local-time.js";
 import { notifyFailedSend } from "./notify-company.js";
@@ -51,6 +51,8 @@ export interface SendRequest {
   now: Date;
   timeZone: string;
   isLastAllowed: boolean;
+  /** The run's session with the sender's SMTP account (one connection reused across sends). */
+  smtp: SmtpSession;
 }
 
 export type SendOutcome =
@@ -81,8 +83,7 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
 
   let smtpResponse: string;
   try {
-    const accepted = await withSmtp(request.sender.smtp, (session) =>
-      session.send({
+    const accepted = await request.smtp.send({
         from: request.sender.from,
         replyTo: request.sender.replyTo,
         to: request.recipient,
@@ -92,8 +93,7 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
         messageId,
         // RFC 3834: an automatic message; well-behaved out-of-office robots do not answer it.
         headers: { "Auto-Submitted": "auto-generated" },
-      }),
-    );
+      });
     smtpResponse = accepted.response;
   } catch (err) {
     return failAttempt(db, request, claim.attemptId, err, log);

@@ -30,6 +30,16 @@ describe.each(DRIVERS)("automatic follow-ups through %s", (driver) => {
   });
   afterEach(async () => database.drop());
 
+  it("sends all of a run's follow-ups over one SMTP connection", async () => {
+    const companyId = await seedCompany(database.db);
+    const seeded = [];
+    for (let i = 0; i < 3; i++) seeded.push(await seedInvoiceFollowup(database.db, { companyId }));
+    const before = smtp.connectionCount();
+    expect(await runFollowups(config, FIRST_DAY)).toMatchObject({ sent: 3, failed: 0 });
+    for (const s of seeded) expect(smtp.receivedBy(s.clientEmail)).toHaveLength(1);
+    expect(smtp.connectionCount() - before).toBe(1);
+  });
+
   it("sends the first follow-up on the due date + 7 days and records it in the history, the attempt and the inbox", async () => {
     const seeded = await seedInvoiceFollowup(database.db);
     const sunday = await runFollowups(config, new Date("2026-03-08T10:00:00Z"));

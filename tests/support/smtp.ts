@@ -35,6 +35,8 @@ export interface TestSmtpServer {
   /** The environment that points the product's global SMTP settings here. */
   env(from?: string): Record<string, string>;
   waitForMessages(count: number, timeoutMs?: number): Promise<void>;
+  /** How many SMTP connections clients opened so far. */
+  connectionCount(): number;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export interface TestSmtpServer {
 export async function startSmtpServer(): Promise<TestSmtpServer> {
   const port = await freePort();
   const received: ReceivedMail[] = [];
+  let connections = 0;
   const rejected = new Set<string>();
   let isFailing = false;
   let acceptDelayMs = 0;
@@ -63,6 +66,10 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
         return callback(null, { user: auth.username });
       }
       return callback(Object.assign(new Error("Authentication credentials invalid"), { responseCode: 535 }));
+    },
+    onConnect(_session, callback) {
+      connections++;
+      callback();
     },
     onMailFrom(_address, session, callback) {
       if (isFailing) return callback(Object.assign(new Error("Try again later"), { responseCode: 451 }));
@@ -139,6 +146,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       SMTP_TIMEOUT_MS: "3000",
     }),
     waitForMessages: (count, timeoutMs = 10_000) => waitFor(`${count} messages`, () => received.length >= count, timeoutMs),
+    connectionCount: () => connections,
     close: stop,
   };
 }
