@@ -1,0 +1,151 @@
+// How an operator settles an `uncertain` send (see send-followup.ts): after looking its Message-ID up
+// in the SMTP log or the sending mailbox's Sent folder, either it went out — record it exactly as a
+// normal accepted send is recorded (record-send.ts) — or it did not — delete the attempt, so the
+// next run sends the step again with a new Message-ID.
+//
+// The email's text is not kept on the attempt (only its subject and Message-ID), so the history row
+// gets the step's email rendered again with the same template, as of the attempt's start.
+
+import { and, asc, eq, sql } from "drizzle-orm";
+import type { Config } from "../config.js";
+import type { Db } from "../db/client.js";
+import { clients, followupHistory, followups, followupSendAttempts } from "../db/schema.js";
+import { JobError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { loadCompany } from "./load-company.js";
+import { recordSentFollowup } from "./record-send.js";
+import { companyTemplateFor, renderFollowup } from "./render.js";
+import { kindOf } from "./select-candidates.js";
+import { readSourceState } from "./source-state.js";
+
+/** What the SMTP reply column says for a send confirmed by an operator rather than by SMTP. */
+export const OPERATOR_CONFIRMED_RESPONSE = "confirmed sent by an operator (SMTP log or Sent folder)";
+
+export interface UncertainAttempt {
+  id: number;
+  followupId: number;
+  companyId: number;
+  step: number;
+  recipient: string;
+  subject: string;
+  messageId: string;
+  startedAt: Date;
+}
+
+const uncertainColumns = {
+  id: followupSendAttempts.id,
+  followupId: followupSendAttempts.followupId,
+  companyId: followupSendAttempts.companyId,
+  step: followupSendAttempts.step,
+  recipient: followupSendAttempts.recipient,
+  subject: followupSendAttempts.subject,
+  messageId: followupSendAttempts.messageId,
+  startedAt: followupSendAttempts.startedAt,
+};
+
+/** Every attempt waiting for an operator's decision, oldest first. */
+export async function listUncertainAttempts(db: Db): Promise<UncertainAttempt[]> {
+  return db
+    .select(uncertainColumns)
+    .from(followupSendAttempts)
+    .where(eq(followupSendAttempts.state, "uncertain"))
+    .orderBy(asc(followupSendAttempts.startedAt), asc(followupSendAttempts.id));
+}
+
+/**
+ * Records uncertain attempt `attemptId` as sent, in one transaction, with its own Message-ID and
+ * start time. Throws `JobError("bad-input")` when the attempt does not exist or is not uncertain
+ * (a second resolve is refused: the row is locked, so two at once cannot both record it).
+ */
+export async function resolveUncertainAsSent(
+  db: Db,
+  attemptId: number,
+  deps: { config: Config; log: Logger },
+): Promise<{ historyId: number; attempt: UncertainAttempt }> {
+  return db.transaction(async (tx) => {
+    const txDb = tx as unknown as Db;
+    const attempt = await lockUncertain(txDb, attemptId);
+    const [followup] = await txDb
+      .select({
+        type: followups.type, sourceType: followups.sourceType, sourceId: followups.sourceId, sourceLabel: followups.sourceLabel,
+        dueDate: followups.dueDate, amount: followups.amount, clientId: followups.clientId, clientName: clients.name,
+      })
+      .from(followups)
+      .leftJoin(clients, and(eq(clients.id, followups.clientId), eq(clients.companyId, followups.companyId)))
+      .where(eq(followups.id, attempt.followupId));
+    if (!followup) throw new JobError("bad-input", `follow-up ${attempt.followupId} of attempt ${attemptId} no longer exists`);
+    const clientId = followup.clientId;
+    if (clientId === null) throw new JobError("bad-input", `follow-up ${attempt.followupId} no longer has a client`);
+    const company = await loadCompany(txDb, deps.config, attempt.companyId, deps.log);
+    const senderResult = await company.sender();
+    if ("unavailable" in senderResult) {
+      throw new JobError("permanent", `the company's sender cannot be resolved (${senderResult.unavailable}): fix it, then resolve again`);
+    }
+    const sender = senderResult.sender;
+    const source = await readSourceState(txDb, { companyId: attempt.companyId, kind: kindOf(followup.type, followup.sourceType), ...followup });
+    const open = source.state === "open" ? source : undefined;
+    const dueDate = open?.dueDate ?? followup.dueDate ?? undefined;
+    const template = companyTemplateFor(company.settings.templates, followup.type);
+    const email = renderFollowup({
+      type: followup.type,
+      isBeforeDue: dueDate !== undefined && attempt.startedAt.getTime() < dueDate.getTime(),
+      template: template === "sms" ? undefined : template,
+      values: {
+        clientName: followup.clientName ?? "",
+        sourceLabel: followup.sourceLabel ?? open?.documentNumber ?? followup.type,
+        documentNumber: open?.documentNumber,
+        amount: open?.amount,
+        dueDate,
+        now: attempt.startedAt,
+        timeZone: company.settings.sendingWindow.timeZone,
+        company: {
+          ...company.settings.companyInfo,
+          name: company.name,
+          email: company.settings.companyInfo.email ?? sender.replyTo ?? sender.from.address,
+        },
+      },
+    });
+    const [{ sends } = { sends: 0 }] = await txDb
+      .select({ sends: sql<number>`count(*)::int` })
+      .from(followupHistory)
+      .where(eq(followupHistory.followupId, attempt.followupId));
+    const historyId = await recordSentFollowup(txDb, {
+      attemptId: attempt.id,
+      followupId: attempt.followupId,
+      companyId: attempt.companyId,
+      clientId,
+      step: attempt.step,
+      messageId: attempt.messageId,
+      recipient: attempt.recipient,
+      from: sender.from,
+      integrationId: sender.integrationId,
+      // The subject the client received is the one on the attempt, whatever the template says today.
+      email: { ...email, subject: attempt.subject },
+      smtpResponse: OPERATOR_CONFIRMED_RESPONSE,
+      sentAt: attempt.startedAt,
+      isLastAllowed: sends + 1 >= company.settings.maxRelances,
+    });
+    return { historyId, attempt };
+  });
+}
+
+/** Deletes uncertain attempt `attemptId` (it never left), so the next run sends the step again. */
+export async function resolveUncertainAsNotSent(db: Db, attemptId: number): Promise<UncertainAttempt> {
+  return db.transaction(async (tx) => {
+    const attempt = await lockUncertain(tx as unknown as Db, attemptId);
+    await tx.delete(followupSendAttempts).where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "uncertain")));
+    return attempt;
+  });
+}
+
+async function lockUncertain(db: Db, attemptId: number): Promise<UncertainAttempt> {
+  const [row] = await db
+    .select({ ...uncertainColumns, state: followupSendAttempts.state })
+    .from(followupSendAttempts)
+    .where(eq(followupSendAttempts.id, attemptId))
+    .for("update");
+  if (!row) throw new JobError("bad-input", `no send attempt ${attemptId}`);
+  if (row.state !== "uncertain") throw new JobError("bad-input", `send attempt ${attemptId} is ${row.state}, not uncertain: nothing to resolve`);
+  const { state: _state, ...attempt } = row;
+  return attempt;
+}
