@@ -28,6 +28,11 @@ const envSchema = z.object({
   MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(25 * 1024 * 1024),
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(0).default(15 * 1024 * 1024),
   ATTACHMENTS_DIR: z.string().default("./.data/attachments"),
+  /** `local` (ATTACHMENTS_DIR) or `database`; the default is `database` on Vercel and Netlify. */
+  ATTACHMENTS_STORAGE: z.enum(["local", "database"]).optional(),
+  /** Set by the platforms themselves: their disk does not outlive a request. */
+  VERCEL: z.string().optional(),
+  NETLIFY: z.string().optional(),
   INTEGRATIONS_PER_RUN: z.coerce.number().int().min(1).max(1000).default(20),
   SMTP_HOST: z.string().optional(),
   SMTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -65,6 +70,7 @@ export interface Config {
   maxMessageBytes: number;
   maxAttachmentBytes: number;
   attachmentsDir: string;
+  attachmentsStorage: "local" | "database";
   integrationsPerRun: number;
   smtp?: SmtpServerConfig;
   smtpTimeoutMs: number;
@@ -111,6 +117,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     maxAttachmentBytes: env.MAX_ATTACHMENT_BYTES,
     attachmentsDir: env.ATTACHMENTS_DIR,
+    // Serverless disks are wiped between requests: attachments kept there would be lost.
+    attachmentsStorage: env.ATTACHMENTS_STORAGE ?? (env.VERCEL || env.NETLIFY ? "database" : "local"),
     integrationsPerRun: env.INTEGRATIONS_PER_RUN,
     smtp: env.SMTP_HOST
       ? {

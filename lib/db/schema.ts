@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   boolean,
+  customType,
   index,
   integer,
   jsonb,
@@ -297,6 +298,24 @@ export const messageAttachments = pgTable(
   },
   (t) => [index("message_attachments_message_idx").on(t.messageId)],
 );
+
+/** Postgres `bytea`, read back as a Buffer whatever the driver (PGlite returns a Uint8Array). */
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => "bytea",
+  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
+});
+
+/**
+ * Added: attachment content and set-aside raw messages kept in the database itself
+ * (`ATTACHMENTS_STORAGE=database`), for platforms whose disk does not outlive a request (Vercel,
+ * Netlify). `message_attachments.file_path` / `inbox_quarantine.raw_path` then read `db:<key>`.
+ */
+export const storedFiles = pgTable("stored_files", {
+  key: text("key").primaryKey(),
+  content: bytea("content").notNull(),
+  sizeBytes: integer("size_bytes").notNull(),
+  createdAt: createdAt(),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Follow-ups

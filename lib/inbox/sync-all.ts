@@ -8,7 +8,7 @@
 import { shortReason } from "../errors.js";
 import { claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, releaseIntegration } from "../jobs/claim.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
-import { createLocalStorage } from "../storage/attachment-storage.js";
+import { attachmentStorageFor } from "../storage/attachment-storage.js";
 import { type IntegrationSyncContext, syncIntegration } from "./sync-integration.js";
 
 export interface SyncParams {
@@ -123,7 +123,7 @@ function integrationContext(ctx: JobContext): IntegrationSyncContext {
     now: ctx.now,
     budget: ctx.budget,
     owner: ctx.runId,
-    storage: createLocalStorage(ctx.config.attachmentsDir),
+    storage: attachmentStorageFor(ctx.config, ctx.db),
     reserveMs,
     hardStop,
   };

@@ -1,12 +1,17 @@
-// Where attachment content lives. The default is a local directory; a blob store can replace it by
-// implementing the same two calls. Paths handed out are keys relative to the store, never absolute.
+// Where attachment content (and the raw bytes of set-aside messages) lives: a local directory, or
+// the database itself on platforms whose disk does not outlive a request. A blob store can replace
+// either by implementing the same two calls. Paths handed out are keys, never absolute paths.
 
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { eq, sql } from "drizzle-orm";
+import type { Config } from "../config.js";
+import type { Db } from "../db/client.js";
+import { storedFiles } from "../db/schema.js";
 
 export interface AttachmentStorage {
   /**
@@ -27,13 +32,19 @@ export interface AttachmentStorage {
 const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
 const MAX_KEY_LENGTH = 512;
 
+/** Paths of the database store start with this, so a reader can tell where content lives. */
+const DATABASE_PATH_PREFIX = "db:";
+
+/** The store the configuration names: a local directory, or the database itself. */
+export function attachmentStorageFor(config: Config, db: Db): AttachmentStorage {
+  return config.attachmentsStorage === "database" ? createDatabaseStorage(db) : createLocalStorage(config.attachmentsDir);
+}
+
 /** The store in a local directory (created on first write). */
 export function createLocalStorage(dir: string): AttachmentStorage {
   const root = resolve(dir);
   const fileFor = (key: string): string => {
-    if (key.length > MAX_KEY_LENGTH || !SAFE_KEY.test(key) || key.split("/").some((s) => s === "." || s === "..")) {
-      throw new Error(`unsafe attachment storage key: ${JSON.stringify(key.slice(0, 80))}`);
-    }
+    assertSafeKey(key);
     const file = resolve(root, key);
     if (!file.startsWith(root + sep)) throw new Error("attachment storage key escapes the storage directory");
     return file;
@@ -61,4 +72,46 @@ export function createLocalStorage(dir: string): AttachmentStorage {
       return createReadStream(fileFor(path));
     },
   };
+}
+
+/**
+ * The store in the `stored_files` table: for platforms without a lasting disk. Content is read
+ * into memory before the write; its size is already bounded by MAX_ATTACHMENT_BYTES (attachments)
+ * and MAX_MESSAGE_BYTES (set-aside raw messages). One upsert: a retried import rewrites its key.
+ */
+export function createDatabaseStorage(db: Db): AttachmentStorage {
+  return {
+    async put(key, content) {
+      assertSafeKey(key);
+      const bytes = Buffer.isBuffer(content) ? content : await collect(content);
+      await db
+        .insert(storedFiles)
+        .values({ key, content: bytes, sizeBytes: bytes.length })
+        .onConflictDoUpdate({ target: storedFiles.key, set: { content: sql`excluded.content`, sizeBytes: bytes.length } });
+      return { path: `${DATABASE_PATH_PREFIX}${key}`, sizeBytes: bytes.length };
+    },
+    open(path) {
+      if (!path.startsWith(DATABASE_PATH_PREFIX)) throw new Error("not a path of the database attachment store");
+      const key = path.slice(DATABASE_PATH_PREFIX.length);
+      return Readable.from(
+        (async function* () {
+          const [row] = await db.select({ content: storedFiles.content }).from(storedFiles).where(eq(storedFiles.key, key));
+          if (!row) throw new Error(`no stored content for ${JSON.stringify(key.slice(0, 80))}`);
+          yield row.content;
+        })(),
+      );
+    },
+  };
+}
+
+function assertSafeKey(key: string): void {
+  if (key.length > MAX_KEY_LENGTH || !SAFE_KEY.test(key) || key.split("/").some((s) => s === "." || s === "..")) {
+    throw new Error(`unsafe attachment storage key: ${JSON.stringify(key.slice(0, 80))}`);
+  }
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
 }
