@@ -20,6 +20,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sync: async () => (await import("./run-jobs.js")).syncCommand,
   "followups run": async () => (await import("./run-jobs.js")).followupsRunCommand,
   status: async () => (await import("./status.js")).statusCommand,
+  "followups uncertain": async () => (await import("./followups-uncertain.js")).listUncertainCommand,
+  "followups resolve": async () => (await import("./followups-uncertain.js")).resolveUncertainCommand,
+  "inbox quarantine": async () => (await import("./inbox-quarantine.js")).listQuarantineCommand,
+  "inbox reimport": async () => (await import("./inbox-quarantine.js")).reimportCommand,
+  "inbox reset-folder": async () => (await import("./inbox-reset-folder.js")).resetFolderCommand,
 };
 
 /** Runs one command line and returns the process exit code. */

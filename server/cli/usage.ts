@@ -30,6 +30,15 @@ Commands
   followups run                 Run the automatic follow-ups once; prints the summary JSON.
       --dry-run                 Report what would be sent, to whom, with which subject; send and record nothing
   status                        Each job's last runs, failing mailboxes and since when, why follow-ups wait.
+  followups uncertain           List sends interrupted after talking to SMTP (id, Message-ID, recipient).
+  followups resolve ID          Settle an uncertain send once its Message-ID was looked up (SMTP log, Sent folder):
+      --sent                    It went out: record it as sent, as a normal send is recorded
+      --not-sent                It did not: delete the attempt; the next run sends the step with a new Message-ID
+  inbox quarantine              List messages the sync set aside (reason, size, raw bytes kept or not).
+      --integration ID          Only this mailbox's
+  inbox reimport ID             Import a set-aside message again from its kept raw bytes (after a fix).
+  inbox reset-folder ID         Let a folder stopped by repeated UIDVALIDITY changes sync again (a recent-window resync).
+      --folder NAME             The folder (default INBOX)
 
 Options for every command
   --json                        Machine-readable output (sync and followups run always print JSON)
