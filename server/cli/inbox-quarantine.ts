@@ -2,7 +2,7 @@
 // importing one again. The rules are in lib/inbox/reimport-quarantined.ts.
 
 import { listQuarantine, reimportQuarantined } from "../../lib/inbox/reimport-quarantined.js";
-import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
+import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 
 export async function listQuarantineCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -24,7 +24,8 @@ export async function reimportCommand(args: string[], ctx: CliContext): Promise<
   const quarantineId = parseId(positionals[0], "QUARANTINE_ID");
   const outcome = await ctx.withDatabase("inbox reimport", ({ db }) =>
     reimportQuarantined(db, quarantineId, {
-      storage: createLocalStorage(ctx.config.attachmentsDir),
+      // The configured store (a directory, or the database on platforms without a lasting disk) kept the raw bytes.
+      storage: attachmentStorageFor(ctx.config, db),
       maxAttachmentBytes: ctx.config.maxAttachmentBytes,
       now: new Date(),
       log: ctx.logger("cli:inbox-reimport"),
