@@ -40,8 +40,8 @@ function parseField(field: string, [min, max]: [number, number], source: string)
     if (!match) throw new Error(`cron expression "${source}": cannot read "${part}"`);
     const [, range, stepText] = match;
     const step = stepText ? Number(stepText) : 1;
-    let [from, to] = range === "*" ? [min, max] : range!.split("-").map(Number) as [number, number?];
-    to ??= stepText ? max : from;
+    const [from, upTo] = range === "*" ? [min, max] : (range!.split("-").map(Number) as [number, number?]);
+    const to = upTo ?? (stepText ? max : from);
     if (step < 1 || from < min || to > max || from > to) throw new Error(`cron expression "${source}": "${part}" is out of range`);
     for (let v = from; v <= to; v += step) values.add(v);
   }

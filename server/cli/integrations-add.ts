@@ -30,7 +30,7 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
   const email = required(values.email, "--email");
   if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError(`--email must be an email address, got "${email}"`);
   const server = required(values.server, "--server");
-  if (!/^[A-Za-z0-9.:\[\]-]+$/.test(server)) throw new UsageError(`--server must be a host name (no scheme, no path), got "${server}"`);
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(server)) throw new UsageError(`--server must be a host name (no scheme, no path), got "${server}"`);
   const useSsl = !values["no-ssl"];
   const port = values.port === undefined ? (useSsl ? IMPLICIT_TLS_PORT : STARTTLS_PORT) : parseId(values.port, "--port", { max: 65_535 });
   const intervalMinutes = values.interval === undefined ? undefined : parseId(values.interval, "--interval", { max: 10_080 });

@@ -13,7 +13,6 @@ import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
-const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 const CORPUS_DIR = new URL("../../../shared/corpus/spamscope/", import.meta.url);
 
