@@ -1,11 +1,4 @@
+import { forEveryMethod } from "../lib/http/endpoints.js";
 import { healthEndpoint } from "../lib/http/ops-endpoints.js";
 
-const endpoint = healthEndpoint();
-
-export const GET = endpoint;
-export const HEAD = endpoint;
-export const POST = endpoint;
-export const PUT = endpoint;
-export const PATCH = endpoint;
-export const DELETE = endpoint;
-export const OPTIONS = endpoint;
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(healthEndpoint());

@@ -1,9 +1,3 @@
-import { processAutomaticEndpoint } from "../../lib/http/endpoints.js";
+import { forEveryMethod, processAutomaticEndpoint } from "../../lib/http/endpoints.js";
 
-export const GET = processAutomaticEndpoint;
-export const POST = processAutomaticEndpoint;
-export const PUT = processAutomaticEndpoint;
-export const PATCH = processAutomaticEndpoint;
-export const DELETE = processAutomaticEndpoint;
-export const HEAD = processAutomaticEndpoint;
-export const OPTIONS = processAutomaticEndpoint;
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(processAutomaticEndpoint);

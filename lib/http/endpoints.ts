@@ -24,3 +24,12 @@ export const syncAllEndpoint: Endpoint = cronEndpoint(syncAllJob);
 
 /** `GET|POST /api/followups/process-automatic`, reading process.env on each request. */
 export const processAutomaticEndpoint: Endpoint = cronEndpoint(processAutomaticJob);
+
+/**
+ * The endpoint under every method name a platform dispatches on. Vercel answers a method a function
+ * does not export with its own plain-text 405; exporting them all lets our core answer every
+ * method, with the JSON error and the `Allow` header.
+ */
+export function forEveryMethod(endpoint: Endpoint): Record<"GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS", Endpoint> {
+  return { GET: endpoint, HEAD: endpoint, POST: endpoint, PUT: endpoint, PATCH: endpoint, DELETE: endpoint, OPTIONS: endpoint };
+}
