@@ -1,11 +1,11 @@
 // The portable core of a cron endpoint: (Request) => Response, used unchanged by Vercel, Netlify,
 // the local server and the tests. Method, config, secret, run, answer: in that order, once.
 
-import { loadConfig } from "../config.js";
+import { type Config, loadConfig } from "../config.js";
 import type { Db } from "../db/client.js";
 import { HttpError } from "../errors.js";
 import { type Job, type JobSummary, runJob } from "../jobs/run-job.js";
-import { createLogger, type LogSink } from "../log.js";
+import { createLogger, type Logger, type LogSink } from "../log.js";
 import { assertCronSecret } from "./auth.js";
 import { errorResponse, json } from "./respond.js";
 
@@ -19,40 +19,51 @@ export interface EndpointOptions {
   db?: Db;
 }
 
-const ALLOWED_METHODS = ["GET", "POST"];
+/** What a guarded endpoint's own work receives once method and configuration are checked. */
+export interface EndpointContext {
+  config: Config;
+  log: Logger;
+}
 
 /**
- * Builds the HTTP endpoint of a job. Only GET and POST run it; any other method gets 405 with
- * `Allow`, which is why the platform adapters route every method here rather than letting the
+ * The frame every endpoint shares, written once: the method check (405 with `Allow`), the
+ * configuration (503 when invalid), a logger at the configured level, and one mapping of any thrown
+ * error to its answer. The platform adapters route every method here rather than letting the
  * platform answer on its own.
  */
-export function cronEndpoint<P, S extends JobSummary>(job: Job<P, S>, options: EndpointOptions = {}) {
+export function guardedEndpoint(
+  scope: string,
+  methods: string[],
+  options: EndpointOptions,
+  work: (req: Request, ctx: EndpointContext) => Promise<Response>,
+) {
   return async (req: Request): Promise<Response> => {
-    let log = createLogger(`endpoint:${job.name}`, { sink: options.logSink });
+    let log = createLogger(scope, { sink: options.logSink });
     try {
-      if (!ALLOWED_METHODS.includes(req.method)) {
-        throw new HttpError(405, `Method ${req.method} not allowed: use GET or POST`, { allow: ALLOWED_METHODS.join(", ") });
+      if (!methods.includes(req.method)) {
+        throw new HttpError(405, `Method ${req.method} not allowed: use ${methods.join(" or ")}`, { allow: methods.join(", ") });
       }
       const config = loadConfig(options.env?.() ?? process.env);
-      log = createLogger(`endpoint:${job.name}`, { sink: options.logSink, level: config.logLevel });
-      assertCronSecret(req, config, log);
-      log.info(job.triggerLogLine);
-      const query = new URL(req.url).searchParams;
-      const summary = await runJob(job, job.paramsFromQuery(query), {
-        config,
-        log,
-        trigger: "http",
-        now: options.now,
-        db: options.db,
-      });
-      return json(200, {
-        success: true,
-        message: job.successMessage,
-        timestamp: (options.now?.() ?? new Date()).toISOString(),
-        ...summary,
-      });
+      log = createLogger(scope, { sink: options.logSink, level: config.logLevel });
+      return await work(req, { config, log });
     } catch (err) {
       return errorResponse(err, log);
     }
   };
+}
+
+/** Builds the HTTP endpoint of a job: GET or POST, behind the cron secret. */
+export function cronEndpoint<P, S extends JobSummary>(job: Job<P, S>, options: EndpointOptions = {}) {
+  return guardedEndpoint(`endpoint:${job.name}`, ["GET", "POST"], options, async (req, { config, log }) => {
+    assertCronSecret(req, config, log);
+    log.info(job.triggerLogLine);
+    const query = new URL(req.url).searchParams;
+    const summary = await runJob(job, job.paramsFromQuery(query), { config, log, trigger: "http", now: options.now, db: options.db });
+    return json(200, {
+      success: true,
+      message: job.successMessage,
+      timestamp: (options.now?.() ?? new Date()).toISOString(),
+      ...summary,
+    });
+  });
 }

@@ -4,32 +4,23 @@
 // that neither looks like the scheduler's call nor carries the cron secret. A forged call could only
 // start one more run, which is harmless: every run is budgeted and leases prevent overlap.
 
-import { loadConfig } from "../config.js";
 import { HttpError } from "../errors.js";
 import { type Job, type JobSummary, runJob } from "../jobs/run-job.js";
-import { createLogger } from "../log.js";
 import { assertCronSecret } from "./auth.js";
-import type { EndpointOptions } from "./endpoint.js";
-import { errorResponse, json } from "./respond.js";
+import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
+import { json } from "./respond.js";
 
 /** The header Netlify's scheduler sets on its invocations. */
 const SCHEDULER_EVENT_HEADER = "x-nf-event";
 
 /** Builds the scheduled-function handler of a job, run with `params`. */
 export function scheduledHandler<P, S extends JobSummary>(job: Job<P, S>, params: P, options: EndpointOptions = {}) {
-  return async (req: Request): Promise<Response> => {
-    let log = createLogger(`schedule:${job.name}`, { sink: options.logSink });
-    try {
-      const config = loadConfig(options.env?.() ?? process.env);
-      log = createLogger(`schedule:${job.name}`, { sink: options.logSink, level: config.logLevel });
-      if (req.headers.get(SCHEDULER_EVENT_HEADER) !== "schedule") {
-        if (config.cronSecrets.length === 0) throw new HttpError(403, "Not a scheduler invocation");
-        assertCronSecret(req, config, log);
-      }
-      const summary = await runJob(job, params, { config, log, trigger: "schedule", now: options.now, db: options.db });
-      return json(200, { success: true, message: job.successMessage, timestamp: new Date().toISOString(), ...summary });
-    } catch (err) {
-      return errorResponse(err, log);
+  return guardedEndpoint(`schedule:${job.name}`, ["GET", "POST"], options, async (req, { config, log }) => {
+    if (req.headers.get(SCHEDULER_EVENT_HEADER) !== "schedule") {
+      if (config.cronSecrets.length === 0) throw new HttpError(403, "Not a scheduler invocation");
+      assertCronSecret(req, config, log);
     }
-  };
+    const summary = await runJob(job, params, { config, log, trigger: "schedule", now: options.now, db: options.db });
+    return json(200, { success: true, message: job.successMessage, timestamp: new Date().toISOString(), ...summary });
+  });
 }
