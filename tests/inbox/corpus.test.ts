@@ -1,4 +1,4 @@
-// Every message of the real-world corpus (../shared/corpus/spamscope: spam, Outlook, GB2312, broken
+// Every message of the real-world corpus (tests/fixtures/corpus/spamscope: spam, Outlook, GB2312, broken
 // MIME, a binary .msg, a 1.5 MB message), read in place and stored through each database driver.
 
 import { readdirSync } from "node:fs";

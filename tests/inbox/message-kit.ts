@@ -11,7 +11,7 @@ import { createLogger, type Logger } from "../../lib/log.js";
 import { type AttachmentStorage, createLocalStorage } from "../../lib/storage/attachment-storage.js";
 
 export const FIXTURES_DIR = new URL("../fixtures/eml/", import.meta.url);
-export const CORPUS_DIR = new URL("../../../shared/corpus/spamscope/", import.meta.url);
+export const CORPUS_DIR = new URL("../fixtures/corpus/spamscope/", import.meta.url);
 
 export function readFixture(name: string): Promise<Buffer> {
   return readFile(new URL(name, FIXTURES_DIR));

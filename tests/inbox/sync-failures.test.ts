@@ -14,7 +14,7 @@ import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
 const MINUTE_MS = 60_000;
-const CORPUS_DIR = new URL("../../../shared/corpus/spamscope/", import.meta.url);
+const CORPUS_DIR = new URL("../fixtures/corpus/spamscope/", import.meta.url);
 
 describe("inbox sync: hostile mail, broken servers, wrong settings", () => {
   let database: TestDatabase;

@@ -1,4 +1,4 @@
-// A throwaway Dovecot IMAP server for the test run (config from shared/reference/dovecot-for-tests.md):
+// A throwaway Dovecot IMAP server for the test run (a drop-in config known to work with Dovecot 2.3):
 // STARTTLS on one loopback port, implicit TLS on another, users in a passwd-file that tests append to.
 
 import { execFileSync, spawnSync } from "node:child_process";
