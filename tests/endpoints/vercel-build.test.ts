@@ -41,7 +41,8 @@ describe("vercel build output", () => {
     for (const server of servers) server.kill();
     await database.drop();
     if (outDir) rmSync(join(outDir, "..", ".."), { recursive: true, force: true });
-  });
+    // The build output holds a bundle per function: removing it is slow on a busy 2-core machine.
+  }, 180_000);
 
   /** Starts the built function of `path` behind a local HTTP server, with the test environment. */
   async function serve(path: string): Promise<string> {
