@@ -19,6 +19,12 @@ export interface EndpointOptions {
   db?: Db;
 }
 
+/**
+ * A web-standard handler that also names the methods it answers, for a server that must say `Allow`
+ * to a method no web Request can carry (TRACE, CONNECT: the Fetch standard forbids them).
+ */
+export type GuardedEndpoint = ((req: Request) => Promise<Response>) & { readonly methods: readonly string[] };
+
 /** What a guarded endpoint's own work receives once method and configuration are checked. */
 export interface EndpointContext {
   config: Config;
@@ -36,8 +42,8 @@ export function guardedEndpoint(
   methods: string[],
   options: EndpointOptions,
   work: (req: Request, ctx: EndpointContext) => Promise<Response>,
-) {
-  return async (req: Request): Promise<Response> => {
+): GuardedEndpoint {
+  const handler = async (req: Request): Promise<Response> => {
     let log = createLogger(scope, { sink: options.logSink });
     try {
       if (!methods.includes(req.method)) {
@@ -50,6 +56,7 @@ export function guardedEndpoint(
       return errorResponse(err, log);
     }
   };
+  return Object.assign(handler, { methods: [...methods] });
 }
 
 /** Builds the HTTP endpoint of a job: GET or POST, behind the cron secret. */
