@@ -25,6 +25,9 @@ export interface EndpointOptions {
  */
 export type GuardedEndpoint = ((req: Request) => Promise<Response>) & { readonly methods: readonly string[] };
 
+/** In a guarded endpoint's methods: every method is accepted (a platform's own invocation, whose method it does not promise). */
+export const ANY_METHOD = "*";
+
 /** What a guarded endpoint's own work receives once method and configuration are checked. */
 export interface EndpointContext {
   config: Config;
@@ -46,7 +49,7 @@ export function guardedEndpoint(
   const handler = async (req: Request): Promise<Response> => {
     let log = createLogger(scope, { sink: options.logSink });
     try {
-      if (!methods.includes(req.method)) {
+      if (!methods.includes(ANY_METHOD) && !methods.includes(req.method)) {
         throw new HttpError(405, `Method ${req.method} not allowed: use ${methods.join(" or ")}`, { allow: methods.join(", ") });
       }
       const config = loadConfig(options.env?.() ?? process.env);
