@@ -18,8 +18,15 @@ export type LogSink = (line: string, level: LogLevel) => void;
 
 const LEVEL_ORDER: Record<LogLevel | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
-/** Field names whose values never reach a log line (matched case-insensitively, as substrings). */
+/**
+ * Field names whose values never reach a log line (matched case-insensitively, as substrings, so
+ * `smtpPassword` and `accessToken` are covered too). A boolean or a number under such a name stays
+ * readable: `hasSecret: false` says whether a secret came, not which; no secret here is a number.
+ */
 const SENSITIVE_FIELD_NAMES = ["password", "secret", "authorization", "token", "cookie", "headers", "body", "pass"];
+
+/** How deep nested objects are searched for sensitive names (deeper values are dropped, not printed). */
+const MAX_REDACTION_DEPTH = 4;
 
 const stdoutSink: LogSink = (line, level) => {
   (level === "error" || level === "warn" ? process.stderr : process.stdout).write(`${line}\n`);
@@ -50,13 +57,26 @@ export function createLogger(
 /** A logger that writes nothing (library defaults). */
 export const silentLogger: Logger = createLogger("silent", { level: "silent" });
 
-function redact(fields: LogFields): LogFields {
+function redact(fields: LogFields, depth = 0): LogFields {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(fields)) {
     const lower = key.toLowerCase();
-    if (SENSITIVE_FIELD_NAMES.some((name) => lower.includes(name))) out[key] = "[redacted]";
-    else if (value instanceof Error) out[key] = value.message;
-    else out[key] = value;
+    if (SENSITIVE_FIELD_NAMES.some((name) => lower.includes(name))) out[key] = isHarmless(value) ? value : "[redacted]";
+    else out[key] = redactValue(value, depth);
   }
   return out;
+}
+
+function redactValue(value: unknown, depth: number): unknown {
+  if (value instanceof Error) return value.message;
+  const isPlainObject = value !== null && typeof value === "object" && [Object.prototype, null].includes(Object.getPrototypeOf(value));
+  if (!Array.isArray(value) && !isPlainObject) return value; // strings, numbers, Dates, URLs: printed as JSON prints them
+  if (depth >= MAX_REDACTION_DEPTH) return "[nested too deep]";
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1));
+  return redact(value as LogFields, depth + 1);
+}
+
+/** Values that cannot carry a secret: a yes/no, a count, nothing. */
+function isHarmless(value: unknown): boolean {
+  return typeof value === "boolean" || typeof value === "number" || value === null || value === undefined;
 }

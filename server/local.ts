@@ -7,11 +7,13 @@
 import { realpathSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type Config, type DatabaseDriver, loadConfig } from "../lib/config.js";
 import { closeAllDatabases, openDb, type OpenDb } from "../lib/db/client.js";
 import { migrateDb } from "../lib/db/migrate.js";
-import { createEndpoints, type Endpoint, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/http/endpoints.js";
+import type { GuardedEndpoint } from "../lib/http/endpoint.js";
+import { createEndpoints, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/http/endpoints.js";
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
 import { processAutomaticJob } from "../lib/followups/process-automatic.js";
 import { syncAllJob } from "../lib/inbox/sync-all.js";
@@ -19,8 +21,8 @@ import { parseCron } from "../lib/jobs/cron-expression.js";
 import { readVercelCrons, type ScheduledJob, type Scheduler, startScheduler } from "../lib/jobs/scheduler.js";
 import { json } from "../lib/http/respond.js";
 import { createLogger, type Logger, type LogSink } from "../lib/log.js";
-import { shortReason } from "../lib/errors.js";
-import { pathForLog, sendWebResponse, toWebRequest } from "./node-http-bridge.js";
+import { HttpError, shortReason } from "../lib/errors.js";
+import { pathForLog, refuseTunnel, sendWebResponse, toWebRequest } from "./node-http-bridge.js";
 import { lockPgliteDirectory } from "./pglite-lock.js";
 
 export interface LocalServerOptions {
@@ -66,7 +68,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   }
   const database = opened;
   const endpointOptions = { env: () => env, db: database.db, logSink: options.logSink };
-  const routes: Record<string, Endpoint> = {
+  const routes: Record<string, GuardedEndpoint> = {
     ...createEndpoints(endpointOptions),
     [HEALTH_PATH]: healthEndpoint(endpointOptions),
     [CRON_STATUS_PATH]: cronStatusEndpoint(endpointOptions),
@@ -77,15 +79,31 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     inFlight.add(handling);
   });
 
+  server.on("connect", (req: IncomingMessage, socket: Duplex) => {
+    refuseTunnel(socket);
+    log.info("request", { method: req.method, status: 405 });
+  });
+
+  /** The answer to one request: its endpoint's, or the bridge's 4xx when it cannot become a web Request. */
+  async function answer(req: IncomingMessage, path: string): Promise<Response> {
+    const endpoint = routes[path];
+    if (!endpoint) return json(404, { success: false, error: `Not found: ${path}` });
+    let request: Request;
+    try {
+      request = toWebRequest(req, endpoint.methods);
+    } catch (err) {
+      if (err instanceof HttpError) return err.toResponse();
+      throw err;
+    }
+    return endpoint(request);
+  }
+
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedMs = performance.now();
     const path = pathForLog(req);
-    const endpoint = routes[path];
     let response: Response;
     try {
-      response = endpoint
-        ? await endpoint(toWebRequest(req))
-        : json(404, { success: false, error: `Not found: ${path}` });
+      response = await answer(req, path);
       await sendWebResponse(res, response);
     } catch (err) {
       // The endpoints answer their own errors; this is a failure of the bridge itself (client gone…).

@@ -19,6 +19,15 @@ export interface EndpointOptions {
   db?: Db;
 }
 
+/**
+ * A web-standard handler that also names the methods it answers, for a server that must say `Allow`
+ * to a method no web Request can carry (TRACE, CONNECT: the Fetch standard forbids them).
+ */
+export type GuardedEndpoint = ((req: Request) => Promise<Response>) & { readonly methods: readonly string[] };
+
+/** In a guarded endpoint's methods: every method is accepted (a platform's own invocation, whose method it does not promise). */
+export const ANY_METHOD = "*";
+
 /** What a guarded endpoint's own work receives once method and configuration are checked. */
 export interface EndpointContext {
   config: Config;
@@ -36,11 +45,11 @@ export function guardedEndpoint(
   methods: string[],
   options: EndpointOptions,
   work: (req: Request, ctx: EndpointContext) => Promise<Response>,
-) {
-  return async (req: Request): Promise<Response> => {
+): GuardedEndpoint {
+  const handler = async (req: Request): Promise<Response> => {
     let log = createLogger(scope, { sink: options.logSink });
     try {
-      if (!methods.includes(req.method)) {
+      if (!methods.includes(ANY_METHOD) && !methods.includes(req.method)) {
         throw new HttpError(405, `Method ${req.method} not allowed: use ${methods.join(" or ")}`, { allow: methods.join(", ") });
       }
       const config = loadConfig(options.env?.() ?? process.env);
@@ -50,6 +59,7 @@ export function guardedEndpoint(
       return errorResponse(err, log);
     }
   };
+  return Object.assign(handler, { methods: [...methods] });
 }
 
 /** Builds the HTTP endpoint of a job: GET or POST, behind the cron secret. */

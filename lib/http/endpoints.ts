@@ -3,7 +3,7 @@
 
 import { processAutomaticJob } from "../followups/process-automatic.js";
 import { syncAllJob } from "../inbox/sync-all.js";
-import { cronEndpoint, type EndpointOptions } from "./endpoint.js";
+import { cronEndpoint, type EndpointOptions, type GuardedEndpoint } from "./endpoint.js";
 
 /** A web-standard request handler. */
 export type Endpoint = (req: Request) => Promise<Response>;
@@ -12,7 +12,7 @@ export const SYNC_ALL_PATH = "/api/inbox/integrations/sync-all";
 export const PROCESS_AUTOMATIC_PATH = "/api/followups/process-automatic";
 
 /** Both endpoints by path, built with `options` (a server's environment and database, a test's log sink). */
-export function createEndpoints(options: EndpointOptions = {}): Record<string, Endpoint> {
+export function createEndpoints(options: EndpointOptions = {}): Record<string, GuardedEndpoint> {
   return {
     [SYNC_ALL_PATH]: cronEndpoint(syncAllJob, options),
     [PROCESS_AUTOMATIC_PATH]: cronEndpoint(processAutomaticJob, options),

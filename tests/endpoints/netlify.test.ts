@@ -66,8 +66,25 @@ describe("Netlify functions", () => {
     expect(runs.map((r) => r.job)).toEqual(["inbox-sync"]);
   });
 
-  it("refuse a scheduled function called by URL without the scheduler's mark or the secret", async () => {
-    const response = await processAutomaticScheduled(new Request("https://site.netlify.app/.netlify/functions/process-automatic-scheduled"));
-    expect(response.status).toBe(403);
+  it("run the scheduled job for any invocation Netlify routes to it: no x-nf-event header, no secret, any method", async () => {
+    // Netlify documents no header, method or payload for a scheduled invocation ("Run now" included).
+    for (const method of ["POST", "GET", "PUT"]) {
+      const response = await processAutomaticScheduled(new Request("https://site.netlify.app/.netlify/functions/process-automatic-scheduled", { method }));
+      expect(response.status).toBe(200);
+    }
+    const runs = await database.db.select().from(jobRuns).where(eq(jobRuns.trigger, "schedule"));
+    expect(runs.filter((r) => r.job === "followups")).toHaveLength(3);
+  });
+
+  it("run the scheduled job in production even with no CRON_SECRET, which the scheduler could not send anyway", async () => {
+    const saved = { NODE_ENV: process.env.NODE_ENV, CRON_SECRET: process.env.CRON_SECRET };
+    Object.assign(process.env, { NODE_ENV: "production" });
+    delete process.env.CRON_SECRET;
+    try {
+      const response = await syncAllScheduled(new Request("https://site.netlify.app/.netlify/functions/sync-all-scheduled", { method: "POST" }));
+      expect(response.status).toBe(200);
+    } finally {
+      Object.assign(process.env, saved);
+    }
   });
 });
