@@ -45,6 +45,29 @@ const envSchema = z.object({
   ALERT_WEBHOOK_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Where providers send the user back after consent: the app's `/api/integrations/oauth/callback`. */
+  OAUTH_REDIRECT_URL: z.string().url().optional(),
+  /** The public address of this deployment; the redirect URL defaults to its callback path. */
+  PUBLIC_BASE_URL: z.string().url().optional(),
+  GOOGLE_CLIENT_ID: z.string().optional(),
+  GOOGLE_CLIENT_SECRET: z.string().optional(),
+  MICROSOFT_CLIENT_ID: z.string().optional(),
+  MICROSOFT_CLIENT_SECRET: z.string().optional(),
+  /** `common` (any work or personal account), `organizations`, or one tenant's id or domain. */
+  MICROSOFT_TENANT: z.string().regex(/^[A-Za-z0-9.-]+$/).default("common"),
+  /** A generic OpenID Connect provider (discovered from its issuer) and its mail servers. */
+  OIDC_ISSUER: z.string().url().optional(),
+  OIDC_CLIENT_ID: z.string().optional(),
+  OIDC_CLIENT_SECRET: z.string().optional(),
+  OIDC_SCOPES: z.string().default("openid email offline_access"),
+  OIDC_IMAP_HOST: z.string().optional(),
+  OIDC_IMAP_PORT: z.coerce.number().int().min(1).max(65535).default(993),
+  OIDC_IMAP_SSL: booleanText.default(true),
+  OIDC_SMTP_HOST: z.string().optional(),
+  OIDC_SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(587),
+  OIDC_SMTP_SECURE: booleanText.optional(),
+  /** Off only for a self-hosted mail server with a self-signed certificate. */
+  OIDC_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
 });
 
 export type DatabaseDriver = "pglite" | "pg" | "neon";
@@ -57,6 +80,28 @@ export interface SmtpServerConfig {
   password?: string;
   from?: string;
   rejectUnauthorized: boolean;
+}
+
+/** An app registered with an OAuth2 provider. */
+export interface OAuthClientConfig {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface OidcProviderConfig extends OAuthClientConfig {
+  issuer: string;
+  scopes: string[];
+  imap: { host: string; port: number; useSsl: boolean };
+  smtp?: { host: string; port: number; isSecure: boolean };
+  tlsRejectUnauthorized: boolean;
+}
+
+export interface OAuthConfig {
+  /** The callback URL registered with every provider, when one is configured. */
+  redirectUrl?: string;
+  google?: OAuthClientConfig;
+  microsoft?: OAuthClientConfig & { tenant: string };
+  oidc?: OidcProviderConfig;
 }
 
 export interface Config {
@@ -77,6 +122,7 @@ export interface Config {
   alertWebhookUrl?: string;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
+  oauth: OAuthConfig;
 }
 
 /** Raised when the environment cannot make a working config; endpoints answer 503 with it. */
@@ -135,6 +181,38 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
+    oauth: oauthConfig(env),
+  };
+}
+
+/** OAuth2 providers whose client id and secret are both set (one without the other is a mistake). */
+function oauthConfig(env: z.infer<typeof envSchema>): OAuthConfig {
+  const client = (name: string, id?: string, secret?: string): OAuthClientConfig | undefined => {
+    if (!id && !secret) return undefined;
+    if (!id || !secret) throw new ConfigError(`${name}_CLIENT_ID and ${name}_CLIENT_SECRET must be set together`);
+    return { clientId: id, clientSecret: secret };
+  };
+  const google = client("GOOGLE", env.GOOGLE_CLIENT_ID, env.GOOGLE_CLIENT_SECRET);
+  const microsoft = client("MICROSOFT", env.MICROSOFT_CLIENT_ID, env.MICROSOFT_CLIENT_SECRET);
+  const oidcClient = client("OIDC", env.OIDC_CLIENT_ID, env.OIDC_CLIENT_SECRET);
+  if (oidcClient && (!env.OIDC_ISSUER || !env.OIDC_IMAP_HOST)) throw new ConfigError("OIDC_ISSUER and OIDC_IMAP_HOST are required with OIDC_CLIENT_ID");
+  const base = env.PUBLIC_BASE_URL?.replace(/\/+$/, "");
+  return {
+    redirectUrl: env.OAUTH_REDIRECT_URL ?? (base ? `${base}/api/integrations/oauth/callback` : undefined),
+    google,
+    microsoft: microsoft && { ...microsoft, tenant: env.MICROSOFT_TENANT },
+    oidc: oidcClient && env.OIDC_ISSUER && env.OIDC_IMAP_HOST
+      ? {
+          ...oidcClient,
+          issuer: env.OIDC_ISSUER,
+          scopes: env.OIDC_SCOPES.split(/\s+/).filter(Boolean),
+          imap: { host: env.OIDC_IMAP_HOST, port: env.OIDC_IMAP_PORT, useSsl: env.OIDC_IMAP_SSL },
+          smtp: env.OIDC_SMTP_HOST
+            ? { host: env.OIDC_SMTP_HOST, port: env.OIDC_SMTP_PORT, isSecure: env.OIDC_SMTP_SECURE ?? env.OIDC_SMTP_PORT === 465 }
+            : undefined,
+          tlsRejectUnauthorized: env.OIDC_TLS_REJECT_UNAUTHORIZED,
+        }
+      : undefined,
   };
 }
 

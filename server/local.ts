@@ -15,6 +15,7 @@ import { migrateDb } from "../lib/db/migrate.js";
 import type { GuardedEndpoint } from "../lib/http/endpoint.js";
 import { createEndpoints, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/http/endpoints.js";
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
+import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../lib/http/oauth-endpoints.js";
 import { processAutomaticJob } from "../lib/followups/process-automatic.js";
 import { syncAllJob } from "../lib/inbox/sync-all.js";
 import { parseCron } from "../lib/jobs/cron-expression.js";
@@ -72,6 +73,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     ...createEndpoints(endpointOptions),
     [HEALTH_PATH]: healthEndpoint(endpointOptions),
     [CRON_STATUS_PATH]: cronStatusEndpoint(endpointOptions),
+    [OAUTH_START_PATH]: oauthStartEndpoint(endpointOptions),
+    [OAUTH_CALLBACK_PATH]: oauthCallbackEndpoint(endpointOptions),
   };
   const inFlight = new Set<Promise<void>>();
   const server = createServer((req, res) => {

@@ -39,6 +39,11 @@ export const CONVERSATION_STATUS = {
 export const MESSAGE_SOURCE_EMAIL = "email";
 export const INTEGRATION_TYPE_IMAP = "imap";
 export const SYNC_STATUS = { success: "success", error: "error" } as const;
+/** How a mailbox logs in (added): its stored password, or an OAuth2 access token (SASL XOAUTH2). */
+export const AUTH_METHODS = ["password", "oauth2"] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+export const OAUTH_PROVIDERS = ["google", "microsoft", "oidc"] as const;
+export type OAuthProviderName = (typeof OAUTH_PROVIDERS)[number];
 export const ATTACHMENT_FILE_TYPES = ["image", "pdf", "document", "other"] as const;
 
 export const FOLLOWUP_TYPES = [
@@ -137,7 +142,10 @@ export const quotes = pgTable("quotes", {
  * `initial_sync_max_messages`), scheduling and health (`next_sync_at`, `consecutive_failures`,
  * `auth_failures`, `failing_since`, `last_success_at`, `failure_alerted_at`: when the owner was told it
  * keeps failing), the lease (`lease_owner`, `lease_until`) and the
- * sending settings (`smtp_*`; a null `smtp_password` reuses the IMAP password).
+ * sending settings (`smtp_*`; a null `smtp_password` reuses the IMAP password), and OAuth2 logins
+ * (`auth_method`, `oauth_provider`, the encrypted `oauth_refresh_token` and cached
+ * `oauth_access_token` with its expiry, `oauth_refresh_lease_until`: the one run refreshing the token
+ * right now, and `oauth_reconnect_needed_at`: the provider refused the grant, a person must connect again).
  */
 export const inboxIntegrations = pgTable(
   "inbox_integrations",
@@ -174,11 +182,33 @@ export const inboxIntegrations = pgTable(
     smtpUseSsl: boolean("smtp_use_ssl"),
     smtpUsername: text("smtp_username"),
     smtpPassword: text("smtp_password"),
+    authMethod: text("auth_method").$type<AuthMethod>().notNull().default("password"),
+    oauthProvider: text("oauth_provider").$type<OAuthProviderName>(),
+    oauthRefreshToken: text("oauth_refresh_token"),
+    oauthAccessToken: text("oauth_access_token"),
+    oauthAccessTokenExpiresAt: timestamp("oauth_access_token_expires_at", { withTimezone: true }),
+    oauthRefreshLeaseUntil: timestamp("oauth_refresh_lease_until", { withTimezone: true }),
+    oauthReconnectNeededAt: timestamp("oauth_reconnect_needed_at", { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [index("inbox_integrations_due_idx").on(t.isActive, t.nextSyncAt)],
 );
+
+/**
+ * Added: an OAuth2 authorization in progress (RFC 6749 §10.12, RFC 7636). Keyed by the SHA-256 of
+ * `state`, so a database read does not hand out a usable state; used once (deleted on return) and
+ * only before `expires_at`. Holds the PKCE verifier (encrypted) and the company it connects.
+ */
+export const oauthAuthorizationRequests = pgTable("oauth_authorization_requests", {
+  stateHash: text("state_hash").primaryKey(),
+  companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+  provider: text("provider").$type<OAuthProviderName>().notNull(),
+  codeVerifier: text("code_verifier").notNull(),
+  redirectUri: text("redirect_uri").notNull(),
+  expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  createdAt: createdAt(),
+});
 
 /**
  * Added: the UID cursor of one folder of one integration (RFC 3501 UIDVALIDITY + last UID seen).

@@ -18,7 +18,13 @@ export interface CompanyContext {
 }
 
 /** Reads `companyId`'s name and settings; the sender is resolved lazily. */
-export async function loadCompany(db: Db, config: Config, companyId: number, log: Logger): Promise<CompanyContext> {
+export async function loadCompany(
+  db: Db,
+  config: Config,
+  companyId: number,
+  log: Logger,
+  now: () => Date = () => new Date(),
+): Promise<CompanyContext> {
   const [row] = await db
     .select({ name: companies.name, settings: companySettings.settings })
     .from(companies)
@@ -32,6 +38,6 @@ export async function loadCompany(db: Db, config: Config, companyId: number, log
     id: companyId,
     name,
     settings,
-    sender: () => (sender ??= resolveSender(db, config, { id: companyId, name, email: settings.companyInfo.email })),
+    sender: () => (sender ??= resolveSender(db, config, { id: companyId, name, email: settings.companyInfo.email }, { now, log })),
   };
 }

@@ -8,7 +8,8 @@
 
 import type { Db } from "../db/client.js";
 import { createSmtpSessions, type SmtpSessions } from "../mail/smtp.js";
-import { shortReason } from "../errors.js";
+import { kindOf, shortReason } from "../errors.js";
+import type { MailLogin } from "../mail/credentials.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
 import { markStaleAttemptsUncertain } from "./claim-followups.js";
 import { closeFollowup } from "./close-followup.js";
@@ -18,6 +19,7 @@ import { notifyUncertainSend } from "./notify-company.js";
 import { companyTemplateFor, renderFollowup } from "./render.js";
 import { type FollowupCandidate, selectCandidates } from "./select-candidates.js";
 import { sendFollowup } from "./send-followup.js";
+import type { Sender } from "./sender.js";
 
 export interface FollowupParams {
   /** Report what would be sent, send and record nothing. */
@@ -82,7 +84,18 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
   if (!params.isDryRun) summary.uncertain = await reportUncertainAttempts(ctx.db, ctx.now());
   if (summary.uncertain > 0) ctx.log.warn("followup sends interrupted: marked uncertain, not resent", { count: summary.uncertain });
 
-  const run: RunState = { downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions() };
+  const logins = new Map<string, Promise<MailLogin | undefined>>();
+  const run: RunState = {
+    downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions(),
+    loginOf: (sender) => {
+      let login = logins.get(sender.key);
+      if (!login) {
+        login = sender.resolveLogin?.() ?? Promise.resolve(undefined);
+        logins.set(sender.key, login);
+      }
+      return login;
+    },
+  };
   try {
     await processCandidates(ctx, params, summary, run);
   } finally {
@@ -100,7 +113,7 @@ async function processCandidates(ctx: JobContext, params: FollowupParams, summar
     }
     summary.examined++;
     if (!companies.has(candidate.companyId)) {
-      companies.set(candidate.companyId, loadCompany(ctx.db, ctx.config, candidate.companyId, ctx.log));
+      companies.set(candidate.companyId, loadCompany(ctx.db, ctx.config, candidate.companyId, ctx.log, ctx.now));
     }
     try {
       const company = await companies.get(candidate.companyId)!;
@@ -121,6 +134,8 @@ interface RunState {
   plannedClients: Set<number>;
   /** One SMTP connection per sending account for the whole run. */
   smtp: SmtpSessions;
+  /** The OAuth2 login of a sender, asked for once per run (undefined for password logins). */
+  loginOf(sender: Sender): Promise<MailLogin | undefined>;
 }
 
 async function processFollowup(
@@ -181,6 +196,16 @@ async function processFollowup(
     return;
   }
 
+  let login: MailLogin | undefined;
+  try {
+    login = await run.loginOf(sender);
+  } catch (err) {
+    // The mailbox cannot log in (grant refused, provider down): nothing else goes out through it this run.
+    run.downSenders.add(sender.key);
+    summary.failed++;
+    summary.failures.push({ followupId: candidate.id, step: decision.step, kind: kindOf(err), reason: shortReason(err) });
+    return;
+  }
   const outcome = await sendFollowup(
     ctx.db,
     {
@@ -194,7 +219,7 @@ async function processFollowup(
       now,
       timeZone,
       isLastAllowed: sendCount + 1 >= company.settings.maxRelances,
-      smtp: run.smtp.sessionFor(sender.key, sender.smtp),
+      smtp: run.smtp.sessionFor(sender.key, { ...sender.smtp, login }),
     },
     ctx.log.with({ companyId: candidate.companyId }),
   );

@@ -1,16 +1,18 @@
 // Who sends a company's follow-ups, and through which SMTP server:
 // - its own mailbox when the primary (`is_primary`, active) integration has SMTP settings: From is
-//   that mailbox; login `smtp_username`, else the IMAP login; password `smtp_password`, else the
-//   IMAP password (both encrypted at rest);
+//   that mailbox; it logs in as `credentialsFor` says (password or OAuth2 token). An OAuth2 login
+//   is fetched only when a message is about to be sent (`resolveLogin`), so deciding what is due
+//   (dry runs, the status) never calls the provider;
 // - otherwise the global server from the environment (SMTP_*): From is SMTP_FROM's address under
 //   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
 
 import { and, asc, eq } from "drizzle-orm";
 import type { Config } from "../config.js";
-import { decryptSecret } from "../crypto/secret-box.js";
 import type { Db } from "../db/client.js";
 import { inboxIntegrations } from "../db/schema.js";
 import { shortReason } from "../errors.js";
+import { type Logger, silentLogger } from "../log.js";
+import { credentialsFor, type MailLogin, passwordLogin } from "../mail/credentials.js";
 import type { SmtpSettings } from "../mail/smtp.js";
 
 export interface Sender {
@@ -21,15 +23,20 @@ export interface Sender {
   integrationId: number | null;
   /** Identifies the SMTP account, so a run stops using one that is down. */
   key: string;
+  /** OAuth2 mailboxes: the login, with a fresh access token, asked for just before sending. */
+  resolveLogin?: () => Promise<MailLogin>;
 }
 
-export type SenderResult = { sender: Sender } | { unavailable: "no_smtp_configured" | "smtp_password_unreadable"; detail?: string };
+export type SenderResult =
+  | { sender: Sender }
+  | { unavailable: "no_smtp_configured" | "smtp_password_unreadable" | "mailbox_needs_reconnection"; detail?: string };
 
 /** Resolves the sender of `companyId`'s follow-ups. */
 export async function resolveSender(
   db: Db,
   config: Config,
   company: { id: number; name: string; email?: string },
+  deps: { now: () => Date; log: Logger } = { now: () => new Date(), log: silentLogger },
 ): Promise<SenderResult> {
   const [mailbox] = await db
     .select()
@@ -40,10 +47,14 @@ export async function resolveSender(
   const displayName = company.name.replace(/[\r\n]+/g, " ").trim();
 
   if (mailbox?.smtpServer && mailbox.emailAddress) {
-    const stored = mailbox.smtpPassword ?? mailbox.emailPassword;
-    let password: string | undefined;
+    const isOAuth = mailbox.authMethod === "oauth2";
+    if (isOAuth && mailbox.oauthReconnectNeededAt) return { unavailable: "mailbox_needs_reconnection" };
+    let login: { user: string; pass?: string } | undefined;
     try {
-      password = stored ? decryptSecret(stored, { encryptionKey: config.encryptionKey, legacyMasterKey: config.legacyMasterKey }) : undefined;
+      const hasPassword = Boolean(mailbox.smtpPassword ?? mailbox.emailPassword);
+      login = isOAuth || !hasPassword
+        ? { user: mailbox.smtpUsername ?? mailbox.imapUsername ?? mailbox.emailAddress }
+        : passwordLogin(mailbox, "smtp", { encryptionKey: config.encryptionKey, legacyMasterKey: config.legacyMasterKey });
     } catch (err) {
       return { unavailable: "smtp_password_unreadable", detail: shortReason(err) };
     }
@@ -54,14 +65,15 @@ export async function resolveSender(
           host: mailbox.smtpServer,
           port,
           isSecure: mailbox.smtpUseSsl ?? port === 465,
-          user: mailbox.smtpUsername ?? mailbox.imapUsername ?? mailbox.emailAddress,
-          password,
+          user: login.user,
+          password: login.pass,
           rejectUnauthorized: mailbox.tlsRejectUnauthorized,
           timeoutMs: config.smtpTimeoutMs,
         },
         from: { name: displayName, address: mailbox.emailAddress },
         integrationId: mailbox.id,
         key: `integration:${mailbox.id}`,
+        resolveLogin: isOAuth ? () => credentialsFor(mailbox, "smtp", { db, config, ...deps }) : undefined,
       },
     };
   }

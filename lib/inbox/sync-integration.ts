@@ -10,6 +10,7 @@ import { JobError, kindOf, shortReason, type ErrorKind } from "../errors.js";
 import type { Budget } from "../jobs/budget.js";
 import type { ClaimedIntegration } from "../jobs/claim.js";
 import type { Logger } from "../log.js";
+import { credentialsFor, isRenewable, type MailLogin } from "../mail/credentials.js";
 import { withImap } from "../mail/imap.js";
 import { reviewIntegrationAlert } from "../ops/alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
@@ -44,10 +45,11 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
   const folderResults: MailboxSyncResult[] = [];
   let outcome: IntegrationSyncOutcome;
   try {
-    await withImap(
+    await withMailboxLogin(ctx, integration, (login) => withImap(
       integration,
       {
         keys: { encryptionKey: ctx.config.encryptionKey, legacyMasterKey: ctx.config.legacyMasterKey },
+        login,
         connectTimeoutMs: ctx.config.imap.connectTimeoutMs,
         commandTimeoutMs: ctx.config.imap.commandTimeoutMs,
         log,
@@ -69,7 +71,7 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
           if (folderResult.hasMore) break;
         }
       },
-    );
+    ));
     await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: sum(folderResults).hasMore }, ctx.now());
     outcome = { status: "success", ...sum(folderResults) };
   } catch (err) {
@@ -96,6 +98,25 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
   });
   await reviewAlert(ctx, integration, log);
   return outcome;
+}
+
+/**
+ * Runs `session` with the mailbox's login. An OAuth2 token refused by the server (revoked before its
+ * expiry) is replaced once by a new one: a refused grant then surfaces as the provider's answer.
+ */
+async function withMailboxLogin(
+  ctx: IntegrationSyncContext,
+  integration: ClaimedIntegration,
+  session: (login: MailLogin) => Promise<void>,
+): Promise<void> {
+  const deps = { db: ctx.db, config: ctx.config, now: ctx.now, log: ctx.log };
+  const login = await credentialsFor(integration, "imap", deps);
+  try {
+    await session(login);
+  } catch (err) {
+    if (!(err instanceof JobError && err.kind === "auth" && isRenewable(login)) || ctx.hardStop.aborted) throw err;
+    await session(await credentialsFor(integration, "imap", deps, login));
+  }
 }
 
 function sum(results: MailboxSyncResult[]): MailboxSyncResult {

@@ -94,6 +94,9 @@ function isClaimable(now: Date): SQL {
   return and(
     eq(t.isActive, true),
     eq(t.integrationType, INTEGRATION_TYPE_IMAP),
+    // An OAuth2 mailbox whose grant the provider refused waits for a person to connect it again:
+    // retrying could only fail the same way.
+    isNull(t.oauthReconnectNeededAt),
     or(isNull(t.leaseUntil), lt(t.leaseUntil, now)),
   ) as SQL;
 }

@@ -2,10 +2,11 @@
 // certificate verification, timeouts on every phase, a hard wall-clock stop, and errors with a kind.
 
 import { ImapFlow, type ImapFlowOptions } from "imapflow";
-import { type SecretKeys, decryptSecret } from "../crypto/secret-box.js";
+import type { SecretKeys } from "../crypto/secret-box.js";
 import type { inboxIntegrations } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { type MailLogin, passwordLogin } from "./credentials.js";
 
 /** What a session needs to know about an integration (a row of `inbox_integrations`). */
 export type ImapSettings = Pick<
@@ -15,6 +16,8 @@ export type ImapSettings = Pick<
 
 export interface ImapSessionOptions {
   keys: SecretKeys;
+  /** What to log in with (`credentialsFor`); without it, the integration's stored password. */
+  login?: MailLogin;
   /** TCP + TLS handshake, and the server's greeting. */
   connectTimeoutMs: number;
   /** Socket inactivity while a command waits for the server (a stalled FETCH, a silent LOGIN). */
@@ -86,7 +89,6 @@ function clientOptions(integration: ImapSettings, options: ImapSessionOptions, l
   const user = imapLogin(integration);
   if (!host) throw new JobError("permanent", "no IMAP server configured");
   if (!user) throw new JobError("permanent", "no IMAP login configured (imap_username or email_address)");
-  if (!integration.emailPassword) throw new JobError("auth", "no IMAP password stored");
   const isImplicitTls = integration.useSsl;
   return {
     host,
@@ -99,7 +101,7 @@ function clientOptions(integration: ImapSettings, options: ImapSessionOptions, l
       rejectUnauthorized: integration.tlsRejectUnauthorized,
       ...(options.caPem ? { ca: options.caPem } : {}),
     },
-    auth: { user, pass: decryptSecret(integration.emailPassword, options.keys) },
+    auth: options.login ?? passwordLogin(integration, "imap", options.keys),
     connectionTimeout: options.connectTimeoutMs,
     greetingTimeout: options.connectTimeoutMs,
     socketTimeout: options.commandTimeoutMs,

@@ -9,6 +9,7 @@
 import { isIP } from "node:net";
 import { createTransport, type Transporter } from "nodemailer";
 import { JobError, shortReason } from "../errors.js";
+import type { MailLogin } from "./credentials.js";
 
 /** Where and how to connect. `password` is already decrypted and never logged. */
 export interface SmtpSettings {
@@ -18,6 +19,8 @@ export interface SmtpSettings {
   isSecure: boolean;
   user?: string;
   password?: string;
+  /** An OAuth2 login (SASL XOAUTH2), used instead of `user`/`password` when set. */
+  login?: MailLogin;
   rejectUnauthorized: boolean;
   timeoutMs: number;
 }
@@ -85,7 +88,7 @@ export function createSmtpSessions(): SmtpSessions {
 }
 
 function openTransport(settings: SmtpSettings): Transporter {
-  const hasCredentials = Boolean(settings.user);
+  const hasCredentials = Boolean(settings.login ?? settings.user);
   return createTransport({
     // One connection, reused for the messages of a run, one message at a time.
     pool: true,
@@ -96,13 +99,19 @@ function openTransport(settings: SmtpSettings): Transporter {
     // A password must not cross a network in clear: STARTTLS is mandatory then, except to a relay
     // on this very machine (a local Postfix listening on 127.0.0.1:25 often offers no TLS).
     requireTLS: !settings.isSecure && hasCredentials && !isLoopback(settings.host),
-    auth: hasCredentials ? { user: settings.user!, pass: settings.password ?? "" } : undefined,
+    auth: hasCredentials ? transportAuth(settings) : undefined,
     tls: { rejectUnauthorized: settings.rejectUnauthorized, servername: isIP(settings.host) ? undefined : settings.host },
     connectionTimeout: settings.timeoutMs,
     greetingTimeout: settings.timeoutMs,
     socketTimeout: settings.timeoutMs,
     dnsTimeout: settings.timeoutMs,
   });
+}
+
+/** nodemailer's auth: `type: "OAuth2"` with a ready access token logs in with XOAUTH2. */
+function transportAuth(settings: SmtpSettings) {
+  const login = settings.login ?? { user: settings.user!, pass: settings.password ?? "" };
+  return "accessToken" in login ? { type: "OAuth2" as const, user: login.user, accessToken: login.accessToken } : login;
 }
 
 function sessionOver(transport: Transporter): SmtpSession {

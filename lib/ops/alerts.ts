@@ -64,6 +64,36 @@ export async function reviewIntegrationAlert(db: Db, health: IntegrationHealth, 
 }
 
 /**
+ * Tells the company once that an OAuth2 mailbox must be connected again (the provider refused its
+ * grant). Shares the failure mark with the sync alert, so the sync does not tell it a second time,
+ * and the first successful sync after reconnecting says it recovered.
+ */
+export async function alertReconnectionNeeded(
+  db: Db,
+  integration: { id: number; companyId: number; name: string | null; emailAddress: string | null; reason: string },
+  ctx: AlertContext,
+): Promise<boolean> {
+  const label = integration.name || integration.emailAddress || `#${integration.id}`;
+  const event = await flipAlert(
+    db,
+    { ...integration, isFailing: true, isAuthRejected: true, failingSince: ctx.now, failureAlertedAt: null, lastSyncError: integration.reason },
+    ctx.now,
+    {
+      event: "integration.failing",
+      type: "inbox_reconnect_needed",
+      title: `La boîte mail ${label} doit être reconnectée`,
+      message: `L'accès à ${label} a été révoqué ou a expiré chez le fournisseur. Reconnectez la boîte mail pour reprendre la synchronisation et les relances.`,
+    },
+  );
+  if (!event) return false;
+  ctx.log.warn("integration alert", { event, integrationId: integration.id, companyId: integration.companyId, reconnect: true });
+  if (ctx.webhookUrl) {
+    await postWebhook(ctx.webhookUrl, { event, at: ctx.now.toISOString(), integrationId: integration.id, companyId: integration.companyId, reason: integration.reason, needsReconnection: true }, ctx.log);
+  }
+  return true;
+}
+
+/**
  * Sets (`alertedAt`) or clears (null) the integration's alert mark and writes the notification, in
  * one transaction; only the run whose conditional update wins does it, so each event happens once.
  */

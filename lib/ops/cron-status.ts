@@ -2,7 +2,7 @@
 // end, which mailboxes are failing and since when. Read-only.
 
 import { randomUUID } from "node:crypto";
-import { and, desc, eq, gt, or } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, or } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { followupSendAttempts, inboxIntegrations, jobRuns, SYNC_STATUS } from "../db/schema.js";
@@ -32,6 +32,8 @@ export interface FailingIntegration {
   consecutiveFailures: number;
   lastSyncError: string | null;
   lastSuccessAt: Date | null;
+  /** OAuth2 mailboxes whose grant the provider refused: not synced until connected again. */
+  needsReconnectionSince: Date | null;
 }
 
 /** The follow-ups a run would look at now: how many it would send, and why the others wait. */
@@ -74,13 +76,17 @@ export async function readCronStatus(db: Db, ctx: { config: Config; log: Logger;
       id: inboxIntegrations.id, companyId: inboxIntegrations.companyId, name: inboxIntegrations.name,
       emailAddress: inboxIntegrations.emailAddress, failingSince: inboxIntegrations.failingSince,
       consecutiveFailures: inboxIntegrations.consecutiveFailures, lastSyncError: inboxIntegrations.lastSyncError,
-      lastSuccessAt: inboxIntegrations.lastSuccessAt,
+      lastSuccessAt: inboxIntegrations.lastSuccessAt, needsReconnectionSince: inboxIntegrations.oauthReconnectNeededAt,
     })
     .from(inboxIntegrations)
     .where(
       and(
         eq(inboxIntegrations.isActive, true),
-        or(eq(inboxIntegrations.lastSyncStatus, SYNC_STATUS.error), gt(inboxIntegrations.consecutiveFailures, 0)),
+        or(
+          eq(inboxIntegrations.lastSyncStatus, SYNC_STATUS.error),
+          gt(inboxIntegrations.consecutiveFailures, 0),
+          isNotNull(inboxIntegrations.oauthReconnectNeededAt),
+        ),
       ),
     )
     .orderBy(inboxIntegrations.failingSince);

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "integrations add": async () => (await import("./integrations-add.js")).addIntegrationCommand,
   "integrations list": async () => (await import("./integrations-list.js")).listIntegrationsCommand,
   "integrations test": async () => (await import("./integrations-test.js")).testIntegrationCommand,
+  "integrations connect": async () => (await import("./integrations-connect.js")).connectIntegrationCommand,
   sync: async () => (await import("./run-jobs.js")).syncCommand,
   "followups run": async () => (await import("./run-jobs.js")).followupsRunCommand,
   status: async () => (await import("./status.js")).statusCommand,

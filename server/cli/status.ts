@@ -19,7 +19,8 @@ export async function statusCommand(args: string[], ctx: CliContext): Promise<nu
   lines.push(status.failingIntegrations.length === 0 ? "No failing mailbox." : "Failing mailboxes:");
   for (const i of status.failingIntegrations) {
     lines.push(`  #${i.id} ${i.emailAddress ?? i.name ?? "?"} (company ${i.companyId}) failing since ${i.failingSince?.toISOString() ?? "?"}, ` +
-      `${i.consecutiveFailures} in a row: ${i.lastSyncError ?? "unknown error"}`);
+      `${i.consecutiveFailures} in a row: ${i.lastSyncError ?? "unknown error"}` +
+      (i.needsReconnectionSince ? ` [needs reconnection since ${i.needsReconnectionSince.toISOString()}: lokario-cron integrations connect]` : ""));
   }
   const f = status.followups;
   lines.push(`Follow-ups: ${f.wouldSendNow} would be sent now; ${f.uncertainSends} uncertain send(s) to check`);

@@ -20,6 +20,11 @@ Commands
       --initial-days N          How many days of mail the first sync imports (default 30)
       --primary                 Make it the company's sending mailbox
       --password-env VAR        Read the password from environment variable VAR instead of stdin
+  integrations connect          Connect a mailbox with OAuth2 (Google, Microsoft 365, an OpenID Connect provider):
+      --provider P              google, microsoft or oidc (required; its CLIENT_ID/SECRET must be set)
+      --company ID              Company id (required)
+      --paste                   Paste the redirect URL from the browser instead of the loopback listener
+      --port N                  Loopback port of the listener (default: any free one)
   integrations list             List mailboxes with their last sync status (never their passwords).
       --company ID              Only this company's mailboxes
   integrations test ID          Connect to a mailbox and report what is there (folders, INBOX count, UIDVALIDITY).

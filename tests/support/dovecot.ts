@@ -22,8 +22,15 @@ export interface DovecotServer extends DovecotInfo {
   stop(): Promise<void>;
 }
 
+/** The authorization server whose introspection endpoint decides OAuth2 logins (RFC 7662). */
+export interface TokenIntrospection {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+}
+
 /** Starts Dovecot with a fresh config in a temporary folder. */
-export async function startDovecot(): Promise<DovecotServer> {
+export async function startDovecot(introspection?: TokenIntrospection): Promise<DovecotServer> {
   const dir = mkdtempSync(join(tmpdir(), "lokario-dovecot-"));
   chmodSync(dir, 0o755);
   const [port, tlsPort] = [await freePort(), await freePort()];
@@ -34,7 +41,8 @@ export async function startDovecot(): Promise<DovecotServer> {
   ], { stdio: "pipe" });
   writeFileSync(join(dir, "users"), "");
   execFileSync("chown", ["-R", "nobody:nogroup", join(dir, "mail")]);
-  writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort));
+  writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined));
+  if (introspection) writeFileSync(join(dir, "oauth2.conf.ext"), oauth2Config(introspection));
   // Dovecot daemonizes: its stdio must not be pipes, or waiting for it would wait for the daemon.
   const started = spawnSync("dovecot", ["-c", join(dir, "dovecot.conf")], { stdio: "ignore", timeout: 20_000 });
   if (started.status !== 0) throw new Error(`dovecot did not start (exit ${started.status}): see ${dir}/dovecot.log`);
@@ -60,7 +68,24 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function config(dir: string, port: number, tlsPort: number): string {
+/**
+ * Dovecot 2.3's oauth2 passdb: each XOAUTH2 token is POSTed to the introspection endpoint, and the
+ * login is accepted when the answer is active and its \`sub\` (the account id) is the login name.
+ */
+function oauth2Config(introspection: TokenIntrospection): string {
+  return `
+introspection_mode = post
+introspection_url = ${introspection.issuer}/token/introspection
+client_id = ${introspection.clientId}
+client_secret = ${introspection.clientSecret}
+username_attribute = sub
+active_attribute = active
+active_value = true
+`;
+}
+
+function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean): string {
+  const oauth2Passdb = hasOAuth2 ? `passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n  args = ${dir}/oauth2.conf.ext\n}` : "";
   return `
 base_dir = ${dir}/run
 state_dir = ${dir}/state
@@ -70,7 +95,8 @@ ssl = yes
 ssl_cert = <${dir}/cert.pem
 ssl_key = <${dir}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+# XOAUTH2 only (no OAUTHBEARER), so an OAuth2 login here is the SASL mechanism Gmail and Outlook use.
+auth_mechanisms = plain login${hasOAuth2 ? " xoauth2" : ""}
 log_path = ${dir}/dovecot.log
 mail_location = maildir:${dir}/mail/%u
 mail_uid = nobody
@@ -83,8 +109,10 @@ mail_max_userip_connections = 50
 auth_failure_delay = 0
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u ${dir}/users
 }
+${oauth2Passdb}
 userdb {
   driver = static
   args = uid=nobody gid=nogroup home=${dir}/mail/%u

@@ -5,6 +5,7 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { openDb } from "../../lib/db/client.js";
 import { migrateDb } from "../../lib/db/migrate.js";
+import { type AuthorizationServerInfo, startAuthorizationServer } from "./authorization-server.js";
 import { type DovecotInfo, startDovecot } from "./dovecot.js";
 import { startNeonWsProxy } from "./neon-ws-proxy.js";
 import { startPostgres } from "./postgres.js";
@@ -14,13 +15,16 @@ export const TEMPLATE_DATABASE = "lokario_template";
 declare module "vitest" {
   export interface ProvidedContext {
     dovecot: DovecotInfo;
+    authorizationServer: AuthorizationServerInfo;
     postgresPort: number;
     neonWsProxy: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const [dovecot, postgres, proxy] = await Promise.all([startDovecot(), startPostgres(), startNeonWsProxy()]);
+  // Before Dovecot: Dovecot's OAuth2 logins are checked against this server's introspection.
+  const authorizationServer = await startAuthorizationServer();
+  const [dovecot, postgres, proxy] = await Promise.all([startDovecot(authorizationServer), startPostgres(), startNeonWsProxy()]);
   const admin = new pg.Client({ connectionString: postgres.url("postgres") });
   await admin.connect();
   await admin.query(`create database ${TEMPLATE_DATABASE}`);
@@ -31,11 +35,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const { stop: _stop, ...dovecotInfo } = dovecot;
   project.provide("dovecot", dovecotInfo);
+  const { stop: _stopAuthorization, ...authorizationInfo } = authorizationServer;
+  project.provide("authorizationServer", authorizationInfo);
   project.provide("postgresPort", postgres.port);
   project.provide("neonWsProxy", proxy.address);
 
   return async () => {
     await proxy.stop();
     await Promise.all([dovecot.stop(), postgres.stop()]);
+    await authorizationServer.stop();
   };
 }

@@ -26,6 +26,13 @@ export interface TestSmtpServer {
   setAcceptDelay(delayMs: number): void;
   /** Only accept a login with these credentials (and refuse mail without it). */
   requireAuth(credentials: { user: string; password: string } | undefined): void;
+  /**
+   * Only accept XOAUTH2 logins whose token the authorization server says is active for this user
+   * (RFC 7662 introspection, as Dovecot checks IMAP logins), and refuse mail without one.
+   */
+  requireOAuth2(introspection: { issuer: string; clientId: string; clientSecret: string } | undefined): void;
+  /** The users that logged in with XOAUTH2, one entry per accepted login. */
+  oauth2Logins: string[];
   /** Stop listening: clients get "connection refused" until `start()`. */
   stop(): Promise<void>;
   /** Listen again on the same port (a no-op when listening). */
@@ -49,6 +56,8 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   let isFailing = false;
   let acceptDelayMs = 0;
   let credentials: { user: string; password: string } | undefined;
+  let introspection: { issuer: string; clientId: string; clientSecret: string } | undefined;
+  const oauth2Logins: string[] = [];
   let server: SMTPServer | undefined;
 
   const options = (): SMTPServerOptions => ({
@@ -61,7 +70,20 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     // lookup waited ~100 ms for nothing.
     disableReverseLookup: true,
     closeTimeout: 100,
+    authMethods: ["PLAIN", "LOGIN", "XOAUTH2"],
     onAuth(auth, _session, callback) {
+      if (auth.method === "XOAUTH2") {
+        if (!introspection) return callback(Object.assign(new Error("XOAUTH2 not enabled"), { responseCode: 535 }));
+        isActiveFor(introspection, auth.accessToken ?? "", auth.username ?? "").then(
+          (isActive) => {
+            if (!isActive) return callback(null, { data: { status: "401", schemes: "bearer" } });
+            oauth2Logins.push(auth.username ?? "");
+            return callback(null, { user: auth.username });
+          },
+          (err: Error) => callback(err),
+        );
+        return;
+      }
       if (credentials && auth.username === credentials.user && auth.password === credentials.password) {
         return callback(null, { user: auth.username });
       }
@@ -73,7 +95,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
     onMailFrom(_address, session, callback) {
       if (isFailing) return callback(Object.assign(new Error("Try again later"), { responseCode: 451 }));
-      if (credentials && !session.user) return callback(Object.assign(new Error("Authentication required"), { responseCode: 530 }));
+      if ((credentials || introspection) && !session.user) return callback(Object.assign(new Error("Authentication required"), { responseCode: 530 }));
       return callback();
     },
     onRcptTo(address, _session, callback) {
@@ -135,6 +157,10 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     requireAuth: (c) => {
       credentials = c;
     },
+    requireOAuth2: (i) => {
+      introspection = i;
+    },
+    oauth2Logins,
     stop,
     start,
     receivedBy: (address) => received.filter((m) => m.envelope.to.some((to) => to.toLowerCase() === address.toLowerCase())),
@@ -149,4 +175,15 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     connectionCount: () => connections,
     close: stop,
   };
+}
+
+/** Asks the authorization server whether `token` is active and issued to `user` (RFC 7662). */
+async function isActiveFor(introspection: { issuer: string; clientId: string; clientSecret: string }, token: string, user: string): Promise<boolean> {
+  const response = await fetch(`${introspection.issuer}/token/introspection`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token, client_id: introspection.clientId, client_secret: introspection.clientSecret }),
+  });
+  const answer = (await response.json()) as { active?: boolean; sub?: string };
+  return answer.active === true && answer.sub === user;
 }

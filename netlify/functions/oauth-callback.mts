@@ -1,0 +1,4 @@
+import { oauthCallbackEndpoint } from "../../lib/http/oauth-endpoints.js";
+
+export default oauthCallbackEndpoint();
+export const config = { path: "/api/integrations/oauth/callback" };

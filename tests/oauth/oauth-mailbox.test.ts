@@ -1,0 +1,203 @@
+// OAuth2 mailboxes end to end against a real authorization server (oidc-provider): connecting through
+// the endpoints, syncing through Dovecot with XOAUTH2, sending a follow-up through XOAUTH2 SMTP, and
+// the token's life (expiry, rotation under concurrent runs, revocation).
+
+import { eq } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import type { Config } from "../../lib/config.js";
+import { decryptSecret } from "../../lib/crypto/secret-box.js";
+import { inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
+import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
+import { syncAllJob } from "../../lib/inbox/sync-all.js";
+import { runJob } from "../../lib/jobs/run-job.js";
+import { createLogger } from "../../lib/log.js";
+import { accessTokenFor } from "../../lib/oauth/access-token.js";
+import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
+import { startAuthorization } from "../../lib/oauth/start-authorization.js";
+import { readCronStatus } from "../../lib/ops/cron-status.js";
+import { consentAs, isTokenActive, revokeToken } from "../support/authorization-server.js";
+import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
+import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { createMailbox, rawMail } from "../support/mailbox.js";
+import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
+
+const HOUR_MS = 3_600_000;
+const FIRST_DAY = new Date("2026-03-09T09:00:00Z");
+const keys = { encryptionKey: TEST_ENCRYPTION_KEY };
+
+describe("OAuth2 mailboxes", () => {
+  const authorizationServer = inject("authorizationServer");
+  const dovecot = inject("dovecot");
+  let database: TestDatabase;
+  let smtp: TestSmtpServer;
+  let env: Record<string, string>;
+  let config: Config;
+  let clockMs: number;
+  const now = () => new Date(clockMs);
+  const log = createLogger("test", { level: "silent" });
+
+  beforeAll(async () => {
+    database = await createTestDatabase("pg");
+    smtp = await startSmtpServer();
+    smtp.requireOAuth2(authorizationServer);
+    env = testEnv(database, {
+      OAUTH_REDIRECT_URL: authorizationServer.webRedirectUri,
+      OIDC_ISSUER: authorizationServer.issuer,
+      OIDC_CLIENT_ID: authorizationServer.clientId,
+      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
+      OIDC_IMAP_HOST: "127.0.0.1",
+      OIDC_IMAP_PORT: String(dovecot.tlsPort),
+      OIDC_IMAP_SSL: "true",
+      OIDC_SMTP_HOST: "127.0.0.1",
+      OIDC_SMTP_PORT: String(smtp.port),
+      OIDC_SMTP_SECURE: "false",
+      // Dovecot's certificate is self-signed.
+      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
+      SMTP_TIMEOUT_MS: "3000",
+    });
+    config = testConfig(database, env);
+  });
+  afterAll(async () => {
+    await smtp.close();
+    await database.drop();
+  });
+  afterEach(async () => {
+    // Each test syncs only its own mailbox: the job claims every due integration of the database.
+    await database.db.update(inboxIntegrations).set({ isActive: false });
+  });
+
+  /** Connects `user`'s mailbox to `companyId` through the library, as the CLI and endpoints do. */
+  const connect = async (companyId: number, user: string) => {
+    const start = await startAuthorization(database.db, config, { companyId, provider: "oidc", redirectUri: authorizationServer.webRedirectUri, now: now() });
+    const back = await consentAs(authorizationServer, start.url, user);
+    return completeAuthorization(database.db, config, back, now());
+  };
+  const integrationRow = async (id: number) =>
+    (await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.id, id)))[0]!;
+  const sync = () => runJob(syncAllJob, {}, { config, log, trigger: "test", now });
+
+  it("connects a mailbox through the start and callback endpoints, with the address the provider gives", async () => {
+    clockMs = Date.now();
+    const mailbox = await createMailbox();
+    const companyId = await seedCompany(database.db);
+    const options = { env: () => env, db: database.db, now };
+    const started = await oauthStartEndpoint(options)(new Request(`https://app.test${OAUTH_START_PATH}?company=${companyId}&provider=oidc`, {
+      headers: { authorization: `Bearer ${TEST_CRON_SECRET}` },
+    }));
+    expect(started.status).toBe(302);
+    const back = await consentAs(authorizationServer, started.headers.get("location")!, mailbox.user);
+
+    const answer = await oauthCallbackEndpoint(options)(new Request(`https://app.test${OAUTH_CALLBACK_PATH}${back.search}`));
+
+    expect(answer.status).toBe(200);
+    const body = (await answer.json()) as { integrationId: number; emailAddress: string; isNew: boolean };
+    expect(body).toMatchObject({ emailAddress: mailbox.user, isNew: true });
+    const row = await integrationRow(body.integrationId);
+    expect(row).toMatchObject({
+      companyId, authMethod: "oauth2", oauthProvider: "oidc", emailAddress: mailbox.user, emailPassword: null,
+      imapServer: "127.0.0.1", imapPort: dovecot.tlsPort, smtpServer: "127.0.0.1", smtpPort: smtp.port, isPrimary: true,
+    });
+    expect(await isTokenActive(authorizationServer, decryptSecret(row.oauthRefreshToken!, keys))).toBe(true);
+    // The state works once: replaying the redirect is refused.
+    const replay = await oauthCallbackEndpoint(options)(new Request(`https://app.test${OAUTH_CALLBACK_PATH}${back.search}`));
+    expect(replay.status).toBe(400);
+  });
+
+  it("starts from a signed link without the cron secret, and refuses a link whose signature was altered", async () => {
+    clockMs = Date.now();
+    const companyId = await seedCompany(database.db);
+    const options = { env: () => env, db: database.db, now };
+    const linkAnswer = await oauthStartEndpoint(options)(new Request(`https://app.test${OAUTH_START_PATH}?company=${companyId}&provider=oidc&format=link`, {
+      headers: { authorization: `Bearer ${TEST_CRON_SECRET}` },
+    }));
+    const { link } = (await linkAnswer.json()) as { link: string };
+    expect((await oauthStartEndpoint(options)(new Request(link))).status).toBe(302);
+    const forged = new URL(link);
+    forged.searchParams.set("company", String(companyId + 1));
+    expect((await oauthStartEndpoint(options)(new Request(forged))).status).toBe(403);
+  });
+
+  it("syncs an OAuth2 mailbox through Dovecot, logging in with XOAUTH2", async () => {
+    clockMs = Date.now();
+    const mailbox = await createMailbox();
+    await mailbox.appendAll([{ raw: rawMail({ subject: "Devis cuisine" }) }, { raw: rawMail({ subject: "Rendez-vous" }) }]);
+    const { integrationId } = await connect(await seedCompany(database.db), mailbox.user);
+
+    const run = await sync();
+
+    expect(run).toMatchObject({ integrations: { attempted: 1, succeeded: 1, failed: 0 }, messagesImported: 2 });
+    expect(await database.db.$count(inboxMessages, eq(inboxMessages.integrationId, integrationId))).toBe(2);
+  });
+
+  it("sends a follow-up through the mailbox's SMTP server with XOAUTH2", async () => {
+    clockMs = FIRST_DAY.getTime();
+    const mailbox = await createMailbox();
+    const seeded = await seedInvoiceFollowup(database.db);
+    await connect(seeded.companyId, mailbox.user);
+
+    const run = await runFollowups(config, FIRST_DAY);
+
+    expect(run).toMatchObject({ sent: 1, failed: 0 });
+    const [received] = smtp.receivedBy(seeded.clientEmail);
+    expect(received?.envelope.from).toBe(mailbox.user);
+    expect(smtp.oauth2Logins).toContain(mailbox.user);
+  });
+
+  it("refreshes an access token that expired since the last run, and logs in with the new one", async () => {
+    clockMs = Date.now();
+    const mailbox = await createMailbox();
+    const { integrationId } = await connect(await seedCompany(database.db), mailbox.user);
+    const before = await integrationRow(integrationId);
+
+    clockMs += 2 * HOUR_MS;
+    await mailbox.append(rawMail({ subject: "Après expiration" }));
+    const run = await sync();
+
+    expect(run).toMatchObject({ integrations: { succeeded: 1 }, messagesImported: 1 });
+    const after = await integrationRow(integrationId);
+    expect(decryptSecret(after.oauthAccessToken!, keys)).not.toBe(decryptSecret(before.oauthAccessToken!, keys));
+    expect(after.oauthAccessTokenExpiresAt!.getTime()).toBeGreaterThan(clockMs);
+    expect(after.oauthRefreshLeaseUntil).toBeNull();
+  });
+
+  it("keeps the latest rotated refresh token when two runs refresh at the same time, and both get a working token", async () => {
+    clockMs = Date.now();
+    const mailbox = await createMailbox();
+    const { integrationId } = await connect(await seedCompany(database.db), mailbox.user);
+    const first = decryptSecret((await integrationRow(integrationId)).oauthRefreshToken!, keys);
+    clockMs += 2 * HOUR_MS;
+    const deps = { db: database.db, config, now, log };
+
+    const tokens = await Promise.all([accessTokenFor(integrationId, deps), accessTokenFor(integrationId, deps)]);
+
+    for (const token of tokens) expect(await isTokenActive(authorizationServer, token)).toBe(true);
+    const latest = decryptSecret((await integrationRow(integrationId)).oauthRefreshToken!, keys);
+    expect(latest).not.toBe(first);
+    expect(await isTokenActive(authorizationServer, latest)).toBe(true);
+    clockMs += 2 * HOUR_MS;
+    expect(await isTokenActive(authorizationServer, await accessTokenFor(integrationId, deps))).toBe(true);
+  });
+
+  it("marks a revoked mailbox as needing a new connection, alerts once, and does not retry it", async () => {
+    clockMs = Date.now();
+    const mailbox = await createMailbox();
+    const companyId = await seedCompany(database.db);
+    const { integrationId } = await connect(companyId, mailbox.user);
+    await revokeToken(authorizationServer, decryptSecret((await integrationRow(integrationId)).oauthRefreshToken!, keys));
+
+    const run = await sync();
+    clockMs += 24 * HOUR_MS;
+    const next = await sync();
+
+    expect(run).toMatchObject({ integrations: { attempted: 1, failed: 1 } });
+    expect(next).toMatchObject({ integrations: { attempted: 0 } });
+    const row = await integrationRow(integrationId);
+    expect(row.oauthReconnectNeededAt).not.toBeNull();
+    expect(row.lastSyncStatus).toBe("error");
+    const alerts = await database.db.select().from(notifications).where(eq(notifications.companyId, companyId));
+    expect(alerts.map((a) => a.type)).toEqual(["inbox_reconnect_needed"]);
+    const status = await readCronStatus(database.db, { config, log, now });
+    expect(status.failingIntegrations.find((i) => i.id === integrationId)?.needsReconnectionSince).toEqual(row.oauthReconnectNeededAt);
+  });
+});
