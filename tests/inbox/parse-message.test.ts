@@ -48,6 +48,14 @@ describe("parseMessage: charsets and encoded words", () => {
     expect(parsed.text).toContain("你好！我公司可代开各类增值税发票");
   });
 
+  it("reads 8-bit text under a charset label no decoder knows as Windows-1252", async () => {
+    const head = "From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain; charset=\"x-unknown-foo\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    // "Été : 1 250 € – l’œuvre" in Windows-1252.
+    const body = Buffer.from([0xc9, 0x74, 0xe9, 0x20, 0x3a, 0x20, 0x31, 0x20, 0x32, 0x35, 0x30, 0x20, 0x80, 0x20, 0x96, 0x20, 0x6c, 0x92, 0x9c, 0x75, 0x76, 0x72, 0x65]);
+    const parsed = await parse(Buffer.concat([Buffer.from(head), body]));
+    expect(parsed.text).toBe("Été : 1 250 € – l’œuvre");
+  });
+
   it("makes readable text from an HTML-only message, leaving scripts and styles out", async () => {
     const parsed = await parseFixture("html-only.eml");
     expect(parsed.html).toContain("<p>Bonjour,</p>");
