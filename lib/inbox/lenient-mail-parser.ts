@@ -5,8 +5,9 @@
 //   validates, since legacy text would need the exact lead/continuation byte patterns);
 // - otherwise the declared charset, decoded by mailparser's own decoder (it knows more legacy
 //   charsets than TextDecoder, and refuses UTF-7);
-// - otherwise (no charset, or us-ascii/utf-8 declared over other 8-bit bytes) Windows-1252,
-//   instead of turning every accented letter into U+FFFD.
+// - otherwise (no charset, a label no decoder knows such as "x-unknown-foo", or us-ascii/utf-8
+//   declared over other 8-bit bytes) Windows-1252, instead of turning every accented letter into
+//   U+FFFD.
 // Pure 7-bit parts keep the declared decoder (ISO-2022-JP is 7-bit).
 
 import { isUtf8 } from "node:buffer";
@@ -28,7 +29,8 @@ interface ParserNode {
   charset?: string;
 }
 interface CharsetDecoder {
-  decodeStream(charset: string): NodeJS.ReadWriteStream;
+  /** libmime's stream says `supported: false` for a label it does not know (it then reads UTF-8). */
+  decodeStream(charset: string): NodeJS.ReadWriteStream & { supported?: boolean };
 }
 interface ParserHooks {
   createNode?: (this: MailParser, data: unknown) => ParserNode;
@@ -86,12 +88,13 @@ class GuessingDecoder extends Transform {
     const bytes = Buffer.concat(this.chunks);
     const asGuessed = () => Buffer.from(decodeUtf8OrLegacy(bytes), "utf8");
     if (!this.declared || !this.base || (!isAscii(bytes) && isUtf8(bytes))) return done(null, asGuessed());
-    let legacy: NodeJS.ReadWriteStream;
+    let legacy: NodeJS.ReadWriteStream & { supported?: boolean };
     try {
       legacy = this.base.decodeStream(this.declared);
     } catch {
       return done(null, asGuessed());
     }
+    if (legacy.supported === false) return done(null, asGuessed());
     const out: Buffer[] = [];
     let settled = false;
     const settle = (result: Buffer) => {

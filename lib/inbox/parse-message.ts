@@ -11,6 +11,7 @@ import { htmlToReadableText, MAX_HTML_TO_TEXT_CHARS } from "./html-to-text.js";
 import { LenientMailParser } from "./lenient-mail-parser.js";
 import { chooseMessageDate, type MessageDateSource } from "./message-date.js";
 import { messageIdsIn, normalizeMessageId } from "./message-id.js";
+import { MAX_MIME_PARTS, pruneMime } from "./prune-mime.js";
 import { headerValue, type MessageHead, readHead } from "./raw-headers.js";
 
 export interface MailAddress {
@@ -85,8 +86,7 @@ export interface ParseOptions {
   saveAttachment?: AttachmentSink;
 }
 
-/** More parts than this is not correspondence but an attack on the parser (mailsplit's own cap is 1000). */
-export const MAX_MIME_PARTS = 500;
+export { MAX_MIME_PARTS };
 export const MAX_ATTACHMENTS_PER_MESSAGE = 100;
 const MAX_RECIPIENTS = 200;
 /** A parse still running after this long is abandoned with what it has (a stuck sink, a parser bug). */
@@ -121,13 +121,21 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
     skipTextToHtml: true,
     skipTextLinks: true,
     checksumAlgo: false,
-    maxChildNodes: MAX_MIME_PARTS,
+    // pruneMime keeps the tree within MAX_MIME_PARTS; this is only the backstop should the
+    // splitter see a structure differently (the parse then stops early with a note).
+    maxChildNodes: MAX_MIME_PARTS * 2,
     // Megabytes of HTML take html-to-text seconds to minutes; htmlToReadableText has a cheaper way.
     maxHtmlLengthToParse: MAX_HTML_TO_TEXT_CHARS,
   });
-  const input = head.isMailMessage ? parserInput(source, head, options.isHeaderOnly ?? false) : null;
-  const outcome = input ? await runParser(parser, input, onAttachment) : { text: null, error: null };
+  const pruned = head.isMailMessage ? pruneMime(parserInput(source, head, options.isHeaderOnly ?? false)) : null;
+  const outcome = pruned ? await runParser(parser, pruned.source, onAttachment) : { text: null, error: null };
   if (outcome.error) notes.push(`MIME parsing stopped early: ${shortReason(outcome.error, 120)}`);
+  if (pruned?.partsDropped) {
+    notes.push(`${pruned.partsDropped} MIME parts beyond the first ${MAX_MIME_PARTS} (or nested too deep) not read`);
+    attachmentsOmitted += pruned.attachmentsDropped;
+  }
+  if (pruned?.headerLinesCut) notes.push(`${pruned.headerLinesCut} overlong header lines cut`);
+  if (pruned?.headerFieldsDropped) notes.push(`${pruned.headerFieldsDropped} header fields beyond the size limit of a header block not read`);
   if (attachmentsOmitted) notes.push(`${attachmentsOmitted} attachments beyond the first ${MAX_ATTACHMENTS_PER_MESSAGE} not kept`);
 
   const html = outcome.text?.html?.trim() ? outcome.text.html : null;

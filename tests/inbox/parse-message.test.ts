@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { chooseMessageDate } from "../../lib/inbox/message-date.js";
 import { messageIdsIn, normalizeMessageId } from "../../lib/inbox/message-id.js";
-import { MAX_ATTACHMENTS_PER_MESSAGE, parseMessage } from "../../lib/inbox/parse-message.js";
+import { MAX_ATTACHMENTS_PER_MESSAGE, MAX_MIME_PARTS, parseMessage } from "../../lib/inbox/parse-message.js";
 import { buildEml, CORPUS_DIR, readFixture } from "./message-kit.js";
 
 const now = new Date("2025-02-10T12:00:00Z");
@@ -46,6 +46,14 @@ describe("parseMessage: charsets and encoded words", () => {
   it("reads UTF-8 text that its sender labelled GB2312 (corpus mail_test_12)", async () => {
     const parsed = await parse(await readFile(new URL("mail_test_12.eml", CORPUS_DIR)));
     expect(parsed.text).toContain("你好！我公司可代开各类增值税发票");
+  });
+
+  it("reads 8-bit text under a charset label no decoder knows as Windows-1252", async () => {
+    const head = "From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain; charset=\"x-unknown-foo\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+    // "Été : 1 250 € – l’œuvre" in Windows-1252.
+    const body = Buffer.from([0xc9, 0x74, 0xe9, 0x20, 0x3a, 0x20, 0x31, 0x20, 0x32, 0x35, 0x30, 0x20, 0x80, 0x20, 0x96, 0x20, 0x6c, 0x92, 0x9c, 0x75, 0x76, 0x72, 0x65]);
+    const parsed = await parse(Buffer.concat([Buffer.from(head), body]));
+    expect(parsed.text).toBe("Été : 1 250 € – l’œuvre");
   });
 
   it("makes readable text from an HTML-only message, leaving scripts and styles out", async () => {
@@ -149,7 +157,7 @@ describe("parseMessage: attachments and hostile structure", () => {
     expect(parsed.attachments.map((a) => a.fileName)).toEqual(["passwd", "authorized_keys", "win.ini"]);
   });
 
-  it("survives 2,000 nested multiparts, keeping the headers and saying why the body stopped", async () => {
+  it("survives 2,000 nested multiparts, keeping the headers and saying which parts were not read", async () => {
     let body = "";
     for (let i = 0; i < 2000; i++) body += `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n`;
     body += "Content-Type: text/plain\r\n\r\ndeep\r\n";
@@ -157,7 +165,43 @@ describe("parseMessage: attachments and hostile structure", () => {
     const source = Buffer.from(`From: a@evil.example\r\nSubject: deep\r\nMessage-ID: <deep@evil.example>\r\n${body}`);
     const parsed = await parse(source);
     expect(parsed.subject).toBe("deep");
-    expect(parsed.notes.join(" ")).toMatch(/MIME parsing stopped early/);
+    expect(parsed.notes.join(" ")).toMatch(/MIME parts beyond the first 500 \(or nested too deep\) not read/);
+  });
+
+  it(`keeps the text and the first ${MAX_ATTACHMENTS_PER_MESSAGE} attachments of a message of ${MAX_MIME_PARTS + 100} parts`, async () => {
+    const files = Array.from({ length: MAX_MIME_PARTS + 100 }, (_, i) =>
+      `--x\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=f${i}.pdf\r\n\r\n%PDF\r\n`).join("");
+    // The text comes last, after every file, as some mailing tools write it.
+    const text = "--x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nVoici les 600 bons de livraison.\r\n";
+    const source = Buffer.from(`From: a@b.example\r\nSubject: bons\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n${files}${text}--x--\r\n`);
+    const parsed = await parse(source);
+    expect(parsed.text).toBe("Voici les 600 bons de livraison.");
+    expect(parsed.attachments).toHaveLength(MAX_ATTACHMENTS_PER_MESSAGE);
+    expect(parsed.attachments[99]).toMatchObject({ fileName: "f99.pdf", sizeBytes: 4 });
+    expect(parsed.attachmentsOmitted).toBe(MAX_MIME_PARTS + 100 - MAX_ATTACHMENTS_PER_MESSAGE);
+    expect(parsed.notes.join(" ")).toMatch(/MIME parts beyond the first 500/);
+  });
+
+  it("keeps the body of a message with a 1 MB header line, cutting that line", async () => {
+    const source = Buffer.from(
+      `From: a@b.example\r\nSubject: long\r\nX-Tracking: ${"a".repeat(1024 * 1024)}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLe devis signé est joint.\r\n`,
+    );
+    const parsed = await parse(source);
+    expect(parsed.subject).toBe("long");
+    expect(parsed.text).toBe("Le devis signé est joint.");
+    expect(parsed.notes).toContain("1 overlong header lines cut");
+  });
+
+  it("keeps the attachment after a part whose header block is over 1 MB", async () => {
+    const junk = Array.from({ length: 40_000 }, (_, i) => `X-Junk-${i}: ${"b".repeat(30)}\r\n`).join("");
+    const source = Buffer.from(
+      "From: a@b.example\r\nSubject: junk\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n" +
+        `--x\r\n${junk}Content-Type: text/plain; charset=utf-8\r\n\r\nBonjour.\r\n` +
+        "--x\r\nContent-Type: application/pdf; name=devis.pdf\r\n\r\n%PDF\r\n--x--\r\n",
+    );
+    const parsed = await parse(source);
+    expect(parsed.text).toBe("Bonjour.");
+    expect(parsed.attachments.map((a) => a.fileName)).toEqual(["devis.pdf"]);
   });
 
   it(`keeps the first ${MAX_ATTACHMENTS_PER_MESSAGE} attachments of a message and counts the rest`, async () => {
