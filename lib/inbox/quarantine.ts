@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
+import { retryTransient } from "../db/retry-transient.js";
 import { inboxQuarantine } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -21,8 +22,8 @@ export interface QuarantinedMessage {
 
 /**
  * Records `message` as set aside with `reason`. Setting the same message aside again (a resync)
- * counts one more attempt and keeps the latest reason. Throws only when the database write fails:
- * the caller must then not move its cursor past the message.
+ * counts one more attempt and keeps the latest reason. A busy database is tried again a few times.
+ * Throws only when the database write fails: the caller must then not move its cursor past the message.
  */
 export async function quarantineMessage(
   db: Db,
@@ -32,7 +33,8 @@ export async function quarantineMessage(
 ): Promise<void> {
   const rawPath = await saveRaw(message, deps);
   const storedReason = shortReason(reason, 500);
-  await db
+  // Repeatable: a retried insert lands on the same row (the upsert below).
+  await retryTransient(() => db
     .insert(inboxQuarantine)
     .values({
       integrationId: message.integrationId,
@@ -52,7 +54,7 @@ export async function quarantineMessage(
         attempts: sql`${inboxQuarantine.attempts} + 1`,
         updatedAt: deps.now,
       },
-    });
+    }), { log: deps.log });
   deps.log.warn("message set aside", { uid: message.uid, folder: message.folder, reason: storedReason });
 }
 
