@@ -33,7 +33,8 @@ export function isTransientDbError(err: unknown): boolean {
     const code = codeOf(e);
     if (code && isSqlState(code)) return TRANSIENT_SQLSTATE_CLASSES.includes(code.slice(0, 2)) || TRANSIENT_SQLSTATES.includes(code);
     if (code && TRANSIENT_NODE_CODES.includes(code)) return true;
-    if (e instanceof Error && CONNECTION_LOST.test(e.message)) return true;
+    // Drizzle's message quotes the query's parameters (message content): never read it for words.
+    if (e instanceof Error && !(e instanceof DrizzleQueryError) && CONNECTION_LOST.test(e.message)) return true;
   }
   return false;
 }

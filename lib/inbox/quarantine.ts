@@ -33,29 +33,33 @@ export async function quarantineMessage(
 ): Promise<void> {
   const rawPath = await saveRaw(message, deps);
   const storedReason = shortReason(reason, 500);
-  // Repeatable: a retried insert lands on the same row (the upsert below).
-  await retryTransient(() => db
+  // Repeatable: a retry after a lost connection lands on the same row (the upsert).
+  await retryTransient(() => upsertQuarantineRow(db, message, storedReason, rawPath, deps.now), { log: deps.log });
+  deps.log.warn("message set aside", { uid: message.uid, folder: message.folder, reason: storedReason });
+}
+
+async function upsertQuarantineRow(db: Db, message: QuarantinedMessage, reason: string, rawPath: string | null, now: Date): Promise<void> {
+  await db
     .insert(inboxQuarantine)
     .values({
       integrationId: message.integrationId,
       folder: message.folder,
       uidValidity: message.uidValidity,
       uid: message.uid,
-      reason: storedReason,
+      reason,
       rawPath,
       sizeBytes: message.sizeBytes,
-      updatedAt: deps.now,
+      updatedAt: now,
     })
     .onConflictDoUpdate({
       target: [inboxQuarantine.integrationId, inboxQuarantine.folder, inboxQuarantine.uidValidity, inboxQuarantine.uid],
       set: {
-        reason: storedReason,
+        reason,
         rawPath: sql`coalesce(excluded.raw_path, ${inboxQuarantine.rawPath})`,
         attempts: sql`${inboxQuarantine.attempts} + 1`,
-        updatedAt: deps.now,
+        updatedAt: now,
       },
-    }), { log: deps.log });
-  deps.log.warn("message set aside", { uid: message.uid, folder: message.folder, reason: storedReason });
+    });
 }
 
 /** Stores the raw bytes; a storage failure must not stop the message from being set aside. */

@@ -14,7 +14,7 @@
 
 import { and, eq, inArray, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { retryTransient, type RetryOptions } from "../db/retry-transient.js";
+import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
 import { clients, conversations, inboxMessages, MESSAGE_SOURCE_EMAIL, messageAttachments } from "../db/schema.js";
 import { JobError, shortReason } from "../errors.js";
@@ -56,8 +56,6 @@ export interface StoreDeps {
   storage: AttachmentStorage;
   maxAttachmentBytes: number;
   log: Logger;
-  /** How a busy or unreachable database is retried (tests shorten the waits). */
-  retry?: Omit<RetryOptions, "log">;
 }
 
 const NO_SUBJECT = "(sans objet)";
@@ -73,7 +71,7 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
   const head = readHead(message.source);
   if (!head.isMailMessage) throw new JobError("bad-input", "not an e-mail: no header field of a mail message found");
   const dedupeKey = dedupeKeyFor(head, message.source);
-  const isStored = await retryTransient(() => isAlreadyStored(db, message, dedupeKey), { log: deps.log, ...deps.retry }).catch((err: unknown) => {
+  const isStored = await retryTransient(() => isAlreadyStored(db, message, dedupeKey), { log: deps.log }).catch((err: unknown) => {
     throw dbFailureOf(err, "looking the message up") ?? err;
   });
   if (isStored) return { status: "duplicate" };
@@ -169,7 +167,7 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
     });
 
   try {
-    const outcome = await retryTransient(storeRows, { log: deps.log, ...deps.retry });
+    const outcome = await retryTransient(storeRows, { log: deps.log });
     // Notes say what was cut or unreadable (never content): worth a look when the parser gave up.
     const isPartial = parsed.notes.some((n) => n.startsWith("MIME parsing stopped early"));
     deps.log[isPartial ? "warn" : "debug"]("message stored", {

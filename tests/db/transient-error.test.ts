@@ -34,6 +34,14 @@ describe.each(DRIVERS)("database failures through %s", (driver) => {
     expect(dbFailureOf(err, "testing")).toBeNull();
   });
 
+  it("blames the data when a refused value reads like a connection failure (a message about a terminated connection)", async () => {
+    const err = await database.db
+      .execute(sql`select ${"Connection terminated unexpectedly, websocket closed"}::varchar(5)::int`)
+      .catch((e: unknown) => e);
+    expect(isTransientDbError(err)).toBe(false);
+    expect(dbFailureOf(err, "testing")).toBeNull();
+  });
+
   it("calls a missing table a broken database, neither transient nor the data's fault", async () => {
     const err = await database.db.execute(sql`select * from no_such_table`).catch((e: unknown) => e);
     expect(dbFailureOf(err, "testing")).toMatchObject({ kind: "permanent", message: expect.stringContaining("42P01") });
