@@ -77,8 +77,8 @@ describe("inbox sync: mailboxes of one company synced at the same time", () => {
 
 /**
  * The mail every mailbox of the company received: a few clients each writing several messages in one
- * thread (some replies naming the first message's Message-ID, some only repeating the subject) and a
- * newsletter, interleaved so that every mailbox works on the same threads at the same moment.
+ * thread (some replies naming the first message's Message-ID, some only repeating the subject), their
+ * colleagues answering in the same threads, and a newsletter, interleaved so that every mailbox works on the same threads at the same moment.
  */
 function sharedMail(startAt: Date): string[] {
   const clients = ["Alice Martin <alice@client-a.test>", "Bruno Petit <bruno@client-b.test>", "Chloé Roux <chloe@client-c.test>"];
@@ -97,6 +97,21 @@ function sharedMail(startAt: Date): string[] {
           headers: round % 2 === 1 ? { "In-Reply-To": `<${first}>`, References: `<${first}>` } : {},
         }),
       );
+    }
+    if (round % 2 === 1) {
+      // A colleague of each client answering in the thread: another sender, the same conversation.
+      for (const [i] of clients.entries()) {
+        mail.push(
+          rawMail({
+            from: `Collègue ${i} <colleague-${round}@client-${i}.test>`,
+            to: "contact@lokario.test",
+            subject: `Re: Devis chantier ${i}`,
+            date: new Date(startAt.getTime() + (round * clients.length + i) * 60_000 + 10_000),
+            messageId: `thread-${i}-colleague-${round}@client.test`,
+            headers: { "In-Reply-To": `<thread-${i}@client.test>`, References: `<thread-${i}@client.test>` },
+          }),
+        );
+      }
     }
     mail.push(
       rawMail({
