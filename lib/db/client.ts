@@ -49,6 +49,7 @@ export async function openDb(database: Config["database"]): Promise<OpenDb> {
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       });
       pool.on("error", () => {}); // an idle client dropped by the server: the next query reconnects
+      pool.on("connect", ignoreClientErrors);
       return { db: drizzleNeon(pool, { schema }) as unknown as Db, driver: "neon", close: () => pool.end() };
     }
     case "pg": {
@@ -58,9 +59,21 @@ export async function openDb(database: Config["database"]): Promise<OpenDb> {
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       });
       pool.on("error", () => {});
+      pool.on("connect", ignoreClientErrors);
       return { db: drizzlePg(pool, { schema }) as unknown as Db, driver: "pg", close: () => pool.end() };
     }
   }
+}
+
+/**
+ * A connection cut while checked out of the pool (the server restarting, a failover, an idle
+ * timeout in between) fails its query, which the caller sees and retries, and then also emits
+ * `error` on the client. The pool listens only while the client is idle: with no listener of its
+ * own, Node would turn that second report into an uncaught exception and end the process. The pool
+ * drops such a client when it is released.
+ */
+function ignoreClientErrors(client: { on(event: "error", listener: () => void): unknown }): void {
+  client.on("error", () => {});
 }
 
 /** Closes every PGlite instance of the process (server shutdown, end of a CLI command). */

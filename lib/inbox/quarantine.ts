@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
+import { retryTransient } from "../db/retry-transient.js";
 import { inboxQuarantine } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -21,8 +22,8 @@ export interface QuarantinedMessage {
 
 /**
  * Records `message` as set aside with `reason`. Setting the same message aside again (a resync)
- * counts one more attempt and keeps the latest reason. Throws only when the database write fails:
- * the caller must then not move its cursor past the message.
+ * counts one more attempt and keeps the latest reason. A busy database is tried again a few times.
+ * Throws only when the database write fails: the caller must then not move its cursor past the message.
  */
 export async function quarantineMessage(
   db: Db,
@@ -32,6 +33,12 @@ export async function quarantineMessage(
 ): Promise<void> {
   const rawPath = await saveRaw(message, deps);
   const storedReason = shortReason(reason, 500);
+  // Repeatable: a retry after a lost connection lands on the same row (the upsert).
+  await retryTransient(() => upsertQuarantineRow(db, message, storedReason, rawPath, deps.now), { log: deps.log });
+  deps.log.warn("message set aside", { uid: message.uid, folder: message.folder, reason: storedReason });
+}
+
+async function upsertQuarantineRow(db: Db, message: QuarantinedMessage, reason: string, rawPath: string | null, now: Date): Promise<void> {
   await db
     .insert(inboxQuarantine)
     .values({
@@ -39,21 +46,20 @@ export async function quarantineMessage(
       folder: message.folder,
       uidValidity: message.uidValidity,
       uid: message.uid,
-      reason: storedReason,
+      reason,
       rawPath,
       sizeBytes: message.sizeBytes,
-      updatedAt: deps.now,
+      updatedAt: now,
     })
     .onConflictDoUpdate({
       target: [inboxQuarantine.integrationId, inboxQuarantine.folder, inboxQuarantine.uidValidity, inboxQuarantine.uid],
       set: {
-        reason: storedReason,
+        reason,
         rawPath: sql`coalesce(excluded.raw_path, ${inboxQuarantine.rawPath})`,
         attempts: sql`${inboxQuarantine.attempts} + 1`,
-        updatedAt: deps.now,
+        updatedAt: now,
       },
     });
-  deps.log.warn("message set aside", { uid: message.uid, folder: message.folder, reason: storedReason });
 }
 
 /** Stores the raw bytes; a storage failure must not stop the message from being set aside. */

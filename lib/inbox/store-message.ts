@@ -7,16 +7,22 @@
 // overwrites the same files. The message row, its attachment rows and the conversation change
 // then commit together or not at all; a message that turns out to be a duplicate at insert time
 // rolls back the conversation it would have created. How a message affects its conversation
-// (read, unread count, status, backfill) is in `conversation-effect.ts`.
+// (read, unread count, status, backfill) is in `conversation-effect.ts`; the locks the transaction
+// takes, and why they cannot deadlock, in `conversation-locks.ts`. A database that is busy or
+// unreachable (a deadlock, a dropped connection) is retried a few times, then reported as
+// transient: the message is never blamed for it.
 
 import { and, eq, inArray, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
+import { retryTransient } from "../db/retry-transient.js";
+import { dbFailureOf } from "../db/transient-error.js";
 import { clients, conversations, inboxMessages, MESSAGE_SOURCE_EMAIL, messageAttachments } from "../db/schema.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { attachmentFileType } from "./attachment-file-type.js";
 import { conversationEffect, type ConversationEffect, messageRole } from "./conversation-effect.js";
+import { type LockedConversation, lockConversation, lockCorrespondent } from "./conversation-locks.js";
 import { dedupeKeyFor } from "./dedupe-key.js";
 import { messageContent, pgText } from "./message-content.js";
 import { MAX_MESSAGE_ID_CHARS } from "./message-id.js";
@@ -56,14 +62,19 @@ const NO_SUBJECT = "(sans objet)";
 
 /**
  * Stores `message`. Throws `JobError("bad-input")` only when it cannot be stored at all (not an
- * e-mail), `JobError("transient")` when attachment storage fails; database errors propagate.
+ * e-mail); `JobError("transient")` when attachment storage fails, or when the database stays busy
+ * or unreachable after a few tries; `JobError("permanent")` when the database itself is broken.
+ * Other errors (the database refusing a value of this message) are about the message.
  */
 export async function storeMessage(db: Db, message: IncomingMessage, deps: StoreDeps): Promise<StoreOutcome> {
   const { integration } = message;
   const head = readHead(message.source);
   if (!head.isMailMessage) throw new JobError("bad-input", "not an e-mail: no header field of a mail message found");
   const dedupeKey = dedupeKeyFor(head, message.source);
-  if (await isAlreadyStored(db, message, dedupeKey)) return { status: "duplicate" };
+  const isStored = await retryTransient(() => isAlreadyStored(db, message, dedupeKey), { log: deps.log }).catch((err: unknown) => {
+    throw dbFailureOf(err, "looking the message up") ?? err;
+  });
+  if (isStored) return { status: "duplicate" };
 
   const saveAttachment = createAttachmentSaver(deps.storage, {
     keyPrefix: attachmentKeyPrefix(integration.id, dedupeKey),
@@ -88,18 +99,25 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
   const { content, html, notes } = messageContent(parsed, message);
   const subject = pgText(parsed.subject);
 
-  try {
-    const outcome = await db.transaction(async (tx) => {
+  const correspondentAddress = correspondents.find((c) => c.address)?.address ?? null;
+  // The transaction is repeated whole when the database was busy or unreachable (a deadlock, a
+  // dropped connection); attachments are already stored and are not written again.
+  const storeRows = () =>
+    db.transaction(async (tx) => {
+      // Locks are taken in the order `conversation-locks.ts` explains, before anything is written.
+      await lockCorrespondent(tx, integration.companyId, correspondentAddress);
       const clientId = await findClientId(tx, integration.companyId, correspondents);
       const existingId = await findConversation(tx, integration.companyId, {
         referencedIds: referencedIdsOf(parsed),
         subjectKey: subjectKey(subject),
-        correspondentAddress: correspondents.find((c) => c.address)?.address ?? null,
+        correspondentAddress,
         date: parsed.date,
       });
+      const existing = existingId === null ? null : await lockConversation(tx, existingId);
       const conversationId =
-        existingId ??
-        (await createConversation(tx, { companyId: integration.companyId, integrationId: integration.id, clientId, subject, effect, date: parsed.date, now: deps.now }));
+        existingId !== null && existing !== null
+          ? existingId
+          : await createConversation(tx, { companyId: integration.companyId, integrationId: integration.id, clientId, subject, effect, date: parsed.date, now: deps.now });
       const inserted = await tx
         .insert(inboxMessages)
         .values({
@@ -144,9 +162,12 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
           })),
         );
       }
-      if (existingId !== null) await updateConversation(tx, existingId, { clientId, effect, date: parsed.date, now: deps.now });
+      if (existing !== null) await updateConversation(tx, conversationId, existing, { clientId, effect, date: parsed.date, now: deps.now });
       return { status: "stored" as const, messageId, conversationId };
     });
+
+  try {
+    const outcome = await retryTransient(storeRows, { log: deps.log });
     // Notes say what was cut or unreadable (never content): worth a look when the parser gave up.
     const isPartial = parsed.notes.some((n) => n.startsWith("MIME parsing stopped early"));
     deps.log[isPartial ? "warn" : "debug"]("message stored", {
@@ -155,7 +176,7 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
     return outcome;
   } catch (err) {
     if (err instanceof AlreadyStored) return { status: "duplicate" };
-    throw err;
+    throw dbFailureOf(err, "storing the message") ?? err;
   }
 }
 
@@ -226,15 +247,9 @@ async function createConversation(
 async function updateConversation(
   tx: Db,
   conversationId: number,
+  current: LockedConversation,
   change: { clientId: number | null; effect: ConversationEffect; date: Date; now: Date },
 ): Promise<void> {
-  // Locked so that two messages landing in one conversation at once both count.
-  const [current] = await tx
-    .select({ status: conversations.status, lastMessageAt: conversations.lastMessageAt, clientId: conversations.clientId })
-    .from(conversations)
-    .where(eq(conversations.id, conversationId))
-    .for("update");
-  if (!current) return;
   const isLater = !current.lastMessageAt || current.lastMessageAt.getTime() < change.date.getTime();
   await tx
     .update(conversations)

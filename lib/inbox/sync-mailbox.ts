@@ -8,8 +8,10 @@
  *   batch, so a crash or a stall repeats at most one batch, and the dedupe keys make a repeat harmless.
  * - UIDVALIDITY changed: the same window again (Message-ID dedupe drops what is already imported),
  *   never `UID 0:*`; several changes in a row stop the folder with an error.
- * - A message that cannot be stored is set aside with its reason and the sync goes on after it
- *   (unless attachment storage is down: the folder then stops before it, to retry next run).
+ * - A message that cannot be stored is set aside with its reason and the sync goes on after it.
+ *   When the fault is not the message's (attachment storage down, the database busy or unreachable
+ *   after a few tries), the folder stops before it instead, to retry next run: only what is wrong
+ *   with the message itself is set aside.
  * - Stops taking batches when the run budget is nearly spent and says so (`hasMore`).
  */
 
@@ -17,12 +19,13 @@ import type { ImapFlow, MailboxObject } from "imapflow";
 import type { Db } from "../db/client.js";
 import type { ClaimedIntegration } from "../jobs/claim.js";
 import type { Budget } from "../jobs/budget.js";
+import { dbFailureOf } from "../db/transient-error.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { advanceCursor, type CursorKey, type FolderCursor, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { fetchContent, fetchMetadata, type FetchedMessage, planBatches } from "./fetch-new.js";
-import { quarantineMessage } from "./quarantine.js";
+import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { searchNewUids, searchWindowUids, type WindowRule } from "./search-uids.js";
 import { storeMessage } from "./store-message.js";
 
@@ -171,7 +174,11 @@ async function importRound(
   return true;
 }
 
-/** Stores one message, or sets it aside with the reason it could not be stored. */
+/**
+ * Stores one message, or sets it aside with the reason it could not be stored. Throws (the folder
+ * stops before this message, to retry next run) when the fault is not the message's: attachment
+ * storage or the database down, or the message could not even be set aside.
+ */
 async function importMessage(
   ctx: MailboxSyncContext,
   folder: string,
@@ -184,7 +191,7 @@ async function importMessage(
   const where = { integrationId: ctx.integration.id, folder, uidValidity, uid: message.uid, source: message.source, sizeBytes: message.sizeBytes };
   const deps = { storage: ctx.storage, now: ctx.now(), log };
   if (!message.source) {
-    await quarantineMessage(ctx.db, where, "the server returned no content for this message", deps);
+    await setAside(ctx, where, "the server returned no content for this message", deps);
     result.setAside++;
     return;
   }
@@ -207,11 +214,26 @@ async function importMessage(
     if (outcome.status === "stored") result.imported++;
     else result.duplicates++;
   } catch (err) {
-    // Storage that is down now may work on the next run: stop here, the cursor stays before this
-    // message. Anything else about this message will not get better by retrying: set it aside.
-    if (err instanceof JobError && err.kind === "transient") throw err;
-    await quarantineMessage(ctx.db, where, shortReason(err), deps);
+    // Storage or the database down now may work on the next run: stop here, the cursor stays before
+    // this message (`storeMessage` reports both as a JobError that is not about the message).
+    // Anything else about this message will not get better by retrying: set it aside.
+    if (err instanceof JobError && (err.kind === "transient" || err.kind === "permanent")) throw err;
+    await setAside(ctx, where, shortReason(err), deps);
     result.setAside++;
+  }
+}
+
+/** Sets a message aside; if even that fails, the folder stops before it so that nothing is lost. */
+async function setAside(
+  ctx: MailboxSyncContext,
+  message: QuarantinedMessage,
+  reason: string,
+  deps: { storage: AttachmentStorage; now: Date; log: Logger },
+): Promise<void> {
+  try {
+    await quarantineMessage(ctx.db, message, reason, deps);
+  } catch (err) {
+    throw dbFailureOf(err, "setting a message aside") ?? new JobError("transient", `message could not be set aside: ${shortReason(err)}`, { cause: err });
   }
 }
 
