@@ -4,6 +4,7 @@
 //   IMAP password (both encrypted at rest);
 // - otherwise the global server from the environment (SMTP_*): From is SMTP_FROM's address under
 //   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
+// A company's own server is held to config.mailHosts (no internal network); the operator's is not.
 
 import { and, asc, eq } from "drizzle-orm";
 import type { Config } from "../config.js";
@@ -11,6 +12,7 @@ import { decryptSecret } from "../crypto/secret-box.js";
 import type { Db } from "../db/client.js";
 import { inboxIntegrations } from "../db/schema.js";
 import { shortReason } from "../errors.js";
+import { OPERATOR_HOST_POLICY } from "../mail/mail-host-guard.js";
 import type { SmtpSettings } from "../mail/smtp.js";
 
 export interface Sender {
@@ -58,6 +60,8 @@ export async function resolveSender(
           password,
           rejectUnauthorized: mailbox.tlsRejectUnauthorized,
           timeoutMs: config.smtpTimeoutMs,
+          // Typed by the company: it must not reach the internal network.
+          hostPolicy: config.mailHosts,
         },
         from: { name: displayName, address: mailbox.emailAddress },
         integrationId: mailbox.id,
@@ -79,6 +83,8 @@ export async function resolveSender(
         password: global.password,
         rejectUnauthorized: global.rejectUnauthorized,
         timeoutMs: config.smtpTimeoutMs,
+        // The operator's own relay (SMTP_HOST), which may well be a Postfix on this machine.
+        hostPolicy: OPERATOR_HOST_POLICY,
       },
       from: { name: displayName, address: globalFrom },
       replyTo: mailbox?.emailAddress ?? company.email,

@@ -52,6 +52,7 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
         commandTimeoutMs: ctx.config.imap.commandTimeoutMs,
         log,
         signal: ctx.hardStop,
+        hostPolicy: ctx.config.mailHosts,
       },
       async ({ client, log: sessionLog }) => {
         for (const folder of SYNCED_FOLDERS) {

@@ -3,7 +3,7 @@ import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { JobError } from "../../lib/errors.js";
 import { createLogger } from "../../lib/log.js";
 import { type ImapSettings, withImap } from "../../lib/mail/imap.js";
-import { TEST_ENCRYPTION_KEY } from "../support/config.js";
+import { TEST_ENCRYPTION_KEY, TEST_MAIL_HOST_POLICY } from "../support/config.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, type TestMailbox } from "../support/mailbox.js";
 import { freePort } from "../support/ports.js";
@@ -15,7 +15,7 @@ describe("IMAP session (withImap) against Dovecot", () => {
   let lines: string[];
   const log = () => createLogger("test", { level: "debug", sink: (line) => lines.push(line) });
   const options = (extra: Partial<Parameters<typeof withImap>[1]> = {}) => ({
-    keys, connectTimeoutMs: 3_000, commandTimeoutMs: 3_000, log: log(), ...extra,
+    keys, connectTimeoutMs: 3_000, commandTimeoutMs: 3_000, log: log(), hostPolicy: TEST_MAIL_HOST_POLICY, ...extra,
   });
   const settings = (extra: Partial<ImapSettings> = {}): ImapSettings => ({
     id: 1,
