@@ -48,8 +48,8 @@ const envSchema = z.object({
   /** Ports a mailbox's IMAP/SMTP server may use: "993,587,…", or "*" for any. */
   MAIL_ALLOWED_PORTS: z
     .string()
-    .regex(/^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)\s*$/)
-    .refine((v) => v.trim() === "*" || v.split(",").every((p) => Number(p) >= 1 && Number(p) <= 65_535))
+    .regex(/^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)?\s*$/)
+    .refine((v) => ["*", ""].includes(v.trim()) || v.split(",").every((p) => Number(p) >= 1 && Number(p) <= 65_535))
     .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -170,7 +170,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
  * LAN mail server may listen anywhere.
  */
 function allowedPortsOf(list: string | undefined, isPrivateAllowed: boolean): readonly number[] | "any" {
-  if (list === undefined) return isPrivateAllowed ? "any" : MAIL_PORTS;
+  if (list === undefined || list.trim() === "") return isPrivateAllowed ? "any" : MAIL_PORTS;
   if (list.trim() === "*") return "any";
   return list.split(",").map((p) => Number(p.trim()));
 }

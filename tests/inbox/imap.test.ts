@@ -73,6 +73,18 @@ describe("IMAP session (withImap) against Dovecot", () => {
     expect(result).toBe("connected");
   });
 
+  it("connects to the address it checked the host name as, and verifies the certificate against the name", async () => {
+    lines = [];
+    const trusted = { tlsRejectUnauthorized: true, imapServer: "localhost" };
+    const peerOf = async ({ client }: { client: { host: string; servername: string | false; secureConnection: boolean } }) =>
+      ({ host: client.host, servername: client.servername, isEncrypted: client.secureConnection });
+    // Given the address, not the name: a second lookup (a DNS rebinding answer) never happens.
+    const implicit = await withImap(settings({ ...trusted, useSsl: true, imapPort: mailbox.dovecot.tlsPort }), options({ caPem: mailbox.dovecot.certPem }), peerOf);
+    expect(implicit).toEqual({ host: "127.0.0.1", servername: "localhost", isEncrypted: true });
+    const upgraded = await withImap(settings(trusted), options({ caPem: mailbox.dovecot.certPem }), peerOf);
+    expect(upgraded).toEqual({ host: "127.0.0.1", servername: "localhost", isEncrypted: true });
+  });
+
   it("logs in with imap_username when it is set instead of the address", async () => {
     lines = [];
     const result = await withImap(settings({ emailAddress: "someone-else@example.test", imapUsername: mailbox.user }), options(), async () => "connected");
