@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     const env = {
       DATABASE_URL: postgres.url("bench"), ENCRYPTION_KEY, LOG_LEVEL: "silent", RUN_BUDGET_MS: "25000",
       ATTACHMENTS_DIR: join(dovecot.dir, "attachments"),
+      // The bench's Dovecot listens on loopback, on a free port.
+      ALLOW_PRIVATE_MAIL_HOSTS: "true",
     };
     const config = loadConfig(env);
     const open = await openDb(config.database);

@@ -43,6 +43,14 @@ const envSchema = z.object({
   SMTP_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
   SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   ALERT_WEBHOOK_URL: z.string().url().optional(),
+  /** Lets mailboxes point at loopback, private and other reserved addresses (a LAN mail server, tests). */
+  ALLOW_PRIVATE_MAIL_HOSTS: booleanText.default(false),
+  /** Ports a mailbox's IMAP/SMTP server may use: "993,587,…", or "*" for any. */
+  MAIL_ALLOWED_PORTS: z
+    .string()
+    .regex(/^\s*(\*|\d{1,5}(\s*,\s*\d{1,5})*)?\s*$/)
+    .refine((v) => ["*", ""].includes(v.trim()) || v.split(",").every((p) => Number(p) >= 1 && Number(p) <= 65_535))
+    .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Where providers send the user back after consent: the app's `/api/integrations/oauth/callback`. */
@@ -69,6 +77,19 @@ const envSchema = z.object({
   /** Off only for a self-hosted mail server with a self-signed certificate. */
   OIDC_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
 });
+
+/** The ports of IMAP (143, 993) and SMTP (25, 465, 587, and 2525, the common alternative to 587). */
+export const MAIL_PORTS: readonly number[] = [25, 143, 465, 587, 993, 2525];
+
+/**
+ * Which mail servers a mailbox's settings may point at. Tenants type these settings, so by default
+ * only public addresses on the mail ports are reached (lib/mail/mail-host-guard.ts).
+ */
+export interface MailHostPolicy {
+  isPrivateAllowed: boolean;
+  /** "any" lifts the port check. */
+  allowedPorts: readonly number[] | "any";
+}
 
 export type DatabaseDriver = "pglite" | "pg" | "neon";
 
@@ -120,6 +141,7 @@ export interface Config {
   smtp?: SmtpServerConfig;
   smtpTimeoutMs: number;
   alertWebhookUrl?: string;
+  mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
   oauth: OAuthConfig;
@@ -179,6 +201,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
+    mailHosts: {
+      isPrivateAllowed: env.ALLOW_PRIVATE_MAIL_HOSTS,
+      allowedPorts: allowedPortsOf(env.MAIL_ALLOWED_PORTS, env.ALLOW_PRIVATE_MAIL_HOSTS),
+    },
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
     oauth: oauthConfig(env),
@@ -214,6 +240,17 @@ function oauthConfig(env: z.infer<typeof envSchema>): OAuthConfig {
         }
       : undefined,
   };
+}
+
+/**
+ * MAIL_ALLOWED_PORTS when set; otherwise the mail ports, or any port once private hosts are allowed:
+ * that setting trusts whoever enters the mailbox settings (a self-hosted install, the tests), and a
+ * LAN mail server may listen anywhere.
+ */
+function allowedPortsOf(list: string | undefined, isPrivateAllowed: boolean): readonly number[] | "any" {
+  if (list === undefined || list.trim() === "") return isPrivateAllowed ? "any" : MAIL_PORTS;
+  if (list.trim() === "*") return "any";
+  return list.split(",").map((p) => Number(p.trim()));
 }
 
 /** PGlite for `pglite:` URLs and plain paths, Neon for Neon hosts, node-postgres otherwise. */

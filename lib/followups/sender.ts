@@ -5,6 +5,7 @@
 //   (dry runs, the status) never calls the provider;
 // - otherwise the global server from the environment (SMTP_*): From is SMTP_FROM's address under
 //   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
+// A company's own server is held to config.mailHosts (no internal network); the operator's is not.
 
 import { and, asc, eq } from "drizzle-orm";
 import type { Config } from "../config.js";
@@ -13,6 +14,7 @@ import { inboxIntegrations } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { credentialsFor, type MailLogin, passwordLogin } from "../mail/credentials.js";
+import { OPERATOR_HOST_POLICY } from "../mail/mail-host-guard.js";
 import type { SmtpSettings } from "../mail/smtp.js";
 
 export interface Sender {
@@ -69,6 +71,8 @@ export async function resolveSender(
           password: login.pass,
           rejectUnauthorized: mailbox.tlsRejectUnauthorized,
           timeoutMs: config.smtpTimeoutMs,
+          // Typed by the company: it must not reach the internal network.
+          hostPolicy: config.mailHosts,
         },
         from: { name: displayName, address: mailbox.emailAddress },
         integrationId: mailbox.id,
@@ -91,6 +95,8 @@ export async function resolveSender(
         password: global.password,
         rejectUnauthorized: global.rejectUnauthorized,
         timeoutMs: config.smtpTimeoutMs,
+        // The operator's own relay (SMTP_HOST), which may well be a Postfix on this machine.
+        hostPolicy: OPERATOR_HOST_POLICY,
       },
       from: { name: displayName, address: globalFrom },
       replyTo: mailbox?.emailAddress ?? company.email,

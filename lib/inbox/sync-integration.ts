@@ -54,6 +54,7 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
         commandTimeoutMs: ctx.config.imap.commandTimeoutMs,
         log,
         signal: ctx.hardStop,
+        hostPolicy: ctx.config.mailHosts,
       },
       async ({ client, log: sessionLog }) => {
         for (const folder of SYNCED_FOLDERS) {

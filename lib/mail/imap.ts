@@ -1,12 +1,15 @@
-// Opens an IMAP session for one integration around imapflow: TLS (implicit or required STARTTLS),
-// certificate verification, timeouts on every phase, a hard wall-clock stop, and errors with a kind.
+// Opens an IMAP session for one integration around imapflow: the server's address checked first
+// (mail-host-guard.ts), TLS (implicit or required STARTTLS), certificate verification, timeouts on
+// every phase, a hard wall-clock stop, and errors with a kind.
 
 import { ImapFlow, type ImapFlowOptions } from "imapflow";
+import type { MailHostPolicy } from "../config.js";
 import type { SecretKeys } from "../crypto/secret-box.js";
 import type { inboxIntegrations } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type MailLogin, passwordLogin } from "./credentials.js";
+import { resolveMailHost } from "./mail-host-guard.js";
 
 /** What a session needs to know about an integration (a row of `inbox_integrations`). */
 export type ImapSettings = Pick<
@@ -27,6 +30,8 @@ export interface ImapSessionOptions {
   signal?: AbortSignal;
   /** Extra trusted certificates (PEM), for servers signed by a private CA. */
   caPem?: string;
+  /** Which servers the settings may point at (config.mailHosts). */
+  hostPolicy: MailHostPolicy;
 }
 
 /** An open, authenticated session, handed to the work done inside `withImap`. */
@@ -38,7 +43,8 @@ export interface ImapSession {
 /**
  * Connects and logs in, runs `fn`, then logs out (or drops the socket when logout hangs). Every
  * failure leaves as a JobError: `auth` when the server refused the credentials, `permanent` for
- * settings that cannot work (no server, no STARTTLS, certificate rejected), `transient` otherwise.
+ * settings that cannot work (no server, an address or port not allowed, no STARTTLS, certificate
+ * rejected), `transient` otherwise.
  */
 export async function withImap<T>(
   integration: ImapSettings,
@@ -46,27 +52,35 @@ export async function withImap<T>(
   fn: (session: ImapSession) => Promise<T>,
 ): Promise<T> {
   const log = options.log.with({ integrationId: integration.id });
-  const client = new ImapFlow(clientOptions(integration, options, log));
-  // imapflow emits 'error' on the client for socket failures; unhandled, it would crash the process.
-  // The socket's own failure (a timeout) arrives here; the pending command then only says "NoConnection".
-  let connectionError: unknown;
-  client.on("error", (err: unknown) => {
-    connectionError ??= err;
-    log.debug("imap connection error", { err: describe(err) });
-  });
+  const settings = clientOptions(integration, options, log);
+  let client: ImapFlow | undefined;
   // The hard stop closes the socket (failing the pending command) and ends the session even if `fn`
   // is waiting on something else: a run must end within its budget whatever the server does.
   let stop = () => {};
   const stopped = new Promise<never>((_, reject) => {
     stop = () => {
-      client.close();
+      client?.close();
       reject(new JobError("transient", "stopped at the run budget while the IMAP server was still answering"));
     };
   });
   stopped.catch(() => {});
   options.signal?.addEventListener("abort", stop, { once: true });
+  // The socket's own failure (a timeout) arrives on 'error'; the pending command then only says "NoConnection".
+  let connectionError: unknown;
   try {
     if (options.signal?.aborted) throw new JobError("transient", "run budget exhausted before connecting");
+    const target = await Promise.race([
+      resolveMailHost(settings.host, settings.port, options.hostPolicy, { timeoutMs: options.connectTimeoutMs }),
+      stopped,
+    ]);
+    // The checked address, never the name again (a second lookup could answer differently), while
+    // the certificate is still checked against the name the mailbox settings give.
+    client = new ImapFlow({ ...settings, host: target.address, ...(target.servername ? { servername: target.servername } : {}) });
+    // imapflow emits 'error' on the client for socket failures; unhandled, it would crash the process.
+    client.on("error", (err: unknown) => {
+      connectionError ??= err;
+      log.debug("imap connection error", { err: describe(err) });
+    });
     await Promise.race([client.connect(), stopped]);
     const sessionLog = log.with({ cid: client.id });
     sessionLog.debug("imap session open", { tls: client.secureConnection });
@@ -75,7 +89,7 @@ export async function withImap<T>(
     throw toJobError(isConnectionLoss(err) && connectionError ? connectionError : err, options.signal, options.commandTimeoutMs);
   } finally {
     options.signal?.removeEventListener("abort", stop);
-    await logoutOrClose(client, options.commandTimeoutMs);
+    if (client) await logoutOrClose(client, options.commandTimeoutMs);
   }
 }
 
@@ -84,7 +98,11 @@ export function imapLogin(integration: Pick<ImapSettings, "imapUsername" | "emai
   return integration.imapUsername?.trim() || integration.emailAddress?.trim() || null;
 }
 
-function clientOptions(integration: ImapSettings, options: ImapSessionOptions, log: Logger): ImapFlowOptions {
+function clientOptions(
+  integration: ImapSettings,
+  options: ImapSessionOptions,
+  log: Logger,
+): ImapFlowOptions & { host: string; port: number } {
   const host = integration.imapServer?.trim();
   const user = imapLogin(integration);
   if (!host) throw new JobError("permanent", "no IMAP server configured");

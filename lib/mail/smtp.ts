@@ -3,13 +3,15 @@
 // `finally`. Failures come out as JobErrors whose kind says what a caller should do:
 //   transient  connection refused, timeout, TLS or DNS trouble, any 4xx reply: retry on a later run
 //   permanent  a 5xx reply to the recipient or to the message itself: do not retry this message
-//   auth       535 and other login failures, or 5xx to MAIL FROM (the account may not send as this
-//              sender): the mailbox settings need fixing, nothing about this message is wrong
+//   auth       535 and other login failures, 5xx to MAIL FROM (the account may not send as this
+//              sender), or a server address that is not allowed (mail-host-guard.ts): the mailbox
+//              settings need fixing, nothing about this message is wrong
 
-import { isIP } from "node:net";
 import { createTransport, type Transporter } from "nodemailer";
+import type { MailHostPolicy } from "../config.js";
 import { JobError, shortReason } from "../errors.js";
 import type { MailLogin } from "./credentials.js";
+import { type MailTarget, resolveMailHost } from "./mail-host-guard.js";
 
 /** Where and how to connect. `password` is already decrypted and never logged. */
 export interface SmtpSettings {
@@ -23,6 +25,8 @@ export interface SmtpSettings {
   login?: MailLogin;
   rejectUnauthorized: boolean;
   timeoutMs: number;
+  /** Which servers `host` may be: config.mailHosts for a mailbox's own settings. */
+  hostPolicy: MailHostPolicy;
 }
 
 export interface OutgoingEmail {
@@ -70,37 +74,49 @@ export interface SmtpSessions {
  * the first. nodemailer reconnects by itself when the server closes it between messages.
  */
 export function createSmtpSessions(): SmtpSessions {
-  const transports = new Map<string, Transporter>();
+  // Opening includes the address check, done once per account and run: a refused server stays
+  // refused for every message of the run without another lookup.
+  const transports = new Map<string, Promise<Transporter>>();
   return {
     sessionFor(key, settings) {
       let transport = transports.get(key);
       if (!transport) {
         transport = openTransport(settings);
+        // Awaited by each send; a failure to open must not surface as an unhandled rejection meanwhile.
+        transport.catch(() => {});
         transports.set(key, transport);
       }
       return sessionOver(transport);
     },
     closeAll() {
-      for (const transport of transports.values()) transport.close();
+      for (const transport of transports.values()) void transport.then((t) => t.close(), () => {});
       transports.clear();
     },
   };
 }
 
-function openTransport(settings: SmtpSettings): Transporter {
+async function openTransport(settings: SmtpSettings): Promise<Transporter> {
+  let target: MailTarget;
+  try {
+    target = await resolveMailHost(settings.host, settings.port, settings.hostPolicy, { timeoutMs: settings.timeoutMs });
+  } catch (err) {
+    throw err instanceof JobError ? new JobError("auth", err.message, { cause: err }) : err;
+  }
   const hasCredentials = Boolean(settings.login ?? settings.user);
   return createTransport({
     // One connection, reused for the messages of a run, one message at a time.
     pool: true,
     maxConnections: 1,
-    host: settings.host,
+    // The checked address: given an IP, nodemailer makes no lookup of its own that a rebinding DNS
+    // answer could redirect. The certificate is still checked against the name (tls.servername).
+    host: target.address,
     port: settings.port,
     secure: settings.isSecure,
     // A password must not cross a network in clear: STARTTLS is mandatory then, except to a relay
     // on this very machine (a local Postfix listening on 127.0.0.1:25 often offers no TLS).
-    requireTLS: !settings.isSecure && hasCredentials && !isLoopback(settings.host),
+    requireTLS: !settings.isSecure && hasCredentials && !isLoopback(target.address),
     auth: hasCredentials ? transportAuth(settings) : undefined,
-    tls: { rejectUnauthorized: settings.rejectUnauthorized, servername: isIP(settings.host) ? undefined : settings.host },
+    tls: { rejectUnauthorized: settings.rejectUnauthorized, servername: target.servername },
     connectionTimeout: settings.timeoutMs,
     greetingTimeout: settings.timeoutMs,
     socketTimeout: settings.timeoutMs,
@@ -114,10 +130,11 @@ function transportAuth(settings: SmtpSettings) {
   return "accessToken" in login ? { type: "OAuth2" as const, user: login.user, accessToken: login.accessToken } : login;
 }
 
-function sessionOver(transport: Transporter): SmtpSession {
+function sessionOver(opening: Promise<Transporter>): SmtpSession {
   return {
     send: async (email) => {
       try {
+        const transport = await opening;
         const info = await transport.sendMail({
           from: email.from,
           replyTo: email.replyTo,
@@ -161,8 +178,8 @@ export function smtpErrorOf(err: unknown): JobError {
   return new JobError("transient", `SMTP unreachable: ${reason}`, options);
 }
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
+function isLoopback(address: string): boolean {
+  return address === "::1" || /^(::ffff:)?127\./i.test(address);
 }
 
 /**

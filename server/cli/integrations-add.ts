@@ -3,7 +3,10 @@
 
 import { and, eq } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
+import type { Config } from "../../lib/config.js";
 import { companies, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
+import { JobError } from "../../lib/errors.js";
+import { resolveMailHost } from "../../lib/mail/mail-host-guard.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { readPassword } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
@@ -36,8 +39,9 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
   const intervalMinutes = values.interval === undefined ? undefined : parseId(values.interval, "--interval", { max: 10_080 });
   const initialDays = values["initial-days"] === undefined ? undefined : parseId(values["initial-days"], "--initial-days", { min: 0, max: 3650 });
   const keys = { encryptionKey: ctx.config.encryptionKey };
-  // Fail on a missing or malformed key before anyone types a password.
+  // Fail on a missing or malformed key, or a server the sync would refuse, before anyone types a password.
   encryptSecret("", keys);
+  await refuseDisallowedServer(server, port, ctx.config);
 
   return ctx.withDatabase("integrations add", async ({ db }) => {
     const [company] = await db.select({ id: companies.id }).from(companies).where(eq(companies.id, companyId));
@@ -78,6 +82,19 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
     );
     return 0;
   });
+}
+
+/**
+ * The sync's own check (mail-host-guard.ts), with its one message, at the time the mailbox is added.
+ * A lookup that fails here (no network, a name not published yet) is left to the sync to report.
+ */
+async function refuseDisallowedServer(server: string, port: number, config: Config): Promise<void> {
+  if (config.mailHosts.isPrivateAllowed && config.mailHosts.allowedPorts === "any") return;
+  try {
+    await resolveMailHost(server, port, config.mailHosts, { timeoutMs: config.imap.connectTimeoutMs });
+  } catch (err) {
+    if (err instanceof JobError) throw new CliError(err.message);
+  }
 }
 
 function required(value: string | undefined, name: string): string {

@@ -43,6 +43,7 @@ export async function testIntegrationCommand(args: string[], ctx: CliContext): P
         connectTimeoutMs: config.imap.connectTimeoutMs,
         commandTimeoutMs: config.imap.commandTimeoutMs,
         log: ctx.logger("cli:integrations-test"),
+        hostPolicy: config.mailHosts,
       },
       async ({ client }): Promise<MailboxReport> => {
         const folders = await client.list();

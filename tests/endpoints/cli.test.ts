@@ -11,6 +11,7 @@ import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { openDb } from "../../lib/db/client.js";
 import { isSchemaCurrent } from "../../lib/db/migrate.js";
 import { companies, inboxIntegrations } from "../../lib/db/schema.js";
+import { MAIL_HOST_REFUSED } from "../../lib/mail/mail-host-guard.js";
 import { TEST_ENCRYPTION_KEY, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
@@ -136,6 +137,19 @@ describe("lokario-cron", () => {
     expect(rows).toEqual([]);
   });
 
+  it("refuses to add a mailbox on the internal network or off the mail ports, with the sync's message, before reading any password", async () => {
+    const companyId = await addCompany("Réseau Interne");
+    const hosted = { ...env, ALLOW_PRIVATE_MAIL_HOSTS: "false" };
+    for (const server of [["127.0.0.1"], ["localhost", "--port", "143"], ["169.254.169.254"], ["93.184.216.34", "--port", "6379"]]) {
+      const args = ["integrations", "add", "--company", String(companyId), "--email", "a@interne.fr", "--server", ...server];
+      const result = await runCli(args, hosted, MAILBOX_PASSWORD);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`lokario-cron: ${MAIL_HOST_REFUSED}\n`);
+    }
+    const rows = await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.companyId, companyId));
+    expect(rows).toEqual([]);
+  });
+
   it("refuses an empty password on stdin", async () => {
     const companyId = await addCompany("Mot de passe vide");
     const args = ["integrations", "add", "--company", String(companyId), "--email", "a@vide.fr", "--server", "imap.vide.fr"];
@@ -164,6 +178,11 @@ describe("lokario-cron", () => {
     expect(tested.code).toBe(0);
     expect(tested.stdout).toContain(`connected to 127.0.0.1:${dovecot.tlsPort} (implicit TLS) as ${user}`);
     expect(tested.stdout).toMatch(/INBOX: 0 messages \(0 unseen\), UIDVALIDITY \d+/);
+
+    // A hosted install refuses the same mailbox before connecting, with the one message.
+    const hosted = await runCli(["integrations", "test", String(good.id), "--json"], { ...env, ALLOW_PRIVATE_MAIL_HOSTS: "false" });
+    expect(hosted.code).toBe(1);
+    expect(JSON.parse(hosted.stdout)).toEqual({ success: false, integrationId: good.id, kind: "permanent", error: MAIL_HOST_REFUSED });
 
     const refused = await runCli(["integrations", "test", String(bad.id), "--json"], env);
     expect(refused.code).toBe(1);

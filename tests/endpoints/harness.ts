@@ -45,7 +45,7 @@ export const ENDPOINT_CASES: EndpointCase[] = [
 /** Every variable the endpoints read that a test controls; the others stay unset. */
 const CONTROLLED_ENV = [
   "NODE_ENV", "VERCEL_ENV", "CRON_SECRET", "CRON_SECRET_NEXT", "DATABASE_URL", "DATABASE_DRIVER",
-  "NEON_WEBSOCKET_PROXY", "ENCRYPTION_KEY", "LOG_LEVEL", "RUN_BUDGET_MS", "SMTP_HOST",
+  "NEON_WEBSOCKET_PROXY", "ENCRYPTION_KEY", "LOG_LEVEL", "RUN_BUDGET_MS", "SMTP_HOST", "ALLOW_PRIVATE_MAIL_HOSTS", "MAIL_ALLOWED_PORTS",
 ];
 
 /** Makes process.env exactly `env` for the controlled variables (undone by vi.unstubAllEnvs). */

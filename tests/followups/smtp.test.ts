@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { JobError } from "../../lib/errors.js";
 import { isServerFailure, type OutgoingEmail, type SmtpSettings, withSmtp } from "../../lib/mail/smtp.js";
+import { TEST_MAIL_HOST_POLICY } from "../support/config.js";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
 
 let smtp: TestSmtpServer;
@@ -27,7 +28,7 @@ async function failureOf(promise: Promise<unknown>): Promise<JobError> {
 
 beforeAll(async () => {
   smtp = await startSmtpServer();
-  settings = { host: smtp.host, port: smtp.port, isSecure: false, rejectUnauthorized: true, timeoutMs: 3000 };
+  settings = { host: smtp.host, port: smtp.port, isSecure: false, rejectUnauthorized: true, timeoutMs: 3000, hostPolicy: TEST_MAIL_HOST_POLICY };
 });
 afterAll(async () => smtp.close());
 beforeEach(async () => {

@@ -3,7 +3,7 @@ import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { JobError } from "../../lib/errors.js";
 import { createLogger } from "../../lib/log.js";
 import { type ImapSettings, withImap } from "../../lib/mail/imap.js";
-import { TEST_ENCRYPTION_KEY } from "../support/config.js";
+import { TEST_ENCRYPTION_KEY, TEST_MAIL_HOST_POLICY } from "../support/config.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, type TestMailbox } from "../support/mailbox.js";
 import { freePort } from "../support/ports.js";
@@ -15,7 +15,7 @@ describe("IMAP session (withImap) against Dovecot", () => {
   let lines: string[];
   const log = () => createLogger("test", { level: "debug", sink: (line) => lines.push(line) });
   const options = (extra: Partial<Parameters<typeof withImap>[1]> = {}) => ({
-    keys, connectTimeoutMs: 3_000, commandTimeoutMs: 3_000, log: log(), ...extra,
+    keys, connectTimeoutMs: 3_000, commandTimeoutMs: 3_000, log: log(), hostPolicy: TEST_MAIL_HOST_POLICY, ...extra,
   });
   const settings = (extra: Partial<ImapSettings> = {}): ImapSettings => ({
     id: 1,
@@ -71,6 +71,18 @@ describe("IMAP session (withImap) against Dovecot", () => {
       async () => "connected",
     );
     expect(result).toBe("connected");
+  });
+
+  it("connects to the address it checked the host name as, and verifies the certificate against the name", async () => {
+    lines = [];
+    const trusted = { tlsRejectUnauthorized: true, imapServer: "localhost" };
+    const peerOf = async ({ client }: { client: { host: string; servername: string | false; secureConnection: boolean } }) =>
+      ({ host: client.host, servername: client.servername, isEncrypted: client.secureConnection });
+    // Given the address, not the name: a second lookup (a DNS rebinding answer) never happens.
+    const implicit = await withImap(settings({ ...trusted, useSsl: true, imapPort: mailbox.dovecot.tlsPort }), options({ caPem: mailbox.dovecot.certPem }), peerOf);
+    expect(implicit).toEqual({ host: "127.0.0.1", servername: "localhost", isEncrypted: true });
+    const upgraded = await withImap(settings(trusted), options({ caPem: mailbox.dovecot.certPem }), peerOf);
+    expect(upgraded).toEqual({ host: "127.0.0.1", servername: "localhost", isEncrypted: true });
   });
 
   it("logs in with imap_username when it is set instead of the address", async () => {

@@ -10,7 +10,7 @@ import { claimDueIntegrations } from "../../lib/jobs/claim.js";
 import { silentLogger } from "../../lib/log.js";
 import { withImap } from "../../lib/mail/imap.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
-import { TEST_ENCRYPTION_KEY } from "../support/config.js";
+import { TEST_ENCRYPTION_KEY, TEST_MAIL_HOST_POLICY } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
@@ -48,7 +48,7 @@ describe("syncing one folder across runs", () => {
     const [integration] = await claimDueIntegrations(database.db, { owner: "run-1", leaseMs: 60_000, limit: 1, now: new Date(), integrationId });
     const storage = createLocalStorage(mkdtempSync(join(tmpdir(), "lokario-mailbox-")));
     const syncWith = (budget: Budget) =>
-      withImap(integration!, { keys: { encryptionKey: TEST_ENCRYPTION_KEY }, connectTimeoutMs: 5_000, commandTimeoutMs: 5_000, log: silentLogger }, ({ client }) => {
+      withImap(integration!, { keys: { encryptionKey: TEST_ENCRYPTION_KEY }, connectTimeoutMs: 5_000, commandTimeoutMs: 5_000, log: silentLogger, hostPolicy: TEST_MAIL_HOST_POLICY }, ({ client }) => {
         const ctx: MailboxSyncContext = {
           db: database.db, client, log: silentLogger, integration: integration!, owner: "run-1", now: () => new Date(),
           budget, reserveMs: 0, storage, maxMessageBytes: 1_000_000, maxAttachmentBytes: 1_000_000,
