@@ -4,6 +4,7 @@
 import { and, eq } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { companies, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
+import { duplicateMailboxError, isDuplicateMailboxError } from "../../lib/inbox/duplicate-mailbox.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { readPassword } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
@@ -67,6 +68,8 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
       }
       const [inserted] = await tx.insert(inboxIntegrations).values(row).returning({ id: inboxIntegrations.id });
       return inserted!.id;
+    }).catch((err: unknown) => {
+      throw isDuplicateMailboxError(err) ? duplicateMailboxError(values.username ?? email, server, companyId, err) : err;
     });
     const security = useSsl ? "implicit TLS" : "STARTTLS";
     ctx.print(
