@@ -2,6 +2,7 @@
 // Development defaults (embedded PGlite, no secret) apply only outside production.
 
 import { z } from "zod";
+import { type SmtpDiscoveryOptions, STANDARD_AUTOCONFIG_URLS } from "./mail/discover-smtp.js";
 
 const DEFAULT_PGLITE_URL = "pglite:./.data/pglite";
 
@@ -42,6 +43,13 @@ const envSchema = z.object({
   SMTP_FROM: z.string().optional(),
   SMTP_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
   SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /** Find a sending mailbox's missing SMTP settings (known providers, autoconfig, DNS SRV). */
+  SMTP_DISCOVERY: booleanText.default(true),
+  SMTP_DISCOVERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(4_000),
+  /** Tests only: autoconfig URL templates ({domain}, {email}) instead of the standard https ones. */
+  SMTP_AUTOCONFIG_URLS: z.string().optional(),
+  /** Tests only: DNS servers ("127.0.0.1:5353", comma-separated) for the SRV lookups. */
+  SMTP_DISCOVERY_DNS_SERVERS: z.string().optional(),
   ALERT_WEBHOOK_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -74,6 +82,8 @@ export interface Config {
   integrationsPerRun: number;
   smtp?: SmtpServerConfig;
   smtpTimeoutMs: number;
+  /** Undefined when SMTP_DISCOVERY is off. */
+  smtpDiscovery?: SmtpDiscoveryOptions;
   alertWebhookUrl?: string;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
@@ -132,9 +142,28 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         }
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
+    smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction) : undefined,
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
+  };
+}
+
+/**
+ * Discovery reaches hosts named by tenants' domains: in production only the standard https URLs
+ * and the system's resolver. The overrides exist for tests against local servers.
+ */
+function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean): SmtpDiscoveryOptions {
+  const list = (text: string | undefined) => (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const autoconfigUrls = list(env.SMTP_AUTOCONFIG_URLS);
+  const dnsServers = list(env.SMTP_DISCOVERY_DNS_SERVERS);
+  if (isProduction && (autoconfigUrls.length > 0 || dnsServers.length > 0)) {
+    throw new ConfigError("SMTP_AUTOCONFIG_URLS and SMTP_DISCOVERY_DNS_SERVERS are for tests: unset them in production");
+  }
+  return {
+    timeoutMs: env.SMTP_DISCOVERY_TIMEOUT_MS,
+    autoconfigUrls: autoconfigUrls.length > 0 ? autoconfigUrls : STANDARD_AUTOCONFIG_URLS,
+    ...(dnsServers.length > 0 ? { dnsServers } : {}),
   };
 }
 

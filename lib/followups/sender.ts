@@ -1,6 +1,6 @@
 // Who sends a company's follow-ups, and through which SMTP server:
-// - its own mailbox when the primary (`is_primary`, active) integration has SMTP settings: From is
-//   that mailbox; login `smtp_username`, else the IMAP login; password `smtp_password`, else the
+// - its own mailbox when the primary (`is_primary`, active) integration has SMTP settings, or when
+//   they can be discovered from its address (lib/mail/discover-smtp.ts): From is that mailbox; login `smtp_username`, else the IMAP login; password `smtp_password`, else the
 //   IMAP password (both encrypted at rest);
 // - otherwise the global server from the environment (SMTP_*): From is SMTP_FROM's address under
 //   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
@@ -11,6 +11,7 @@ import { decryptSecret } from "../crypto/secret-box.js";
 import type { Db } from "../db/client.js";
 import { inboxIntegrations } from "../db/schema.js";
 import { shortReason } from "../errors.js";
+import { discoverSmtp } from "../mail/discover-smtp.js";
 import type { SmtpSettings } from "../mail/smtp.js";
 
 export interface Sender {
@@ -39,7 +40,11 @@ export async function resolveSender(
     .limit(1);
   const displayName = company.name.replace(/[\r\n]+/g, " ").trim();
 
-  if (mailbox?.smtpServer && mailbox.emailAddress) {
+  // No SMTP settings stored: found the way mail programs find them (best-effort, never throws).
+  const discovered = mailbox?.emailAddress && !mailbox.smtpServer && config.smtpDiscovery
+    ? await discoverSmtp({ emailAddress: mailbox.emailAddress, imapServer: mailbox.imapServer }, config.smtpDiscovery)
+    : undefined;
+  if (mailbox?.emailAddress && (mailbox.smtpServer || discovered)) {
     const stored = mailbox.smtpPassword ?? mailbox.emailPassword;
     let password: string | undefined;
     try {
@@ -47,13 +52,13 @@ export async function resolveSender(
     } catch (err) {
       return { unavailable: "smtp_password_unreadable", detail: shortReason(err) };
     }
-    const port = mailbox.smtpPort ?? (mailbox.smtpUseSsl ? 465 : 587);
+    const port = discovered?.port ?? mailbox.smtpPort ?? (mailbox.smtpUseSsl ? 465 : 587);
     return {
       sender: {
         smtp: {
-          host: mailbox.smtpServer,
+          host: discovered?.host ?? mailbox.smtpServer!,
           port,
-          isSecure: mailbox.smtpUseSsl ?? port === 465,
+          isSecure: discovered?.isSecure ?? mailbox.smtpUseSsl ?? port === 465,
           user: mailbox.smtpUsername ?? mailbox.imapUsername ?? mailbox.emailAddress,
           password,
           rejectUnauthorized: mailbox.tlsRejectUnauthorized,

@@ -1,7 +1,11 @@
 // `lokario-cron integrations update|enable|disable ID`: changes a mailbox's settings or turns it
 // on and off. The rules (what a change resets) live in lib/inbox/update-integration.ts.
 
+import { eq } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
+import type { Db } from "../../lib/db/client.js";
+import { inboxIntegrations } from "../../lib/db/schema.js";
+import { type DiscoveredSmtp, discoverSmtp } from "../../lib/mail/discover-smtp.js";
 import { type IntegrationChanges, type IntegrationUpdate, updateIntegration } from "../../lib/inbox/update-integration.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { readPassword } from "./read-password.js";
@@ -33,6 +37,7 @@ export async function updateIntegrationCommand(args: string[], ctx: CliContext):
     "smtp-password-stdin": { type: "boolean" },
     "smtp-password-env": { type: "string" },
     "smtp-clear": { type: "boolean" },
+    "smtp-discover": { type: "boolean" },
   }, ["ID"]);
   const id = parseId(positionals[0], "ID");
   const v = values;
@@ -47,7 +52,9 @@ export async function updateIntegrationCommand(args: string[], ctx: CliContext):
   }
   const smtpGiven = ["smtp-server", "smtp-port", "smtp-ssl", "smtp-starttls", "smtp-username", "smtp-password-stdin", "smtp-password-env"]
     .some((k) => v[k as keyof typeof v] !== undefined);
-  if (v["smtp-clear"] && smtpGiven) throw new UsageError("--smtp-clear cannot be combined with other --smtp-* options");
+  if ((v["smtp-clear"] || v["smtp-discover"]) && (smtpGiven || (v["smtp-clear"] && v["smtp-discover"]))) {
+    throw new UsageError("--smtp-clear and --smtp-discover cannot be combined with other --smtp-* options");
+  }
 
   const changes: IntegrationChanges = {
     name: v.name,
@@ -79,8 +86,16 @@ export async function updateIntegrationCommand(args: string[], ctx: CliContext):
     if (needsSmtpPassword) {
       changes.smtp = { ...changes.smtp, password: encryptSecret(await passwordFrom(v["smtp-password-env"], "SMTP password: ", ctx), keys) };
     }
+    let discovered: DiscoveredSmtp | undefined;
+    if (v["smtp-discover"]) {
+      discovered = await discoverFor(db, id, ctx);
+      changes.smtp = { server: discovered.host, port: discovered.port, useSsl: discovered.isSecure };
+    }
     const update = await updateIntegration(db, id, changes, new Date());
-    ctx.print(v.json, update, describeUpdate(update));
+    const found = discovered
+      ? `SMTP found (${discovered.source}): ${discovered.host}:${discovered.port} (${discovered.isSecure ? "implicit TLS" : "STARTTLS"}).\n`
+      : "";
+    ctx.print(v.json, { ...update, ...(discovered ? { discovered } : {}) }, found + describeUpdate(update));
     return 0;
   });
 }
@@ -142,6 +157,24 @@ function emailOf(value: string): string {
   const email = value.trim();
   if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError(`--email must be an email address, got "${value}"`);
   return email;
+}
+
+async function discoverFor(db: Db, id: number, ctx: CliContext): Promise<DiscoveredSmtp> {
+  const [row] = await db
+    .select({ emailAddress: inboxIntegrations.emailAddress, imapServer: inboxIntegrations.imapServer })
+    .from(inboxIntegrations)
+    .where(eq(inboxIntegrations.id, id));
+  if (!row) throw new CliError(`integration ${id} does not exist (see: lokario-cron integrations list)`);
+  const options = ctx.config.smtpDiscovery;
+  if (!options) throw new CliError("SMTP discovery is turned off (SMTP_DISCOVERY=false): give --smtp-server and --smtp-port");
+  const found = row.emailAddress ? await discoverSmtp({ emailAddress: row.emailAddress, imapServer: row.imapServer }, options) : undefined;
+  if (!found) {
+    throw new CliError(
+      `no SMTP settings found for ${row.emailAddress ?? "this mailbox"} (known providers, autoconfig, DNS SRV): ` +
+        `give them with --smtp-server HOST --smtp-port N (--smtp-ssl or --smtp-starttls)`,
+    );
+  }
+  return found;
 }
 
 async function passwordFrom(variable: string | undefined, prompt: string, ctx: CliContext): Promise<string> {
