@@ -175,6 +175,45 @@ describe("lokario-cron integrations lifecycle", () => {
     expect(attachments).toEqual([]);
   });
 
+  it("says a port that does not speak TLS needs STARTTLS, as a permanent error, when implicit TLS meets Dovecot's STARTTLS port", async () => {
+    const mailbox = await createMailbox();
+    const { integrationId } = await insertIntegration(database.db, mailbox, { port: mailbox.dovecot.port, values: { useSsl: true } });
+    const result = await runCli(["integrations", "test", String(integrationId), "--json"], env);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      success: false, kind: "permanent", error: "this port does not speak TLS: use STARTTLS (--no-ssl) or port 993",
+    });
+  });
+
+  it("names --insecure-tls and the update command when Dovecot's self-signed certificate is verified", async () => {
+    const mailbox = await createMailbox();
+    const { integrationId } = await insertIntegration(database.db, mailbox, { transport: "tls", values: { tlsRejectUnauthorized: true } });
+    const result = await runCli(["integrations", "test", String(integrationId), "--json"], env);
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout) as { kind: string; error: string };
+    expect(report.kind).toBe("permanent");
+    expect(report.error).toContain("self-signed certificate");
+    expect(report.error).toContain(`accept it with --insecure-tls (lokario-cron integrations update ${integrationId} --insecure-tls)`);
+
+    expect((await runCli(["integrations", "update", String(integrationId), "--insecure-tls"], env)).code).toBe(0);
+    expect((await runCli(["integrations", "test", String(integrationId)], env)).code).toBe(0);
+  });
+
+  it("finds and stores a mailbox's SMTP settings with --smtp-discover, and says where they came from", async () => {
+    const companyId = await addCompany();
+    const { id } = JSON.parse((await add(companyId, "contact@wanadoo.fr", "imap.orange.fr")).stdout) as { id: number };
+    const result = await runCli(["integrations", "update", String(id), "--smtp-discover"], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("SMTP found (provider Orange): smtp.orange.fr:465 (implicit TLS).");
+    expect(await rowOf(id)).toMatchObject({ smtpServer: "smtp.orange.fr", smtpPort: 465, smtpUseSsl: true });
+
+    const { id: unknownId } = JSON.parse((await add(companyId, "a@atelier.example", "imap.atelier.example")).stdout) as { id: number };
+    const missing = await runCli(["integrations", "update", String(unknownId), "--smtp-discover"], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("no SMTP settings found for a@atelier.example");
+    expect(missing.stderr).toContain("--smtp-server HOST --smtp-port N");
+  });
+
   it("answers a clear error for a mailbox that does not exist", async () => {
     const id = 900_000 + randomBytes(2).readUInt16BE();
     for (const command of ["update", "enable", "disable", "remove"]) {

@@ -50,7 +50,9 @@ describe("SMTP discovery", () => {
         const response = Packet.createResponseFromRequest(request);
         const [question] = request.questions;
         for (const record of SRV[question!.name] ?? []) {
-          response.answers.push({ name: question!.name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 60, ...record });
+          // dns2's types require its Resource class; its encoder takes plain records like this one.
+          const answer = { name: question!.name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 60, ...record };
+          response.answers.push(answer as unknown as (typeof response.answers)[number]);
         }
         void send(response);
       },
