@@ -5,7 +5,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import dns2 from "dns2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encryptSecret } from "../../lib/crypto/secret-box.js";
+import { companies, inboxIntegrations } from "../../lib/db/schema.js";
+import { resolveSender } from "../../lib/followups/sender.js";
 import { discoverSmtp, parseAutoconfigSmtp, type SmtpDiscoveryOptions } from "../../lib/mail/discover-smtp.js";
+import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
+import { createTestDatabase } from "../support/databases.js";
 
 const { Packet } = dns2;
 
@@ -120,5 +125,26 @@ describe("SMTP discovery", () => {
     const document = `<outgoingServer  type='smtp' ><socketType>ssl</socketType><port> 465 </port><hostname>
       SMTP.%EMAILDOMAIN% </hostname></outgoingServer>`;
     expect(parseAutoconfigSmtp(document, { email: "a@b.fr", domain: "b.fr" })).toEqual({ host: "smtp.b.fr", port: 465, isSecure: true });
+  });
+
+  it("gives follow-ups the company's own mailbox as sender when its SMTP settings can be found, else the global server", async () => {
+    const database = await createTestDatabase("pglite");
+    try {
+      const [company] = await database.db.insert(companies).values({ name: "Plomberie Martin" }).returning();
+      const [mailbox] = await database.db.insert(inboxIntegrations).values({
+        companyId: company!.id, imapServer: "imap.orange.fr", emailAddress: "plomberie.martin@orange.fr", isPrimary: true,
+        emailPassword: encryptSecret("imap-pass", { encryptionKey: TEST_ENCRYPTION_KEY }),
+      }).returning();
+      const config = testConfig(database, { SMTP_HOST: "smtp.global.test", SMTP_FROM: "relances@lokario.test" });
+      const found = await resolveSender(database.db, config, company!);
+      expect(found).toMatchObject({
+        sender: { smtp: { host: "smtp.orange.fr", port: 465, isSecure: true, user: "plomberie.martin@orange.fr", password: "imap-pass" },
+          from: { address: "plomberie.martin@orange.fr" }, integrationId: mailbox!.id },
+      });
+      const off = await resolveSender(database.db, { ...config, smtpDiscovery: undefined }, company!);
+      expect(off).toMatchObject({ sender: { smtp: { host: "smtp.global.test" }, replyTo: "plomberie.martin@orange.fr", integrationId: null } });
+    } finally {
+      await database.drop();
+    }
   });
 });
