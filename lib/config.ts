@@ -2,6 +2,7 @@
 // Development defaults (embedded PGlite, no secret) apply only outside production.
 
 import { z } from "zod";
+import { type SmtpDiscoveryOptions, STANDARD_AUTOCONFIG_URLS } from "./mail/discover-smtp.js";
 
 const DEFAULT_PGLITE_URL = "pglite:./.data/pglite";
 
@@ -42,6 +43,13 @@ const envSchema = z.object({
   SMTP_FROM: z.string().optional(),
   SMTP_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
   SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /** Find a sending mailbox's missing SMTP settings (known providers, autoconfig, DNS SRV). */
+  SMTP_DISCOVERY: booleanText.default(true),
+  SMTP_DISCOVERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(4_000),
+  /** Tests only: autoconfig URL templates ({domain}, {email}) instead of the standard https ones. */
+  SMTP_AUTOCONFIG_URLS: z.string().optional(),
+  /** Tests only: DNS servers ("127.0.0.1:5353", comma-separated) for the SRV lookups. */
+  SMTP_DISCOVERY_DNS_SERVERS: z.string().optional(),
   ALERT_WEBHOOK_URL: z.string().url().optional(),
   /** Lets mailboxes point at loopback, private and other reserved addresses (a LAN mail server, tests). */
   ALLOW_PRIVATE_MAIL_HOSTS: booleanText.default(false),
@@ -140,6 +148,8 @@ export interface Config {
   integrationsPerRun: number;
   smtp?: SmtpServerConfig;
   smtpTimeoutMs: number;
+  /** Undefined when SMTP_DISCOVERY is off. */
+  smtpDiscovery?: SmtpDiscoveryOptions;
   alertWebhookUrl?: string;
   mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
@@ -200,6 +210,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         }
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
+    smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction) : undefined,
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
     mailHosts: {
       isPrivateAllowed: env.ALLOW_PRIVATE_MAIL_HOSTS,
@@ -251,6 +262,24 @@ function allowedPortsOf(list: string | undefined, isPrivateAllowed: boolean): re
   if (list === undefined || list.trim() === "") return isPrivateAllowed ? "any" : MAIL_PORTS;
   if (list.trim() === "*") return "any";
   return list.split(",").map((p) => Number(p.trim()));
+}
+
+/**
+ * Discovery reaches hosts named by tenants' domains: in production only the standard https URLs
+ * and the system's resolver. The overrides exist for tests against local servers.
+ */
+function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean): SmtpDiscoveryOptions {
+  const list = (text: string | undefined) => (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const autoconfigUrls = list(env.SMTP_AUTOCONFIG_URLS);
+  const dnsServers = list(env.SMTP_DISCOVERY_DNS_SERVERS);
+  if (isProduction && (autoconfigUrls.length > 0 || dnsServers.length > 0)) {
+    throw new ConfigError("SMTP_AUTOCONFIG_URLS and SMTP_DISCOVERY_DNS_SERVERS are for tests: unset them in production");
+  }
+  return {
+    timeoutMs: env.SMTP_DISCOVERY_TIMEOUT_MS,
+    autoconfigUrls: autoconfigUrls.length > 0 ? autoconfigUrls : STANDARD_AUTOCONFIG_URLS,
+    ...(dnsServers.length > 0 ? { dnsServers } : {}),
+  };
 }
 
 /** PGlite for `pglite:` URLs and plain paths, Neon for Neon hosts, node-postgres otherwise. */

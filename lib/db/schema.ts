@@ -38,6 +38,8 @@ export const CONVERSATION_STATUS = {
 
 export const MESSAGE_SOURCE_EMAIL = "email";
 export const INTEGRATION_TYPE_IMAP = "imap";
+/** The unique index that refuses a second active row for the same mailbox (added). */
+export const INTEGRATION_UNIQUE_INDEX = "inbox_integrations_mailbox_key";
 export const SYNC_STATUS = { success: "success", error: "error" } as const;
 /** How a mailbox logs in (added): its stored password, or an OAuth2 access token (SASL XOAUTH2). */
 export const AUTH_METHODS = ["password", "oauth2"] as const;
@@ -192,7 +194,19 @@ export const inboxIntegrations = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index("inbox_integrations_due_idx").on(t.isActive, t.nextSyncAt)],
+  (t) => [
+    index("inbox_integrations_due_idx").on(t.isActive, t.nextSyncAt),
+    // One active mailbox per company, login and server: a second row for the same account would
+    // import every message twice. The login is `imap_username`, else the address (as `imapLogin`),
+    // compared without case; inactive rows are left out so a disabled duplicate can be kept.
+    uniqueIndex(INTEGRATION_UNIQUE_INDEX)
+      .on(
+        t.companyId,
+        sql`lower(coalesce(nullif(btrim(${t.imapUsername}), ''), btrim(${t.emailAddress})))`,
+        sql`lower(btrim(${t.imapServer}))`,
+      )
+      .where(sql`${t.isActive}`),
+  ],
 );
 
 /**

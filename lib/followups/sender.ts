@@ -1,8 +1,9 @@
 // Who sends a company's follow-ups, and through which SMTP server:
-// - its own mailbox when the primary (`is_primary`, active) integration has SMTP settings: From is
-//   that mailbox; it logs in as `credentialsFor` says (password or OAuth2 token). An OAuth2 login
-//   is fetched only when a message is about to be sent (`resolveLogin`), so deciding what is due
-//   (dry runs, the status) never calls the provider;
+// - its own mailbox when the primary (`is_primary`, active) integration has SMTP settings, or when
+//   they can be discovered from its address (lib/mail/discover-smtp.ts): From is that mailbox; it
+//   logs in as `credentialsFor` says (password or OAuth2 token). An OAuth2 login is fetched only
+//   when a message is about to be sent (`resolveLogin`), so deciding what is due (dry runs, the
+//   status) never calls the provider;
 // - otherwise the global server from the environment (SMTP_*): From is SMTP_FROM's address under
 //   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
 // A company's own server is held to config.mailHosts (no internal network); the operator's is not.
@@ -14,6 +15,7 @@ import { inboxIntegrations } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { credentialsFor, type MailLogin, passwordLogin } from "../mail/credentials.js";
+import { discoverSmtp } from "../mail/discover-smtp.js";
 import { OPERATOR_HOST_POLICY } from "../mail/mail-host-guard.js";
 import type { SmtpSettings } from "../mail/smtp.js";
 
@@ -48,7 +50,11 @@ export async function resolveSender(
     .limit(1);
   const displayName = company.name.replace(/[\r\n]+/g, " ").trim();
 
-  if (mailbox?.smtpServer && mailbox.emailAddress) {
+  // No SMTP settings stored: found the way mail programs find them (best-effort, never throws).
+  const discovered = mailbox?.emailAddress && !mailbox.smtpServer && config.smtpDiscovery
+    ? await discoverSmtp({ emailAddress: mailbox.emailAddress, imapServer: mailbox.imapServer }, config.smtpDiscovery)
+    : undefined;
+  if (mailbox?.emailAddress && (mailbox.smtpServer || discovered)) {
     const isOAuth = mailbox.authMethod === "oauth2";
     if (isOAuth && mailbox.oauthReconnectNeededAt) return { unavailable: "mailbox_needs_reconnection" };
     let login: { user: string; pass?: string } | undefined;
@@ -60,13 +66,13 @@ export async function resolveSender(
     } catch (err) {
       return { unavailable: "smtp_password_unreadable", detail: shortReason(err) };
     }
-    const port = mailbox.smtpPort ?? (mailbox.smtpUseSsl ? 465 : 587);
+    const port = discovered?.port ?? mailbox.smtpPort ?? (mailbox.smtpUseSsl ? 465 : 587);
     return {
       sender: {
         smtp: {
-          host: mailbox.smtpServer,
+          host: discovered?.host ?? mailbox.smtpServer!,
           port,
-          isSecure: mailbox.smtpUseSsl ?? port === 465,
+          isSecure: discovered?.isSecure ?? mailbox.smtpUseSsl ?? port === 465,
           user: login.user,
           password: login.pass,
           rejectUnauthorized: mailbox.tlsRejectUnauthorized,

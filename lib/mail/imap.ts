@@ -86,7 +86,8 @@ export async function withImap<T>(
     sessionLog.debug("imap session open", { tls: client.secureConnection });
     return await Promise.race([fn({ client, log: sessionLog }), stopped]);
   } catch (err) {
-    throw toJobError(isConnectionLoss(err) && connectionError ? connectionError : err, options.signal, options.commandTimeoutMs);
+    const cause = isConnectionLoss(err) && connectionError ? connectionError : err;
+    throw toJobError(cause, options.signal, options.commandTimeoutMs, integration.id);
   } finally {
     options.signal?.removeEventListener("abort", stop);
     if (client) await logoutOrClose(client, options.commandTimeoutMs);
@@ -157,7 +158,7 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 /** Decides the kind of an IMAP failure where it is raised. Messages carry no credentials. */
-function toJobError(err: unknown, signal: AbortSignal | undefined, commandTimeoutMs: number): JobError {
+function toJobError(err: unknown, signal: AbortSignal | undefined, commandTimeoutMs: number, integrationId: number): JobError {
   if (err instanceof JobError) return err;
   if (signal?.aborted) return new JobError("transient", "stopped at the run budget while the IMAP server was still answering", { cause: err });
   const e = (err ?? {}) as ImapFlowErrorShape;
@@ -168,9 +169,20 @@ function toJobError(err: unknown, signal: AbortSignal | undefined, commandTimeou
   if (e.code === "MissingServerExtension" || /STARTTLS/i.test(String((err as Error)?.message ?? ""))) {
     return new JobError("permanent", "the IMAP server does not offer STARTTLS: enable SSL (port 993) or use a server with TLS", { cause: err });
   }
-  if (e.tlsFailed || isCertificateError(err)) {
-    return new JobError("permanent", `TLS failed: ${describe(err)} (a self-signed server needs tls_reject_unauthorized=false)`, { cause: err });
+  // A TLS handshake answered in clear text: the port expects STARTTLS (or no TLS at all). Retrying
+  // cannot help, so it is permanent, with the two settings that work.
+  if (isPlainTextReply(err)) {
+    return new JobError("permanent", "this port does not speak TLS: use STARTTLS (--no-ssl) or port 993", { cause: err });
   }
+  if (isCertificateError(err)) {
+    return new JobError(
+      "permanent",
+      `TLS certificate rejected: ${describe(err)}. If this is your own server with a self-signed certificate, ` +
+        `accept it with --insecure-tls (lokario-cron integrations update ${integrationId} --insecure-tls)`,
+      { cause: err },
+    );
+  }
+  if (e.tlsFailed) return new JobError("permanent", `TLS failed: ${describe(err)}`, { cause: err });
   if (e.code === "ENOTFOUND") return new JobError("permanent", "IMAP server host name not found", { cause: err });
   if (e.code === "ETIMEOUT") {
     return new JobError("transient", `IMAP server stopped answering (nothing received for ${commandTimeoutMs} ms)`, { cause: err });
@@ -182,6 +194,11 @@ function toJobError(err: unknown, signal: AbortSignal | undefined, commandTimeou
 function isConnectionLoss(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === "NoConnection" || code === "EConnectionClosed";
+}
+
+function isPlainTextReply(err: unknown): boolean {
+  const e = (err ?? {}) as { code?: unknown; reason?: unknown };
+  return e.code === "ERR_SSL_WRONG_VERSION_NUMBER" || e.reason === "wrong version number";
 }
 
 function isCertificateError(err: unknown): boolean {

@@ -22,6 +22,8 @@ export interface AttachmentStorage {
   put(key: string, content: Readable | Buffer): Promise<{ path: string; sizeBytes: number }>;
   /** Reads back what `put` stored under `path`. */
   open(path: string): Readable;
+  /** Deletes what `put` stored under `path`; nothing there is not an error. */
+  remove(path: string): Promise<void>;
 }
 
 /**
@@ -71,6 +73,9 @@ export function createLocalStorage(dir: string): AttachmentStorage {
     open(path) {
       return createReadStream(fileFor(path));
     },
+    async remove(path) {
+      await rm(fileFor(path), { force: true });
+    },
   };
 }
 
@@ -100,6 +105,10 @@ export function createDatabaseStorage(db: Db): AttachmentStorage {
           yield row.content;
         })(),
       );
+    },
+    async remove(path) {
+      if (!path.startsWith(DATABASE_PATH_PREFIX)) throw new Error("not a path of the database attachment store");
+      await db.delete(storedFiles).where(eq(storedFiles.key, path.slice(DATABASE_PATH_PREFIX.length)));
     },
   };
 }

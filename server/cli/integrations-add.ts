@@ -7,6 +7,7 @@ import type { Config } from "../../lib/config.js";
 import { companies, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
 import { JobError } from "../../lib/errors.js";
 import { resolveMailHost } from "../../lib/mail/mail-host-guard.js";
+import { duplicateMailboxError, isDuplicateMailboxError } from "../../lib/inbox/duplicate-mailbox.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { readPassword } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
@@ -71,6 +72,8 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
       }
       const [inserted] = await tx.insert(inboxIntegrations).values(row).returning({ id: inboxIntegrations.id });
       return inserted!.id;
+    }).catch((err: unknown) => {
+      throw isDuplicateMailboxError(err) ? duplicateMailboxError(values.username ?? email, server, companyId, err) : err;
     });
     const security = useSsl ? "implicit TLS" : "STARTTLS";
     ctx.print(

@@ -28,6 +28,22 @@ Commands
   integrations list             List mailboxes with their last sync status (never their passwords).
       --company ID              Only this company's mailboxes
   integrations test ID          Connect to a mailbox and report what is there (folders, INBOX count, UIDVALIDITY).
+  integrations update ID        Change a mailbox's settings; options not given are kept.
+      --server HOST --port N    IMAP server and port (a new server or login resets the folder cursors, said so)
+      --ssl | --no-ssl          Implicit TLS, or STARTTLS (993/143 follow when the port was the standard one)
+      --insecure-tls | --verify-tls   Accept a self-signed certificate, or verify it again
+      --email ADDR --username U --name N --interval MIN
+      --primary | --no-primary  Make it (or stop it being) the company's sending mailbox
+      --password-stdin          Read a new IMAP password from stdin or the prompt (or --password-env VAR)
+      --smtp-server HOST --smtp-port N --smtp-ssl | --smtp-starttls --smtp-username U
+      --smtp-password-stdin     Read a new SMTP password (or --smtp-password-env VAR); else the IMAP one is used
+      --smtp-discover           Find the SMTP settings (provider table, autoconfig, DNS SRV) and store them
+      --smtp-clear              Forget the SMTP settings (follow-ups then find them, or use the global server)
+  integrations disable ID       Stop syncing a mailbox (its mail stays); enable ID turns it back on.
+  integrations enable ID
+  integrations remove ID        Delete a mailbox; says how much mail it imported and asks what happens to it:
+      --keep-mail               Keep its conversations and messages in the inbox, detached
+      --delete-mail             Delete them and their attachments (required, one or the other, without a terminal)
   sync                          Run the inbox sync once; prints the same summary JSON as the endpoint.
       --integration ID          Only this mailbox, due or not
       --until-done              Keep running until nothing is left (a first import of a large mailbox),

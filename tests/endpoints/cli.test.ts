@@ -162,10 +162,10 @@ describe("lokario-cron", () => {
     const dovecot = inject("dovecot");
     const user = `cli-${randomBytes(4).toString("hex")}`;
     appendFileSync(join(dovecot.dir, "users"), `${user}:{PLAIN}${MAILBOX_PASSWORD}\n`);
-    const companyId = await addCompany("Dovecot Test");
-    const add = (password: string) =>
+    const add = async (password: string) =>
       runCli(
-        ["integrations", "add", "--company", String(companyId), "--email", `${user}@localhost`, "--username", user,
+        // One company each: the same mailbox twice in one company is refused.
+        ["integrations", "add", "--company", String(await addCompany("Dovecot Test")), "--email", `${user}@localhost`, "--username", user,
           "--server", "127.0.0.1", "--port", String(dovecot.tlsPort), "--insecure-tls", "--json"],
         env,
         password,
