@@ -115,7 +115,7 @@ async function processCandidates(ctx: JobContext, params: FollowupParams, summar
 }
 
 interface RunState {
-  /** SMTP accounts that failed at the connection or login this run: not tried again until the next. */
+  /** SMTP accounts that failed at the connection or login, or answered 4xx, this run: not tried again until the next. */
   downSenders: Set<string>;
   /** Dry runs: clients already given an email in the plan (one per client per day). */
   plannedClients: Set<number>;

@@ -157,11 +157,10 @@ function isLoopback(host: string): boolean {
 }
 
 /**
- * True when the failure is about the server or the account rather than one message (no SMTP reply
- * at all, or a refused login): the next message to the same server would fail the same way.
+ * True when the run should stop using this server: no SMTP reply at all, a refused login, or a 4xx
+ * reply. A 4xx says "not now" (busy, greylisting, a rate limit); sending the run's next messages to
+ * the same server would only collect more of them, and may prolong a rate limit.
  */
 export function isServerFailure(err: JobError): boolean {
-  if (err.kind === "auth") return true;
-  const cause = err.cause as { responseCode?: number } | undefined;
-  return err.kind === "transient" && !cause?.responseCode;
+  return err.kind === "auth" || err.kind === "transient";
 }

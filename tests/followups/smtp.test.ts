@@ -57,12 +57,12 @@ describe("sending through SMTP", () => {
     expect(isServerFailure(err)).toBe(false);
   });
 
-  it("reports a 451 answer as transient, tied to the message rather than the server", async () => {
+  it("reports a 451 answer as transient, and as a reason to leave the server alone until the next run", async () => {
     smtp.setTemporaryFailure(true);
     const err = await failureOf(withSmtp(settings, (s) => s.send(email("later@example.com"))));
     expect(err.kind).toBe("transient");
     expect(err.message).toContain("451");
-    expect(isServerFailure(err)).toBe(false);
+    expect(isServerFailure(err)).toBe(true);
   });
 
   it("reports a refused connection as transient and as the server being down", async () => {
