@@ -1,6 +1,7 @@
 // A real SMTP server for tests (smtp-server on a free loopback port) that keeps what it receives,
 // parsed with mailparser, and can be told to misbehave: refuse a recipient (550), answer 451 to
-// everything, require a login, or stop listening altogether (connection refused) and start again.
+// everything, require a login, hold its reply to a message it received, or stop listening
+// altogether (connection refused) and start again.
 
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
@@ -24,6 +25,8 @@ export interface TestSmtpServer {
   setTemporaryFailure(isOn: boolean): void;
   /** Wait this long before accepting each message (a slow server). */
   setAcceptDelay(delayMs: number): void;
+  /** While on, keep each received message without ever answering its final "." (a server hanging). */
+  holdReplies(isOn: boolean): void;
   /** Only accept a login with these credentials (and refuse mail without it). */
   requireAuth(credentials: { user: string; password: string } | undefined): void;
   /** Stop listening: clients get "connection refused" until `start()`. */
@@ -48,6 +51,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   const rejected = new Set<string>();
   let isFailing = false;
   let acceptDelayMs = 0;
+  let isHoldingReplies = false;
   let credentials: { user: string; password: string } | undefined;
   let server: SMTPServer | undefined;
 
@@ -98,7 +102,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
               parsed,
               messageId: parsed.messageId,
             });
-            setTimeout(() => callback(), acceptDelayMs);
+            if (!isHoldingReplies) setTimeout(() => callback(), acceptDelayMs);
           })
           .catch((err: Error) => callback(err));
       });
@@ -131,6 +135,9 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
     setAcceptDelay: (delayMs) => {
       acceptDelayMs = delayMs;
+    },
+    holdReplies: (isOn) => {
+      isHoldingReplies = isOn;
     },
     requireAuth: (c) => {
       credentials = c;
