@@ -120,6 +120,29 @@ describe("a follow-up run killed in the middle of a send", () => {
     expect(settled).toMatchObject({ state: "uncertain", messageId: attempt!.messageId });
   });
 
+  it("never sends a step from a run that outlived its attempt's lease once another run has sent it", async () => {
+    const seeded = await seedInvoiceFollowup(database.db);
+    const frozen = await startSmtpServer();
+    try {
+      frozen.holdGreetings();
+      const firstDay = new Date("2026-03-09T08:00:00Z");
+      const lateRun = runFollowups(testConfig(database, { ...frozen.env(), SMTP_TIMEOUT_MS: "60000" }), firstDay);
+      await waitFor("the late run to claim the step and connect", async () =>
+        frozen.connectionCount() > 0 && (await attemptsOf(database.db, seeded.followupId)).length > 0);
+
+      const nextRun = await runFollowups(testConfig(database, smtp.env()), new Date(firstDay.getTime() + LATER_MS));
+      expect(nextRun).toMatchObject({ sent: 1, uncertain: 0 });
+      frozen.releaseGreetings();
+      expect(await lateRun).toMatchObject({ sent: 0, failed: 0, skippedByReason: { send_in_progress: 1 } });
+      expect(frozen.received).toHaveLength(0);
+    } finally {
+      await frozen.close();
+    }
+    expect(smtp.receivedBy(seeded.clientEmail)).toHaveLength(1);
+    expect(await historyOf(database.db, seeded.followupId)).toHaveLength(1);
+    expect((await attemptsOf(database.db, seeded.followupId)).map((a) => a.state)).toEqual(["sent"]);
+  });
+
   it("marks the killed run abandoned once its lease has passed, and the status shows it so", async () => {
     await seedInvoiceFollowup(database.db, { settings: ALWAYS_OPEN });
     const silent = await startSilentServer();
