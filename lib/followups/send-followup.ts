@@ -86,9 +86,14 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
 
   let smtpResponse: string;
   let isReleased = false;
+  let handOverFailure: unknown;
   try {
     const onHandOver = async () => {
-      isReleased = !(await recordHandOver(db, claim.attemptId, request.now));
+      const isRecorded = await recordHandOver(db, claim.attemptId, request.now).catch((err: unknown) => {
+        handOverFailure = err;
+        throw err;
+      });
+      isReleased = !isRecorded;
       if (isReleased) throw new Error("attempt released after its lease: not ours to send any more");
     };
     const accepted = await request.smtp.send({
@@ -106,6 +111,9 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
   } catch (err) {
     // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
     if (isReleased) return { outcome: "not_claimed", reason: "step_taken" };
+    // The database failed, not SMTP; the message was not written. The attempt stays `sending`
+    // without a hand-over, so once its lease has passed a run sends the step again.
+    if (handOverFailure !== undefined) throw handOverFailure;
     return failAttempt(db, request, claim.attemptId, err, log);
   }
 
