@@ -421,6 +421,9 @@ export const followupHistory = pgTable(
 /**
  * Added: one row per automatic (follow-up, step), inserted before SMTP is contacted. The unique key
  * is what makes a send happen at most once, whatever the number of concurrent pings.
+ * `handed_over_at`: when the server had accepted the envelope (354 to DATA) and the message itself
+ * was about to go; null while connecting, logging in or giving the envelope, when nothing can have
+ * been delivered yet.
  */
 export const followupSendAttempts = pgTable(
   "followup_send_attempts",
@@ -439,6 +442,7 @@ export const followupSendAttempts = pgTable(
     historyId: integer("history_id"),
     leaseUntil: timestamp("lease_until", { withTimezone: true }).notNull(),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull(),
+    handedOverAt: timestamp("handed_over_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -452,7 +456,14 @@ export const followupSendAttempts = pgTable(
 // ---------------------------------------------------------------------------------------------
 // Operations (added)
 
-/** One run of a job (an HTTP ping, a CLI call, the local scheduler): what it did and how it ended. */
+/** How a run ended: `running` until it records its end; `abandoned` when it never did (killed). */
+export const JOB_RUN_STATUSES = ["running", "success", "error", "abandoned"] as const;
+export type JobRunStatus = (typeof JOB_RUN_STATUSES)[number];
+
+/**
+ * One run of a job (an HTTP ping, a CLI call, the local scheduler): what it did and how it ended.
+ * `lease_until`: past it, a run still `running` can no longer be alive (its budget plus a grace).
+ */
 export const jobRuns = pgTable(
   "job_runs",
   {
@@ -461,13 +472,14 @@ export const jobRuns = pgTable(
     job: text("job").notNull(),
     trigger: text("trigger").notNull(),
     startedAt: timestamp("started_at", { withTimezone: true }).notNull(),
+    leaseUntil: timestamp("lease_until", { withTimezone: true }).notNull(),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
-    status: text("status").notNull().default("running"),
+    status: text("status").$type<JobRunStatus>().notNull().default("running"),
     summary: jsonb("summary"),
     error: text("error"),
     createdAt: createdAt(),
   },
-  (t) => [index("job_runs_job_started_idx").on(t.job, t.startedAt)],
+  (t) => [index("job_runs_job_started_idx").on(t.job, t.startedAt), index("job_runs_status_idx").on(t.status)],
 );
 
 /** A notice for a company's users (integration failing, recovered, a send needing a look). */

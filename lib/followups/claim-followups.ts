@@ -7,11 +7,18 @@
 // email today, so two runs cannot each send that client a different follow-up on the same day
 // (the lock is released at commit; on PGlite transactions already run one at a time).
 //
-// markStaleAttemptsUncertain: an attempt still `sending` after its lease means the process died
-// between talking to SMTP and recording the result. The UPDATE re-checks `state = 'sending'` on the
-// row it locks, so of two runs only one moves a given row and reports it.
+// recordHandOver: written when the server has accepted the envelope, just before the message goes.
+// It only succeeds on the claimer's own row still `sending` and not handed over, so a run that
+// outlived its lease (its row was released meanwhile) learns it here and does not send.
+//
+// releaseAttemptsNeverHandedOver / markStaleAttemptsUncertain: an attempt still `sending` after its
+// lease means the process died. Never handed over, it died before the server had any message
+// (connecting, logging in, giving the envelope): the row is deleted, and the step is claimed again
+// like any due step. Handed over, it may have been delivered: it becomes `uncertain` for an
+// operator. Each statement re-checks its conditions on the rows it locks, so of two runs only one
+// moves a given row, and a hand-over and a release of the same row cannot both succeed.
 
-import { and, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { followupSendAttempts } from "../db/schema.js";
 
@@ -85,17 +92,42 @@ export interface StaleAttempt {
   messageId: string;
 }
 
-/** Moves attempts stuck in `sending` past their lease to `uncertain` and returns those it moved. */
+/**
+ * Records that attempt `attemptId` is being handed to the server. False when the attempt is no
+ * longer this caller's to send (released after its lease): the message must not be written then.
+ */
+export async function recordHandOver(db: Db, attemptId: number, at: Date): Promise<boolean> {
+  const marked = await db
+    .update(followupSendAttempts)
+    .set({ handedOverAt: at, updatedAt: at })
+    .where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "sending"), isNull(followupSendAttempts.handedOverAt)))
+    .returning({ id: followupSendAttempts.id });
+  return marked.length > 0;
+}
+
+/**
+ * Deletes attempts stuck in `sending` past their lease that were never handed over (the server
+ * never got their message), so their steps are sent again; returns how many.
+ */
+export async function releaseAttemptsNeverHandedOver(db: Db, now: Date): Promise<number> {
+  const released = await db
+    .delete(followupSendAttempts)
+    .where(and(eq(followupSendAttempts.state, "sending"), lt(followupSendAttempts.leaseUntil, now), isNull(followupSendAttempts.handedOverAt)))
+    .returning({ id: followupSendAttempts.id });
+  return released.length;
+}
+
+/** Moves handed-over attempts stuck in `sending` past their lease to `uncertain`; returns them. */
 export async function markStaleAttemptsUncertain(db: Db, now: Date): Promise<StaleAttempt[]> {
   return db
     .update(followupSendAttempts)
     .set({
       state: "uncertain",
-      error: "interrupted after contacting SMTP: the email may have been sent",
+      error: "interrupted while handing the email to SMTP: it may have been sent",
       finishedAt: now,
       updatedAt: now,
     })
-    .where(and(eq(followupSendAttempts.state, "sending"), lt(followupSendAttempts.leaseUntil, now)))
+    .where(and(eq(followupSendAttempts.state, "sending"), lt(followupSendAttempts.leaseUntil, now), isNotNull(followupSendAttempts.handedOverAt)))
     .returning({
       id: followupSendAttempts.id,
       companyId: followupSendAttempts.companyId,

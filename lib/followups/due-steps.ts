@@ -19,7 +19,8 @@
 //    The step number is the count of every previous send plus one, so after days of missed runs
 //    exactly one email is due (never a burst), and the next one counts from the day it went out.
 // 4. A step that already has an attempt is not tried again here: in progress, failed (a permanent
-//    rejection is never retried automatically) or uncertain (an operator decides).
+//    rejection is never retried automatically), uncertain (an operator decides) or already sent
+//    (its history row was removed since).
 // 5. It waits for the company's sending window, and for the next day when the client already
 //    received an automatic follow-up email today (local day).
 
@@ -65,7 +66,8 @@ export type SkipReason =
   | "no_business_days"
   | "send_in_progress"
   | "previous_send_failed"
-  | "previous_send_uncertain";
+  | "previous_send_uncertain"
+  | "already_sent";
 export type WaitReason = "not_due_yet" | "outside_sending_window" | "client_already_contacted_today";
 export type CloseReason =
   | "invoice_paid"
@@ -113,6 +115,9 @@ export function dueStep(input: DueStepInput): DueDecision {
   const attempt = input.attempts.find((a) => a.step === step);
   if (attempt?.state === "sending") return { kind: "skip", reason: "send_in_progress" };
   if (attempt?.state === "failed") return { kind: "skip", reason: "previous_send_failed" };
+  // Sent, yet not counted among the sends: its history row was deleted (in the app). Sending the
+  // step again would mail the client twice.
+  if (attempt?.state === "sent") return { kind: "skip", reason: "already_sent" };
   if (attempt) return { kind: "skip", reason: "previous_send_uncertain" };
 
   const window = settings.sendingWindow;

@@ -1,17 +1,18 @@
 // The automatic follow-up job: sends the reminder emails that are due, exactly once each.
 //
-// Each run: flag attempts left `sending` by a dead run as uncertain (and tell the company), then
-// look at every automatic follow-up not yet done, oldest first, until the run budget is nearly
-// spent: decide (due-steps.ts), close what is settled, and send what is due (send-followup.ts).
-// One follow-up's failure never stops the others. A dry run decides the same way but sends and
-// writes nothing, and lists what it would send.
+// Each run first settles the attempts a dead run left `sending`: sent again when the server never
+// got their message, else flagged uncertain and the company told. Then it looks at every automatic
+// follow-up not yet done, oldest first, until the run budget is nearly spent: decide
+// (due-steps.ts), close what is settled, and send what is due (send-followup.ts). One follow-up's
+// failure never stops the others. A dry run decides the same way but sends and writes nothing, and
+// lists what it would send.
 
 import type { Db } from "../db/client.js";
 import { createSmtpSessions, type SmtpSessions } from "../mail/smtp.js";
 import { kindOf, shortReason } from "../errors.js";
 import type { MailLogin } from "../mail/credentials.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
-import { markStaleAttemptsUncertain } from "./claim-followups.js";
+import { markStaleAttemptsUncertain, releaseAttemptsNeverHandedOver } from "./claim-followups.js";
 import { closeFollowup } from "./close-followup.js";
 import { decideFollowup } from "./decide-followup.js";
 import { type CompanyContext, loadCompany } from "./load-company.js";
@@ -55,7 +56,7 @@ export interface FollowupSummary {
   /** Sends refused or that could not be made this run (temporary ones are retried later). */
   failed: number;
   failures: FollowupFailure[];
-  /** Attempts found interrupted after contacting SMTP in this run: never resent, company notified. */
+  /** Attempts found interrupted during the hand-over in this run: never resent, company notified. */
   uncertain: number;
   /** Dry runs only: exactly what would be sent. */
   wouldSend?: PlannedEmail[];
@@ -81,8 +82,12 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
     failed: 0, failures: [], uncertain: 0, remaining: false,
     ...(params.isDryRun ? { wouldSend: [] } : {}),
   };
-  if (!params.isDryRun) summary.uncertain = await reportUncertainAttempts(ctx.db, ctx.now());
-  if (summary.uncertain > 0) ctx.log.warn("followup sends interrupted: marked uncertain, not resent", { count: summary.uncertain });
+  if (!params.isDryRun) {
+    const settled = await settleInterruptedAttempts(ctx.db, ctx.now());
+    summary.uncertain = settled.uncertain;
+    if (settled.released > 0) ctx.log.info("followup sends interrupted before hand-over: sent again", { count: settled.released });
+  }
+  if (summary.uncertain > 0) ctx.log.warn("followup sends interrupted during hand-over: marked uncertain, not resent", { count: summary.uncertain });
 
   const logins = new Map<string, Promise<MailLogin | undefined>>();
   const run: RunState = {
@@ -128,7 +133,7 @@ async function processCandidates(ctx: JobContext, params: FollowupParams, summar
 }
 
 interface RunState {
-  /** SMTP accounts that failed at the connection or login this run: not tried again until the next. */
+  /** SMTP accounts that failed at the connection or login, or answered 4xx, this run: not tried again until the next. */
   downSenders: Set<string>;
   /** Dry runs: clients already given an email in the plan (one per client per day). */
   plannedClients: Set<number>;
@@ -241,11 +246,15 @@ async function processFollowup(
   }
 }
 
-/** Flags dead runs' `sending` attempts as uncertain and notifies each company, atomically. */
-async function reportUncertainAttempts(db: Db, now: Date): Promise<number> {
+/**
+ * Settles dead runs' `sending` attempts: those never handed over are released (their steps are
+ * sent again below), the others flagged uncertain with a notice to each company, atomically.
+ */
+async function settleInterruptedAttempts(db: Db, now: Date): Promise<{ released: number; uncertain: number }> {
   return db.transaction(async (tx) => {
+    const released = await releaseAttemptsNeverHandedOver(tx as unknown as Db, now);
     const stale = await markStaleAttemptsUncertain(tx as unknown as Db, now);
     for (const attempt of stale) await notifyUncertainSend(tx as unknown as Db, attempt);
-    return stale.length;
+    return { released, uncertain: stale.length };
   });
 }

@@ -2,20 +2,23 @@
 //
 // 1. Claim: insert the (follow-up, step) attempt, state `sending`, with a Message-ID generated here
 //    and a lease, before any SMTP traffic. A caller that loses the insert sends nothing.
-// 2. SMTP, outside any transaction.
+// 2. SMTP, outside any transaction. Once the server has accepted the envelope (354 to DATA), and
+//    before the message itself is written, the attempt's `handed_over_at` is set (hand-over).
 // 3. Accepted: record everything in one transaction (record-send.ts).
 //    Temporary failure (4xx, connection refused, timeout, login refused): delete the attempt, so
 //    nothing is recorded as sent and a later run tries the step again.
 //    Permanent failure (5xx on the recipient or the message): the attempt becomes `failed` with
 //    the server's reason and the company is notified; the step is never retried automatically.
 //
-// If the process dies between SMTP accepting and step 3 being written, the attempt stays `sending`.
-// Once its lease has passed, the next run marks it `uncertain`, counts it in the run summary and
-// notifies the company; it is never resent automatically. An operator resolves it by looking the
-// attempt's Message-ID up in the SMTP server's log or the sending mailbox's Sent folder:
-// - it was sent: write the missing history row (or let the user record a manual follow-up) and
-//   set the attempt's state to `sent`; the next step then follows from that send;
-// - it was not: delete the attempt row; the next run sends the step, with a new Message-ID.
+// If the process dies before step 3 is written, the attempt stays `sending`. Once its lease has
+// passed, the next run looks at the hand-over:
+// - never handed over (killed while connecting, logging in or giving the envelope): the server
+//   never had the message, so the attempt is deleted and the step sent again, automatically;
+// - handed over: the server may have delivered it. The attempt becomes `uncertain`, is counted in
+//   the run summary and the company is notified; it is never resent automatically. An operator
+//   resolves it by looking the attempt's Message-ID up in the SMTP server's log or the sending
+//   mailbox's Sent folder (resolve-uncertain.ts): sent → recorded as a normal send; not sent →
+//   the attempt is deleted and the next run sends the step with a new Message-ID.
 // Narrow case kept as is: a connection lost after the final "." but before the server's reply looks
 // like a temporary failure, and the step is retried (RFC 5321 §4.1.1.4 accepts such duplicates).
 
@@ -26,7 +29,7 @@ import { followupSendAttempts } from "../db/schema.js";
 import { type ErrorKind, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
-import { claimFollowupStep } from "./claim-followups.js";
+import { claimFollowupStep, recordHandOver } from "./claim-followups.js";
 import { startOfLocalDay } from "./local-time.js";
 import { notifyFailedSend } from "./notify-company.js";
 import { recordSentFollowup } from "./record-send.js";
@@ -82,7 +85,17 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
   if (!claim.claimed) return { outcome: "not_claimed", reason: claim.reason };
 
   let smtpResponse: string;
+  let isReleased = false;
+  let handOverFailure: unknown;
   try {
+    const onHandOver = async () => {
+      const isRecorded = await recordHandOver(db, claim.attemptId, request.now).catch((err: unknown) => {
+        handOverFailure = err;
+        throw err;
+      });
+      isReleased = !isRecorded;
+      if (isReleased) throw new Error("attempt released after its lease: not ours to send any more");
+    };
     const accepted = await request.smtp.send({
         from: request.sender.from,
         replyTo: request.sender.replyTo,
@@ -93,9 +106,14 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
         messageId,
         // RFC 3834: an automatic message; well-behaved out-of-office robots do not answer it.
         headers: { "Auto-Submitted": "auto-generated" },
-      });
+      }, { onHandOver });
     smtpResponse = accepted.response;
   } catch (err) {
+    // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
+    if (isReleased) return { outcome: "not_claimed", reason: "step_taken" };
+    // The database failed, not SMTP; the message was not written. The attempt stays `sending`
+    // without a hand-over, so once its lease has passed a run sends the step again.
+    if (handOverFailure !== undefined) throw handOverFailure;
     return failAttempt(db, request, claim.attemptId, err, log);
   }
 

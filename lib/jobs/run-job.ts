@@ -1,14 +1,16 @@
-// Runs one job once: opens the database, records the run in `job_runs`, hands the job its context
-// (database, clock, budget, logger) and closes everything in `finally`. HTTP, the CLI, the local
-// scheduler and the tests all start jobs here.
+// Runs one job once: opens the database, records the run in `job_runs` (with a lease, and marks
+// the runs whose lease passed without an end as abandoned), hands the job its context (database,
+// clock, budget, logger) and closes everything in `finally`. HTTP, the CLI, the local scheduler and
+// the tests all start jobs here. The run's times come from the same clock `now()` as the job's.
 
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import type { Config } from "../config.js";
 import { type Db, openDb } from "../db/client.js";
-import { jobRuns } from "../db/schema.js";
+import { type JobRunStatus, jobRuns } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
+import { markAbandonedRuns, runLeaseUntil } from "./abandon-runs.js";
 import { type Budget, startBudget } from "./budget.js";
 
 export type Trigger = "http" | "cli" | "schedule" | "test";
@@ -77,22 +79,30 @@ export async function runJob<P, S extends JobSummary>(
   });
   const db = options.db ?? opened!.db;
   try {
+    const startedAt = now();
     try {
-      await db.insert(jobRuns).values({ runId, job: job.name, trigger: options.trigger, startedAt: new Date() });
+      await db.insert(jobRuns).values({
+        runId, job: job.name, trigger: options.trigger, startedAt, leaseUntil: runLeaseUntil(startedAt, options.config.runBudgetMs),
+      });
     } catch (err) {
       throw new DatabaseUnavailableError(err);
     }
+    const abandoned = await markAbandonedRuns(db, startedAt).catch((err: unknown) => {
+      log.warn("abandoned runs not marked", { error: shortReason(err) });
+      return [];
+    });
+    if (abandoned.length > 0) log.warn("runs that never recorded their end marked abandoned", { runs: abandoned });
     const budget = startBudget(options.config.runBudgetMs, options.stopSignal);
     let summary: S;
     try {
       summary = await job.run({ db, config: options.config, log, now, budget, runId, trigger: options.trigger }, params);
     } catch (err) {
       log.error("run failed", { error: shortReason(err) });
-      await finishRun(db, runId, "error", undefined, shortReason(err));
+      await finishRun(db, runId, now(), "error", undefined, shortReason(err));
       throw err;
     }
     const durationMs = Math.round(performance.now() - startedMs);
-    await finishRun(db, runId, "success", { ...summary, durationMs });
+    await finishRun(db, runId, now(), "success", { ...summary, durationMs });
     log.info("run finished", { durationMs, ...flatCounts(summary) });
     return { ...summary, runId, durationMs };
   } finally {
@@ -100,10 +110,12 @@ export async function runJob<P, S extends JobSummary>(
   }
 }
 
-async function finishRun(db: Db, runId: string, status: string, summary?: unknown, error?: string): Promise<void> {
+async function finishRun(db: Db, runId: string, finishedAt: Date, status: JobRunStatus, summary?: unknown, error?: string): Promise<void> {
+  // Even over `abandoned`: a run that outlived its lease (a frozen function thawed) did end, and
+  // its own record of how is the truth.
   await db
     .update(jobRuns)
-    .set({ finishedAt: new Date(), status, summary: summary ?? null, error: error ?? null })
+    .set({ finishedAt, status, summary: summary ?? null, error: error ?? null })
     .where(eq(jobRuns.runId, runId))
     .catch(() => {}); // the run's own result matters more than its record
 }

@@ -1,13 +1,16 @@
-// Sending email over SMTP with nodemailer: `withSmtp(settings, fn)` opens a transport with timeouts
-// and certificate checks, hands `fn` a session that sends one message at a time, and closes it in
-// `finally`. Failures come out as JobErrors whose kind says what a caller should do:
+// Sending email over SMTP with nodemailer: `withSmtp(settings, fn)` opens a connection with timeouts
+// and certificate checks, hands `fn` a session that sends one message at a time (telling the caller
+// the moment a message is handed over), and closes it in `finally`. Failures come out as JobErrors whose kind says what a caller should do:
 //   transient  connection refused, timeout, TLS or DNS trouble, any 4xx reply: retry on a later run
 //   permanent  a 5xx reply to the recipient or to the message itself: do not retry this message
 //   auth       535 and other login failures, 5xx to MAIL FROM (the account may not send as this
 //              sender), or a server address that is not allowed (mail-host-guard.ts): the mailbox
 //              settings need fixing, nothing about this message is wrong
 
-import { createTransport, type Transporter } from "nodemailer";
+import { Readable } from "node:stream";
+import MailComposer from "nodemailer/lib/mail-composer";
+import SMTPConnection from "nodemailer/lib/smtp-connection";
+import XOAuth2 from "nodemailer/lib/xoauth2";
 import type { MailHostPolicy } from "../config.js";
 import { JobError, shortReason } from "../errors.js";
 import type { MailLogin } from "./credentials.js";
@@ -47,10 +50,20 @@ export interface SmtpAccepted {
 }
 
 export interface SmtpSession {
-  send(email: OutgoingEmail): Promise<SmtpAccepted>;
+  send(email: OutgoingEmail, options?: SendOptions): Promise<SmtpAccepted>;
 }
 
-/** Runs `fn` with an SMTP session and always releases the transport. */
+export interface SendOptions {
+  /**
+   * Called once, when the server has accepted the envelope (its 354 to DATA) and before the first
+   * byte of the message is written: the moment the email is handed over. Nothing before it can
+   * deliver anything; from it on, the server may deliver even if no reply comes back. When it
+   * throws, the message is not written, the connection is dropped and the error is thrown as is.
+   */
+  onHandOver?: () => Promise<void>;
+}
+
+/** Runs `fn` with an SMTP session and always releases the connection. */
 export async function withSmtp<T>(settings: SmtpSettings, fn: (session: SmtpSession) => Promise<T>): Promise<T> {
   const sessions = createSmtpSessions();
   try {
@@ -62,7 +75,7 @@ export async function withSmtp<T>(settings: SmtpSettings, fn: (session: SmtpSess
 
 /** One reusable session per SMTP account for the length of a run. */
 export interface SmtpSessions {
-  /** The session of the account named `key` (opened on first use with `settings`). */
+  /** The session of the account named `key` (connected on first use with `settings`). */
   sessionFor(key: string, settings: SmtpSettings): SmtpSession;
   closeAll(): void;
 }
@@ -71,89 +84,192 @@ export interface SmtpSessions {
  * Sessions that keep one connection per account open across a run's sends. A fresh connection per
  * email cost the greeting wait of each SMTP server (about 100 ms for many, deliberately: an
  * "early talker" check) plus the handshake; one kept connection removes that from every send but
- * the first. nodemailer reconnects by itself when the server closes it between messages.
+ * the first. A connection is opened again when the server closed it between messages, and after
+ * any failure (a failed exchange may leave the session in any state).
+ *
+ * nodemailer's SMTPConnection is driven directly rather than through a transport, because only
+ * there is the hand-over point visible: it writes the message stream only after the envelope was
+ * accepted, so the stream's first read is that point.
  */
 export function createSmtpSessions(): SmtpSessions {
-  // Opening includes the address check, done once per account and run: a refused server stays
-  // refused for every message of the run without another lookup.
-  const transports = new Map<string, Promise<Transporter>>();
+  const accounts = new Map<string, AccountConnection>();
   return {
     sessionFor(key, settings) {
-      let transport = transports.get(key);
-      if (!transport) {
-        transport = openTransport(settings);
-        // Awaited by each send; a failure to open must not surface as an unhandled rejection meanwhile.
-        transport.catch(() => {});
-        transports.set(key, transport);
+      let account = accounts.get(key);
+      if (!account) {
+        account = new AccountConnection(settings);
+        accounts.set(key, account);
       }
-      return sessionOver(transport);
+      return account;
     },
     closeAll() {
-      for (const transport of transports.values()) void transport.then((t) => t.close(), () => {});
-      transports.clear();
+      for (const account of accounts.values()) account.close();
+      accounts.clear();
     },
   };
 }
 
-async function openTransport(settings: SmtpSettings): Promise<Transporter> {
-  let target: MailTarget;
-  try {
-    target = await resolveMailHost(settings.host, settings.port, settings.hostPolicy, { timeoutMs: settings.timeoutMs });
-  } catch (err) {
-    throw err instanceof JobError ? new JobError("auth", err.message, { cause: err }) : err;
-  }
-  const hasCredentials = Boolean(settings.login ?? settings.user);
-  return createTransport({
-    // One connection, reused for the messages of a run, one message at a time.
-    pool: true,
-    maxConnections: 1,
-    // The checked address: given an IP, nodemailer makes no lookup of its own that a rebinding DNS
-    // answer could redirect. The certificate is still checked against the name (tls.servername).
-    host: target.address,
-    port: settings.port,
-    secure: settings.isSecure,
-    // A password must not cross a network in clear: STARTTLS is mandatory then, except to a relay
-    // on this very machine (a local Postfix listening on 127.0.0.1:25 often offers no TLS).
-    requireTLS: !settings.isSecure && hasCredentials && !isLoopback(target.address),
-    auth: hasCredentials ? transportAuth(settings) : undefined,
-    tls: { rejectUnauthorized: settings.rejectUnauthorized, servername: target.servername },
-    connectionTimeout: settings.timeoutMs,
-    greetingTimeout: settings.timeoutMs,
-    socketTimeout: settings.timeoutMs,
-    dnsTimeout: settings.timeoutMs,
-  });
-}
+/** The kept connection of one account, logged in, one message at a time. */
+class AccountConnection implements SmtpSession {
+  private connection: SMTPConnection | undefined;
 
-/** nodemailer's auth: `type: "OAuth2"` with a ready access token logs in with XOAUTH2. */
-function transportAuth(settings: SmtpSettings) {
-  const login = settings.login ?? { user: settings.user!, pass: settings.password ?? "" };
-  return "accessToken" in login ? { type: "OAuth2" as const, user: login.user, accessToken: login.accessToken } : login;
-}
+  constructor(private readonly settings: SmtpSettings) {}
 
-function sessionOver(opening: Promise<Transporter>): SmtpSession {
-  return {
-    send: async (email) => {
+  async send(email: OutgoingEmail, options: SendOptions = {}): Promise<SmtpAccepted> {
+    const raw = await composeMessage(email);
+    for (let isRetry = false; ; isRetry = true) {
+      const isReused = this.connection !== undefined;
+      let gate: HandOverGate | undefined;
       try {
-        const transport = await opening;
-        const info = await transport.sendMail({
-          from: email.from,
-          replyTo: email.replyTo,
-          to: email.to,
-          subject: email.subject,
-          text: email.text,
-          html: email.html,
-          messageId: email.messageId,
-          headers: email.headers,
-          // One recipient: the message is either accepted for it or not at all.
-          envelope: { from: email.from.address, to: [email.to] },
-        });
+        const connection = this.connection ?? (await this.open());
+        gate = new HandOverGate(raw, options.onHandOver);
+        const info = await untilDone<SMTPConnection.SentMessageInfo>(connection, (done) =>
+          connection.send({ from: email.from.address, to: [email.to] }, gate!.stream, done),
+        );
+        // One recipient: the message is either accepted for it or not at all.
         if ((info.rejected ?? []).length > 0) throw new JobError("permanent", `recipient rejected: ${shortReason(info.response)}`);
         return { response: shortReason(info.response) };
       } catch (err) {
+        this.drop();
+        if (gate?.handOverError !== undefined) throw gate.handOverError;
+        // A kept connection the server closed while idle fails before the envelope is accepted:
+        // nothing was handed over, so the message may go through a fresh connection, once.
+        if (isReused && !isRetry && !gate?.isOpened && !(err as { responseCode?: number }).responseCode) continue;
         throw smtpErrorOf(err);
       }
-    },
-  };
+    }
+  }
+
+  close(): void {
+    this.connection?.quit();
+    this.connection = undefined;
+  }
+
+  private drop(): void {
+    this.connection?.close();
+    this.connection = undefined;
+  }
+
+  private async open(): Promise<SMTPConnection> {
+    const settings = this.settings;
+    // The address check, before any connection: a company's server on the internal network is a
+    // settings problem (auth), so its follow-ups wait instead of failing one by one.
+    let target: MailTarget;
+    try {
+      target = await resolveMailHost(settings.host, settings.port, settings.hostPolicy, { timeoutMs: settings.timeoutMs });
+    } catch (err) {
+      throw err instanceof JobError ? new JobError("auth", err.message, { cause: err }) : err;
+    }
+    const login = settings.login ?? (settings.user ? { user: settings.user, pass: settings.password ?? "" } : undefined);
+    const connection = new SMTPConnection({
+      // The checked address: given an IP, nodemailer makes no lookup of its own that a rebinding DNS
+      // answer could redirect. The certificate is still checked against the name (tls.servername).
+      host: target.address,
+      port: settings.port,
+      secure: settings.isSecure,
+      // A password must not cross a network in clear: STARTTLS is mandatory then, except to a relay
+      // on this very machine (a local Postfix listening on 127.0.0.1:25 often offers no TLS).
+      requireTLS: !settings.isSecure && login !== undefined && !isLoopback(target.address),
+      tls: { rejectUnauthorized: settings.rejectUnauthorized, servername: target.servername },
+      connectionTimeout: settings.timeoutMs,
+      greetingTimeout: settings.timeoutMs,
+      socketTimeout: settings.timeoutMs,
+      dnsTimeout: settings.timeoutMs,
+      logger: false,
+    });
+    // Errors also reach the pending step's callback or listener; without this one an error on an
+    // idle connection would be unhandled. Either way the connection is not used again.
+    connection.on("error", () => {
+      if (this.connection === connection) this.connection = undefined;
+    });
+    connection.once("end", () => {
+      if (this.connection === connection) this.connection = undefined;
+    });
+    try {
+      await untilDone<void>(connection, (done) => connection.connect((err) => done(err ?? null)));
+      if (login) await untilDone<void>(connection, (done) => connection.login(authOf(login), (err) => done(err ?? null)));
+    } catch (err) {
+      connection.close();
+      throw err;
+    }
+    this.connection = connection;
+    return connection;
+  }
+}
+
+/** SMTPConnection's login: a password, or SASL XOAUTH2 with a ready access token. */
+function authOf(login: MailLogin): SMTPConnection.AuthenticationCredentials | SMTPConnection.AuthenticationOAuth2 {
+  if ("accessToken" in login) return { oauth2: new XOAuth2({ user: login.user, accessToken: login.accessToken }) };
+  return { credentials: { user: login.user, pass: login.pass ?? "" } };
+}
+
+/**
+ * The message as a stream SMTPConnection reads only once the envelope is accepted: its first read
+ * awaits `onHandOver`, then yields the whole message, or fails without yielding a byte.
+ */
+class HandOverGate {
+  readonly stream: Readable;
+  /** True once the connection started reading the message (the envelope was accepted). */
+  isOpened = false;
+  handOverError: unknown;
+
+  constructor(raw: Buffer, onHandOver: (() => Promise<void>) | undefined) {
+    this.stream = new Readable({
+      read: () => {
+        if (this.isOpened) return;
+        this.isOpened = true;
+        (onHandOver ?? (async () => {}))().then(
+          () => {
+            this.stream.push(raw);
+            this.stream.push(null);
+          },
+          (err: unknown) => {
+            this.handOverError = err;
+            this.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
+      },
+    });
+  }
+}
+
+/** The full MIME message (headers, text and HTML parts), built before the server is contacted. */
+function composeMessage(email: OutgoingEmail): Promise<Buffer> {
+  return new MailComposer({
+    from: email.from,
+    replyTo: email.replyTo,
+    to: email.to,
+    subject: email.subject,
+    text: email.text,
+    html: email.html,
+    messageId: email.messageId,
+    headers: email.headers,
+  })
+    .compile()
+    .build();
+}
+
+/**
+ * Runs one SMTPConnection step and settles with its callback, or with the connection's error or
+ * end when those come first (a refused connection, for one, is only reported as an event).
+ */
+function untilDone<T>(connection: SMTPConnection, step: (done: (err: Error | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let isSettled = false;
+    const settle = (err: Error | null, value?: T) => {
+      if (isSettled) return;
+      isSettled = true;
+      connection.off("error", onError);
+      connection.off("end", onEnd);
+      if (err) reject(err);
+      else resolve(value as T);
+    };
+    const onError = (err: Error) => settle(err);
+    const onEnd = () => settle(Object.assign(new Error("connection closed by the SMTP server"), { code: "ECONNECTION" }));
+    connection.on("error", onError);
+    connection.on("end", onEnd);
+    step(settle);
+  });
 }
 
 /** Turns anything nodemailer throws into a JobError with the right kind. */
@@ -183,11 +299,10 @@ function isLoopback(address: string): boolean {
 }
 
 /**
- * True when the failure is about the server or the account rather than one message (no SMTP reply
- * at all, or a refused login): the next message to the same server would fail the same way.
+ * True when the run should stop using this server: no SMTP reply at all, a refused login, or a 4xx
+ * reply. A 4xx says "not now" (busy, greylisting, a rate limit); sending the run's next messages to
+ * the same server would only collect more of them, and may prolong a rate limit.
  */
 export function isServerFailure(err: JobError): boolean {
-  if (err.kind === "auth") return true;
-  const cause = err.cause as { responseCode?: number } | undefined;
-  return err.kind === "transient" && !cause?.responseCode;
+  return err.kind === "auth" || err.kind === "transient";
 }

@@ -1,12 +1,15 @@
 // What an operator asks first when something seems off: when did each job last run and how did it
-// end, which mailboxes are failing and since when. Read-only.
+// end, which mailboxes are failing and since when. Read-only, but for one write: runs that can no
+// longer be alive yet never recorded their end are marked `abandoned` first, so none shows as
+// `running` forever.
 
 import { randomUUID } from "node:crypto";
 import { and, desc, eq, gt, isNotNull, or } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
-import { followupSendAttempts, inboxIntegrations, jobRuns, SYNC_STATUS } from "../db/schema.js";
+import { followupSendAttempts, inboxIntegrations, type JobRunStatus, jobRuns, SYNC_STATUS } from "../db/schema.js";
 import { processAutomaticJob } from "../followups/process-automatic.js";
+import { markAbandonedRuns } from "../jobs/abandon-runs.js";
 import { startBudget } from "../jobs/budget.js";
 import type { Logger } from "../log.js";
 
@@ -18,7 +21,8 @@ export interface RunRecord {
   trigger: string;
   startedAt: Date;
   finishedAt: Date | null;
-  status: string;
+  /** `running`, `success`, `error`, or `abandoned` (never recorded its end; `error` says so). */
+  status: JobRunStatus;
   summary: unknown;
   error: string | null;
 }
@@ -52,6 +56,7 @@ export interface CronStatus {
 
 /** The recent runs of each job, the integrations whose last sync failed, and the follow-ups' outlook. */
 export async function readCronStatus(db: Db, ctx: { config: Config; log: Logger; now: () => Date }): Promise<CronStatus> {
+  await markAbandonedRuns(db, ctx.now());
   const jobs: CronStatus["jobs"] = {};
   for (const job of JOB_NAMES) {
     const lastRuns = await db

@@ -1,5 +1,6 @@
-// `lokario-cron status`: the same read-out as GET /api/cron/status — each job's last runs, the
-// failing mailboxes and since when, and why follow-ups wait.
+// `lokario-cron status`: the same read-out as GET /api/cron/status — each job's last runs (a run
+// killed without recording its end shows as `abandoned` once its lease has passed), the failing
+// mailboxes and since when, and why follow-ups wait.
 
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { type CliContext, parseCommand } from "./context.js";

@@ -180,6 +180,10 @@ describe("what stops or holds a follow-up", () => {
     expect(dueStep(input({ ...due, attempts: [{ step: 1, state: "failed" }] }))).toEqual({ kind: "skip", reason: "previous_send_failed" });
     expect(dueStep(input({ ...due, attempts: [{ step: 1, state: "uncertain" }] }))).toEqual({ kind: "skip", reason: "previous_send_uncertain" });
   });
+
+  it("reports a step whose email went out but whose history row is gone as already sent, not as uncertain", () => {
+    expect(dueStep(input({ ...due, attempts: [{ step: 1, state: "sent" }] }))).toEqual({ kind: "skip", reason: "already_sent" });
+  });
 });
 
 describe("sending window and time zone", () => {

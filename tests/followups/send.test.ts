@@ -144,12 +144,13 @@ describe.each(DRIVERS)("automatic follow-ups through %s", (driver) => {
     expect(await attemptsOf(database.db, refused.followupId)).toHaveLength(1);
   });
 
-  it("never resends a step left 'sending' by a run that died, reports it as uncertain and notifies the company once", async () => {
+  it("never resends a step left 'sending' during its hand-over by a run that died, reports it as uncertain and notifies the company once", async () => {
     const seeded = await seedInvoiceFollowup(database.db);
     await database.db.insert(followupSendAttempts).values({
       followupId: seeded.followupId, companyId: seeded.companyId, clientId: seeded.clientId, step: 1, state: "sending",
       messageId: "<lokario.f0.s1.dead@lokario.test>", recipient: seeded.clientEmail, subject: "Relance",
       startedAt: new Date("2026-03-09T07:00:00Z"), leaseUntil: new Date("2026-03-09T07:20:00Z"),
+      handedOverAt: new Date("2026-03-09T07:00:01Z"),
     });
 
     const run = await runFollowups(config, new Date("2026-03-09T09:00:00Z"));

@@ -50,6 +50,31 @@ describe("sending through SMTP", () => {
     expect(mail?.parsed.html).toContain("<p>Bonjour</p>");
   });
 
+  it("sends over a fresh connection when the server closed the kept one between two messages", async () => {
+    await withSmtp(settings, async (session) => {
+      await session.send(email("first@example.com"));
+      await smtp.stop();
+      await smtp.start();
+      await session.send(email("second@example.com"));
+    });
+    expect(smtp.receivedBy("first@example.com")).toHaveLength(1);
+    expect(smtp.receivedBy("second@example.com")).toHaveLength(1);
+  });
+
+  it("calls the hand-over hook once the envelope is accepted, and writes nothing of the message when it throws", async () => {
+    const stages: string[] = [];
+    await withSmtp(settings, (s) => s.send(email("handed@example.com"), { onHandOver: async () => void stages.push("handed over") }));
+    expect(stages).toEqual(["handed over"]);
+    const refusal = new Error("not ours any more");
+    const err = await withSmtp(settings, (s) => s.send(email("never@example.com"), { onHandOver: async () => Promise.reject(refusal) })).catch((e: unknown) => e);
+    expect(err).toBe(refusal);
+    expect(smtp.receivedBy("never@example.com")).toHaveLength(0);
+    smtp.rejectRecipient("refused@example.com");
+    let isCalled = false;
+    await failureOf(withSmtp(settings, (s) => s.send(email("refused@example.com"), { onHandOver: async () => void (isCalled = true) })));
+    expect(isCalled).toBe(false);
+  });
+
   it("reports a recipient refused with 550 as permanent", async () => {
     smtp.rejectRecipient("gone@example.com");
     const err = await failureOf(withSmtp(settings, (s) => s.send(email("gone@example.com"))));
@@ -58,12 +83,12 @@ describe("sending through SMTP", () => {
     expect(isServerFailure(err)).toBe(false);
   });
 
-  it("reports a 451 answer as transient, tied to the message rather than the server", async () => {
+  it("reports a 451 answer as transient, and as a reason to leave the server alone until the next run", async () => {
     smtp.setTemporaryFailure(true);
     const err = await failureOf(withSmtp(settings, (s) => s.send(email("later@example.com"))));
     expect(err.kind).toBe("transient");
     expect(err.message).toContain("451");
-    expect(isServerFailure(err)).toBe(false);
+    expect(isServerFailure(err)).toBe(true);
   });
 
   it("reports a refused connection as transient and as the server being down", async () => {

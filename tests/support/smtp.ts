@@ -1,6 +1,7 @@
 // A real SMTP server for tests (smtp-server on a free loopback port) that keeps what it receives,
 // parsed with mailparser, and can be told to misbehave: refuse a recipient (550), answer 451 to
-// everything, require a login, or stop listening altogether (connection refused) and start again.
+// everything, require a login, hold its greeting or its reply to a message it received, or stop
+// listening altogether (connection refused) and start again.
 
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
@@ -24,6 +25,11 @@ export interface TestSmtpServer {
   setTemporaryFailure(isOn: boolean): void;
   /** Wait this long before accepting each message (a slow server). */
   setAcceptDelay(delayMs: number): void;
+  /** While on, keep each received message without ever answering its final "." (a server hanging). */
+  holdReplies(isOn: boolean): void;
+  /** Accept new connections without greeting them, until `releaseGreetings()` greets them all. */
+  holdGreetings(): void;
+  releaseGreetings(): void;
   /** Only accept a login with these credentials (and refuse mail without it). */
   requireAuth(credentials: { user: string; password: string } | undefined): void;
   /**
@@ -55,6 +61,8 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   const rejected = new Set<string>();
   let isFailing = false;
   let acceptDelayMs = 0;
+  let isHoldingReplies = false;
+  let heldGreetings: (() => void)[] | undefined;
   let credentials: { user: string; password: string } | undefined;
   let introspection: { issuer: string; clientId: string; clientSecret: string } | undefined;
   const oauth2Logins: string[] = [];
@@ -91,7 +99,8 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
     onConnect(_session, callback) {
       connections++;
-      callback();
+      if (heldGreetings) heldGreetings.push(() => callback());
+      else callback();
     },
     onMailFrom(_address, session, callback) {
       if (isFailing) return callback(Object.assign(new Error("Try again later"), { responseCode: 451 }));
@@ -120,7 +129,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
               parsed,
               messageId: parsed.messageId,
             });
-            setTimeout(() => callback(), acceptDelayMs);
+            if (!isHoldingReplies) setTimeout(() => callback(), acceptDelayMs);
           })
           .catch((err: Error) => callback(err));
       });
@@ -153,6 +162,17 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
     setAcceptDelay: (delayMs) => {
       acceptDelayMs = delayMs;
+    },
+    holdReplies: (isOn) => {
+      isHoldingReplies = isOn;
+    },
+    holdGreetings: () => {
+      heldGreetings ??= [];
+    },
+    releaseGreetings: () => {
+      const held = heldGreetings ?? [];
+      heldGreetings = undefined;
+      for (const greet of held) greet();
     },
     requireAuth: (c) => {
       credentials = c;
