@@ -13,6 +13,7 @@ import { closeAllDatabases, openDb, type OpenDb } from "../lib/db/client.js";
 import { migrateDb } from "../lib/db/migrate.js";
 import { createEndpoints, type Endpoint, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/http/endpoints.js";
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
+import { OPERATOR_PAGE_PATH, operatorPage } from "../lib/ops/page/operator-page.js";
 import { processAutomaticJob } from "../lib/followups/process-automatic.js";
 import { syncAllJob } from "../lib/inbox/sync-all.js";
 import { parseCron } from "../lib/jobs/cron-expression.js";
@@ -70,6 +71,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     ...createEndpoints(endpointOptions),
     [HEALTH_PATH]: healthEndpoint(endpointOptions),
     [CRON_STATUS_PATH]: cronStatusEndpoint(endpointOptions),
+    [OPERATOR_PAGE_PATH]: operatorPage(endpointOptions),
   };
   const inFlight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
