@@ -11,7 +11,7 @@ import type { FollowupsView } from "./read-followups.js";
 export function renderFollowups(view: FollowupsView, ctx: RenderContext): SafeHtml {
   const waiting = Object.entries(view.waitingByReason).sort((a, b) => b[1] - a[1]);
   const closing = Object.entries(view.wouldCloseByReason).sort((a, b) => b[1] - a[1]);
-  return html`<h2 id="relances">Relances automatiques</h2>
+  return html`<h2 id="relances">Relances : ce qui part, ce qui attend</h2>
 <section>
 <h3>Partiraient maintenant (${view.sendNow.length})</h3>
 ${emailTable(view.sendNow)}

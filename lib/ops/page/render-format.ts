@@ -23,10 +23,11 @@ export function formatDate(at: Date | null | undefined): string {
 export const formatHour = (at: Date): string => hourOnly.format(at);
 export const formatDay = (at: Date): string => dayOnly.format(at);
 
-/** "il y a 3 h", "dans 12 min". */
+/** "il y a 3 h", "dans 12 min", "à l'instant" (within a minute). */
 export function formatRelative(at: Date | null | undefined, now: Date): string {
   if (!at) return "";
   const deltaMs = at.getTime() - now.getTime();
+  if (Math.abs(deltaMs) < 60_000) return "à l'instant";
   const text = formatDuration(Math.abs(deltaMs));
   return deltaMs < 0 ? `il y a ${text}` : `dans ${text}`;
 }
