@@ -106,7 +106,7 @@ describe("operator page access", () => {
   it("refuses with 403 a forged POST without the CSRF token or with a wrong one, and changes nothing", async () => {
     const integrationId = await addCompanyMailbox();
     const cookie = await signIn();
-    const forged = [{}, { csrf: "forged-token" }, { csrf: "" }];
+    const forged: Record<string, string>[] = [{}, { csrf: "forged-token" }, { csrf: "" }];
     for (const extra of forged) {
       const answer = await postForm(page.url, { action: "desactiver", integration: String(integrationId), ...extra }, { cookie });
       expect(answer.status).toBe(403);
