@@ -16,6 +16,7 @@ import type { GuardedEndpoint } from "../lib/http/endpoint.js";
 import { createEndpoints, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/http/endpoints.js";
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
 import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../lib/http/oauth-endpoints.js";
+import { OPERATOR_PAGE_PATH, operatorPage } from "../lib/ops/page/operator-page.js";
 import { processAutomaticJob } from "../lib/followups/process-automatic.js";
 import { syncAllJob } from "../lib/inbox/sync-all.js";
 import { parseCron } from "../lib/jobs/cron-expression.js";
@@ -75,6 +76,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     [CRON_STATUS_PATH]: cronStatusEndpoint(endpointOptions),
     [OAUTH_START_PATH]: oauthStartEndpoint(endpointOptions),
     [OAUTH_CALLBACK_PATH]: oauthCallbackEndpoint(endpointOptions),
+    [OPERATOR_PAGE_PATH]: operatorPage(endpointOptions),
   };
   const inFlight = new Set<Promise<void>>();
   const server = createServer((req, res) => {

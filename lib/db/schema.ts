@@ -497,3 +497,15 @@ export const notifications = pgTable(
   },
   (t) => [index("notifications_company_idx").on(t.companyId, t.createdAt)],
 );
+
+/**
+ * Added: wrong secrets typed into the operator's sign-in form, per client (`client_key`: a hash of
+ * the client's address, never the address) and for everyone at once (`client_key` = `*`).
+ * Serverless instances share nothing but the database, so the throttle lives here.
+ */
+export const operatorSignInFailures = pgTable("operator_sign_in_failures", {
+  clientKey: text("client_key").primaryKey(),
+  failures: integer("failures").notNull().default(0),
+  lastFailureAt: timestamp("last_failure_at", { withTimezone: true }).notNull(),
+  blockedUntil: timestamp("blocked_until", { withTimezone: true }),
+});

@@ -16,23 +16,34 @@ export const MIN_SECRET_LENGTH = 32;
  * in development.
  */
 export function assertCronSecret(req: Request, config: Config, log: Logger): void {
+  assertSecretConfigured(config);
   if (config.cronSecrets.length === 0) {
-    if (config.isProduction) {
-      throw new HttpError(503, "CRON_SECRET is not configured: set it in the environment to enable this endpoint");
-    }
     log.warn("CRON_SECRET is not set: endpoint open (development only)");
     return;
   }
-  if (config.isProduction && config.cronSecrets.some((s) => s.length < MIN_SECRET_LENGTH)) {
-    throw new HttpError(503, `CRON_SECRET is too short: use at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 32)`);
-  }
   const given = presentedSecret(req);
-  // Compare against every accepted secret without stopping early, so timing says nothing of which matched.
-  const matches = config.cronSecrets.map((expected) => given !== undefined && safeEqual(given, expected));
-  if (!matches.includes(true)) {
+  if (!isAcceptedSecret(given, config)) {
     log.warn("rejected request with a missing or wrong secret", { hasSecret: given !== undefined });
     throw new HttpError(403, "Invalid secret. Provide Authorization: Bearer <CRON_SECRET> or ?secret=<CRON_SECRET>");
   }
+}
+
+/** Throws the 503 answer when production runs without a secret, or with one shorter than 32 characters. */
+export function assertSecretConfigured(config: Config): void {
+  if (!config.isProduction) return;
+  if (config.cronSecrets.length === 0) {
+    throw new HttpError(503, "CRON_SECRET is not configured: set it in the environment to enable this endpoint");
+  }
+  if (config.cronSecrets.some((s) => s.length < MIN_SECRET_LENGTH)) {
+    throw new HttpError(503, `CRON_SECRET is too short: use at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 32)`);
+  }
+}
+
+/** True when `given` is one of the configured secrets (never true when none is configured). */
+export function isAcceptedSecret(given: string | undefined, config: Config): boolean {
+  // Compare against every accepted secret without stopping early, so timing says nothing of which matched.
+  const matches = config.cronSecrets.map((expected) => given !== undefined && safeEqual(given, expected));
+  return matches.includes(true);
 }
 
 function presentedSecret(req: Request): string | undefined {

@@ -13,7 +13,8 @@ import type { Logger } from "../log.js";
 import { markAbandonedRuns, runLeaseUntil } from "./abandon-runs.js";
 import { type Budget, startBudget } from "./budget.js";
 
-export type Trigger = "http" | "cli" | "schedule" | "test";
+/** Who started a run; `operator` is a button of the operator's page. */
+export type Trigger = "http" | "cli" | "schedule" | "operator" | "test";
 
 /** What a job receives. `now()` is the business clock (injectable); the budget is wall-clock time. */
 export interface JobContext {

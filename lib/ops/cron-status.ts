@@ -8,7 +8,7 @@ import { and, desc, eq, gt, isNotNull, or } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { followupSendAttempts, inboxIntegrations, type JobRunStatus, jobRuns, SYNC_STATUS } from "../db/schema.js";
-import { processAutomaticJob } from "../followups/process-automatic.js";
+import { type FollowupSummary, processAutomaticJob } from "../followups/process-automatic.js";
 import { markAbandonedRuns } from "../jobs/abandon-runs.js";
 import { startBudget } from "../jobs/budget.js";
 import type { Logger } from "../log.js";
@@ -103,10 +103,7 @@ export async function readCronStatus(db: Db, ctx: { config: Config; log: Logger;
  * can never disagree with what the next run will do.
  */
 async function readFollowupsOutlook(db: Db, ctx: { config: Config; log: Logger; now: () => Date }): Promise<FollowupsOutlook> {
-  const summary = await processAutomaticJob.run(
-    { db, config: ctx.config, log: ctx.log, now: ctx.now, budget: startBudget(ctx.config.runBudgetMs), runId: randomUUID(), trigger: "cli" },
-    { isDryRun: true },
-  );
+  const summary = await dryRunFollowups(db, ctx);
   const uncertain = await db.$count(followupSendAttempts, eq(followupSendAttempts.state, "uncertain"));
   return {
     wouldSendNow: summary.wouldSend?.length ?? 0,
@@ -114,4 +111,12 @@ async function readFollowupsOutlook(db: Db, ctx: { config: Config; log: Logger; 
     wouldCloseByReason: summary.closedByReason,
     uncertainSends: uncertain,
   };
+}
+
+/** What a follow-up run would do at `ctx.now()`, without sending or recording anything (not even a run). */
+export function dryRunFollowups(db: Db, ctx: { config: Config; log: Logger; now: () => Date }): Promise<FollowupSummary> {
+  return processAutomaticJob.run(
+    { db, config: ctx.config, log: ctx.log, now: ctx.now, budget: startBudget(ctx.config.runBudgetMs), runId: randomUUID(), trigger: "cli" },
+    { isDryRun: true },
+  );
 }

@@ -6,6 +6,7 @@ import processAutomaticFn, { config as processAutomaticConfig } from "../../netl
 import processAutomaticScheduled, { config as processAutomaticSchedule } from "../../netlify/functions/process-automatic-scheduled.mjs";
 import syncAllFn, { config as syncAllConfig } from "../../netlify/functions/sync-all.mjs";
 import syncAllScheduled, { config as syncAllSchedule } from "../../netlify/functions/sync-all-scheduled.mjs";
+import operatorPageFn, { config as operatorPageConfig } from "../../netlify/functions/operator-page.mjs";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 
@@ -34,6 +35,20 @@ describe("Netlify functions", () => {
   it("schedule both jobs exactly as vercel.json does", () => {
     expect(syncAllSchedule.schedule).toBe(scheduleOf(syncAllConfig.path));
     expect(processAutomaticSchedule.schedule).toBe(scheduleOf(processAutomaticConfig.path));
+  });
+
+  it("serve the operator's page at /admin, signing in with a Secure cookie over HTTPS", async () => {
+    expect(operatorPageConfig.path).toBe("/admin");
+    const form = await operatorPageFn(new Request("https://site.netlify.app/admin"));
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain("Se connecter");
+    const signIn = await operatorPageFn(new Request("https://site.netlify.app/admin", {
+      method: "POST",
+      body: new URLSearchParams({ action: "connexion", secret: TEST_CRON_SECRET }),
+      headers: { "x-nf-client-connection-ip": "203.0.113.9" },
+    }));
+    expect(signIn.status).toBe(303);
+    expect(signIn.headers.get("set-cookie")).toMatch(/^lokario_operateur=.+; HttpOnly; SameSite=Strict; Secure$/);
   });
 
   it("answer 403 to a web Request with a wrong secret, and run nothing", async () => {

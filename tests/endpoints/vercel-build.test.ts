@@ -87,6 +87,19 @@ describe("vercel build output", () => {
     expect(await response.json()).toMatchObject({ success: true, jobs: expect.any(Object) });
   });
 
+  it("builds the operator's page, reached at /admin through a rewrite, with its sign-in form", async () => {
+    const config = JSON.parse(readFileSync(join(outDir, "config.json"), "utf8")) as { routes: { src?: string; dest?: string }[] };
+    expect(config.routes).toContainEqual(expect.objectContaining({ src: "^/admin$", dest: "/api/admin" }));
+    const url = await serve("/api/admin");
+    const form = await fetch(url);
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain("Se connecter");
+    const signIn = await fetch(url, { method: "POST", body: new URLSearchParams({ action: "connexion", secret: TEST_CRON_SECRET }), redirect: "manual" });
+    expect(signIn.status).toBe(303);
+    const page = await fetch(url, { headers: { cookie: signIn.headers.get("set-cookie")!.split(";")[0]! } });
+    expect(await page.text()).toContain("Boîtes mail");
+  });
+
   for (const [path, message] of Object.entries(FUNCTIONS)) {
     it(`builds ${path} with its maxDuration and answers real HTTP requests`, async () => {
       const vcConfig = JSON.parse(readFileSync(join(outDir, "functions", `${path.slice(1)}.func`, ".vc-config.json"), "utf8")) as {

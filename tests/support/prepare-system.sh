@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Makes sure the system programs the tests run for real are present: Dovecot (IMAP) and the
-# PostgreSQL server binaries. Installs them with apt-get when running as root; otherwise says
-# exactly what to install.
+# Makes sure the system programs the tests run for real are present: Dovecot (IMAP), the
+# PostgreSQL server binaries and Chromium (the operator page's browser tests). Installs them with
+# apt-get when running as root; otherwise says exactly what to install.
 set -euo pipefail
 
 missing=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+# The operator page's browser tests drive Debian's Chromium through playwright-core.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -1,0 +1,111 @@
+// What the operator's buttons do. Each action goes through the same lib/ function as its CLI
+// command and comes back as a sentence (the "flash" shown after the redirect). An action refused by
+// its rule (no such mailbox, not uncertain any more…) is an error sentence, not an error page.
+
+import type { Config } from "../../config.js";
+import type { Db } from "../../db/client.js";
+import { JobError } from "../../errors.js";
+import { processAutomaticJob } from "../../followups/process-automatic.js";
+import { resolveUncertainAsNotSent, resolveUncertainAsSent } from "../../followups/resolve-uncertain.js";
+import { reimportQuarantined } from "../../inbox/reimport-quarantined.js";
+import { resetFolder } from "../../inbox/reset-folder.js";
+import { setIntegrationActive } from "../../inbox/set-integration-active.js";
+import { syncAllJob } from "../../inbox/sync-all.js";
+import { runJob } from "../../jobs/run-job.js";
+import type { Logger } from "../../log.js";
+import { attachmentStorageFor } from "../../storage/attachment-storage.js";
+import type { Flash } from "./session.js";
+
+export interface ActionContext {
+  db: Db;
+  config: Config;
+  log: Logger;
+  now: () => Date;
+}
+
+type Action = (form: FormData, ctx: ActionContext) => Promise<Flash>;
+
+/** The actions by the value of the form's `action` field. */
+export const OPERATOR_ACTIONS: Record<string, Action> = {
+  synchroniser: async (form, ctx) => {
+    const id = idField(form, "integration");
+    const summary = await runJob(syncAllJob, { integrationId: id }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
+    const failure = summary.failures[0];
+    if (failure) return error(`Échec de la synchronisation de la boîte n° ${id} : ${failure.reason}`);
+    if (summary.integrations.attempted === 0) {
+      return error(`Boîte n° ${id} non synchronisée : elle est désactivée, introuvable, ou un autre passage la synchronise déjà.`);
+    }
+    const setAside = summary.messagesSetAside ? `, ${summary.messagesSetAside} mis de côté` : "";
+    const more = summary.remaining ? " Il en reste : le prochain passage continue." : "";
+    return ok(`Boîte n° ${id} synchronisée : ${summary.messagesImported} message(s) importé(s)${setAside}.${more}`);
+  },
+  desactiver: async (form, ctx) => {
+    const id = idField(form, "integration");
+    await setIntegrationActive(ctx.db, id, false, ctx.now());
+    return ok(`Boîte n° ${id} désactivée : elle n'est plus synchronisée.`);
+  },
+  activer: async (form, ctx) => {
+    const id = idField(form, "integration");
+    await setIntegrationActive(ctx.db, id, true, ctx.now());
+    return ok(`Boîte n° ${id} activée : elle sera synchronisée au prochain passage.`);
+  },
+  "reinitialiser-dossier": async (form, ctx) => {
+    const id = idField(form, "integration");
+    const folder = textField(form, "dossier");
+    const reset = await resetFolder(ctx.db, id, folder, ctx.now());
+    return ok(`Dossier ${folder} de la boîte n° ${id} réinitialisé (${reset.previousChanges} changement(s) d'UIDVALIDITY oubliés) : le prochain passage réimporte la période récente.`);
+  },
+  reimporter: async (form, ctx) => {
+    const id = idField(form, "message");
+    const outcome = await reimportQuarantined(ctx.db, id, {
+      storage: attachmentStorageFor(ctx.config, ctx.db), maxAttachmentBytes: ctx.config.maxAttachmentBytes, now: ctx.now(), log: ctx.log,
+    });
+    if (outcome.status === "failed") return error(`Message mis de côté n° ${id} toujours pas importable (essai ${outcome.attempts}) : ${outcome.reason}`);
+    return ok(outcome.store.status === "stored"
+      ? `Message mis de côté n° ${id} importé (message n° ${outcome.store.messageId}).`
+      : `Message mis de côté n° ${id} déjà présent : retiré de la liste.`);
+  },
+  "envoi-fait": async (form, ctx) => {
+    const id = idField(form, "tentative");
+    const { historyId } = await resolveUncertainAsSent(ctx.db, id, { config: ctx.config, log: ctx.log });
+    return ok(`Envoi n° ${id} enregistré comme parti (historique n° ${historyId}).`);
+  },
+  "envoi-non-fait": async (form, ctx) => {
+    const id = idField(form, "tentative");
+    const attempt = await resolveUncertainAsNotSent(ctx.db, id);
+    return ok(`Envoi n° ${id} effacé : le prochain passage envoie l'étape ${attempt.step} de la relance n° ${attempt.followupId}.`);
+  },
+  "simuler-relances": async (_form, ctx) => {
+    const summary = await runJob(processAutomaticJob, { isDryRun: true }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
+    const waiting = Object.entries(summary.skippedByReason).map(([reason, n]) => `${n} ${reason}`).join(", ");
+    return ok(`Simulation : ${summary.wouldSend?.length ?? 0} e-mail(s) partiraient maintenant, ${summary.closed} relance(s) seraient closes` +
+      `${waiting ? `, en attente : ${waiting}` : ""}. Rien n'a été envoyé.`);
+  },
+};
+
+/** Runs `action` and turns a refusal of its rule into an error sentence. */
+export async function runOperatorAction(name: string, form: FormData, ctx: ActionContext): Promise<Flash> {
+  const action = OPERATOR_ACTIONS[name];
+  if (!action) return error(`Action inconnue : ${name.slice(0, 40)}`);
+  try {
+    return await action(form, ctx);
+  } catch (err) {
+    if (err instanceof JobError && err.kind === "bad-input") return error(`Refusé : ${err.message}`);
+    throw err;
+  }
+}
+
+function idField(form: FormData, name: string): number {
+  const value = form.get(name);
+  if (typeof value !== "string" || !/^\d{1,9}$/.test(value) || Number(value) < 1) throw new JobError("bad-input", `${name} must be a whole number`);
+  return Number(value);
+}
+
+function textField(form: FormData, name: string): string {
+  const value = form.get(name);
+  if (typeof value !== "string" || value.length === 0 || value.length > 200) throw new JobError("bad-input", `${name} is missing`);
+  return value;
+}
+
+const ok = (text: string): Flash => ({ tone: "ok", text });
+const error = (text: string): Flash => ({ tone: "error", text });
