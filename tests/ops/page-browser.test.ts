@@ -122,14 +122,14 @@ async function seedWeekOfRuns(database: TestDatabase): Promise<void> {
     const startedAt = new Date(nowMs - i * 30 * MINUTE_MS);
     const failed = i % 37 === 0 ? 1 : 0;
     rows.push({
-      runId: `seed-sync-${i}`, job: "inbox-sync", trigger: "http", startedAt, finishedAt: startedAt, status: "success",
+      runId: `seed-sync-${i}`, job: "inbox-sync", trigger: "http", startedAt, finishedAt: startedAt, leaseUntil: startedAt, status: "success",
       summary: { durationMs: 800 + ((i * 7919) % 5000), messagesImported: (i * 31) % 9, integrations: { failed }, remaining: false },
     });
   }
   for (let h = 3; h <= 7 * 24; h++) {
     const startedAt = new Date(nowMs - h * HOUR_MS);
     rows.push({
-      runId: `seed-followups-${h}`, job: "followups", trigger: "http", startedAt, finishedAt: startedAt, status: "success",
+      runId: `seed-followups-${h}`, job: "followups", trigger: "http", startedAt, finishedAt: startedAt, leaseUntil: startedAt, status: "success",
       summary: { durationMs: 300 + ((h * 613) % 2000), sent: (h * 17) % 4, failed: h % 29 === 0 ? 1 : 0, remaining: false },
     });
   }

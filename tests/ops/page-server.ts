@@ -20,7 +20,7 @@ export async function startPageServer(database: TestDatabase, env: Record<string
   let clockMs = Date.now();
   const handler = operatorPage({ env: () => testEnv(database, env), db: database.db, now: () => new Date(clockMs) });
   const server: Server = createServer((req, res) => {
-    void handler(toWebRequest(req)).then((response) => sendWebResponse(res, response));
+    void handler(toWebRequest(req, handler.methods)).then((response) => sendWebResponse(res, response));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
