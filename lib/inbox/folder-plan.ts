@@ -75,13 +75,16 @@ export function parseFolderRoles(text: string): FolderRole[] | null {
 /** The path of the folder `rule` describes among `listed`, or undefined. */
 export function findFolder(listed: ListResponse[], rule: Pick<FolderRule, "specialUse" | "names">): string | undefined {
   // Flags compare without case (RFC 9051 §9): `\NoSelect` and `\Noselect` are one flag.
-  const selectable = listed.filter((f) => ![...f.flags].some((flag) => UNSELECTABLE.has(flag.toLowerCase())));
-  const announced = selectable.find((f) => f.specialUse === rule.specialUse && (f.specialUseSource === "extension" || f.specialUseSource === "user"));
+  const hasFlag = (f: ListResponse, wanted: Set<string>) => [...f.flags].some((flag) => wanted.has(flag.toLowerCase()));
+  const selectable = listed.filter((f) => !hasFlag(f, UNSELECTABLE));
+  // The attribute as the server listed it: imapflow fills `specialUse` only on some LIST variants.
+  const announced = rule.specialUse === undefined ? undefined : selectable.find((f) => hasFlag(f, new Set([rule.specialUse!.toLowerCase()])));
   if (announced) return announced.path;
   for (const segments of rule.names ?? []) {
     const named = selectable.find((f) => sameName(f.path, segments.join(f.delimiter || "/")));
     if (named) return named.path;
   }
+  // Last, imapflow's guess from localized names ("Gesendet", "Posta inviata"…).
   return selectable.find((f) => rule.specialUse !== undefined && f.specialUse === rule.specialUse)?.path;
 }
 
