@@ -48,6 +48,11 @@ describe("the Sent folder on Dovecot", () => {
   };
   const messagesOf = (integrationId: number) =>
     database.db.select().from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId)).orderBy(inboxMessages.createdAt);
+  /** Where each folder's cursor stands: a folder read by the sync has one. */
+  const cursorsOf = async (integrationId: number) =>
+    (await database.db.select().from(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, integrationId)))
+      .map((c) => [c.folder, c.lastUid])
+      .sort();
   const conversationOf = async (conversationId: number) =>
     (await database.db.select().from(conversations).where(eq(conversations.id, conversationId)))[0]!;
   /** A mailbox with a Sent folder, connected and synced once while empty: what follows is live mail. */
@@ -87,8 +92,7 @@ describe("the Sent folder on Dovecot", () => {
     ]);
     expect(new Set(messages.map((m) => m.conversationId)).size).toBe(1);
     expect(await conversationOf(messages[0]!.conversationId)).toMatchObject({ status: "Répondu", unreadCount: 1 });
-    const cursors = await database.db.select().from(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, integrationId));
-    expect(cursors.map((c) => [c.folder, c.lastUid]).sort()).toEqual([["INBOX", 1], ["Sent", 1]]);
+    expect(await cursorsOf(integrationId)).toEqual([["INBOX", 1], ["Sent", 1]]);
   });
 
   it("leaves a conversation À répondre when the client wrote again after the business's answer", async () => {
@@ -133,6 +137,7 @@ describe("the Sent folder on Dovecot", () => {
     const messages = await messagesOf(integrationId);
     expect(messages).toHaveLength(1);
     expect(messages[0]).toMatchObject({ isFromClient: false, read: true });
+    expect(await cursorsOf(integrationId)).toEqual([["INBOX", 1], ["Sent", 1]]);
   });
 
   it("does not store again a follow-up the product sent through the mailbox when the server files it in Sent", async () => {
@@ -163,6 +168,7 @@ describe("the Sent folder on Dovecot", () => {
     const [history] = await historyOf(database.db, seeded.followupId);
     const messages = await messagesOf(integrationId);
     expect(messages.map((m) => [m.externalId, m.conversationId])).toEqual([[history!.messageId, history!.conversationId]]);
+    expect(await cursorsOf(integrationId)).toEqual([["INBOX", 0], ["Sent", 1]]);
     expect(await conversationOf(history!.conversationId!)).toMatchObject({ status: "En attente" });
     // Not a client's reply: the next step still goes out.
     smtp.requireAuth({ user: mailbox.user, password: mailbox.password });
@@ -179,7 +185,7 @@ describe("the Sent folder on Dovecot", () => {
     const companyId = await seedCompany(database.db);
     const mailbox = await createMailbox();
     await mailbox.createFolder("Sent");
-    await insertIntegration(database.db, mailbox, { companyId, values: { isPrimary: true } });
+    const { integrationId } = await insertIntegration(database.db, mailbox, { companyId, values: { isPrimary: true } });
     const seeded = await seedInvoiceFollowup(database.db, { companyId });
     clockMs = new Date("2026-03-09T07:00:00Z").getTime();
     await sync();
@@ -194,6 +200,7 @@ describe("the Sent folder on Dovecot", () => {
     const [history] = await historyOf(database.db, seeded.followupId);
     const rows = await database.db.select().from(inboxMessages).where(eq(inboxMessages.externalId, history!.messageId!));
     expect(rows).toHaveLength(1);
+    expect(await cursorsOf(integrationId)).toEqual([["INBOX", 0], ["Sent", 1]]);
   });
 
   it("finds a Sent folder by its name when the server gives it no special-use attribute", async () => {
@@ -218,16 +225,19 @@ describe("the Sent folder on Dovecot", () => {
     expect((await messagesOf(integrationId)).map((m) => m.folder)).toEqual(["Outgoing"]);
   });
 
-  it("does not read the Sent folder of an integration set to INBOX only", async () => {
-    const { mailbox, integrationId } = await connectedMailbox("Sent", { syncedFolders: ["inbox"] });
-    await mailbox.append(clientMessage(mailbox, new Date()));
-    await mailbox.append(rawMail({ from: mailbox.user, to: "marie@client.test", subject: "Hors de l'app" }), { folder: "Sent" });
+  it("reads the Sent folder only of the integrations whose setting includes it", async () => {
+    const inboxOnly = await connectedMailbox("Sent", { syncedFolders: ["inbox"] });
+    const both = await connectedMailbox("Sent");
+    for (const { mailbox } of [inboxOnly, both]) {
+      await mailbox.append(clientMessage(mailbox, new Date()));
+      await mailbox.append(rawMail({ from: mailbox.user, to: "marie@client.test", subject: "Hors de l'app" }), { folder: "Sent" });
+    }
 
-    expect(await sync()).toMatchObject({ messagesImported: 1 });
+    expect(await sync()).toMatchObject({ messagesImported: 3, integrations: { succeeded: 2 } });
 
-    expect((await messagesOf(integrationId)).map((m) => m.folder)).toEqual(["INBOX"]);
-    const cursors = await database.db.select().from(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, integrationId));
-    expect(cursors.map((c) => c.folder)).toEqual(["INBOX"]);
+    expect((await messagesOf(inboxOnly.integrationId)).map((m) => m.folder)).toEqual(["INBOX"]);
+    expect(await cursorsOf(inboxOnly.integrationId)).toEqual([["INBOX", 1]]);
+    expect((await messagesOf(both.integrationId)).map((m) => m.folder).sort()).toEqual(["INBOX", "Sent"]);
   });
 
   it("imports only the recent window of a Sent folder synced for the first time, as backfill that changes no conversation", async () => {
