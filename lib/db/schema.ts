@@ -47,6 +47,12 @@ export type AuthMethod = (typeof AUTH_METHODS)[number];
 export const OAUTH_PROVIDERS = ["google", "microsoft", "oidc"] as const;
 export type OAuthProviderName = (typeof OAUTH_PROVIDERS)[number];
 export const ATTACHMENT_FILE_TYPES = ["image", "pdf", "document", "other"] as const;
+/** The folders a mailbox can have synced (added), by role: its INBOX and its Sent folder. */
+export const FOLDER_ROLES = ["inbox", "sent"] as const;
+export type FolderRole = (typeof FOLDER_ROLES)[number];
+/** Which way a synced folder's mail goes (added): mail to the business, or mail the business sent. */
+export const MESSAGE_DIRECTIONS = ["inbound", "outbound"] as const;
+export type MessageDirection = (typeof MESSAGE_DIRECTIONS)[number];
 
 export const FOLLOWUP_TYPES = [
   "Devis non répondu", "Facture impayée", "Info manquante", "Rappel RDV", "Client inactif", "Projet en attente",
@@ -147,7 +153,8 @@ export const quotes = pgTable("quotes", {
  * sending settings (`smtp_*`; a null `smtp_password` reuses the IMAP password), and OAuth2 logins
  * (`auth_method`, `oauth_provider`, the encrypted `oauth_refresh_token` and cached
  * `oauth_access_token` with its expiry, `oauth_refresh_lease_until`: the one run refreshing the token
- * right now, and `oauth_reconnect_needed_at`: the provider refused the grant, a person must connect again).
+ * right now, and `oauth_reconnect_needed_at`: the provider refused the grant, a person must connect again),
+ * and `synced_folders`: the roles of the folders the sync reads (`inbox`, `sent`; both by default).
  */
 export const inboxIntegrations = pgTable(
   "inbox_integrations",
@@ -191,6 +198,7 @@ export const inboxIntegrations = pgTable(
     oauthAccessTokenExpiresAt: timestamp("oauth_access_token_expires_at", { withTimezone: true }),
     oauthRefreshLeaseUntil: timestamp("oauth_refresh_lease_until", { withTimezone: true }),
     oauthReconnectNeededAt: timestamp("oauth_reconnect_needed_at", { withTimezone: true }),
+    syncedFolders: text("synced_folders").array().$type<FolderRole[]>().notNull().default(sql`'{inbox,sent}'::text[]`),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -306,7 +314,10 @@ export const inboxMessages = pgTable(
   ],
 );
 
-/** Added: a message that could not be imported, with its reason; the sync goes on after it. */
+/**
+ * Added: a message that could not be imported, with its reason; the sync goes on after it.
+ * `direction` is its folder's (a message set aside from Sent is the business's own when re-imported).
+ */
 export const inboxQuarantine = pgTable(
   "inbox_quarantine",
   {
@@ -315,6 +326,7 @@ export const inboxQuarantine = pgTable(
     folder: text("folder").notNull(),
     uidValidity: bigint("uidvalidity", { mode: "number" }).notNull(),
     uid: bigint("uid", { mode: "number" }).notNull(),
+    direction: text("direction").$type<MessageDirection>().notNull().default("inbound"),
     reason: text("reason").notNull(),
     rawPath: text("raw_path"),
     sizeBytes: integer("size_bytes"),

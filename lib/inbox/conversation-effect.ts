@@ -4,31 +4,37 @@
 // |-------------------------------------------|-------|--------|------------------|--------------------------------|
 // | from a person (or a bounce), live sync    | false | +1     | À répondre       | À répondre, unless Urgent/Spam |
 // | auto-reply (RFC 3834, bulk, list…)        | false | +1     | Résolu           | unchanged                      |
-// | sent from the mailbox's own address       | true  | —      | Répondu          | À répondre → Répondu           |
+// | sent by the business (Sent folder, or     | true  | —      | Répondu          | À répondre → Répondu, when it  |
+// | from the mailbox's own address)           |       |        |                  | is the latest message          |
 // | imported by a first sync or resync window | true  | —      | Résolu           | unchanged                      |
 //
 // Backfill: connecting a mailbox imports up to 500 past messages that were handled elsewhere;
 // showing them as 500 unread "À répondre" conversations would bury the one that matters, so they
 // arrive read and settled. Auto-replies need no answer, but stay unread so a glance shows them.
 // A bounce says a mail of the company did not arrive: someone must act, so it counts as inbound.
+// The business's answer settles only what came before it: a client's message dated after it (the
+// INBOX is synced before the Sent folder) still needs an answer.
 
 import { CONVERSATION_STATUS, type CONVERSATION_STATUSES } from "../db/schema.js";
 
 export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
-export type MessageRole = "inbound" | "auto-reply" | "own" | "backfill";
+export type MessageRole = "inbound" | "auto-reply" | "outbound" | "backfill";
 
 export interface ConversationEffect {
   isRead: boolean;
   /** Status of a conversation this message creates. */
   newConversationStatus: ConversationStatus;
-  /** Status of an existing conversation after this message, from its current one. */
-  nextStatus(current: string): string;
+  /**
+   * Status of an existing conversation after this message, from its current one; `isLatest`: the
+   * message is dated at or after every message the conversation has.
+   */
+  nextStatus(current: string, isLatest: boolean): string;
 }
 
-/** The role a message plays, from where it came from and who sent it. */
-export function messageRole(message: { isBackfill: boolean; isFromOwnAddress: boolean; isAutoReply: boolean; isBounce: boolean }): MessageRole {
+/** The role a message plays, from where it came from and who sent it (`isOutbound`: the business). */
+export function messageRole(message: { isBackfill: boolean; isOutbound: boolean; isAutoReply: boolean; isBounce: boolean }): MessageRole {
   if (message.isBackfill) return "backfill";
-  if (message.isFromOwnAddress) return "own";
+  if (message.isOutbound) return "outbound";
   if (message.isAutoReply && !message.isBounce) return "auto-reply";
   return "inbound";
 }
@@ -46,11 +52,11 @@ export function conversationEffect(role: MessageRole): ConversationEffect {
       };
     case "auto-reply":
       return { isRead: false, newConversationStatus: CONVERSATION_STATUS.resolved, nextStatus: (current) => current };
-    case "own":
+    case "outbound":
       return {
         isRead: true,
         newConversationStatus: CONVERSATION_STATUS.answered,
-        nextStatus: (current) => (current === CONVERSATION_STATUS.toAnswer ? CONVERSATION_STATUS.answered : current),
+        nextStatus: (current, isLatest) => (isLatest && current === CONVERSATION_STATUS.toAnswer ? CONVERSATION_STATUS.answered : current),
       };
     case "backfill":
       return { isRead: true, newConversationStatus: CONVERSATION_STATUS.resolved, nextStatus: (current) => current };

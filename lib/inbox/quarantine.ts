@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { retryTransient } from "../db/retry-transient.js";
-import { inboxQuarantine } from "../db/schema.js";
+import { inboxQuarantine, type MessageDirection } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
@@ -13,6 +13,8 @@ import type { AttachmentStorage } from "../storage/attachment-storage.js";
 export interface QuarantinedMessage {
   integrationId: number;
   folder: string;
+  /** The folder's direction, so a re-import stores it the way the sync would have. */
+  direction: MessageDirection;
   uidValidity: number;
   uid: number;
   /** The bytes that were downloaded (null when the server sent none). */
@@ -44,6 +46,7 @@ async function upsertQuarantineRow(db: Db, message: QuarantinedMessage, reason: 
     .values({
       integrationId: message.integrationId,
       folder: message.folder,
+      direction: message.direction,
       uidValidity: message.uidValidity,
       uid: message.uid,
       reason,

@@ -72,6 +72,7 @@ export async function reimportQuarantined(
       {
         integration,
         folder: quarantine.folder,
+        direction: quarantine.direction,
         uidValidity: quarantine.uidValidity,
         uid: quarantine.uid,
         source,

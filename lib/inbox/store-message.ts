@@ -1,6 +1,9 @@
 // Imports one fetched message: parse it, store its attachments, then in one short transaction file
 // it into a conversation and insert it. Storing the same message again (same UID, or same
-// Message-ID under another UID) changes nothing; two runs storing it at once give one row.
+// Message-ID under another UID or in another folder: a message in both INBOX and Sent) changes
+// nothing; two runs storing it at once give one row. A follow-up the product sent is already a row
+// (`record-send.ts`): its copy filed in the Sent folder by the server is recognised by its
+// Message-ID and not stored again.
 //
 // Order matters. Attachments are written first, outside the transaction (no slow I/O while rows
 // are locked), under keys derived from the message's dedupe key, so a retry after a crash
@@ -16,7 +19,15 @@ import { and, eq, inArray, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
-import { clients, conversations, inboxMessages, MESSAGE_SOURCE_EMAIL, messageAttachments } from "../db/schema.js";
+import {
+  clients,
+  conversations,
+  followupHistory,
+  inboxMessages,
+  MESSAGE_SOURCE_EMAIL,
+  type MessageDirection,
+  messageAttachments,
+} from "../db/schema.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
@@ -35,6 +46,8 @@ import { findConversation, referencedIdsOf } from "./thread.js";
 export interface IncomingMessage {
   integration: { id: number; companyId: number; emailAddress: string | null };
   folder: string;
+  /** The folder's: `outbound` (Sent) is the business's own mail, whoever it names as sender. */
+  direction: MessageDirection;
   uidValidity: number;
   uid: number;
   /** The full RFC 822 bytes, or only the header block when `isOversize`. */
@@ -93,9 +106,11 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
 
   const ownAddress = integration.emailAddress?.trim().toLowerCase() || null;
   const isFromOwnAddress = ownAddress !== null && parsed.from.address?.trim().toLowerCase() === ownAddress;
-  const effect = conversationEffect(messageRole({ ...parsed, isBackfill: message.isBackfill, isFromOwnAddress }));
+  // A message in INBOX from the mailbox's own address (a copy to itself) is the business's too.
+  const isOutbound = message.direction === "outbound" || isFromOwnAddress;
+  const effect = conversationEffect(messageRole({ ...parsed, isBackfill: message.isBackfill, isOutbound }));
   // The other party: the sender, or for the company's own mail the people it wrote to.
-  const correspondents = isFromOwnAddress ? [...parsed.to, ...parsed.cc] : [parsed.from];
+  const correspondents = isOutbound ? [...parsed.to, ...parsed.cc] : [parsed.from];
   const { content, html, notes } = messageContent(parsed, message);
   const subject = pgText(parsed.subject);
 
@@ -126,7 +141,7 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
           fromEmail: parsed.from.address === null ? null : pgText(parsed.from.address),
           content,
           source: MESSAGE_SOURCE_EMAIL,
-          isFromClient: !isFromOwnAddress,
+          isFromClient: !isOutbound,
           read: effect.isRead,
           externalId: parsed.messageId && parsed.messageId.length <= MAX_MESSAGE_ID_CHARS ? `<${parsed.messageId}>` : null,
           externalMetadata: externalMetadata(parsed, message, [...parsed.notes, ...notes]),
@@ -182,8 +197,19 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
 
 class AlreadyStored extends Error {}
 
-/** The cheap check before any parsing or file writing: either unique key already taken. */
+/**
+ * The cheap check before any parsing or file writing: either unique key already taken, or the
+ * message is a follow-up the company's product sent (its Message-ID is in the follow-up history).
+ * The follow-up's own row carries this integration's dedupe key when the mailbox sent it; when the
+ * global server sent it (`integration_id` null), only the history recognises it.
+ */
 async function isAlreadyStored(db: Db, message: IncomingMessage, dedupeKey: string): Promise<boolean> {
+  const sentByFollowup = await db
+    .select({ id: followupHistory.id })
+    .from(followupHistory)
+    .where(and(eq(followupHistory.companyId, message.integration.companyId), inArray(followupHistory.messageId, [`<${dedupeKey}>`, dedupeKey])))
+    .limit(1);
+  if (sentByFollowup.length > 0) return true;
   const rows = await db
     .select({ id: inboxMessages.id })
     .from(inboxMessages)
@@ -251,10 +277,11 @@ async function updateConversation(
   change: { clientId: number | null; effect: ConversationEffect; date: Date; now: Date },
 ): Promise<void> {
   const isLater = !current.lastMessageAt || current.lastMessageAt.getTime() < change.date.getTime();
+  const isLatest = !current.lastMessageAt || current.lastMessageAt.getTime() <= change.date.getTime();
   await tx
     .update(conversations)
     .set({
-      status: change.effect.nextStatus(current.status),
+      status: change.effect.nextStatus(current.status, isLatest),
       unreadCount: change.effect.isRead ? undefined : sql`${conversations.unreadCount} + 1`,
       lastMessageAt: isLater ? change.date : current.lastMessageAt,
       clientId: current.clientId ?? change.clientId,

@@ -1,4 +1,5 @@
-// Syncs one claimed integration: one IMAP session for its folders, then its result recorded (status,
+// Syncs one claimed integration: one IMAP session for its folders (its `synced_folders`: INBOX and
+// Sent by default, see `folder-plan.ts`), then its result recorded (status,
 // counters, next run, lease released) and its owner alerted if it keeps failing. Never throws for a
 // mailbox problem: one failing mailbox must not fail the run.
 
@@ -14,11 +15,9 @@ import { credentialsFor, isRenewable, type MailLogin } from "../mail/credentials
 import { withImap } from "../mail/imap.js";
 import { reviewIntegrationAlert } from "../ops/alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
+import { planFolders } from "./folder-plan.js";
 import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";
 import { emptySyncResult, type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
-
-/** The folders imported. INBOX only for now; every folder has its own cursor, so more can be added. */
-export const SYNCED_FOLDERS = ["INBOX"] as const;
 
 export interface IntegrationSyncContext {
   db: Db;
@@ -57,7 +56,9 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
         hostPolicy: ctx.config.mailHosts,
       },
       async ({ client, log: sessionLog }) => {
-        for (const folder of SYNCED_FOLDERS) {
+        const folders = await planFolders(client, integration.syncedFolders);
+        sessionLog.debug("folders to sync", { folders: folders.map((f) => `${f.role}:${f.path}`) });
+        for (const folder of folders) {
           const folderResult = emptySyncResult();
           folderResults.push(folderResult);
           await syncMailbox(
@@ -69,6 +70,8 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
             folder,
             folderResult,
           );
+          // The next folder waits until this one is caught up: the Sent folder's answers are
+          // filed after the INBOX mail they answer.
           if (folderResult.hasMore) break;
         }
       },

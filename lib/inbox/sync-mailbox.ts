@@ -1,6 +1,7 @@
 /**
  * Imports the new mail of one folder of one integration, read-only (EXAMINE, BODY.PEEK: the server's
- * mailbox, flags included, is never changed).
+ * mailbox, flags included, is never changed). The folder comes with its direction: its messages are
+ * stored as mail to the business (INBOX) or from it (Sent); the rules below are the same for both.
  *
  * - First sync: only the recent window (INTERNALDATE within `initial_sync_days`, the newest
  *   `initial_sync_max_messages`), imported as backfill.
@@ -17,6 +18,7 @@
 
 import type { ImapFlow, MailboxObject } from "imapflow";
 import type { Db } from "../db/client.js";
+import type { MessageDirection } from "../db/schema.js";
 import type { ClaimedIntegration } from "../jobs/claim.js";
 import type { Budget } from "../jobs/budget.js";
 import { dbFailureOf } from "../db/transient-error.js";
@@ -25,6 +27,7 @@ import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { advanceCursor, type CursorKey, type FolderCursor, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { fetchContent, fetchMetadata, type FetchedMessage, planBatches } from "./fetch-new.js";
+import type { SyncedFolder } from "./folder-plan.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { searchNewUids, searchWindowUids, type WindowRule } from "./search-uids.js";
 import { storeMessage } from "./store-message.js";
@@ -65,14 +68,15 @@ export function emptySyncResult(): MailboxSyncResult {
 }
 
 /**
- * Syncs `folder` (see the module comment), counting into `result` as it goes, so what was imported
+ * Syncs `synced` (see the module comment), counting into `result` as it goes, so what was imported
  * before a failure is still counted. Throws a JobError when the folder cannot be synced (further).
  */
 export async function syncMailbox(
   ctx: MailboxSyncContext,
-  folder: string,
+  synced: Pick<SyncedFolder, "path" | "direction">,
   result: MailboxSyncResult = emptySyncResult(),
 ): Promise<MailboxSyncResult> {
+  const { path: folder, direction } = synced;
   const log = ctx.log.with({ folder });
   const lock = await ctx.client.getMailboxLock(folder, { readOnly: true, description: "inbox sync" });
   try {
@@ -99,7 +103,7 @@ export async function syncMailbox(
         continue;
       }
       const round = uids.slice(0, MAX_UIDS_PER_ROUND);
-      const isComplete = await importRound(ctx, key, cursor, round, isBackfill, result, log);
+      const isComplete = await importRound(ctx, { ...key, direction }, cursor, round, isBackfill, result, log);
       if (!isComplete) {
         result.hasMore = true;
         break;
@@ -157,7 +161,7 @@ async function openCursor(
  */
 async function importRound(
   ctx: MailboxSyncContext,
-  key: CursorKey,
+  key: CursorKey & { direction: MessageDirection },
   cursor: FolderCursor,
   uids: number[],
   isBackfill: boolean,
@@ -168,7 +172,7 @@ async function importRound(
   for (const batch of planBatches(metas, ctx.maxMessageBytes)) {
     if (ctx.budget.isExhausted(ctx.reserveMs)) return false;
     const messages = await fetchContent(ctx.client, batch, ctx.maxMessageBytes);
-    for (const message of messages) await importMessage(ctx, key.folder, cursor.uidValidity, message, isBackfill, result, log);
+    for (const message of messages) await importMessage(ctx, key, cursor.uidValidity, message, isBackfill, result, log);
     await moveCursor(ctx, key, cursor, batch[batch.length - 1]!.uid);
   }
   return true;
@@ -181,14 +185,14 @@ async function importRound(
  */
 async function importMessage(
   ctx: MailboxSyncContext,
-  folder: string,
+  { folder, direction }: { folder: string; direction: MessageDirection },
   uidValidity: number,
   message: FetchedMessage,
   isBackfill: boolean,
   result: MailboxSyncResult,
   log: Logger,
 ): Promise<void> {
-  const where = { integrationId: ctx.integration.id, folder, uidValidity, uid: message.uid, source: message.source, sizeBytes: message.sizeBytes };
+  const where = { integrationId: ctx.integration.id, folder, direction, uidValidity, uid: message.uid, source: message.source, sizeBytes: message.sizeBytes };
   const deps = { storage: ctx.storage, now: ctx.now(), log };
   if (!message.source) {
     await setAside(ctx, where, "the server returned no content for this message", deps);
@@ -201,6 +205,7 @@ async function importMessage(
       {
         integration: { id: ctx.integration.id, companyId: ctx.integration.companyId, emailAddress: ctx.integration.emailAddress },
         folder,
+        direction,
         uidValidity,
         uid: message.uid,
         source: message.source,

@@ -4,10 +4,11 @@
 import { and, eq } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Config } from "../../lib/config.js";
-import { companies, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
+import { companies, FOLDER_ROLES, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
 import { JobError } from "../../lib/errors.js";
-import { resolveMailHost } from "../../lib/mail/mail-host-guard.js";
 import { duplicateMailboxError, isDuplicateMailboxError } from "../../lib/inbox/duplicate-mailbox.js";
+import { parseFolderRoles } from "../../lib/inbox/folder-plan.js";
+import { resolveMailHost } from "../../lib/mail/mail-host-guard.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { readPassword } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
@@ -28,6 +29,7 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
     interval: { type: "string" },
     "initial-days": { type: "string" },
     primary: { type: "boolean" },
+    folders: { type: "string" },
     "password-env": { type: "string" },
   });
   const companyId = parseId(values.company, "--company");
@@ -39,6 +41,8 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
   const port = values.port === undefined ? (useSsl ? IMPLICIT_TLS_PORT : STARTTLS_PORT) : parseId(values.port, "--port", { max: 65_535 });
   const intervalMinutes = values.interval === undefined ? undefined : parseId(values.interval, "--interval", { max: 10_080 });
   const initialDays = values["initial-days"] === undefined ? undefined : parseId(values["initial-days"], "--initial-days", { min: 0, max: 3650 });
+  const syncedFolders = values.folders === undefined ? undefined : parseFolderRoles(values.folders);
+  if (syncedFolders === null) throw new UsageError(`--folders must list folder roles among ${FOLDER_ROLES.join(", ")}, e.g. "inbox,sent"`);
   const keys = { encryptionKey: ctx.config.encryptionKey };
   // Fail on a missing or malformed key, or a server the sync would refuse, before anyone types a password.
   encryptSecret("", keys);
@@ -63,6 +67,7 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
       isPrimary: values.primary ?? false,
       ...(intervalMinutes === undefined ? {} : { syncIntervalMinutes: intervalMinutes }),
       ...(initialDays === undefined ? {} : { initialSyncDays: initialDays }),
+      ...(syncedFolders === undefined ? {} : { syncedFolders }),
     };
     const id = await db.transaction(async (tx) => {
       // One sending mailbox per company: a new primary replaces the previous one.

@@ -19,6 +19,7 @@ Commands
       --interval MIN            Minutes between syncs (default 5)
       --initial-days N          How many days of mail the first sync imports (default 30)
       --primary                 Make it the company's sending mailbox
+      --folders ROLES           Folders to sync: inbox,sent (default) or inbox (not the Sent folder)
       --password-env VAR        Read the password from environment variable VAR instead of stdin
   integrations connect          Connect a mailbox with OAuth2 (Google, Microsoft 365, an OpenID Connect provider):
       --provider P              google, microsoft or oidc (required; its CLIENT_ID/SECRET must be set)

@@ -70,6 +70,7 @@ export function incoming(mailbox: TestMailboxRow, source: Buffer, extra: Partial
   return {
     integration: { id: mailbox.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress },
     folder: "INBOX",
+    direction: "inbound",
     uidValidity: 1,
     uid: nextUid++,
     source,

@@ -53,7 +53,7 @@ describe("syncing one folder across runs", () => {
           db: database.db, client, log: silentLogger, integration: integration!, owner: "run-1", now: () => new Date(),
           budget, reserveMs: 0, storage, maxMessageBytes: 1_000_000, maxAttachmentBytes: 1_000_000,
         };
-        return syncMailbox(ctx, "INBOX");
+        return syncMailbox(ctx, { path: "INBOX", direction: "inbound" });
       });
 
     // Checks: before the first round, before batch 1 (UIDs 1-10), before batch 2 (UID 12) → stop.

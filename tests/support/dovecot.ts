@@ -107,6 +107,18 @@ default_client_limit = 2000
 mail_max_userip_connections = 50
 # Tests check that failures are told apart; they should not wait for Dovecot's anti-brute-force delay.
 auth_failure_delay = 0
+# The Sent folder as servers announce it (RFC 6154 special-use), only for mailboxes that create one,
+# so a test mailbox has no Sent folder unless it makes one. "Outgoing" is a Sent folder no mail
+# program's usual name would find; "Sent Items" has no attribute: it can only be found by its name.
+namespace inbox {
+  inbox = yes
+  mailbox Sent {
+    special_use = \\Sent
+  }
+  mailbox Outgoing {
+    special_use = \\Sent
+  }
+}
 passdb {
   driver = passwd-file
   mechanisms = plain login

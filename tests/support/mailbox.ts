@@ -21,6 +21,8 @@ export interface AppendOptions {
   flags?: string[];
   /** INTERNALDATE: when the server says it received the message. */
   internalDate?: Date;
+  /** The folder it goes to (default INBOX): "Sent" is what a mail program files the business's mail in. */
+  folder?: string;
 }
 
 export interface TestMailbox {
@@ -31,6 +33,8 @@ export interface TestMailbox {
   append(raw: string | Buffer, options?: AppendOptions): Promise<number>;
   /** Delivers several messages over one connection, in order; returns their UIDs. */
   appendAll(messages: Array<{ raw: string | Buffer } & AppendOptions>): Promise<number[]>;
+  /** Creates a folder, as a mail program does (Dovecot gives "Sent" and "Outgoing" the `\Sent` attribute). */
+  createFolder(path: string): Promise<void>;
   /** Sets flags as another mail client would (e.g. reading a message in webmail). */
   addFlags(uid: number, flags: string[]): Promise<void>;
   /** The server's flags per UID, read with doveadm (not through IMAP, so nothing is touched). */
@@ -67,7 +71,7 @@ export async function createMailbox(): Promise<TestMailbox> {
     withClient(async (client) => {
       const uids: number[] = [];
       for (const m of messages) {
-        const appended = await client.append("INBOX", m.raw, m.flags ?? [], m.internalDate).catch((err: unknown) => {
+        const appended = await client.append(m.folder ?? "INBOX", m.raw, m.flags ?? [], m.internalDate).catch((err: unknown) => {
           const { responseText, executedCommand } = err as { responseText?: string; executedCommand?: string };
           throw new Error(`APPEND failed: ${responseText ?? String(err)} (${executedCommand?.slice(0, 80)})`);
         });
@@ -83,6 +87,10 @@ export async function createMailbox(): Promise<TestMailbox> {
     user, password, dovecot,
     append: async (raw, options = {}) => (await appendAll([{ raw, ...options }]))[0]!,
     appendAll,
+    createFolder: (path) =>
+      withClient(async (client) => {
+        await client.mailboxCreate(path);
+      }),
     addFlags: (uid, flags) =>
       withClient(async (client) => {
         const lock = await client.getMailboxLock("INBOX");

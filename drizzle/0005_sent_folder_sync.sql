@@ -1,0 +1,2 @@
+ALTER TABLE "inbox_integrations" ADD COLUMN "synced_folders" text[] DEFAULT '{inbox,sent}'::text[] NOT NULL;--> statement-breakpoint
+ALTER TABLE "inbox_quarantine" ADD COLUMN "direction" text DEFAULT 'inbound' NOT NULL;
