@@ -19,6 +19,7 @@ import { runJob } from "../lib/jobs/run-job.js";
 import { createLogger } from "../lib/log.js";
 import { startDovecot } from "../tests/support/dovecot.js";
 import { startPostgres } from "../tests/support/postgres.js";
+import { benchFirstImport } from "./first-import.js";
 import { benchFollowups } from "./followups.js";
 
 const BASELINE_FILE = fileURLToPath(new URL("./baseline.json", import.meta.url));
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
 
     await open.close();
     figures.push(...(await benchFollowups(postgres)));
+    figures.push(...(await benchFirstImport(dovecot, postgres)));
   } finally {
     await dovecot.stop();
     await postgres.stop();
