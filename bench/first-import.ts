@@ -2,7 +2,7 @@
 // Dovecot mailbox: (1) the raw-fetch floor, imapflow downloading every message and dropping it;
 // (2) `mbsync` copying the folder to a Maildir; (3) the product's first import into PostgreSQL with
 // attachments in a local directory, run in a child process whose peak RSS (VmHWM) is its memory figure.
-// Size: BENCH_IMPORT_MESSAGES (default 3000: mostly small text mails, one in 24 with a 0.5–4.6 MB
+// Size: BENCH_IMPORT_MESSAGES (default 3000: mostly small text mails, one in 24 with a 0.5–4.5 MB
 // attachment, about 440 MB in all).
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -83,7 +83,7 @@ function deliverMailbox(dovecot: DovecotServer): number {
   return bytes;
 }
 
-/** A client mail: a few KB of text, one in 24 with an attachment of 0.5 to 4.6 MB (random bytes: a scan, a photo). */
+/** A client mail: a few KB of text, one in 24 with an attachment of 0.5 to 4.5 MB (random bytes: a scan, a photo). */
 function importMail(i: number): Buffer {
   const date = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toUTCString().replace("GMT", "+0000");
   const text = `Bonjour,\r\n\r\nSuite à notre échange, voici ma demande numéro ${i}.\r\n${"Merci de revenir vers moi rapidement. ".repeat(40 + (i % 80))}\r\n\r\nCordialement,\r\nClient ${i % 211}\r\n`;
@@ -94,7 +94,7 @@ function importMail(i: number): Buffer {
     `Date: ${date}`, `Message-ID: <import-${i}@example.test>`, "MIME-Version: 1.0",
   ];
   if (i % 24 !== 5) return Buffer.from(`${head.join("\r\n")}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}`);
-  const size = Math.round((0.5 + ((i * 7) % 10) * 0.455) * 1e6);
+  const size = Math.round((0.5 + (Math.floor(i / 24) % 10) * 0.448) * 1e6);
   const attachment = randomBytes(size).toString("base64").replace(/.{76}/g, "$&\r\n");
   return Buffer.from(
     `${head.join("\r\n")}\r\nContent-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -166,7 +166,9 @@ async function productImport(dovecot: DovecotServer, postgres: PostgresServer): 
     ATTACHMENTS_STORAGE: "local", ATTACHMENTS_DIR: join(dovecot.dir, "import-attachments"), ALLOW_PRIVATE_MAIL_HOSTS: "true",
   };
   const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", CHILD], { env, stdio: ["ignore", "pipe", "inherit"] });
+    // BENCH_IMPORT_NODE_ARGS: extra Node flags for the import's process (`--cpu-prof` to profile it).
+    const nodeArgs = (process.env.BENCH_IMPORT_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CHILD], { env, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.on("error", reject);
