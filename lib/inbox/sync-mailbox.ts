@@ -159,7 +159,7 @@ async function importFolder(
     }
   } finally {
     await batches.close();
-    log.debug("folder download", { peakQueuedBytes: batches.peakQueuedBytes });
+    log.debug("folder downloaded ahead", { peakQueuedBytes: batches.peakQueuedBytes });
   }
   if (isStoppedByBudget) result.hasMore = true;
 }
