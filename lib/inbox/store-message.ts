@@ -5,6 +5,8 @@
 // (`record-send.ts`): its copy filed in the Sent folder by the server is recognised by its
 // Message-ID and not stored again.
 //
+// Three steps, which the folder import runs apart (`import-batch.ts`): the check for a message
+// already stored (`stored-check.ts`), `prepareMessage` (parse, attachments), `writeMessage` (rows).
 // Order matters. Attachments are written first, outside the transaction (no slow I/O while rows
 // are locked), under keys derived from the message's dedupe key, so a retry after a crash
 // overwrites the same files. The message row, its attachment rows and the conversation change

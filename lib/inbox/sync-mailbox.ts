@@ -7,13 +7,16 @@
  *   `initial_sync_max_messages`), imported as backfill.
  * - Then: the UIDs after the cursor, in UID order, in small batches; the cursor moves after each
  *   batch, so a crash or a stall repeats at most one batch, and the dedupe keys make a repeat harmless.
+ *   The next batch downloads while this one is stored (`read-ahead.ts`, bounded in bytes); how a
+ *   batch is stored is in `import-batch.ts`.
  * - UIDVALIDITY changed: the same window again (Message-ID dedupe drops what is already imported),
  *   never `UID 0:*`; several changes in a row stop the folder with an error.
  * - A message that cannot be stored is set aside with its reason and the sync goes on after it.
  *   When the fault is not the message's (attachment storage down, the database busy or unreachable
  *   after a few tries), the folder stops before it instead, to retry next run: only what is wrong
  *   with the message itself is set aside.
- * - Stops taking batches when the run budget is nearly spent and says so (`hasMore`).
+ * - Stops downloading batches when the run budget is nearly spent and says so (`hasMore`); a batch
+ *   already downloaded is stored.
  */
 
 import type { ImapFlow, MailboxObject } from "imapflow";
