@@ -13,11 +13,19 @@ export interface ReadAhead<T> extends AsyncIterable<T> {
   readonly peakQueuedBytes: number;
 }
 
+/** How far the producer may run ahead: what waits in the queue, at most. */
+export interface ReadAheadBounds {
+  /** Bytes waiting (at least one item always may wait, however large). */
+  maxBytes: number;
+  /** Items waiting. */
+  maxItems: number;
+}
+
 /**
- * Pulls `source` ahead while less than `maxQueuedBytes` wait in the queue (at least one item always
- * waits, however large). An error of the producer reaches the consumer after the items made before it.
+ * Pulls `source` ahead while the queue is within `bounds`. An error of the producer reaches the
+ * consumer after the items made before it.
  */
-export function readAhead<T>(source: AsyncIterator<T>, sizeOf: (item: T) => number, maxQueuedBytes: number): ReadAhead<T> {
+export function readAhead<T>(source: AsyncIterator<T>, sizeOf: (item: T) => number, bounds: ReadAheadBounds): ReadAhead<T> {
   const queue: { item: T; bytes: number }[] = [];
   let queuedBytes = 0;
   let peakQueuedBytes = 0;
@@ -31,7 +39,7 @@ export function readAhead<T>(source: AsyncIterator<T>, sizeOf: (item: T) => numb
   const produce = async () => {
     try {
       while (!isClosed) {
-        if (queue.length > 0 && queuedBytes >= maxQueuedBytes) {
+        if (queue.length >= bounds.maxItems || (queue.length > 0 && queuedBytes >= bounds.maxBytes)) {
           await new Promise<void>((resolve) => (wakeProducer = resolve));
           wakeProducer = null;
           continue;

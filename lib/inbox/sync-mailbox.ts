@@ -15,8 +15,8 @@
  *   When the fault is not the message's (attachment storage down, the database busy or unreachable
  *   after a few tries), the folder stops before it instead, to retry next run: only what is wrong
  *   with the message itself is set aside.
- * - Stops downloading batches when the run budget is nearly spent and says so (`hasMore`); a batch
- *   already downloaded is stored.
+ * - Stops downloading batches when the run budget is nearly spent and says so (`hasMore`); the
+ *   batch in hand and the one downloaded ahead are stored.
  */
 
 import type { ImapFlow, MailboxObject } from "imapflow";
@@ -34,8 +34,11 @@ import { importBatch } from "./import-batch.js";
 import { readAhead } from "./read-ahead.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
-/** Downloaded content waiting to be stored, at most (at least one batch always waits, whatever its size). */
-export const READ_AHEAD_BYTES = BATCH_MAX_BYTES;
+/**
+ * Downloaded content waiting to be stored, at most: one batch. A run told to stop (budget, shutdown)
+ * then stores at most the batch in hand and the one waiting.
+ */
+export const READ_AHEAD = { maxBytes: BATCH_MAX_BYTES, maxItems: 1 };
 /** A server that gives a new UIDVALIDITY on this many syncs in a row is renumbering all the time. */
 export const MAX_CONSECUTIVE_UIDVALIDITY_CHANGES = 3;
 
@@ -137,8 +140,8 @@ async function openCursor(
 
 /**
  * Downloads the folder's new messages batch by batch while storing them: the next batch is
- * downloaded while this one is stored, and the cursor moves after each stored batch. At most
- * READ_AHEAD_BYTES of downloaded content wait to be stored (plus the batch being stored).
+ * downloaded while this one is stored, and the cursor moves after each stored batch. At most one
+ * downloaded batch waits to be stored (READ_AHEAD), besides the one being stored.
  */
 async function importFolder(
   ctx: MailboxSyncContext,
@@ -151,11 +154,11 @@ async function importFolder(
   let isStoppedByBudget = false;
   const isBudgetSpent = () => (isStoppedByBudget ||= ctx.budget.isExhausted(ctx.reserveMs));
   const plan = { afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule, now: ctx.now(), maxMessageBytes: ctx.maxMessageBytes };
-  const batches = readAhead(downloadBatches(ctx.client, plan, isBudgetSpent), (b) => b.bytes, READ_AHEAD_BYTES);
+  const batches = readAhead(downloadBatches(ctx.client, plan, isBudgetSpent), (b) => b.bytes, READ_AHEAD);
   const batchCtx = { ...ctx, integration: ctx.integration, log };
   try {
-    // The budget is checked before each download only: a batch downloaded is stored, as it was
-    // when nothing ran ahead (the reserve covers storing it and the one waiting).
+    // The budget is checked before each download only: a batch downloaded is stored (the reserve
+    // covers storing it and the one waiting).
     for await (const batch of batches) {
       await importBatch(batchCtx, { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity }, batch, result);
       await moveCursor(ctx, key, cursor, batch.lastUid);

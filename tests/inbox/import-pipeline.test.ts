@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { BATCH_MAX_BYTES } from "../../lib/inbox/fetch-new.js";
 import { readAhead } from "../../lib/inbox/read-ahead.js";
-import { type MailboxSyncContext, READ_AHEAD_BYTES, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
+import { type MailboxSyncContext, READ_AHEAD, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
 import { type ClaimedIntegration, claimDueIntegrations } from "../../lib/jobs/claim.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
@@ -50,7 +50,7 @@ describe("reading ahead of a slower consumer", () => {
         yield { i, bytes: 3 };
       }
     }
-    const ahead = readAhead(produce(), (item) => item.bytes, 7);
+    const ahead = readAhead(produce(), (item) => item.bytes, { maxBytes: 7, maxItems: 100 });
     const seen: number[] = [];
     for await (const item of ahead) {
       // A slow consumer: the producer has all the time it wants to run ahead.
@@ -63,13 +63,31 @@ describe("reading ahead of a slower consumer", () => {
     expect(ahead.peakQueuedBytes).toBeLessThanOrEqual(7 + 3);
   });
 
+  it("holds no more items than its count bound, however small they are", async () => {
+    let made = 0;
+    async function* produce() {
+      for (let i = 0; i < 10; i++) {
+        made++;
+        yield i;
+      }
+    }
+    const ahead = readAhead(produce(), () => 1, { maxBytes: 1000, maxItems: 1 });
+    for await (const item of ahead) {
+      for (let k = 0; k < 20; k++) await new Promise((resolve) => setImmediate(resolve));
+      // The item in hand, the one waiting, and the producer's next step at most.
+      expect(made - item - 1).toBeLessThanOrEqual(2);
+    }
+    await ahead.close();
+    expect(ahead.peakQueuedBytes).toBe(1);
+  });
+
   it("gives what was made before the producer failed, then its failure", async () => {
     async function* produce() {
       yield 1;
       yield 2;
       throw new Error("connection lost");
     }
-    const ahead = readAhead(produce(), () => 1, 100);
+    const ahead = readAhead(produce(), () => 1, { maxBytes: 100, maxItems: 100 });
     const seen: number[] = [];
     await expect(
       (async () => {
@@ -89,7 +107,7 @@ describe("reading ahead of a slower consumer", () => {
       isStepDone = true;
       yield 2;
     }
-    const ahead = readAhead(produce(), () => 1, 100);
+    const ahead = readAhead(produce(), () => 1, { maxBytes: 100, maxItems: 100 });
     for await (const item of ahead) {
       expect(item).toBe(1);
       break;
@@ -142,9 +160,9 @@ describe("a pipelined import of one folder", () => {
     expect(await syncWith(mailbox, integrationId, { budget: roomy(), logLines, storageDir })).toMatchObject({ imported: 8, hasMore: false });
 
     const line = logLines.map((l) => JSON.parse(l) as { msg: string; peakQueuedBytes?: number }).find((l) => l.msg === "folder downloaded ahead");
-    // One batch beyond the bound at most (the bound is checked before each download).
+    // One batch waits at most, and a batch holds 8 MB at most.
     expect(line?.peakQueuedBytes).toBeGreaterThan(0);
-    expect(line!.peakQueuedBytes).toBeLessThanOrEqual(READ_AHEAD_BYTES + BATCH_MAX_BYTES);
+    expect(line!.peakQueuedBytes).toBeLessThanOrEqual(READ_AHEAD.maxItems * BATCH_MAX_BYTES);
     expect(await uidsOf(integrationId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
