@@ -101,3 +101,17 @@ function ucs2Bytes(text: string): Buffer {
   for (let i = 0; i < text.length; i++) bytes.writeUInt16BE(text.charCodeAt(i), i * 2);
   return bytes;
 }
+
+/**
+ * Replaces the few characters that have an exact GSM look-alike (no-break spaces from French
+ * amounts, typographic apostrophes and quotes, dashes), so that a text is not billed as UCS-2 for
+ * them alone. Accented letters are left as written: `ê` stays `ê`, and costs UCS-2.
+ */
+export function withGsmLookAlikes(text: string): string {
+  return text
+    .replace(/[\u00a0\u202f\u2007\u2009]/g, " ")
+    .replace(/[\u2018\u2019\u02bc]/g, "'")
+    .replace(/[\u201c\u201d\u00ab\u00bb]/g, '"')
+    .replace(/[\u2013\u2014]/g, "-")
+    .replace(/\u2026/g, "...");
+}

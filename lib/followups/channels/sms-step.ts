@@ -12,7 +12,7 @@ import { type SmsAccount, resolveSmsAccount } from "../../sms/sms-account.js";
 import type { SmsProvider } from "../../sms/sms-provider.js";
 import { smppProvider } from "../../sms/smpp-client.js";
 import type { InboundSmsEvent } from "../../sms/smpp-deliver.js";
-import { smsLength } from "../../sms/segments.js";
+import { smsLength, withGsmLookAlikes } from "../../sms/segments.js";
 import { vonageProvider } from "../../sms/vonage-client.js";
 import type { DueDecision } from "../due-steps.js";
 import type { CompanyContext } from "../load-company.js";
@@ -100,7 +100,7 @@ export async function runSmsStep(options: {
   if ("unavailable" in accountResult) return { kind: "skip", reason: accountResult.unavailable };
 
   const timeZone = company.settings.sendingWindow.timeZone;
-  const text = renderFollowup({
+  const text = withGsmLookAlikes(renderFollowup({
     type: candidate.type,
     isBeforeDue: decision.isBeforeDue,
     template: smsTemplateFor(company.settings.templates, candidate.type),
@@ -114,7 +114,7 @@ export async function runSmsStep(options: {
       timeZone,
       company: { ...company.settings.companyInfo, name: company.name },
     },
-  }).text;
+  }).text);
   const length = smsLength(text);
   if (length.segments > accountResult.maxSegments) return { kind: "skip", reason: "sms_too_long" };
   if (options.isDryRun) return { kind: "planned", to: options.recipient, text, segments: length.segments };
