@@ -55,10 +55,12 @@ export function vonageProvider(account: VonageAccount): SmsProvider {
 }
 
 function vonageError(err: unknown): SmsSubmitError {
-  if (err instanceof MessageSendPartialFailure) {
+  // The SDK compares the failures with "message-count", which Vonage answers as a string, so an
+  // answer whose every segment failed also comes as a "partial" failure: count the successes.
+  if (err instanceof MessageSendPartialFailure && err.getSuccessfulMessages().length > 0) {
     return new SmsSubmitError("permanent", `Vonage accepted only some segments (${failureText(err.getFailedMessages())})`, { mayHaveBeenSent: true });
   }
-  if (err instanceof MessageSendAllFailure) {
+  if (err instanceof MessageSendAllFailure || err instanceof MessageSendPartialFailure) {
     const [first] = err.getFailedMessages();
     const status = String(first?.status ?? "");
     const reason = `Vonage refused the SMS (${failureText(err.getFailedMessages())})`;
