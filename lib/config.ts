@@ -210,6 +210,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const cronSecrets = [env.CRON_SECRET, env.CRON_SECRET_NEXT]
     .map((s) => s?.trim())
     .filter((s): s is string => typeof s === "string" && s.length > 0);
+  const mailHosts: MailHostPolicy = {
+    isPrivateAllowed: env.ALLOW_PRIVATE_MAIL_HOSTS,
+    allowedPorts: allowedPortsOf(env.MAIL_ALLOWED_PORTS, env.ALLOW_PRIVATE_MAIL_HOSTS),
+  };
   return {
     isProduction,
     cronSecrets,
@@ -240,13 +244,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         }
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
-    smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction) : undefined,
+    smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction, mailHosts) : undefined,
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
     sms: smsConfig(env),
-    mailHosts: {
-      isPrivateAllowed: env.ALLOW_PRIVATE_MAIL_HOSTS,
-      allowedPorts: allowedPortsOf(env.MAIL_ALLOWED_PORTS, env.ALLOW_PRIVATE_MAIL_HOSTS),
-    },
+    mailHosts,
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
     oauth: oauthConfig(env),
@@ -328,7 +329,7 @@ function allowedPortsOf(list: string | undefined, isPrivateAllowed: boolean): re
  * Discovery reaches hosts named by tenants' domains: in production only the standard https URLs
  * and the system's resolver. The overrides exist for tests against local servers.
  */
-function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean): SmtpDiscoveryOptions {
+function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean, mailHosts: MailHostPolicy): SmtpDiscoveryOptions {
   const list = (text: string | undefined) => (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const autoconfigUrls = list(env.SMTP_AUTOCONFIG_URLS);
   const dnsServers = list(env.SMTP_DISCOVERY_DNS_SERVERS);
@@ -339,6 +340,7 @@ function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean):
     timeoutMs: env.SMTP_DISCOVERY_TIMEOUT_MS,
     autoconfigUrls: autoconfigUrls.length > 0 ? autoconfigUrls : STANDARD_AUTOCONFIG_URLS,
     ...(dnsServers.length > 0 ? { dnsServers } : {}),
+    hostPolicy: mailHosts,
   };
 }
 

@@ -377,6 +377,20 @@ export const storedFiles = pgTable("stored_files", {
   createdAt: createdAt(),
 });
 
+/**
+ * Added: what SMTP discovery (autoconfig, DNS SRV) last found for a mail domain, or that it found
+ * nothing (`host` null). Public data about a domain, shared by every company using it; it spares each
+ * follow-up run the lookups (up to seconds each) of domains already asked about.
+ */
+export const smtpDiscoveryResults = pgTable("smtp_discovery_results", {
+  domain: text("domain").primaryKey(),
+  host: text("host"),
+  port: integer("port"),
+  isSecure: boolean("is_secure"),
+  source: text("source"),
+  checkedAt: timestamp("checked_at", { withTimezone: true }).notNull(),
+});
+
 // ---------------------------------------------------------------------------------------------
 // Follow-ups
 
