@@ -31,6 +31,8 @@ export interface TestSmppServer {
   setImmediateReceipts(isOn: boolean): void;
   /** A client's text (MO message) on every bound session. */
   sendText(from: string, text: string): void;
+  /** The recipient of the next accepted submit_sm answers `text` right after its receipt. */
+  queueAnswer(text: string): void;
   binds(): number;
   close(): Promise<void>;
 }
@@ -45,6 +47,9 @@ export async function startSmppServer(): Promise<TestSmppServer> {
   let bindCount = 0;
   let isReceiptImmediate = true;
   let next = 1000;
+  const answers: string[] = [];
+  const sendMo = (session: Session, from: string, text: string) =>
+    session.deliver_sm({ source_addr: from.replace(/^\+/, ""), source_addr_ton: 1, destination_addr: "LOKARIO", esm_class: 0, short_message: text });
 
   const server = smpp.createServer((session) => {
     session.on("error", () => {});
@@ -80,6 +85,8 @@ export async function startSmppServer(): Promise<TestSmppServer> {
       });
       session.send(pdu.response({ message_id: messageId }));
       if (isReceiptImmediate) sendReceipt(session, messageId, String(pdu.destination_addr));
+      const answer = answers.shift();
+      if (answer !== undefined) sendMo(session, String(pdu.destination_addr), answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", () => resolve()));
@@ -93,10 +100,9 @@ export async function startSmppServer(): Promise<TestSmppServer> {
     queueBehaviours: (...list) => behaviours.push(...list),
     setImmediateReceipts: (isOn) => { isReceiptImmediate = isOn; },
     sendText: (from, text) => {
-      for (const session of bound) {
-        session.deliver_sm({ source_addr: from.replace(/^\+/, ""), source_addr_ton: 1, destination_addr: "LOKARIO", esm_class: 0, short_message: text });
-      }
+      for (const session of bound) sendMo(session, from, text);
     },
+    queueAnswer: (text) => answers.push(text),
     binds: () => bindCount,
     close: async () => {
       for (const session of [...server.sessions]) session.destroy();
