@@ -7,8 +7,8 @@
 //                    Monday to Saturday, never Sunday, 09:00–19:00 and within the email window,
 //                    as French operators' code of practice asks for texts to consumers
 //   provider         "vonage" | "smpp": the company's own account instead of the global one, with
-//   vonage           { api_key, api_secret }                       (secrets encrypted at rest,
-//   smpp             { url, system_id, password, system_type }      as stored by the CLI)
+//   vonage           { api_key, api_secret }                       (secrets: `v1:` values encrypted
+//   smpp             { url, system_id, password, system_type }      with ENCRYPTION_KEY, secret-box.ts)
 
 import { z } from "zod";
 import type { SendingWindow } from "./settings.js";
