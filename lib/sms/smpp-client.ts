@@ -7,8 +7,10 @@
 // (UDH IEI 0x00, 3GPP TS 23.040 §9.2.3.24.1), the form every SMSC accepts; each gets its own id.
 
 import smpp, { type PDU, type Session } from "smpp";
+import type { MailHostPolicy } from "../config.js";
 import { shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
+import { type MailTarget, resolveMailHost } from "../mail/mail-host-guard.js";
 import { type InboundSmsEvent, parseDeliverSm } from "./smpp-deliver.js";
 import { encodeSegments } from "./segments.js";
 import { type OutgoingSms, type SmsProvider, SmsSubmitError, type SubmittedSms } from "./sms-provider.js";
@@ -21,6 +23,11 @@ export interface SmppAccount {
   password: string;
   systemType?: string;
   timeoutMs: number;
+  /**
+   * Which addresses the gateway may be at: a company's own gateway (typed in its settings) must not
+   * reach the internal network, like its mail servers; unset for the operator's global account.
+   */
+  hostPolicy?: MailHostPolicy;
 }
 
 /** SMPP command_status values that mean "later", not "never" (SMPP 3.4 §5.1.3). */
@@ -103,9 +110,19 @@ export function smppProvider(
   };
 }
 
-function bind(account: SmppAccount, onDeliver: (pdu: PDU, session: Session) => void): Promise<Session> {
+async function bind(account: SmppAccount, onDeliver: (pdu: PDU, session: Session) => void): Promise<Session> {
+  let target: MailTarget = { address: account.host };
+  if (account.hostPolicy) {
+    try {
+      target = await resolveMailHost(account.host, account.port, account.hostPolicy, { timeoutMs: account.timeoutMs });
+    } catch (err) {
+      // The company's settings need fixing: its texts wait, as for a mail server refused this way.
+      throw new SmsSubmitError("auth", shortReason(err), { isAccountDown: true, cause: err });
+    }
+  }
   return new Promise((resolve, reject) => {
-    const session = smpp.connect({ host: account.host, port: account.port, tls: account.isSecure });
+    // The checked address, while TLS still checks the certificate against the gateway's name.
+    const session = smpp.connect({ host: target.address, port: account.port, tls: account.isSecure, ...(target.servername ? { servername: target.servername } : {}) });
     const timer = setTimeout(() => {
       session.destroy();
       reject(new SmsSubmitError("transient", `SMPP gateway ${account.host}:${account.port} did not answer the bind in time`, { isAccountDown: true }));

@@ -34,6 +34,8 @@ export function resolveSmsAccount(config: Config, companyName: string, sms: Comp
         host: url.hostname, port: Number(url.port) || (isSecure ? 3550 : 2775), isSecure,
         systemId: sms.smpp.systemId, password: decryptSecret(sms.smpp.passwordStored, keys), systemType: sms.smpp.systemType,
         timeoutMs: config.sms.timeoutMs,
+        // Typed by the company: held to the rule of its mail servers' addresses, on any port.
+        hostPolicy: { isPrivateAllowed: config.mailHosts.isPrivateAllowed, allowedPorts: "any" as const },
       };
       return { account: { kind: "smpp", smpp }, senderName, maxSegments };
     }

@@ -5,7 +5,9 @@
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { clients, smsOptOuts } from "../../lib/db/schema.js";
-import { testConfig } from "../support/config.js";
+import { encryptSecret } from "../../lib/crypto/secret-box.js";
+import { MAIL_HOST_REFUSED } from "../../lib/mail/mail-host-guard.js";
+import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { startSmppServer, type TestSmppServer } from "../support/smpp-server.js";
 import { attemptsOf, historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
@@ -108,6 +110,28 @@ describe("SMS follow-ups through an SMPP gateway", () => {
     await seedSmsFollowup("pas de portable");
     const run = await runFollowups(testConfig(database, env()), TUESDAY);
     expect(run).toMatchObject({ sent: 0, skippedByReason: { phone_not_mobile: 1, phone_unreadable: 1 } });
+  });
+
+  it("refuses a company's own gateway on the internal network without connecting, and sends once it is allowed", async () => {
+    const settings = {
+      ...SMS_SETTINGS,
+      sms: {
+        ...SMS_SETTINGS.sms, provider: "smpp",
+        smpp: { url: smsc.url, system_id: smsc.systemId, password: encryptSecret(smsc.password, { encryptionKey: TEST_ENCRYPTION_KEY }) },
+      },
+    };
+    const seeded = await seedInvoiceFollowup(database.db, { settings });
+    await database.db.update(clients).set({ phone: "06 12 34 56 06" }).where(eq(clients.id, seeded.clientId));
+    const bindsBefore = smsc.binds();
+    const refused = await runFollowups(testConfig(database, { ALLOW_PRIVATE_MAIL_HOSTS: "false" }), TUESDAY);
+    expect(refused.sent).toBe(0);
+    expect(JSON.stringify(refused)).toContain(MAIL_HOST_REFUSED);
+    expect(smsc.binds()).toBe(bindsBefore);
+    expect(await attemptsOf(database.db, seeded.followupId)).toHaveLength(0);
+
+    const allowed = await runFollowups(testConfig(database), new Date(TUESDAY.getTime() + 3_600_000));
+    expect(allowed.sent).toBe(1);
+    expect(sentTo("33612345606")).toHaveLength(1);
   });
 
   it("waits for Monday when the SMS window is closed on Sunday", async () => {
