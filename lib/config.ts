@@ -51,6 +51,24 @@ const envSchema = z.object({
   /** Tests only: DNS servers ("127.0.0.1:5353", comma-separated) for the SRV lookups. */
   SMTP_DISCOVERY_DNS_SERVERS: z.string().optional(),
   ALERT_WEBHOOK_URL: z.string().url().optional(),
+  // SMS follow-ups: the global provider, used by companies without their own (README "SMS follow-ups").
+  SMS_PROVIDER: z.enum(["vonage", "smpp"]).optional(),
+  SMS_SENDER_NAME: z.string().optional(),
+  SMS_MAX_SEGMENTS: z.coerce.number().int().min(1).max(10).default(3),
+  SMS_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /** Secret in the receipts and inbound webhooks' URL (`?secret=`). */
+  SMS_WEBHOOK_SECRET: z.string().optional(),
+  VONAGE_API_KEY: z.string().optional(),
+  VONAGE_API_SECRET: z.string().optional(),
+  /** Vonage's signature secret: signed webhooks (`sig`) are accepted without SMS_WEBHOOK_SECRET. */
+  VONAGE_SIGNATURE_SECRET: z.string().optional(),
+  /** Tests only: the SDK's REST host instead of https://rest.nexmo.com. */
+  VONAGE_REST_HOST: z.string().url().optional(),
+  /** smpp://host:port or ssmpp://host:port (TLS). */
+  SMPP_URL: z.string().regex(/^s?smpp:\/\/[^/:]+(:\d{1,5})?\/?$/).optional(),
+  SMPP_SYSTEM_ID: z.string().optional(),
+  SMPP_PASSWORD: z.string().optional(),
+  SMPP_SYSTEM_TYPE: z.string().optional(),
   /** Lets mailboxes point at loopback, private and other reserved addresses (a LAN mail server, tests). */
   ALLOW_PRIVATE_MAIL_HOSTS: booleanText.default(false),
   /** Ports a mailbox's IMAP/SMTP server may use: "993,587,…", or "*" for any. */
@@ -111,6 +129,17 @@ export interface SmtpServerConfig {
   rejectUnauthorized: boolean;
 }
 
+/** The global SMS provider (companies may bring their own in their settings). */
+export interface SmsConfig {
+  provider?: "vonage" | "smpp";
+  senderName?: string;
+  maxSegments: number;
+  timeoutMs: number;
+  webhookSecret?: string;
+  vonage?: { apiKey: string; apiSecret: string; signatureSecret?: string; restHost?: string };
+  smpp?: { host: string; port: number; isSecure: boolean; systemId: string; password: string; systemType?: string };
+}
+
 /** An app registered with an OAuth2 provider. */
 export interface OAuthClientConfig {
   clientId: string;
@@ -151,6 +180,7 @@ export interface Config {
   /** Undefined when SMTP_DISCOVERY is off. */
   smtpDiscovery?: SmtpDiscoveryOptions;
   alertWebhookUrl?: string;
+  sms: SmsConfig;
   mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
@@ -216,10 +246,40 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
     smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction, mailHosts) : undefined,
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
+    sms: smsConfig(env),
     mailHosts,
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
     oauth: oauthConfig(env),
+  };
+}
+
+/** The global SMS provider; a chosen provider without its credentials is a mistake. */
+function smsConfig(env: z.infer<typeof envSchema>): SmsConfig {
+  const vonage = env.VONAGE_API_KEY && env.VONAGE_API_SECRET
+    ? { apiKey: env.VONAGE_API_KEY, apiSecret: env.VONAGE_API_SECRET, signatureSecret: env.VONAGE_SIGNATURE_SECRET || undefined, restHost: env.VONAGE_REST_HOST }
+    : undefined;
+  const smppUrl = env.SMPP_URL ? new URL(env.SMPP_URL.replace(/^(s?)smpp:/, "http$1:")) : undefined;
+  const smpp = smppUrl && env.SMPP_SYSTEM_ID && env.SMPP_PASSWORD
+    ? {
+        host: smppUrl.hostname,
+        isSecure: smppUrl.protocol === "https:",
+        port: Number(smppUrl.port) || (smppUrl.protocol === "https:" ? 3550 : 2775),
+        systemId: env.SMPP_SYSTEM_ID,
+        password: env.SMPP_PASSWORD,
+        systemType: env.SMPP_SYSTEM_TYPE || undefined,
+      }
+    : undefined;
+  if (env.SMS_PROVIDER === "vonage" && !vonage) throw new ConfigError("SMS_PROVIDER=vonage needs VONAGE_API_KEY and VONAGE_API_SECRET");
+  if (env.SMS_PROVIDER === "smpp" && !smpp) throw new ConfigError("SMS_PROVIDER=smpp needs SMPP_URL, SMPP_SYSTEM_ID and SMPP_PASSWORD");
+  return {
+    provider: env.SMS_PROVIDER,
+    senderName: env.SMS_SENDER_NAME?.trim() || undefined,
+    maxSegments: env.SMS_MAX_SEGMENTS,
+    timeoutMs: env.SMS_TIMEOUT_MS,
+    webhookSecret: env.SMS_WEBHOOK_SECRET?.trim() || undefined,
+    vonage,
+    smpp,
   };
 }
 

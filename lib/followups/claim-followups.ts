@@ -20,7 +20,7 @@
 
 import { and, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { followupSendAttempts } from "../db/schema.js";
+import { type FollowupChannelName, followupSendAttempts } from "../db/schema.js";
 
 /** Arbitrary constant naming this product's per-client follow-up lock (first key of the pair). */
 const CLIENT_LOCK_CLASS = 7_340_022;
@@ -40,6 +40,8 @@ export interface StepClaim {
   leaseUntil: Date;
   /** The client's current local day, [start, end): one automatic email per client per day. */
   clientDay: { startAt: Date; endAt: Date };
+  /** Email unless said: the per-client day counts every channel. */
+  channel?: FollowupChannelName;
 }
 
 export type ClaimResult = { claimed: true; attemptId: number } | { claimed: false; reason: "step_taken" | "client_contacted_today" };
@@ -69,6 +71,7 @@ export async function claimFollowupStep(db: Db, claim: StepClaim): Promise<Claim
         clientId: claim.clientId,
         step: claim.step,
         state: "sending",
+        channel: claim.channel ?? "email",
         messageId: claim.messageId,
         recipient: claim.recipient,
         subject: claim.subject,

@@ -3,12 +3,14 @@
 
 import { and, desc, eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { followupHistory, followupSendAttempts } from "../db/schema.js";
+import { type FollowupChannelName, followupHistory, followupSendAttempts } from "../db/schema.js";
+import { mobileNumberOf } from "../sms/phone-number.js";
 import { CONTACTING_STATES } from "./claim-followups.js";
 import { hasClientReplied } from "./client-replied.js";
 import { type DueDecision, dueStep, eligibilityOf, type FollowupFacts } from "./due-steps.js";
 import type { FollowupCandidate } from "./select-candidates.js";
 import type { FollowupSettings } from "./settings.js";
+import { smsWindowOf } from "./sms-settings.js";
 import { readSourceState, type SourceState } from "./source-state.js";
 
 export interface FollowupDecision {
@@ -29,6 +31,7 @@ export async function decideFollowup(
   candidate: FollowupCandidate,
   settings: FollowupSettings,
   now: Date,
+  channel: FollowupChannelName = "email",
 ): Promise<FollowupDecision> {
   const facts: FollowupFacts = {
     status: candidate.status,
@@ -62,10 +65,13 @@ export async function decideFollowup(
   ]);
   const sendsAt = history.map((h) => h.sentAt ?? h.createdAt);
   const replied = candidate.shouldStopOnResponse && sendsAt.length > 0 ? await hasClientReplied(db, candidate.id) : false;
-  const recipient = usableAddress(candidate.clientEmail);
+  // SMS: the client's mobile in E.164 and the stricter SMS window; the rest of the rule is the same.
+  const phone = channel === "sms" ? mobileNumberOf(candidate.clientPhone) : undefined;
+  const recipient = phone ? ("e164" in phone ? phone.e164 : undefined) : usableAddress(candidate.clientEmail);
   const decision = dueStep({
     now,
-    settings,
+    settings: channel === "sms" ? { ...settings, sendingWindow: smsWindowOf(settings.sms, settings.sendingWindow) } : settings,
+    missingRecipientReason: phone && "unusable" in phone ? phone.unusable : undefined,
     followup: facts,
     source,
     sendsAt,

@@ -21,6 +21,9 @@ import { companyTemplateFor, renderFollowup } from "./render.js";
 import { type FollowupCandidate, selectCandidates } from "./select-candidates.js";
 import { sendFollowup } from "./send-followup.js";
 import type { Sender } from "./sender.js";
+import { createSmsRun, runSmsStep, type SmsRun } from "./channels/sms-step.js";
+import { smsTemplateFor } from "./channels/sms.js";
+import type { SendOutcome } from "./channels/channel.js";
 
 export interface FollowupParams {
   /** Report what would be sent, send and record nothing. */
@@ -33,6 +36,8 @@ export interface PlannedEmail {
   step: number;
   to: string;
   subject: string;
+  /** Set for a text message (`to` is then an E.164 number). */
+  channel?: "sms";
 }
 
 export interface FollowupFailure {
@@ -91,7 +96,7 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
 
   const logins = new Map<string, Promise<MailLogin | undefined>>();
   const run: RunState = {
-    downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions(),
+    downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions(), sms: createSmsRun(ctx.db, ctx.log, ctx.now),
     loginOf: (sender) => {
       let login = logins.get(sender.key);
       if (!login) {
@@ -105,6 +110,7 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
     await processCandidates(ctx, params, summary, run);
   } finally {
     run.smtp.closeAll();
+    await run.sms.closeAll();
   }
   return summary;
 }
@@ -139,6 +145,8 @@ interface RunState {
   plannedClients: Set<number>;
   /** One SMTP connection per sending account for the whole run. */
   smtp: SmtpSessions;
+  /** The run's SMS accounts (channels/sms-step.ts). */
+  sms: SmsRun;
   /** The OAuth2 login of a sender, asked for once per run (undefined for password logins). */
   loginOf(sender: Sender): Promise<MailLogin | undefined>;
 }
@@ -156,13 +164,30 @@ async function processFollowup(
     summary.skipped++;
     summary.skippedByReason[reason] = (summary.skippedByReason[reason] ?? 0) + 1;
   };
-  const { decision, source, recipient, sendCount } = await decideFollowup(ctx.db, candidate, company.settings, now);
+  const channel = smsTemplateFor(company.settings.templates, candidate.type) ? "sms" : "email";
+  const { decision, source, recipient, sendCount } = await decideFollowup(ctx.db, candidate, company.settings, now, channel);
   if (decision.kind === "skip" || decision.kind === "wait") return skip(decision.reason);
   if (decision.kind === "close") {
     if (!params.isDryRun) await closeFollowup(ctx.db, candidate.id, now);
     summary.closed++;
     summary.closedByReason[decision.reason] = (summary.closedByReason[decision.reason] ?? 0) + 1;
     return;
+  }
+
+  if (channel === "sms") {
+    if (!recipient || source?.state !== "open") return skip("no_client_phone");
+    const result = await runSmsStep({
+      db: ctx.db, config: ctx.config, log: ctx.log, isDryRun: params.isDryRun, run: run.sms,
+      candidate, company, decision, source, recipient, sendCount, now,
+    });
+    if (result.kind === "skip") return skip(result.reason);
+    if (result.kind === "planned") {
+      if (run.plannedClients.has(candidate.clientId!)) return skip("client_already_contacted_today");
+      run.plannedClients.add(candidate.clientId!);
+      summary.wouldSend!.push({ followupId: candidate.id, step: decision.step, to: result.to, subject: `SMS (${result.segments} segment(s))`, channel: "sms" });
+      return;
+    }
+    return countOutcome(summary, skip, candidate.id, decision.step, result.outcome);
   }
 
   const template = companyTemplateFor(company.settings.templates, candidate.type);
@@ -257,4 +282,17 @@ async function settleInterruptedAttempts(db: Db, now: Date): Promise<{ released:
     for (const attempt of stale) await notifyUncertainSend(tx as unknown as Db, attempt);
     return { released, uncertain: stale.length };
   });
+}
+
+/** Counts what a channel did with one step (the SMS path; the email path counts inline above). */
+function countOutcome(summary: FollowupSummary, skip: (reason: string) => void, followupId: number, step: number, outcome: SendOutcome): void {
+  if (outcome.outcome === "sent") {
+    summary.sent++;
+  } else if (outcome.outcome === "not_claimed") {
+    skip(outcome.reason === "step_taken" ? "send_in_progress" : "client_already_contacted_today");
+  } else {
+    summary.failed++;
+    const kind = outcome.outcome === "failed" ? outcome.kind : "uncertain";
+    summary.failures.push({ followupId, step, kind, reason: outcome.reason });
+  }
 }
