@@ -96,7 +96,8 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
     status: outcome.status, imported: totals.imported, setAside: totals.setAside, hasMore: totals.hasMore,
     durationMs: Math.round(performance.now() - startedMs),
   });
-  await reviewAlert(ctx, integration, log);
+  // A success with no alert outstanding has nothing to review: spare the idle mailbox a database round trip.
+  if (outcome.status === "failed" || integration.failureAlertedAt) await reviewAlert(ctx, integration, log);
   return outcome;
 }
 

@@ -20,7 +20,7 @@ import type { Budget } from "../jobs/budget.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
-import { advanceCursor, type CursorKey, type FolderCursor, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
+import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { fetchContent, fetchMetadata, type FetchedMessage, planBatches } from "./fetch-new.js";
 import { quarantineMessage } from "./quarantine.js";
 import { searchNewUids, searchWindowUids, type WindowRule } from "./search-uids.js";
@@ -81,7 +81,7 @@ export async function syncMailbox(
       maxMessages: ctx.integration.initialSyncMaxMessages,
     };
     const cursor = await openCursor(ctx, key, box, rule, log);
-    for (;;) {
+    while (!isCaughtUp(cursor, box.uidNext)) {
       if (ctx.budget.isExhausted(ctx.reserveMs)) {
         result.hasMore = true;
         break;
