@@ -7,6 +7,7 @@
  * When far more is due than one run can do, it may fan out over parallel invocations (`fan-out.ts`).
  */
 
+import { setMaxListeners } from "node:events";
 import { shortReason } from "../errors.js";
 import {
   type ClaimedIntegration, claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, imapHostKey, releaseIntegration,
@@ -188,6 +189,8 @@ function integrationContext(ctx: JobContext): IntegrationSyncContext {
     ctx.budget.signal,
     AbortSignal.timeout(Math.max(1, Math.floor(ctx.budget.remainingMs() - hardMarginMs))),
   ]);
+  // Every IMAP session of the run listens to it: many at once is the point, not a leak.
+  setMaxListeners(ctx.config.sync.concurrency + 10, hardStop);
   return {
     db: ctx.db,
     config: ctx.config,
