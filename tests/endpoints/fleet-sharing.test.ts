@@ -70,7 +70,8 @@ describe("sync pings shared across processes (pg)", () => {
     });
 
     it("imports every message exactly once and shares the mailboxes among the processes", async () => {
-      const ids = await fleet(40, 2);
+      // More than the four processes could take with the old fixed 20 mailboxes per run.
+      const ids = await fleet(100, 2);
       const env = {
         PATH: process.env.PATH, HOME: process.env.HOME,
         ...testEnv(database, { PORT: "0", LOG_LEVEL: "info", ATTACHMENTS_DIR: attachmentsDir, SYNC_CONCURRENCY: "3", RUN_BUDGET_MS: "60000" }),
@@ -86,11 +87,12 @@ describe("sync pings shared across processes (pg)", () => {
 
       const answers = await Promise.all(outputs.map((output) => ping(listeningUrl(output)!)));
 
-      expect(answers.reduce((n, a) => n + a.integrations.attempted, 0)).toBe(40);
-      expect(answers.reduce((n, a) => n + a.integrations.succeeded, 0)).toBe(40);
-      expect(answers.reduce((n, a) => n + a.messagesImported, 0)).toBe(80);
+      expect(answers.reduce((n, a) => n + a.integrations.attempted, 0)).toBe(100);
+      expect(answers.reduce((n, a) => n + a.integrations.succeeded, 0)).toBe(100);
+      expect(answers.reduce((n, a) => n + a.messagesImported, 0)).toBe(200);
       expect(answers.every((a) => a.integrations.attempted > 0)).toBe(true);
-      expect(await importedBy(ids)).toBe(80);
+      expect(answers.every((a) => !a.remaining)).toBe(true);
+      expect(await importedBy(ids)).toBe(200);
     }, 180_000);
   });
 
