@@ -1,7 +1,8 @@
 /**
  * The inbox sync job: claims due IMAP integrations, most overdue first, in small batches (as many as
  * it has free slots), syncs many at once (`SYNC_CONCURRENCY`, at most `SYNC_CONCURRENCY_PER_HOST` on
- * one IMAP host), and records each one's result. One failing mailbox never fails the run. There is
+ * one IMAP host), and records each one's result (plain successes in batches). One failing mailbox
+ * never fails the run. There is
  * no fixed count per run: it takes mailboxes until its budget (minus a reserve) is spent, then says
  * `remaining: true`; the next ping continues where it stopped (the cursors moved after every batch).
  * When far more is due than one run can do, it may fan out over parallel invocations (`fan-out.ts`).
@@ -15,6 +16,7 @@ import {
 import type { Job, JobContext } from "../jobs/run-job.js";
 import { attachmentStorageFor } from "../storage/attachment-storage.js";
 import { childInvocationsFor, type FanoutSummary, isFanoutChildQuery, startFanout } from "./fan-out.js";
+import { createSuccessRecorder } from "./success-recorder.js";
 import { type IntegrationSyncContext, syncIntegration } from "./sync-integration.js";
 
 export interface SyncParams {
@@ -88,7 +90,12 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
       await releaseIntegration(ctx.db, integration.id, ctx.runId).catch(() => {});
     }
   };
-  const { isCutShort } = await runClaimed(ctx, params, syncCtx.reserveMs, sync);
+  let isCutShort: boolean;
+  try {
+    ({ isCutShort } = await runClaimed(ctx, params, syncCtx.reserveMs, sync));
+  } finally {
+    await syncCtx.successes?.close();
+  }
 
   if (isForced && summary.integrations.attempted === 0) {
     summary.integrations.skipped = 1;
@@ -201,5 +208,6 @@ function integrationContext(ctx: JobContext): IntegrationSyncContext {
     storage: attachmentStorageFor(ctx.config, ctx.db),
     reserveMs,
     hardStop,
+    successes: createSuccessRecorder({ db: ctx.db, owner: ctx.runId, now: ctx.now, log: ctx.log }),
   };
 }

@@ -15,6 +15,7 @@ import { withImap } from "../mail/imap.js";
 import { reviewIntegrationAlert } from "../ops/alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";
+import type { SuccessRecorder } from "./success-recorder.js";
 import { emptySyncResult, type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
 
 /** The folders imported. INBOX only for now; every folder has its own cursor, so more can be added. */
@@ -32,6 +33,8 @@ export interface IntegrationSyncContext {
   reserveMs: number;
   /** Fires when the IMAP session must end at once (the budget's hard stop). */
   hardStop: AbortSignal;
+  /** Where plain successes are queued to be recorded in batches; without it each is recorded at once. */
+  successes?: SuccessRecorder;
 }
 
 export type IntegrationSyncOutcome =
@@ -72,7 +75,10 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
         }
       },
     ));
-    await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: sum(folderResults).hasMore }, ctx.now());
+    const hasMore = sum(folderResults).hasMore;
+    // Nothing left and no alert to clear: the run writes it with others in one batch.
+    if (ctx.successes && !hasMore && !integration.failureAlertedAt) ctx.successes.add(integration.id);
+    else await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore }, ctx.now());
     outcome = { status: "success", ...sum(folderResults) };
   } catch (err) {
     const progress = sum(folderResults);
