@@ -69,6 +69,8 @@ describe("inbox sync of a fleet of mailboxes (pg)", () => {
       remaining: false,
     });
     expect(await importedBy(ids)).toBe(60);
+    const rows = await database.db.select().from(inboxIntegrations).where(inArray(inboxIntegrations.id, ids));
+    expect(rows.every((r) => r.lastSyncStatus === "success" && r.leaseOwner === null && r.nextSyncAt?.getTime() === clockMs + 5 * MINUTE_MS)).toBe(true);
   });
 
   it("never opens more IMAP sessions on one host than SYNC_CONCURRENCY_PER_HOST, while using both hosts at once", async () => {

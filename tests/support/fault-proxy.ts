@@ -23,7 +23,7 @@ export interface FaultProxy {
   dropAll(): void;
   /** Connections accepted so far. */
   connections(): number;
-  /** The most connections that were open at the same time. */
+  /** The most connections that were open at the same time (until either side hung up). */
   peakOpenConnections(): number;
   close(): Promise<void>;
 }
@@ -53,7 +53,14 @@ export async function startFaultProxy(targetPort: number, options: FaultProxyOpt
     accepted++;
     open++;
     peakOpen = Math.max(peakOpen, open);
-    client.on("close", () => open--);
+    let isGone = false;
+    // Open until either side hangs up: the server ending the session (its answer to LOGOUT) ends it
+    // for the server, even while the client's side of the socket is still being torn down.
+    const hangUp = () => {
+      if (isGone) return;
+      isGone = true;
+      open--;
+    };
     const limit = stallAfterBytes;
     const isStripping = isStrippingStartTls;
     let forwarded = 0;
@@ -63,6 +70,8 @@ export async function startFaultProxy(targetPort: number, options: FaultProxyOpt
       setTimeout(() => upstream.resume(), 2 * oneWayMs);
     }
     for (const s of [client, upstream]) {
+      s.on("end", hangUp);
+      s.on("close", hangUp);
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
       s.on("error", () => {});
