@@ -90,11 +90,13 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
       await releaseIntegration(ctx.db, integration.id, ctx.runId).catch(() => {});
     }
   };
-  let isCutShort: boolean;
+  let isCutShort = false;
   try {
     ({ isCutShort } = await runClaimed(ctx, params, syncCtx.reserveMs, sync));
   } finally {
     await syncCtx.successes?.close();
+    // The children's answers are awaited even when this run failed: nothing may outlive the response.
+    if (fanout) summary.fanout = await fanout.settle();
   }
 
   if (isForced && summary.integrations.attempted === 0) {
@@ -103,10 +105,7 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
       integrationId: params.integrationId,
     });
   }
-  if (fanout) {
-    summary.fanout = await fanout.settle();
-    summary.remaining ||= summary.fanout.remaining;
-  }
+  summary.remaining ||= summary.fanout?.remaining ?? false;
   if (!isForced && isCutShort && !summary.remaining) summary.remaining = (await countDueIntegrations(ctx.db, ctx.now())) > 0;
   return summary;
 }
