@@ -99,7 +99,10 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
     if (fanout) summary.fanout = await fanout.settle();
   }
 
-  if (isForced && summary.integrations.attempted === 0) {
+  if (isForced && summary.integrations.attempted === 0 && isCutShort) {
+    // The budget ran out before the mailbox could be claimed (a slow start): it is still to do.
+    summary.remaining = true;
+  } else if (isForced && summary.integrations.attempted === 0) {
     summary.integrations.skipped = 1;
     ctx.log.warn("integration not synced: not an active IMAP integration, or being synced by another run", {
       integrationId: params.integrationId,
