@@ -2,26 +2,23 @@
 // the configured database (embedded PGlite in ./.data/pglite by default), migrated at start.
 // PGlite admits one process: while this server runs on it, the CLI must not use the same directory
 // (both take a lock file beside it and say so), or both must point DATABASE_URL at PostgreSQL.
-// It also runs both jobs on the crons of vercel.json, unless started with --no-cron.
+// It also runs every job of the registry on its cron, unless started with --no-cron.
 
 import { realpathSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { type Config, type DatabaseDriver, loadConfig } from "../lib/config.js";
 import { closeAllDatabases, openDb, type OpenDb } from "../lib/db/client.js";
 import { migrateDb } from "../lib/db/migrate.js";
 import type { GuardedEndpoint } from "../lib/http/endpoint.js";
-import { createEndpoints, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/http/endpoints.js";
+import { createEndpoints } from "../lib/http/endpoints.js";
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
 import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../lib/http/oauth-endpoints.js";
 import { OPERATOR_PAGE_PATH, operatorPage } from "../lib/ops/page/operator-page.js";
 import { VONAGE_WEBHOOK_PATH, vonageWebhookEndpoint } from "../lib/http/sms-endpoints.js";
-import { processAutomaticJob } from "../lib/followups/process-automatic.js";
-import { syncAllJob } from "../lib/inbox/sync-all.js";
-import { parseCron } from "../lib/jobs/cron-expression.js";
-import { readVercelCrons, type ScheduledJob, type Scheduler, startScheduler } from "../lib/jobs/scheduler.js";
+import { type Scheduler, scheduledJobs, startScheduler } from "../lib/jobs/scheduler.js";
 import { json } from "../lib/http/respond.js";
 import { createLogger, type Logger, type LogSink } from "../lib/log.js";
 import { HttpError, shortReason } from "../lib/errors.js";
@@ -34,7 +31,7 @@ export interface LocalServerOptions {
   /** Overrides PORT; 0 picks a free port (tests). */
   port?: number;
   logSink?: LogSink;
-  /** Run both jobs on the schedules of vercel.json in this process (default true; `--no-cron` turns it off). */
+  /** Run every job on its registry schedule in this process (default true; `--no-cron` turns it off). */
   isCronOn?: boolean;
 }
 
@@ -48,12 +45,10 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-const VERCEL_JSON = fileURLToPath(new URL("../vercel.json", import.meta.url));
-
 /** After running requests are done, how long idle keep-alive clients get before being cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
-/** Opens and migrates the database, then serves both cron endpoints. */
+/** Opens and migrates the database, then serves every job endpoint and the other routes. */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const env = options.env ?? process.env;
   const config = loadConfig(env);
@@ -125,7 +120,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const port = await listen(server, options.port ?? config.port);
   const url = `http://localhost:${port}`;
   log.info("listening", { url, routes: Object.keys(routes), driver: database.driver, database: describeDatabase(config) });
-  const scheduler = options.isCronOn === false ? undefined : startScheduler(scheduledJobs(log), { config, log, db: database.db });
+  const scheduler = options.isCronOn === false ? undefined : startScheduler(scheduledJobs(), { config, log, db: database.db });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -144,22 +139,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       log.info("stopped");
     })());
   return { url, driver: database.driver, scheduler, close };
-}
-
-/** The product's two jobs on the crons of vercel.json: one source of truth for every platform. */
-function scheduledJobs(log: Logger): ScheduledJob[] {
-  const jobsByPath: Record<string, Pick<ScheduledJob, "job" | "params">> = {
-    [SYNC_ALL_PATH]: { job: syncAllJob as ScheduledJob["job"], params: {} },
-    [PROCESS_AUTOMATIC_PATH]: { job: processAutomaticJob as ScheduledJob["job"], params: { isDryRun: false } },
-  };
-  return readVercelCrons(VERCEL_JSON).flatMap(({ path, schedule }) => {
-    const entry = jobsByPath[path];
-    if (!entry) {
-      log.warn("vercel.json schedules an unknown path: ignored", { path });
-      return [];
-    }
-    return [{ path, expression: parseCron(schedule), ...entry }];
-  });
 }
 
 function listen(server: Server, port: number): Promise<number> {

@@ -1,3 +1,3 @@
-import { forEveryMethod, processAutomaticEndpoint } from "../../lib/http/endpoints.js";
+import { forEveryMethod, jobEndpoint } from "../../lib/http/endpoints.js";
 
-export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(processAutomaticEndpoint);
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(jobEndpoint("followups"));

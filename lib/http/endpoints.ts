@@ -1,29 +1,28 @@
-// The two cron endpoints of the product and the paths they answer on. Vercel, the local server
-// and the tests all reach the jobs through these.
+// The job endpoints, one per registry entry, by path. Vercel, Netlify, the local server and the tests
+// all reach the jobs through these.
 
-import { processAutomaticJob } from "../followups/process-automatic.js";
-import { syncAllJob } from "../inbox/sync-all.js";
+import { JOBS, jobNamed, type JobEntry } from "../jobs/registry.js";
 import { cronEndpoint, type EndpointOptions, type GuardedEndpoint } from "./endpoint.js";
-import { PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "./paths.js";
-
-export { PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH };
+import { scheduledHandler } from "./scheduled-handler.js";
 
 /** A web-standard request handler. */
 export type Endpoint = (req: Request) => Promise<Response>;
 
-/** Both endpoints by path, built with `options` (a server's environment and database, a test's log sink). */
-export function createEndpoints(options: EndpointOptions = {}): Record<string, GuardedEndpoint> {
-  return {
-    [SYNC_ALL_PATH]: cronEndpoint(syncAllJob, options),
-    [PROCESS_AUTOMATIC_PATH]: cronEndpoint(processAutomaticJob, options),
-  };
+/** Every job's endpoint by its path, built with `options` (a server's environment and database, a test's log sink). */
+export function createEndpoints(options: EndpointOptions = {}, jobs: readonly JobEntry[] = JOBS): Record<string, GuardedEndpoint> {
+  return Object.fromEntries(jobs.map((entry) => [entry.path, cronEndpoint(entry.job, options)]));
 }
 
-/** `GET|POST /api/inbox/integrations/sync-all`, reading process.env on each request. */
-export const syncAllEndpoint: Endpoint = cronEndpoint(syncAllJob);
+/** `GET|POST` on the path of the job named `name`, reading process.env on each request (a platform entry point). */
+export function jobEndpoint(name: string): GuardedEndpoint {
+  return cronEndpoint(jobNamed(name).job);
+}
 
-/** `GET|POST /api/followups/process-automatic`, reading process.env on each request. */
-export const processAutomaticEndpoint: Endpoint = cronEndpoint(processAutomaticJob);
+/** The platform scheduler's handler of the job named `name` (a Netlify scheduled function). */
+export function scheduledJobEndpoint(name: string): GuardedEndpoint {
+  const entry = jobNamed(name);
+  return scheduledHandler(entry.job, entry.scheduledParams);
+}
 
 /**
  * The endpoint under every method name a platform dispatches on. Vercel answers a method a function

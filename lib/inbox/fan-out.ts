@@ -13,9 +13,11 @@
 
 import type { Config } from "../config.js";
 import { shortReason } from "../errors.js";
-import { SYNC_ALL_PATH } from "../http/paths.js";
 import type { Budget } from "../jobs/budget.js";
 import type { Logger } from "../log.js";
+
+/** The inbox sync's endpoint, which a ping calls to start its children (its registry entry names it too). */
+export const SYNC_ALL_PATH = "/api/inbox/integrations/sync-all";
 
 /** A child runs on its own budget, started a little after ours: wait this much past our deadline for its answer. */
 const CHILD_ANSWER_GRACE_MS = 5_000;

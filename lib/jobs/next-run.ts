@@ -1,23 +1,11 @@
-// When a job is expected to run next: its cron expressions from vercel.json (the schedules every
+// When a job is expected to run next: its cron expression (from the registry, the schedules every
 // platform and `npm start` use) walked forward minute by minute from a given instant.
 
-import vercelJson from "../../vercel.json" with { type: "json" };
-import { type CronExpression, parseCron } from "./cron-expression.js";
-
-export interface JobScheduleEntry {
-  /** The endpoint path the cron pings. */
-  path: string;
-  expression: CronExpression;
-}
+import type { CronExpression } from "./cron-expression.js";
 
 const MINUTE_MS = 60_000;
 /** Every five-field expression fires within a year except impossible dates; a little over covers leap days. */
 const SEARCH_LIMIT_MINUTES = 366 * 24 * 60 + 1;
-
-/** The crons of the bundled vercel.json (imported, not read from disk, so serverless bundles carry it). */
-export function vercelSchedules(): JobScheduleEntry[] {
-  return (vercelJson.crons ?? []).map(({ path, schedule }) => ({ path, expression: parseCron(schedule) }));
-}
 
 /** The first minute strictly after `after` in which `expression` fires, or undefined if none within a year. */
 export function nextRunAfter(expression: CronExpression, after: Date): Date | undefined {

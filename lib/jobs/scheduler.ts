@@ -1,12 +1,12 @@
 // The self-hosted scheduler (`npm start` without --no-cron): runs each job on its cron schedule, in
-// this process, never two runs of the same job at once. The schedules come from vercel.json, so the
-// platform crons and the self-hosted ones cannot drift apart.
+// this process, never two runs of the same job at once. The schedules come from the job registry,
+// which the platform crons are checked against, so they cannot drift apart.
 
-import { readFileSync } from "node:fs";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import type { Logger } from "../log.js";
-import type { CronExpression } from "./cron-expression.js";
+import { type CronExpression, parseCron } from "./cron-expression.js";
+import { JOBS, type JobEntry } from "./registry.js";
 import { type Job, type JobSummary, runJob } from "./run-job.js";
 
 export interface ScheduledJob {
@@ -25,10 +25,9 @@ export interface Scheduler {
 
 const MINUTE_MS = 60_000;
 
-/** The `crons` of a vercel.json file, as (path, schedule) pairs. */
-export function readVercelCrons(vercelJsonPath: string): { path: string; schedule: string }[] {
-  const parsed = JSON.parse(readFileSync(vercelJsonPath, "utf8")) as { crons?: { path: string; schedule: string }[] };
-  return parsed.crons ?? [];
+/** Every job of `jobs` on its schedule, with the parameters of a scheduled run. */
+export function scheduledJobs(jobs: readonly JobEntry[] = JOBS): ScheduledJob[] {
+  return jobs.map((entry) => ({ path: entry.path, expression: parseCron(entry.schedule), job: entry.job, params: entry.scheduledParams }));
 }
 
 /**

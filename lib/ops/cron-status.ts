@@ -11,9 +11,9 @@ import { followupSendAttempts, inboxIntegrations, type JobRunStatus, jobRuns, SY
 import { type FollowupSummary, processAutomaticJob } from "../followups/process-automatic.js";
 import { markAbandonedRuns } from "../jobs/abandon-runs.js";
 import { startBudget } from "../jobs/budget.js";
+import { JOBS, type JobEntry } from "../jobs/registry.js";
 import type { Logger } from "../log.js";
 
-export const JOB_NAMES = ["inbox-sync", "followups"] as const;
 const RUNS_PER_JOB = 5;
 
 export interface RunRecord {
@@ -54,11 +54,15 @@ export interface CronStatus {
   followups: FollowupsOutlook;
 }
 
-/** The recent runs of each job, the integrations whose last sync failed, and the follow-ups' outlook. */
-export async function readCronStatus(db: Db, ctx: { config: Config; log: Logger; now: () => Date }): Promise<CronStatus> {
+/** The recent runs of each job of the registry, the integrations whose last sync failed, and the follow-ups' outlook. */
+export async function readCronStatus(
+  db: Db,
+  ctx: { config: Config; log: Logger; now: () => Date },
+  registry: readonly JobEntry[] = JOBS,
+): Promise<CronStatus> {
   await markAbandonedRuns(db, ctx.now());
   const jobs: CronStatus["jobs"] = {};
-  for (const job of JOB_NAMES) {
+  for (const { name: job } of registry) {
     const lastRuns = await db
       .select({
         runId: jobRuns.runId, trigger: jobRuns.trigger, startedAt: jobRuns.startedAt, finishedAt: jobRuns.finishedAt,

@@ -1,5 +1,5 @@
-import { processAutomaticJob } from "../../lib/followups/process-automatic.js";
-import { scheduledHandler } from "../../lib/http/scheduled-handler.js";
+import { scheduledJobEndpoint } from "../../lib/http/endpoints.js";
 
-export default scheduledHandler(processAutomaticJob, { isDryRun: false });
+export default scheduledJobEndpoint("followups");
+// Netlify reads `config` statically: the registry's schedule, repeated (tests/jobs/registry.test.ts checks it).
 export const config = { schedule: "0 * * * *" };

@@ -1,4 +1,5 @@
-import { processAutomaticEndpoint } from "../../lib/http/endpoints.js";
+import { jobEndpoint } from "../../lib/http/endpoints.js";
 
-export default processAutomaticEndpoint;
+export default jobEndpoint("followups");
+// Netlify reads `config` statically: the registry's path, repeated (tests/jobs/registry.test.ts checks it).
 export const config = { path: "/api/followups/process-automatic" };

@@ -1,5 +1,5 @@
-import { scheduledHandler } from "../../lib/http/scheduled-handler.js";
-import { syncAllJob } from "../../lib/inbox/sync-all.js";
+import { scheduledJobEndpoint } from "../../lib/http/endpoints.js";
 
-export default scheduledHandler(syncAllJob, {});
+export default scheduledJobEndpoint("inbox-sync");
+// Netlify reads `config` statically: the registry's schedule, repeated (tests/jobs/registry.test.ts checks it).
 export const config = { schedule: "*/5 * * * *" };

@@ -1,4 +1,5 @@
-import { syncAllEndpoint } from "../../lib/http/endpoints.js";
+import { jobEndpoint } from "../../lib/http/endpoints.js";
 
-export default syncAllEndpoint;
+export default jobEndpoint("inbox-sync");
+// Netlify reads `config` statically: the registry's path, repeated (tests/jobs/registry.test.ts checks it).
 export const config = { path: "/api/inbox/integrations/sync-all" };

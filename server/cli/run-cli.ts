@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "integrations remove": async () => (await import("./integrations-remove.js")).removeIntegrationCommand,
   sync: async () => (await import("./run-jobs.js")).syncCommand,
   "followups run": async () => (await import("./run-jobs.js")).followupsRunCommand,
+  "jobs run": async () => (await import("./run-jobs.js")).jobsRunCommand,
   status: async () => (await import("./status.js")).statusCommand,
   "followups uncertain": async () => (await import("./followups-uncertain.js")).listUncertainCommand,
   "followups resolve": async () => (await import("./followups-uncertain.js")).resolveUncertainCommand,

@@ -2,7 +2,8 @@
 // and count fields whose names merely mention a secret stay readable for the operator.
 
 import { describe, expect, it } from "vitest";
-import { createEndpoints, SYNC_ALL_PATH } from "../../lib/http/endpoints.js";
+import { createEndpoints } from "../../lib/http/endpoints.js";
+import { INBOX_SYNC } from "../../lib/jobs/registry.js";
 import { createLogger } from "../../lib/log.js";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY } from "../support/config.js";
 import { requestTo } from "./harness.js";
@@ -20,9 +21,9 @@ describe("log redaction", () => {
     const lines: string[] = [];
     const env = { NODE_ENV: "test", CRON_SECRET: TEST_CRON_SECRET, ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, LOG_LEVEL: "info" };
     const endpoints = createEndpoints({ env: () => env, logSink: (line) => lines.push(line) });
-    const syncAll = endpoints[SYNC_ALL_PATH]!;
-    expect((await syncAll(requestTo(SYNC_ALL_PATH))).status).toBe(403);
-    expect((await syncAll(requestTo(SYNC_ALL_PATH, { headers: { authorization: `Bearer ${A_SECRET}` } }))).status).toBe(403);
+    const syncAll = endpoints[INBOX_SYNC.path]!;
+    expect((await syncAll(requestTo(INBOX_SYNC.path))).status).toBe(403);
+    expect((await syncAll(requestTo(INBOX_SYNC.path, { headers: { authorization: `Bearer ${A_SECRET}` } }))).status).toBe(403);
     const rejected = lines
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .filter((line) => line.msg === "rejected request with a missing or wrong secret");

@@ -1,9 +1,8 @@
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
 import { parseCron } from "../../lib/jobs/cron-expression.js";
 import type { Job, JobSummary } from "../../lib/jobs/run-job.js";
-import { readVercelCrons, startScheduler } from "../../lib/jobs/scheduler.js";
+import { scheduledJobs, startScheduler } from "../../lib/jobs/scheduler.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
@@ -35,9 +34,8 @@ describe("self-hosted scheduler", () => {
     await database.drop();
   });
 
-  it("reads both schedules from vercel.json", () => {
-    const crons = readVercelCrons(fileURLToPath(new URL("../../vercel.json", import.meta.url)));
-    expect(crons.map((c) => c.schedule)).toEqual(["*/5 * * * *", "0 * * * *"]);
+  it("schedules both jobs of the registry on their crons", () => {
+    expect(scheduledJobs().map((s) => [s.job.name, s.expression.source])).toEqual([["inbox-sync", "*/5 * * * *"], ["followups", "0 * * * *"]]);
   });
 
   it("never starts a second run of a job while the first is going, and stops it cleanly", async () => {

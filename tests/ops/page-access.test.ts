@@ -97,7 +97,7 @@ describe("operator page access", () => {
     expect(text).toContain("Votre session a expiré");
     expect(text).toContain('type="password"');
     const before = await database.db.$count(jobRuns);
-    const action = await postForm(page.url, { action: "simuler-relances", csrf }, { cookie });
+    const action = await postForm(page.url, { action: "simuler", tache: "followups", csrf }, { cookie });
     expect(action.status).toBe(303);
     expect(action.headers.get("set-cookie")).toBeNull();
     expect(await database.db.$count(jobRuns)).toBe(before);

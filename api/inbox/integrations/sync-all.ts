@@ -1,3 +1,3 @@
-import { forEveryMethod, syncAllEndpoint } from "../../../lib/http/endpoints.js";
+import { forEveryMethod, jobEndpoint } from "../../../lib/http/endpoints.js";
 
-export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(syncAllEndpoint);
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(jobEndpoint("inbox-sync"));

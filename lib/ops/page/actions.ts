@@ -5,12 +5,11 @@
 import type { Config } from "../../config.js";
 import type { Db } from "../../db/client.js";
 import { JobError } from "../../errors.js";
-import { processAutomaticJob } from "../../followups/process-automatic.js";
 import { resolveUncertainAsNotSent, resolveUncertainAsSent } from "../../followups/resolve-uncertain.js";
 import { reimportQuarantined } from "../../inbox/reimport-quarantined.js";
 import { resetFolder } from "../../inbox/reset-folder.js";
 import { setIntegrationActive } from "../../inbox/set-integration-active.js";
-import { syncAllJob } from "../../inbox/sync-all.js";
+import { INBOX_SYNC, JOBS } from "../../jobs/registry.js";
 import { runJob } from "../../jobs/run-job.js";
 import type { Logger } from "../../log.js";
 import { attachmentStorageFor } from "../../storage/attachment-storage.js";
@@ -29,7 +28,7 @@ type Action = (form: FormData, ctx: ActionContext) => Promise<Flash>;
 export const OPERATOR_ACTIONS: Record<string, Action> = {
   synchroniser: async (form, ctx) => {
     const id = idField(form, "integration");
-    const summary = await runJob(syncAllJob, { integrationId: id }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
+    const summary = await runJob(INBOX_SYNC.job, { integrationId: id }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
     const failure = summary.failures[0];
     if (failure) return error(`Échec de la synchronisation de la boîte n° ${id} : ${failure.reason}`);
     if (summary.integrations.attempted === 0) {
@@ -75,11 +74,12 @@ export const OPERATOR_ACTIONS: Record<string, Action> = {
     const attempt = await resolveUncertainAsNotSent(ctx.db, id);
     return ok(`Envoi n° ${id} effacé : le prochain passage envoie l'étape ${attempt.step} de la relance n° ${attempt.followupId}.`);
   },
-  "simuler-relances": async (_form, ctx) => {
-    const summary = await runJob(processAutomaticJob, { isDryRun: true }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
-    const waiting = Object.entries(summary.skippedByReason).map(([reason, n]) => `${n} ${reason}`).join(", ");
-    return ok(`Simulation : ${summary.wouldSend?.length ?? 0} e-mail(s) partiraient maintenant, ${summary.closed} relance(s) seraient closes` +
-      `${waiting ? `, en attente : ${waiting}` : ""}. Rien n'a été envoyé.`);
+  simuler: async (form, ctx) => {
+    const name = textField(form, "tache");
+    const entry = JOBS.find((j) => j.name === name && j.supportsDryRun);
+    if (!entry?.dryRun) return error(`Pas de simulation pour la tâche ${name.slice(0, 40)}`);
+    const summary = await runJob(entry.job, entry.dryRun.params, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
+    return ok(entry.dryRun.describe(summary));
   },
 };
 

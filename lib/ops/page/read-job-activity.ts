@@ -4,10 +4,9 @@
 import { and, desc, eq, gte } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
 import { jobRuns } from "../../db/schema.js";
-import { processAutomaticJob } from "../../followups/process-automatic.js";
-import { PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../../http/endpoints.js";
-import { syncAllJob } from "../../inbox/sync-all.js";
-import { nextRunAfter, vercelSchedules } from "../../jobs/next-run.js";
+import { parseCron } from "../../jobs/cron-expression.js";
+import { nextRunAfter } from "../../jobs/next-run.js";
+import { JOBS, type JobEntry } from "../../jobs/registry.js";
 
 /** One bar of a chart: the runs that started in [startsAt, startsAt + span). */
 export interface RunBucket {
@@ -30,7 +29,11 @@ export interface LastRun {
 
 export interface JobActivity {
   jobName: string;
-  schedule: string | undefined;
+  /** The registry's words for the job on the page. */
+  label: string;
+  itemsLabel: string;
+  supportsDryRun: boolean;
+  schedule: string;
   lastRun: LastRun | undefined;
   nextExpectedAt: Date | undefined;
   /** The next expected run is more than LATE_GRACE_MS in the past: nothing pings the job. */
@@ -44,13 +47,8 @@ const DAY_MS = 24 * HOUR_MS;
 /** A ping may come a few minutes late (cron-job.org queues, cold starts) without the cron being down. */
 export const LATE_GRACE_MS = 10 * 60 * 1000;
 
-/** The activity of both jobs at `now`. */
-export async function readJobActivity(db: Db, now: Date): Promise<JobActivity[]> {
-  const schedules = vercelSchedules();
-  const jobs = [
-    { name: syncAllJob.name, path: SYNC_ALL_PATH },
-    { name: processAutomaticJob.name, path: PROCESS_AUTOMATIC_PATH },
-  ];
+/** The activity of every job of `jobs` at `now`. */
+export async function readJobActivity(db: Db, now: Date, jobs: readonly JobEntry[] = JOBS): Promise<JobActivity[]> {
   const since = new Date(now.getTime() - 7 * DAY_MS);
   const activity: JobActivity[] = [];
   for (const job of jobs) {
@@ -65,15 +63,18 @@ export async function readJobActivity(db: Db, now: Date): Promise<JobActivity[]>
       .where(eq(jobRuns.job, job.name))
       .orderBy(desc(jobRuns.startedAt))
       .limit(1);
-    const expression = schedules.find((s) => s.path === job.path)?.expression;
-    const nextExpectedAt = expression && latest ? nextRunAfter(expression, latest.startedAt) : undefined;
+    const expression = parseCron(job.schedule);
+    const nextExpectedAt = latest ? nextRunAfter(expression, latest.startedAt) : undefined;
     activity.push({
       jobName: job.name,
-      schedule: expression?.source,
+      label: job.label,
+      itemsLabel: job.itemsLabel,
+      supportsDryRun: job.supportsDryRun,
+      schedule: job.schedule,
       lastRun: latest && { ...latest, durationMs: countsOf(latest.summary).durationMs },
-      nextExpectedAt: nextExpectedAt ?? (expression ? nextRunAfter(expression, now) : undefined),
+      nextExpectedAt: nextExpectedAt ?? nextRunAfter(expression, now),
       // Never run at all counts as overdue too: a deployment whose cron was never set up.
-      isOverdue: expression !== undefined && (!latest || (nextExpectedAt !== undefined && now.getTime() - nextExpectedAt.getTime() > LATE_GRACE_MS)),
+      isOverdue: !latest || (nextExpectedAt !== undefined && now.getTime() - nextExpectedAt.getTime() > LATE_GRACE_MS),
       lastDay: bucketsOf(runs, now, HOUR_MS, 24),
       lastWeek: bucketsOf(runs, now, DAY_MS, 7),
     });

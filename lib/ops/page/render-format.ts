@@ -46,11 +46,6 @@ export function dateWithRelative(at: Date | null | undefined, now: Date): SafeHt
   return at ? html`<time datetime="${at.toISOString()}">${formatDate(at)}</time> <small>(${formatRelative(at, now)})</small>` : html`—`;
 }
 
-export const JOB_LABELS: Record<string, string> = {
-  "inbox-sync": "Synchronisation des boîtes mail",
-  followups: "Relances automatiques",
-};
-
 /** The follow-up job's reason codes (README, "Follow-ups are not sent"), in the app's words. */
 export const REASON_LABELS: Record<string, string> = {
   company_switch_off: "relances automatiques désactivées pour l'entreprise",

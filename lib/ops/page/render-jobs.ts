@@ -4,7 +4,7 @@
 import { barChart } from "./charts.js";
 import { html, type SafeHtml } from "./html.js";
 import { actionForm } from "./render-layout.js";
-import { dateWithRelative, formatDay, formatDuration, formatHour, JOB_LABELS, type RenderContext } from "./render-format.js";
+import { dateWithRelative, formatDay, formatDuration, formatHour, type RenderContext } from "./render-format.js";
 import type { JobActivity, RunBucket } from "./read-job-activity.js";
 
 export function renderJobs(jobs: JobActivity[], ctx: RenderContext): SafeHtml {
@@ -13,11 +13,10 @@ ${jobs.map((job) => renderJob(job, ctx))}`;
 }
 
 function renderJob(job: JobActivity, ctx: RenderContext): SafeHtml {
-  const label = JOB_LABELS[job.jobName] ?? job.jobName;
-  const itemsLabel = job.jobName === "followups" ? "E-mails envoyés" : "Messages importés";
+  const { label, itemsLabel } = job;
   const last = job.lastRun;
   return html`<section aria-labelledby="job-${job.jobName}">
-<h3 id="job-${job.jobName}">${label} <small>(${job.schedule ? html`planning <code>${job.schedule}</code> UTC` : "sans planning"})</small></h3>
+<h3 id="job-${job.jobName}">${label} <small>(planning <code>${job.schedule}</code> UTC)</small></h3>
 ${job.isOverdue ? html`<p class="alert" role="alert">⚠ ${last
     ? `Aucun passage depuis ${formatDuration(ctx.now.getTime() - last.startedAt.getTime())} alors que le planning en prévoyait un à ${formatHour(job.nextExpectedAt!)} : le cron semble arrêté.`
     : "Cette tâche n'a jamais tourné : le cron n'est pas en place."}</p>` : ""}
@@ -25,7 +24,7 @@ ${job.isOverdue ? html`<p class="alert" role="alert">⚠ ${last
     ? html`${dateWithRelative(last.startedAt, ctx.now)} — ${statusBadge(last.status)}${last.durationMs !== null ? ` en ${formatDuration(last.durationMs)}` : ""} <small>(${last.trigger})</small>${last.error ? html` — <span class="muted">${last.error}</span>` : ""}`
     : "aucun"}<br>
 Prochain passage attendu : ${dateWithRelative(job.nextExpectedAt, ctx.now)}</p>
-${job.jobName === "followups" ? html`<p>${actionForm(ctx, "simuler-relances", "Simuler les relances (rien n'est envoyé)")}</p>` : ""}
+${job.supportsDryRun ? html`<p>${actionForm(ctx, "simuler", "Simuler un passage (rien n'est envoyé)", { tache: job.jobName })}</p>` : ""}
 <div class="charts">
 ${barChart("Dernières 24 heures (par heure)", job.lastDay.map((b) => `${formatHour(b.startsAt)}`), rowsFor(job.lastDay, itemsLabel))}
 ${barChart("7 derniers jours (par jour)", job.lastWeek.map((b) => formatDay(b.startsAt)), rowsFor(job.lastWeek, itemsLabel))}
