@@ -4,7 +4,7 @@
 import { and, eq, lt } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { inboxFolderCursors } from "../db/schema.js";
-import { leaseHeldBy } from "../jobs/claim.js";
+import { leaseHeldBy } from "./claim-integrations.js";
 
 export interface FolderCursor {
   uidValidity: number;

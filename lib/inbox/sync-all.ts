@@ -12,7 +12,7 @@ import { setMaxListeners } from "node:events";
 import { shortReason } from "../errors.js";
 import {
   type ClaimedIntegration, claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, imapHostKey, releaseIntegration,
-} from "../jobs/claim.js";
+} from "./claim-integrations.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
 import { attachmentStorageFor } from "../storage/attachment-storage.js";
 import { childInvocationsFor, type FanoutSummary, isFanoutChildQuery, startFanout } from "./fan-out.js";

@@ -22,7 +22,7 @@
 import type { ImapFlow, MailboxObject } from "imapflow";
 import type { Db } from "../db/client.js";
 import type { MessageDirection } from "../db/schema.js";
-import type { ClaimedIntegration } from "../jobs/claim.js";
+import type { ClaimedIntegration } from "./claim-integrations.js";
 import type { Budget } from "../jobs/budget.js";
 import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";

@@ -8,7 +8,7 @@ import { BATCH_MAX_BYTES } from "../../lib/inbox/fetch-new.js";
 import { readAhead } from "../../lib/inbox/read-ahead.js";
 import { type MailboxSyncContext, READ_AHEAD, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
-import { type ClaimedIntegration, claimDueIntegrations } from "../../lib/jobs/claim.js";
+import { type ClaimedIntegration, claimDueIntegrations } from "../../lib/inbox/claim-integrations.js";
 import { createLogger, silentLogger } from "../../lib/log.js";
 import { withImap } from "../../lib/mail/imap.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";

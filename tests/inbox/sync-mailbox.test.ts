@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { type MailboxSyncContext, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
-import { claimDueIntegrations } from "../../lib/jobs/claim.js";
+import { claimDueIntegrations } from "../../lib/inbox/claim-integrations.js";
 import { silentLogger } from "../../lib/log.js";
 import { withImap } from "../../lib/mail/imap.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
