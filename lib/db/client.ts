@@ -6,7 +6,8 @@ import { PGlite } from "@electric-sql/pglite";
 import { Pool as NeonPool, neonConfig } from "@neondatabase/serverless";
 import { drizzle as drizzleNeon } from "drizzle-orm/neon-serverless";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { ExtractTablesWithRelations } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import pg from "pg";
 import ws from "ws";
@@ -16,6 +17,10 @@ import * as schema from "./schema.js";
 export type Schema = typeof schema;
 /** The database handle every job and query takes, whatever the driver. */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+/** The handle a `db.transaction` callback receives. */
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** What a query that may run inside a caller's transaction or on its own takes: either handle, no cast. */
+export type DbOrTx = Db | Tx;
 
 export interface OpenDb {
   db: Db;

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
-import { type Db, rowsOf } from "./client.js";
+import { type Db, type DbOrTx, rowsOf } from "./client.js";
 
 /** The folder of reviewed SQL migrations, next to the package root. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
@@ -19,12 +19,12 @@ export async function migrateDb(db: Db): Promise<void> {
   // process waits here and then finds nothing left to apply.
   await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
-    await applyPending(tx as unknown as Db);
+    await applyPending(tx);
   });
 }
 
 /** Migrations recorded in drizzle-kit's own table, so `drizzle-kit migrate` sees the same state. */
-async function applyPending(db: Db): Promise<void> {
+async function applyPending(db: DbOrTx): Promise<void> {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
   await db.execute(sql`create schema if not exists drizzle`);
   await db.execute(sql`create table if not exists drizzle.__drizzle_migrations (

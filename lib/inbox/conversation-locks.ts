@@ -17,7 +17,7 @@
 // conversation row waits for nothing this transaction holds.
 
 import { eq, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
+import type { DbOrTx } from "../db/client.js";
 import { conversations } from "../db/schema.js";
 
 /** Arbitrary constant naming this product's per-correspondent inbox lock (first key of the pair). */
@@ -27,7 +27,7 @@ const CORRESPONDENT_LOCK_CLASS = 7_340_023;
  * Holds, until the transaction ends, the right to file mail of `correspondentAddress` in `companyId`.
  * A hash collision only makes two unrelated correspondents wait for each other a moment.
  */
-export async function lockCorrespondent(tx: Db, companyId: number, correspondentAddress: string | null): Promise<void> {
+export async function lockCorrespondent(tx: DbOrTx, companyId: number, correspondentAddress: string | null): Promise<void> {
   const key = `${companyId}:${(correspondentAddress ?? "").trim().toLowerCase()}`;
   await tx.execute(sql`select pg_advisory_xact_lock(${CORRESPONDENT_LOCK_CLASS}::int, hashtext(${key}))`);
 }
@@ -39,7 +39,7 @@ export interface LockedConversation {
 }
 
 /** Locks the conversation row for this transaction's update and returns what the update reads. */
-export async function lockConversation(tx: Db, conversationId: number): Promise<LockedConversation | null> {
+export async function lockConversation(tx: DbOrTx, conversationId: number): Promise<LockedConversation | null> {
   const [row] = await tx
     .select({ status: conversations.status, lastMessageAt: conversations.lastMessageAt, clientId: conversations.clientId })
     .from(conversations)

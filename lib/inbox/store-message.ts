@@ -18,7 +18,7 @@
 // transient: the message is never blamed for it.
 
 import { and, eq, inArray, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
+import type { Db, DbOrTx } from "../db/client.js";
 import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
 import {
@@ -232,7 +232,7 @@ export async function writeMessage(db: Db, prepared: PreparedMessage, deps: Stor
 class AlreadyStored extends Error {}
 
 /** The company's client writing (or written to), matched by address without case; never created. */
-async function findClientId(tx: Db, companyId: number, correspondents: MailAddress[]): Promise<number | null> {
+async function findClientId(tx: DbOrTx, companyId: number, correspondents: MailAddress[]): Promise<number | null> {
   const addresses = [...new Set(correspondents.map((c) => pgText(c.address ?? "").trim().toLowerCase()).filter(Boolean))];
   if (addresses.length === 0) return null;
   const rows = await tx
@@ -248,7 +248,7 @@ async function findClientId(tx: Db, companyId: number, correspondents: MailAddre
 }
 
 async function createConversation(
-  tx: Db,
+  tx: DbOrTx,
   values: { companyId: number; integrationId: number; clientId: number | null; subject: string; effect: ConversationEffect; date: Date; now: Date },
 ): Promise<number> {
   const [row] = await tx
@@ -272,7 +272,7 @@ async function createConversation(
 }
 
 async function updateConversation(
-  tx: Db,
+  tx: DbOrTx,
   conversationId: number,
   current: LockedConversation,
   change: { clientId: number | null; effect: ConversationEffect; date: Date; now: Date },

@@ -8,7 +8,7 @@
 // An Outlook "reply with a new subject" keeps its headers, so rule 1 threads it.
 
 import { and, between, desc, eq, exists, inArray, isNotNull, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
+import type { DbOrTx } from "../db/client.js";
 import { conversations, followupHistory, inboxMessages } from "../db/schema.js";
 
 export const SUBJECT_THREAD_WINDOW_DAYS = 60;
@@ -28,7 +28,7 @@ export interface ThreadingKeys {
 }
 
 /** The id of the conversation `keys` belong to in `companyId`, or null for a new conversation. */
-export async function findConversation(tx: Db, companyId: number, keys: ThreadingKeys): Promise<number | null> {
+export async function findConversation(tx: DbOrTx, companyId: number, keys: ThreadingKeys): Promise<number | null> {
   return (await findByReferences(tx, companyId, keys.referencedIds)) ?? (await findBySubject(tx, companyId, keys));
 }
 
@@ -37,7 +37,7 @@ export function referencedIdsOf(message: { inReplyTo: string[]; references: stri
   return [...new Set([...message.inReplyTo, ...[...message.references].reverse()])].slice(0, MAX_REFERENCED_IDS);
 }
 
-async function findByReferences(tx: Db, companyId: number, ids: string[]): Promise<number | null> {
+async function findByReferences(tx: DbOrTx, companyId: number, ids: string[]): Promise<number | null> {
   if (ids.length === 0) return null;
   // Imported messages keep `<id>` in external_id. What the follow-up job stored may or may not
   // have the brackets, so both spellings are looked up there.
@@ -69,7 +69,7 @@ async function findByReferences(tx: Db, companyId: number, ids: string[]): Promi
   return null;
 }
 
-async function findBySubject(tx: Db, companyId: number, keys: ThreadingKeys): Promise<number | null> {
+async function findBySubject(tx: DbOrTx, companyId: number, keys: ThreadingKeys): Promise<number | null> {
   if (!keys.subjectKey || !keys.correspondentAddress) return null;
   const windowMs = SUBJECT_THREAD_WINDOW_DAYS * DAY_MS;
   const fromDate = new Date(keys.date.getTime() - windowMs);
