@@ -4,9 +4,15 @@
 /** The closed set of failure kinds the jobs know about. */
 export type ErrorKind = "auth" | "transient" | "permanent" | "bad-input";
 
-/** How each kind is treated everywhere: HTTP answer, whether a later run retries, log level. */
+/**
+ * How each kind is treated everywhere: the HTTP answer of an endpoint it reaches (`lib/http/respond.ts`,
+ * the OAuth endpoints), whether the next run retries soon (`lib/inbox/record-sync-result.ts`: a short
+ * back-off, or a long one for what retrying soon would only repeat), and the log level of the failure
+ * (`lib/inbox/sync-integration.ts`). `auth` is a login refused by a mail host or an OAuth provider, a
+ * server we called: a bad gateway, not a refusal of the caller (that is an HttpError 403).
+ */
 export const ERROR_KINDS = {
-  auth: { status: 403, shouldRetry: false, level: "warn" },
+  auth: { status: 502, shouldRetry: false, level: "warn" },
   transient: { status: 503, shouldRetry: true, level: "warn" },
   permanent: { status: 500, shouldRetry: false, level: "error" },
   "bad-input": { status: 400, shouldRetry: false, level: "warn" },

@@ -71,7 +71,7 @@ async function withDb<T>(config: Config, given: Db | undefined, work: (db: Db) =
   try {
     return await work(given ?? opened!.db);
   } catch (err) {
-    if (err instanceof JobError) throw new HttpError(ERROR_KINDS[err.kind].status === 403 ? 502 : ERROR_KINDS[err.kind].status, err.message);
+    if (err instanceof JobError) throw new HttpError(ERROR_KINDS[err.kind].status, err.message);
     throw err;
   } finally {
     await opened?.close();

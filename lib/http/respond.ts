@@ -1,7 +1,7 @@
 // JSON answers of the endpoints, and the one place that turns any thrown value into a response.
 
 import { ConfigError } from "../config.js";
-import { HttpError, JobError } from "../errors.js";
+import { ERROR_KINDS, HttpError, JobError } from "../errors.js";
 import { DatabaseUnavailableError } from "../jobs/run-job.js";
 import type { Logger } from "../log.js";
 
@@ -24,6 +24,12 @@ export function errorResponse(err: unknown, log: Logger): Response {
     log.error("database unreachable", { error: err.message });
     return json(500, { success: false, error: "Database unreachable: check DATABASE_URL and the database server" });
   }
-  log.error("run failed", { error: err instanceof Error ? err.message : String(err), kind: err instanceof JobError ? err.kind : undefined });
+  if (err instanceof JobError) {
+    // The kind's row says how bad it is: a transient failure is a 503 (the next ping retries) logged as a warning.
+    const { status, level } = ERROR_KINDS[err.kind];
+    log[level]("run failed", { error: err.message, kind: err.kind });
+    return json(status, { success: false, error: `Run failed (${err.kind}): see the server logs` });
+  }
+  log.error("run failed", { error: err instanceof Error ? err.message : String(err) });
   return json(500, { success: false, error: "Internal error: see the server logs" });
 }

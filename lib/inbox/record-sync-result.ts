@@ -4,7 +4,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { SYNC_STATUS, inboxIntegrations } from "../db/schema.js";
-import type { ErrorKind } from "../errors.js";
+import { ERROR_KINDS, type ErrorKind } from "../errors.js";
 
 const MINUTE_MS = 60_000;
 /** Transient failures back off exponentially from the sync interval up to this. */
@@ -102,12 +102,12 @@ export async function recordSyncFailure(
     .where(and(eq(inboxIntegrations.id, integration.id), eq(inboxIntegrations.leaseOwner, owner)));
 }
 
-/** How long to wait after this failure, given the failures before it. */
+/** How long to wait after this failure, given the failures before it: short when its kind is worth retrying soon. */
 export function backoffMs(
   integration: { syncIntervalMinutes: number; consecutiveFailures: number; authFailures: number },
   kind: ErrorKind,
 ): number {
-  if (kind === "transient") {
+  if (ERROR_KINDS[kind].shouldRetry) {
     const base = Math.max(1, integration.syncIntervalMinutes) * MINUTE_MS;
     return Math.min(base * 2 ** Math.min(integration.consecutiveFailures, 20), MAX_TRANSIENT_BACKOFF_MS);
   }

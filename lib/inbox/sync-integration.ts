@@ -7,7 +7,7 @@ import { eq } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { SYNC_STATUS, inboxIntegrations } from "../db/schema.js";
-import { JobError, kindOf, shortReason, type ErrorKind } from "../errors.js";
+import { ERROR_KINDS, JobError, kindOf, shortReason, type ErrorKind } from "../errors.js";
 import type { Budget } from "../jobs/budget.js";
 import type { ClaimedIntegration } from "./claim-integrations.js";
 import type { Logger } from "../log.js";
@@ -96,7 +96,7 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
     } else {
       const kind = kindOf(err);
       const reason = err instanceof JobError ? shortReason(err) : `unexpected error: ${shortReason(err)}`;
-      log.warn("integration sync failed", { kind, reason });
+      log[ERROR_KINDS[kind].level]("integration sync failed", { kind, reason });
       await recordSyncFailure(ctx.db, integration, ctx.owner, { kind, reason }, ctx.now());
       outcome = { status: "failed", kind, reason, ...progress };
     }
