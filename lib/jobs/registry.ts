@@ -66,7 +66,7 @@ export const FOLLOWUPS = defineJob({
 });
 
 /** Every job, in the order the status and the page show them. */
-export const JOBS: readonly JobEntry[] = [INBOX_SYNC as JobEntry, FOLLOWUPS as JobEntry];
+export const JOBS: readonly JobEntry[] = [INBOX_SYNC, FOLLOWUPS];
 
 /** The entry named `name` in `jobs`; throws for a name no entry has (a typo in an entry point). */
 export function jobNamed(name: string, jobs: readonly JobEntry[] = JOBS): JobEntry {

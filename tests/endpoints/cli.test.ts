@@ -245,6 +245,18 @@ describe("lokario-cron", () => {
     });
   });
 
+  it("runs any job of the registry by name, dry when it has a dry run, and refuses a name or a dry run it does not have", async () => {
+    const dry = await runCli(["jobs", "run", "followups", "--dry-run"], env);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ success: true, message: "Traitement des relances automatiques terminé avec succès", sent: 0 });
+    const unknown = await runCli(["jobs", "run", "nightly-report"], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("no job named nightly-report: one of inbox-sync, followups");
+    const noDryRun = await runCli(["jobs", "run", "inbox-sync", "--dry-run"], env);
+    expect(noDryRun.code).toBe(2);
+    expect(noDryRun.stderr).toContain("inbox-sync has no dry run");
+  });
+
   it("exits 1 with a clear message when the database is unreachable", async () => {
     const result = await runCli(["integrations", "list"], { ...env, DATABASE_URL: "postgres://u:db-secret@127.0.0.1:1/none" });
     expect(result.code).toBe(1);

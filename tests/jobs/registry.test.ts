@@ -31,7 +31,7 @@ function reportJob(): JobEntry {
   return defineJob({
     path: "/api/reports/nightly", schedule: "31 2 * * *", job, scheduledParams: { isDryRun: false },
     label: "Rapport de nuit", itemsLabel: "Lignes",
-  }) as JobEntry;
+  });
 }
 
 describe("job registry", () => {
