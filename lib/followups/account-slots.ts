@@ -1,7 +1,7 @@
 // How many sends a run makes at once through one SMTP account: each holds one of the account's
-// slots (and so one of its connections) from before it looks at the account's state until its
-// outcome is known. Whatever the number of workers, an account never carries more than its slots,
-// and a worker that gets a slot after a 4xx sees the account down and sends nothing through it.
+// slots from before it looks at the account's state until its outcome is known. Whatever the
+// number of workers, an account never carries more sends than its slots, and a worker that gets a
+// slot after a 4xx sees the account down and sends nothing through it.
 
 /** Counting locks, one per SMTP account (sender key), with the same number of slots each. */
 export class AccountSlots {

@@ -82,11 +82,11 @@ const WORKERS = 6;
  */
 const BATCH_SIZE = 16;
 /**
- * Sends at once through one SMTP account (so connections to it). Several companies sending
- * through the global server share its slots; a company's own mailbox rarely has more than one
- * batch due. Kept low: servers limit connections per account (Gmail: 15, Microsoft 365: 3).
+ * Sends at once through one SMTP account: one, over its one kept connection. Then "a 4xx stops
+ * that server for the run" stays exact: no other email is in flight through the account when the
+ * 4xx comes, and none starts after it. Parallelism comes from different accounts.
  */
-const SENDS_PER_ACCOUNT = 3;
+const SENDS_PER_ACCOUNT = 1;
 
 /** Keep this much of the budget for one last SMTP exchange to finish (at most a quarter of it). */
 function reserveMsFor(ctx: JobContext): number {

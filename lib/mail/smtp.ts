@@ -109,37 +109,28 @@ export function createSmtpSessions(): SmtpSessions {
   };
 }
 
-/**
- * The kept connections of one account, logged in, each carrying one message at a time. Sends made
- * at the same time use as many connections (the caller bounds how many); a connection that
- * finished its message waits, idle, for the next one.
- */
+/** The kept connection of one account, logged in, one message at a time. */
 class AccountConnection implements SmtpSession {
-  private readonly idle: SMTPConnection[] = [];
-  private readonly connections = new Set<SMTPConnection>();
+  private connection: SMTPConnection | undefined;
 
   constructor(private readonly settings: SmtpSettings) {}
 
   async send(email: OutgoingEmail, options: SendOptions = {}): Promise<SmtpAccepted> {
     const raw = await composeMessage(email);
     for (let isRetry = false; ; isRetry = true) {
-      const kept = this.idle.pop();
-      const isReused = kept !== undefined;
-      let connection: SMTPConnection | undefined;
+      const isReused = this.connection !== undefined;
       let gate: HandOverGate | undefined;
       try {
-        connection = kept ?? (await this.open());
-        const current = connection;
+        const connection = this.connection ?? (await this.open());
         gate = new HandOverGate(raw, options.onHandOver);
-        const info = await untilDone<SMTPConnection.SentMessageInfo>(current, (done) =>
-          current.send({ from: email.from.address, to: [email.to] }, gate!.stream, done),
+        const info = await untilDone<SMTPConnection.SentMessageInfo>(connection, (done) =>
+          connection.send({ from: email.from.address, to: [email.to] }, gate!.stream, done),
         );
         // One recipient: the message is either accepted for it or not at all.
         if ((info.rejected ?? []).length > 0) throw new JobError("permanent", `recipient rejected: ${shortReason(info.response)}`);
-        if (this.connections.has(current)) this.idle.push(current);
         return { response: shortReason(info.response) };
       } catch (err) {
-        if (connection) this.drop(connection);
+        this.drop();
         if (gate?.handOverError !== undefined) throw gate.handOverError;
         // A kept connection the server closed while idle fails before the envelope is accepted:
         // nothing was handed over, so the message may go through a fresh connection, once.
@@ -150,20 +141,13 @@ class AccountConnection implements SmtpSession {
   }
 
   close(): void {
-    for (const connection of this.connections) connection.quit();
-    this.connections.clear();
-    this.idle.length = 0;
+    this.connection?.quit();
+    this.connection = undefined;
   }
 
-  private drop(connection: SMTPConnection): void {
-    connection.close();
-    this.forget(connection);
-  }
-
-  private forget(connection: SMTPConnection): void {
-    this.connections.delete(connection);
-    const index = this.idle.indexOf(connection);
-    if (index >= 0) this.idle.splice(index, 1);
+  private drop(): void {
+    this.connection?.close();
+    this.connection = undefined;
   }
 
   private async open(): Promise<SMTPConnection> {
@@ -195,8 +179,12 @@ class AccountConnection implements SmtpSession {
     });
     // Errors also reach the pending step's callback or listener; without this one an error on an
     // idle connection would be unhandled. Either way the connection is not used again.
-    connection.on("error", () => this.forget(connection));
-    connection.once("end", () => this.forget(connection));
+    connection.on("error", () => {
+      if (this.connection === connection) this.connection = undefined;
+    });
+    connection.once("end", () => {
+      if (this.connection === connection) this.connection = undefined;
+    });
     try {
       await untilDone<void>(connection, (done) => connection.connect((err) => done(err ?? null)));
       if (login) await untilDone<void>(connection, (done) => connection.login(authOf(login), (err) => done(err ?? null)));
@@ -204,7 +192,7 @@ class AccountConnection implements SmtpSession {
       connection.close();
       throw err;
     }
-    this.connections.add(connection);
+    this.connection = connection;
     return connection;
   }
 }
