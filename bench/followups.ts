@@ -4,6 +4,10 @@
 // pointing at the local server), and every company sends through the one global SMTP server.
 // `npx tsx bench/followups.ts` runs these cases alone, on a PostgreSQL of their own.
 
+import { fork } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { loadConfig } from "../lib/config.js";
@@ -17,7 +21,7 @@ import { runJob } from "../lib/jobs/run-job.js";
 import { createLogger } from "../lib/log.js";
 import { seedCompany, seedInvoiceFollowup } from "../tests/followups/seed.js";
 import { type PostgresServer, startPostgres } from "../tests/support/postgres.js";
-import { startSmtpServer, type TestSmtpServer } from "../tests/support/smtp.js";
+import { startSmtpServer } from "../tests/support/smtp.js";
 import type { Figure } from "./run.js";
 
 const FOLLOWUPS = Number(process.env.BENCH_FOLLOWUPS ?? 2000);
@@ -32,8 +36,7 @@ type SendingCase = "own mailboxes" | "global server";
 
 /** Sends FOLLOWUPS first reminders in each case and reports the throughput and the cost of a run with nothing due. */
 export async function benchFollowups(postgres: PostgresServer): Promise<Figure[]> {
-  const smtp = await startSmtpServer();
-  smtp.requireAuth(MAILBOX_LOGIN);
+  const smtp = await startSmtpProcess();
   try {
     return [...(await benchCase(postgres, smtp, "own mailboxes")), ...(await benchCase(postgres, smtp, "global server"))];
   } finally {
@@ -41,7 +44,7 @@ export async function benchFollowups(postgres: PostgresServer): Promise<Figure[]
   }
 }
 
-async function benchCase(postgres: PostgresServer, smtp: TestSmtpServer, sending: SendingCase): Promise<Figure[]> {
+async function benchCase(postgres: PostgresServer, smtp: SmtpProcess, sending: SendingCase): Promise<Figure[]> {
   const database = `bench_followups_${sending === "own mailboxes" ? "own" : "global"}`;
   const admin = new pg.Client({ connectionString: postgres.url("postgres") });
   await admin.connect();
@@ -51,7 +54,8 @@ async function benchCase(postgres: PostgresServer, smtp: TestSmtpServer, sending
     DATABASE_URL: postgres.url(database), ENCRYPTION_KEY, LOG_LEVEL: "silent",
     // The companies' mailboxes point at the local server, on loopback.
     ALLOW_PRIVATE_MAIL_HOSTS: "true",
-    ...smtp.env("relances@bench.test"), SMTP_USER: MAILBOX_LOGIN.user, SMTP_PASSWORD: MAILBOX_LOGIN.password,
+    SMTP_HOST: smtp.host, SMTP_PORT: String(smtp.port), SMTP_SECURE: "false", SMTP_FROM: "relances@bench.test",
+    SMTP_USER: MAILBOX_LOGIN.user, SMTP_PASSWORD: MAILBOX_LOGIN.password,
   });
   const open = await openDb(config.database);
   await migrateDb(open.db);
@@ -60,7 +64,9 @@ async function benchCase(postgres: PostgresServer, smtp: TestSmtpServer, sending
   const log = createLogger("bench", { level: "silent" });
   const run = () => runJob(processAutomaticJob, { isDryRun: false }, { config, log, trigger: "cli", now: () => NOW });
 
-  smtp.received.length = 0;
+  await smtp.ask("reset");
+  const profiler = await startProfiler();
+  const cpuBefore = process.cpuUsage();
   let started = performance.now();
   let runs = 0;
   for (;;) {
@@ -68,11 +74,13 @@ async function benchCase(postgres: PostgresServer, smtp: TestSmtpServer, sending
     if (!(await run()).remaining) break;
   }
   const sendMs = performance.now() - started;
-  console.error(`follow-ups through ${sending}: ${runs} run(s), ${(sendMs / 1000).toFixed(1)} s`);
-  const messageIds = new Set(smtp.received.map((m) => m.messageId));
-  if (smtp.received.length !== FOLLOWUPS || messageIds.size !== FOLLOWUPS) {
-    throw new Error(`sent ${smtp.received.length} emails (${messageIds.size} distinct) for ${FOLLOWUPS} follow-ups`);
-  }
+  const cpu = process.cpuUsage(cpuBefore);
+  await profiler?.stopInto(`followups-${sending.replace(" ", "-")}.cpuprofile`);
+  // This process also runs the SMTP server (which parses every message): its CPU time, per email.
+  const cpuMsPerMail = (cpu.user + cpu.system) / 1000 / FOLLOWUPS;
+  console.error(`follow-ups through ${sending}: ${runs} run(s), ${(sendMs / 1000).toFixed(1)} s, ${cpuMsPerMail.toFixed(2)} ms of this process's CPU per email`);
+  const { received, distinct } = await smtp.ask("count");
+  if (received !== FOLLOWUPS || distinct !== FOLLOWUPS) throw new Error(`sent ${received} emails (${distinct} distinct) for ${FOLLOWUPS} follow-ups`);
   started = performance.now();
   await run();
   const idleMs = performance.now() - started;
@@ -83,7 +91,7 @@ async function benchCase(postgres: PostgresServer, smtp: TestSmtpServer, sending
 }
 
 /** COMPANIES companies, each with FOLLOWUPS / COMPANIES clients owing an invoice, and a mailbox unless sending globally. */
-async function seed(db: Db, smtp: TestSmtpServer, sending: SendingCase): Promise<void> {
+async function seed(db: Db, smtp: SmtpProcess, sending: SendingCase): Promise<void> {
   const password = encryptSecret(MAILBOX_LOGIN.password, { encryptionKey: ENCRYPTION_KEY });
   for (let c = 0; c < COMPANIES; c++) {
     const companyId = await seedCompany(db, undefined, `Entreprise ${c}`);
@@ -99,7 +107,83 @@ async function seed(db: Db, smtp: TestSmtpServer, sending: SendingCase): Promise
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/**
+ * BENCH_PROFILE=dir: a CPU profile of the sending runs alone (not the seeding), written into dir,
+ * to open in Chrome's DevTools.
+ */
+async function startProfiler(): Promise<{ stopInto(file: string): Promise<void> } | undefined> {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  const post = (method: string) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, (err, result) => (err ? reject(err) : resolve(result))));
+  await post("Profiler.enable");
+  await post("Profiler.start");
+  return {
+    async stopInto(file) {
+      const { profile } = (await post("Profiler.stop")) as { profile: unknown };
+      session.disconnect();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, file), JSON.stringify(profile));
+    },
+  };
+}
+
+interface SmtpProcess {
+  host: string;
+  port: number;
+  /** "count": emails received since the last "reset", and how many distinct Message-IDs among them. */
+  ask(question: "count" | "reset"): Promise<{ received: number; distinct: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The local SMTP server (tests/support/smtp.ts, which parses every message it receives) in a
+ * process of its own, as a real server would be: its work is not counted in the job's process.
+ */
+async function startSmtpProcess(): Promise<SmtpProcess> {
+  const child = fork(fileURLToPath(import.meta.url), [SMTP_SERVER_ARG], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+  const replies: ((reply: { host: string; port: number; received: number; distinct: number }) => void)[] = [];
+  child.on("message", (reply: { host: string; port: number; received: number; distinct: number }) => replies.shift()?.(reply));
+  const next = () => new Promise<{ host: string; port: number; received: number; distinct: number }>((resolve) => replies.push(resolve));
+  const { host, port } = await next();
+  return {
+    host,
+    port,
+    ask: (question) => {
+      const reply = next();
+      child.send(question);
+      return reply;
+    },
+    close: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.send("close");
+      await exited;
+    },
+  };
+}
+
+async function serveSmtp(): Promise<void> {
+  const smtp = await startSmtpServer();
+  smtp.requireAuth(MAILBOX_LOGIN);
+  const report = () => ({ host: smtp.host, port: smtp.port, received: smtp.received.length, distinct: new Set(smtp.received.map((m) => m.messageId)).size });
+  process.on("message", (question: string) => {
+    if (question === "reset") smtp.received.length = 0;
+    if (question === "close") {
+      void smtp.close().then(() => process.exit(0));
+      return;
+    }
+    process.send!(report());
+  });
+  process.send!(report());
+}
+
+const SMTP_SERVER_ARG = "--smtp-server";
+
+if (process.argv.includes(SMTP_SERVER_ARG)) {
+  await serveSmtp();
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const postgres = await startPostgres();
   try {
     for (const figure of await benchFollowups(postgres)) console.log(`${figure.name}: ${figure.value.toFixed(1)} ${figure.unit}`);

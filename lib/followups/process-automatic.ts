@@ -74,7 +74,7 @@ export const processAutomaticJob: Job<FollowupParams, FollowupSummary> = {
  * workers keep both busy: with 6, 2,000 emails to 200 mailboxes went out at several times the rate
  * of one loop (bench/README.md). Sends through one account are bounded separately (below).
  */
-const WORKERS = 6;
+const WORKERS = 12;
 /**
  * Follow-ups decided together, just before being sent. Small, so that what a batch decides is
  * read at most a few seconds before its last email goes (a payment recorded meanwhile still stops
