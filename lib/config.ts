@@ -34,7 +34,21 @@ const envSchema = z.object({
   /** Set by the platforms themselves: their disk does not outlive a request. */
   VERCEL: z.string().optional(),
   NETLIFY: z.string().optional(),
-  INTEGRATIONS_PER_RUN: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Deprecated: an upper bound on the mailboxes one run claims (no bound when unset). */
+  INTEGRATIONS_PER_RUN: z.coerce.number().int().min(1).optional(),
+  SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(24),
+  SYNC_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).max(200).default(5),
+  /** Parallel invocations a sync ping may start when more is due than it can do alone (0 = never). */
+  FANOUT_MAX_INVOCATIONS: z.coerce.number().int().min(0).max(50).default(0),
+  /** Where those invocations are sent; defaults to PUBLIC_BASE_URL, then the platform's own address. */
+  FANOUT_BASE_URL: z.string().url().optional(),
+  /** Due mailboxes one invocation is expected to sync within its budget; more than that fans out. */
+  FANOUT_MAILBOXES_PER_INVOCATION: z.coerce.number().int().min(1).optional(),
+  /** Set by Vercel: this deployment's host name, and the project's production host name. */
+  VERCEL_URL: z.string().optional(),
+  VERCEL_PROJECT_PRODUCTION_URL: z.string().optional(),
+  /** Set by Netlify: the site's main address. */
+  URL: z.string().url().optional(),
   SMTP_HOST: z.string().optional(),
   SMTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   SMTP_SECURE: booleanText.optional(),
@@ -51,6 +65,24 @@ const envSchema = z.object({
   /** Tests only: DNS servers ("127.0.0.1:5353", comma-separated) for the SRV lookups. */
   SMTP_DISCOVERY_DNS_SERVERS: z.string().optional(),
   ALERT_WEBHOOK_URL: z.string().url().optional(),
+  // SMS follow-ups: the global provider, used by companies without their own (README "SMS follow-ups").
+  SMS_PROVIDER: z.enum(["vonage", "smpp"]).optional(),
+  SMS_SENDER_NAME: z.string().optional(),
+  SMS_MAX_SEGMENTS: z.coerce.number().int().min(1).max(10).default(3),
+  SMS_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /** Secret in the receipts and inbound webhooks' URL (`?secret=`). */
+  SMS_WEBHOOK_SECRET: z.string().optional(),
+  VONAGE_API_KEY: z.string().optional(),
+  VONAGE_API_SECRET: z.string().optional(),
+  /** Vonage's signature secret: signed webhooks (`sig`) are accepted without SMS_WEBHOOK_SECRET. */
+  VONAGE_SIGNATURE_SECRET: z.string().optional(),
+  /** Tests only: the SDK's REST host instead of https://rest.nexmo.com. */
+  VONAGE_REST_HOST: z.string().url().optional(),
+  /** smpp://host:port or ssmpp://host:port (TLS). */
+  SMPP_URL: z.string().regex(/^s?smpp:\/\/[^/:]+(:\d{1,5})?\/?$/).optional(),
+  SMPP_SYSTEM_ID: z.string().optional(),
+  SMPP_PASSWORD: z.string().optional(),
+  SMPP_SYSTEM_TYPE: z.string().optional(),
   /** Lets mailboxes point at loopback, private and other reserved addresses (a LAN mail server, tests). */
   ALLOW_PRIVATE_MAIL_HOSTS: booleanText.default(false),
   /** Ports a mailbox's IMAP/SMTP server may use: "993,587,…", or "*" for any. */
@@ -111,6 +143,17 @@ export interface SmtpServerConfig {
   rejectUnauthorized: boolean;
 }
 
+/** The global SMS provider (companies may bring their own in their settings). */
+export interface SmsConfig {
+  provider?: "vonage" | "smpp";
+  senderName?: string;
+  maxSegments: number;
+  timeoutMs: number;
+  webhookSecret?: string;
+  vonage?: { apiKey: string; apiSecret: string; signatureSecret?: string; restHost?: string };
+  smpp?: { host: string; port: number; isSecure: boolean; systemId: string; password: string; systemType?: string };
+}
+
 /** An app registered with an OAuth2 provider. */
 export interface OAuthClientConfig {
   clientId: string;
@@ -145,16 +188,36 @@ export interface Config {
   maxAttachmentBytes: number;
   attachmentsDir: string;
   attachmentsStorage: "local" | "database";
-  integrationsPerRun: number;
+  sync: SyncConfig;
+  fanout: FanoutConfig;
   smtp?: SmtpServerConfig;
   smtpTimeoutMs: number;
   /** Undefined when SMTP_DISCOVERY is off. */
   smtpDiscovery?: SmtpDiscoveryOptions;
   alertWebhookUrl?: string;
+  sms: SmsConfig;
   mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
   oauth: OAuthConfig;
+}
+
+export interface SyncConfig {
+  /** Mailboxes synced at the same time by one run: the cost is waiting on the network, not CPU. */
+  concurrency: number;
+  /** Of those, at most this many on one IMAP host (lower-cased), so no provider is hammered. */
+  concurrencyPerHost: number;
+  /** Deprecated `INTEGRATIONS_PER_RUN`: when set, a run claims no more mailboxes than this. */
+  maxIntegrationsPerRun?: number;
+}
+
+export interface FanoutConfig {
+  /** Parallel invocations one ping may start (0: fan-out off). */
+  maxInvocations: number;
+  /** The deployment's own address, where those invocations are sent. */
+  baseUrl?: string;
+  /** Due mailboxes one invocation is expected to handle within its budget. */
+  mailboxesPerInvocation: number;
 }
 
 /** Raised when the environment cannot make a working config; endpoints answer 503 with it. */
@@ -180,6 +243,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const cronSecrets = [env.CRON_SECRET, env.CRON_SECRET_NEXT]
     .map((s) => s?.trim())
     .filter((s): s is string => typeof s === "string" && s.length > 0);
+  const mailHosts: MailHostPolicy = {
+    isPrivateAllowed: env.ALLOW_PRIVATE_MAIL_HOSTS,
+    allowedPorts: allowedPortsOf(env.MAIL_ALLOWED_PORTS, env.ALLOW_PRIVATE_MAIL_HOSTS),
+  };
   return {
     isProduction,
     cronSecrets,
@@ -197,7 +264,18 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     attachmentsDir: env.ATTACHMENTS_DIR,
     // Serverless disks are wiped between requests: attachments kept there would be lost.
     attachmentsStorage: env.ATTACHMENTS_STORAGE ?? (env.VERCEL || env.NETLIFY ? "database" : "local"),
-    integrationsPerRun: env.INTEGRATIONS_PER_RUN,
+    sync: {
+      concurrency: env.SYNC_CONCURRENCY,
+      concurrencyPerHost: Math.min(env.SYNC_CONCURRENCY_PER_HOST, env.SYNC_CONCURRENCY),
+      maxIntegrationsPerRun: env.INTEGRATIONS_PER_RUN,
+    },
+    fanout: {
+      maxInvocations: env.FANOUT_MAX_INVOCATIONS,
+      baseUrl: fanoutBaseUrl(env),
+      // A cautious guess of one invocation's reach: every slot busy the whole budget, 2 s a mailbox
+      // (an idle mailbox on a remote provider takes 0.3–1 s; one with new mail, more).
+      mailboxesPerInvocation: env.FANOUT_MAILBOXES_PER_INVOCATION ?? Math.max(1, Math.floor((env.SYNC_CONCURRENCY * env.RUN_BUDGET_MS) / 2_000)),
+    },
     smtp: env.SMTP_HOST
       ? {
           host: env.SMTP_HOST,
@@ -210,15 +288,42 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         }
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
-    smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction) : undefined,
+    smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction, mailHosts) : undefined,
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
-    mailHosts: {
-      isPrivateAllowed: env.ALLOW_PRIVATE_MAIL_HOSTS,
-      allowedPorts: allowedPortsOf(env.MAIL_ALLOWED_PORTS, env.ALLOW_PRIVATE_MAIL_HOSTS),
-    },
+    sms: smsConfig(env),
+    mailHosts,
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
     oauth: oauthConfig(env),
+  };
+}
+
+/** The global SMS provider; a chosen provider without its credentials is a mistake. */
+function smsConfig(env: z.infer<typeof envSchema>): SmsConfig {
+  const vonage = env.VONAGE_API_KEY && env.VONAGE_API_SECRET
+    ? { apiKey: env.VONAGE_API_KEY, apiSecret: env.VONAGE_API_SECRET, signatureSecret: env.VONAGE_SIGNATURE_SECRET || undefined, restHost: env.VONAGE_REST_HOST }
+    : undefined;
+  const smppUrl = env.SMPP_URL ? new URL(env.SMPP_URL.replace(/^(s?)smpp:/, "http$1:")) : undefined;
+  const smpp = smppUrl && env.SMPP_SYSTEM_ID && env.SMPP_PASSWORD
+    ? {
+        host: smppUrl.hostname,
+        isSecure: smppUrl.protocol === "https:",
+        port: Number(smppUrl.port) || (smppUrl.protocol === "https:" ? 3550 : 2775),
+        systemId: env.SMPP_SYSTEM_ID,
+        password: env.SMPP_PASSWORD,
+        systemType: env.SMPP_SYSTEM_TYPE || undefined,
+      }
+    : undefined;
+  if (env.SMS_PROVIDER === "vonage" && !vonage) throw new ConfigError("SMS_PROVIDER=vonage needs VONAGE_API_KEY and VONAGE_API_SECRET");
+  if (env.SMS_PROVIDER === "smpp" && !smpp) throw new ConfigError("SMS_PROVIDER=smpp needs SMPP_URL, SMPP_SYSTEM_ID and SMPP_PASSWORD");
+  return {
+    provider: env.SMS_PROVIDER,
+    senderName: env.SMS_SENDER_NAME?.trim() || undefined,
+    maxSegments: env.SMS_MAX_SEGMENTS,
+    timeoutMs: env.SMS_TIMEOUT_MS,
+    webhookSecret: env.SMS_WEBHOOK_SECRET?.trim() || undefined,
+    vonage,
+    smpp,
   };
 }
 
@@ -268,7 +373,7 @@ function allowedPortsOf(list: string | undefined, isPrivateAllowed: boolean): re
  * Discovery reaches hosts named by tenants' domains: in production only the standard https URLs
  * and the system's resolver. The overrides exist for tests against local servers.
  */
-function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean): SmtpDiscoveryOptions {
+function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean, mailHosts: MailHostPolicy): SmtpDiscoveryOptions {
   const list = (text: string | undefined) => (text ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const autoconfigUrls = list(env.SMTP_AUTOCONFIG_URLS);
   const dnsServers = list(env.SMTP_DISCOVERY_DNS_SERVERS);
@@ -279,7 +384,22 @@ function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean):
     timeoutMs: env.SMTP_DISCOVERY_TIMEOUT_MS,
     autoconfigUrls: autoconfigUrls.length > 0 ? autoconfigUrls : STANDARD_AUTOCONFIG_URLS,
     ...(dnsServers.length > 0 ? { dnsServers } : {}),
+    hostPolicy: mailHosts,
   };
+}
+
+/**
+ * The deployment's own address for fan-out: configured, else the platform's. Never the request's Host
+ * header, which the client chooses (it would let a caller aim the secret-bearing requests elsewhere).
+ */
+function fanoutBaseUrl(env: z.infer<typeof envSchema>): string | undefined {
+  const configured = env.FANOUT_BASE_URL ?? env.PUBLIC_BASE_URL;
+  if (configured) return configured.replace(/\/+$/, "");
+  // Vercel: the production domain in production (deployment URLs may sit behind Deployment Protection).
+  const vercelHost = env.VERCEL_ENV === "production" ? (env.VERCEL_PROJECT_PRODUCTION_URL ?? env.VERCEL_URL) : env.VERCEL_URL;
+  if (env.VERCEL && vercelHost) return `https://${vercelHost}`;
+  if (env.NETLIFY && env.URL) return env.URL.replace(/\/+$/, "");
+  return undefined;
 }
 
 /** PGlite for `pglite:` URLs and plain paths, Neon for Neon hosts, node-postgres otherwise. */

@@ -17,6 +17,7 @@ import { createEndpoints, PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "../lib/h
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
 import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../lib/http/oauth-endpoints.js";
 import { OPERATOR_PAGE_PATH, operatorPage } from "../lib/ops/page/operator-page.js";
+import { VONAGE_WEBHOOK_PATH, vonageWebhookEndpoint } from "../lib/http/sms-endpoints.js";
 import { processAutomaticJob } from "../lib/followups/process-automatic.js";
 import { syncAllJob } from "../lib/inbox/sync-all.js";
 import { parseCron } from "../lib/jobs/cron-expression.js";
@@ -77,6 +78,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     [OAUTH_START_PATH]: oauthStartEndpoint(endpointOptions),
     [OAUTH_CALLBACK_PATH]: oauthCallbackEndpoint(endpointOptions),
     [OPERATOR_PAGE_PATH]: operatorPage(endpointOptions),
+    [VONAGE_WEBHOOK_PATH]: vonageWebhookEndpoint(endpointOptions),
   };
   const inFlight = new Set<Promise<void>>();
   const server = createServer((req, res) => {

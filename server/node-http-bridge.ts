@@ -46,10 +46,14 @@ export function toWebRequest(req: IncomingMessage, allowedMethods: readonly stri
 
 /** Writes a web Response to a node:http response. */
 export async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     headers[name] = value;
   });
+  // Headers.forEach joins several Set-Cookie values with a comma, which no browser reads back as
+  // two cookies: each one is written as its own header line.
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers["set-cookie"] = cookies;
   res.writeHead(response.status, headers);
   res.end(Buffer.from(await response.arrayBuffer()));
 }

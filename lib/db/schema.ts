@@ -70,6 +70,10 @@ export const FOLLOWUP_STATUS = { todo: "À faire", done: "Fait", waiting: "En at
 >;
 export const HISTORY_STATUS = { sent: "envoyé", read: "lu", answered: "répondu" } as const;
 export const HISTORY_MESSAGE_TYPE_EMAIL = "email";
+export const HISTORY_MESSAGE_TYPE_SMS = "sms";
+/** The channels an automatic follow-up step can go through (added). */
+export const FOLLOWUP_CHANNELS = ["email", "sms"] as const;
+export type FollowupChannelName = (typeof FOLLOWUP_CHANNELS)[number];
 
 /** States of one automatic send attempt (added): see `followup_send_attempts`. */
 export const SEND_ATTEMPT_STATES = ["sending", "sent", "failed", "uncertain"] as const;
@@ -373,6 +377,20 @@ export const storedFiles = pgTable("stored_files", {
   createdAt: createdAt(),
 });
 
+/**
+ * Added: what SMTP discovery (autoconfig, DNS SRV) last found for a mail domain, or that it found
+ * nothing (`host` null). Public data about a domain, shared by every company using it; it spares each
+ * follow-up run the lookups (up to seconds each) of domains already asked about.
+ */
+export const smtpDiscoveryResults = pgTable("smtp_discovery_results", {
+  domain: text("domain").primaryKey(),
+  host: text("host"),
+  port: integer("port"),
+  isSecure: boolean("is_secure"),
+  source: text("source"),
+  checkedAt: timestamp("checked_at", { withTimezone: true }).notNull(),
+});
+
 // ---------------------------------------------------------------------------------------------
 // Follow-ups
 
@@ -402,7 +420,9 @@ export const followups = pgTable(
 
 /**
  * One follow-up sent (automatic or manual). Added: `step` (automatic sends only), `is_automatic`,
- * `subject`, `recipient`, `message_id` (so the client's reply threads back), `smtp_response`.
+ * `subject`, `recipient`, `message_id` (so the client's reply threads back), `smtp_response`, and
+ * for SMS `delivery_status` / `delivery_status_at`: what the operator's delivery receipts said
+ * (`submitted`, `delivered`, `failed`, `expired`…; see `sms_parts`).
  */
 export const followupHistory = pgTable(
   "followup_history",
@@ -422,6 +442,8 @@ export const followupHistory = pgTable(
     recipient: text("recipient"),
     messageId: text("message_id"),
     smtpResponse: text("smtp_response"),
+    deliveryStatus: text("delivery_status"),
+    deliveryStatusAt: timestamp("delivery_status_at", { withTimezone: true }),
     createdAt: createdAt(),
   },
   (t) => [
@@ -435,7 +457,9 @@ export const followupHistory = pgTable(
  * is what makes a send happen at most once, whatever the number of concurrent pings.
  * `handed_over_at`: when the server had accepted the envelope (354 to DATA) and the message itself
  * was about to go; null while connecting, logging in or giving the envelope, when nothing can have
- * been delivered yet.
+ * been delivered yet. `channel`: `email` or `sms`; for an SMS, `message_id` is the reference given
+ * to the provider (Vonage's `client-ref`), `recipient` the E.164 number and `handed_over_at` the
+ * moment the submit request was written.
  */
 export const followupSendAttempts = pgTable(
   "followup_send_attempts",
@@ -446,6 +470,7 @@ export const followupSendAttempts = pgTable(
     clientId: integer("client_id"),
     step: integer("step").notNull(),
     state: text("state").$type<SendAttemptState>().notNull().default("sending"),
+    channel: text("channel").$type<FollowupChannelName>().notNull().default("email"),
     messageId: text("message_id").notNull(),
     recipient: text("recipient").notNull(),
     subject: text("subject").notNull(),
@@ -463,6 +488,49 @@ export const followupSendAttempts = pgTable(
     uniqueIndex("followup_send_attempts_step_key").on(t.followupId, t.step),
     index("followup_send_attempts_client_day_idx").on(t.clientId, t.startedAt),
   ],
+);
+
+// ---------------------------------------------------------------------------------------------
+// SMS (added)
+
+/**
+ * One SMS part as the provider numbered it: a text of several segments is one Vonage message per
+ * segment, and one `submit_sm` per segment over SMPP, each with its own id and its own receipt.
+ * `provider`: `vonage` or `smpp:<account key>`. The history row's `delivery_status` sums these up.
+ */
+export const smsParts = pgTable(
+  "sms_parts",
+  {
+    id: serial("id").primaryKey(),
+    attemptId: integer("attempt_id").notNull().references(() => followupSendAttempts.id, { onDelete: "cascade" }),
+    historyId: integer("history_id").references(() => followupHistory.id, { onDelete: "set null" }),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    provider: text("provider").notNull(),
+    providerMessageId: text("provider_message_id").notNull(),
+    partNumber: integer("part_number").notNull(),
+    status: text("status").notNull().default("submitted"),
+    errorCode: text("error_code"),
+    statusAt: timestamp("status_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("sms_parts_provider_message_key").on(t.provider, t.providerMessageId), index("sms_parts_history_idx").on(t.historyId)],
+);
+
+/**
+ * A client's phone number that answered STOP (or another opt-out word) to a company's SMS: no
+ * automatic SMS goes to it from that company again. `phone` is E.164.
+ */
+export const smsOptOuts = pgTable(
+  "sms_opt_outs",
+  {
+    id: serial("id").primaryKey(),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    phone: text("phone").notNull(),
+    keyword: text("keyword").notNull(),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("sms_opt_outs_company_phone_key").on(t.companyId, t.phone)],
 );
 
 // ---------------------------------------------------------------------------------------------

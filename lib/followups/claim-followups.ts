@@ -22,7 +22,7 @@
 
 import { and, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { followupSendAttempts } from "../db/schema.js";
+import { type FollowupChannelName, followupSendAttempts } from "../db/schema.js";
 
 /** Arbitrary constant naming this product's per-client follow-up lock (first key of the pair). */
 const CLIENT_LOCK_CLASS = 7_340_022;
@@ -46,6 +46,8 @@ export interface StepClaim {
   messageId: string;
   recipient: string;
   subject: string;
+  /** Email unless said: the per-client day counts every channel. */
+  channel?: FollowupChannelName;
 }
 
 export type ClaimResult = { claimed: true; attemptId: number } | { claimed: false; reason: "step_taken" | "client_contacted_today" };
@@ -90,6 +92,7 @@ export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: 
         clientId: claim.clientId,
         step: claim.step,
         state: "sending" as const,
+        channel: claim.channel ?? "email",
         messageId: claim.messageId,
         recipient: claim.recipient,
         subject: claim.subject,
@@ -107,6 +110,12 @@ export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: 
       return attemptId === undefined ? { claimed: false, reason: "step_taken" } : { claimed: true, attemptId };
     });
   });
+}
+
+/** Claims one step alone (the SMS channel, which claims as it sends): see claimFollowupSteps. */
+export async function claimFollowupStep(db: Db, claim: StepClaim & ClaimContext): Promise<ClaimResult> {
+  const [result] = await claimFollowupSteps(db, claim, [claim]);
+  return result!;
 }
 
 /**

@@ -3,12 +3,14 @@
 
 import { and, inArray, max } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { followupHistory, followupSendAttempts } from "../db/schema.js";
+import { type FollowupChannelName, followupHistory, followupSendAttempts } from "../db/schema.js";
+import { mobileNumberOf } from "../sms/phone-number.js";
 import { CONTACTING_STATES } from "./claim-followups.js";
 import { followupsWithClientReply } from "./client-replied.js";
 import { type DueDecision, dueStep, eligibilityOf, type FollowupFacts } from "./due-steps.js";
 import type { FollowupCandidate } from "./select-candidates.js";
 import type { FollowupSettings } from "./settings.js";
+import { smsWindowOf } from "./sms-settings.js";
 import { readSourceStates, type SourceState } from "./source-state.js";
 
 export interface FollowupDecision {
@@ -30,17 +32,17 @@ const SINGLE_ADDRESS = /^[^\s@<>,;:"'()[\]\\]+@[^\s@<>,;:"'()[\]\\]+\.[^\s@<>,;:
  */
 export async function decideFollowups(
   db: Db,
-  batch: { candidate: FollowupCandidate; settings: FollowupSettings }[],
+  batch: { candidate: FollowupCandidate; settings: FollowupSettings; channel: FollowupChannelName }[],
   now: Date,
 ): Promise<Map<number, FollowupDecision>> {
   const decisions = new Map<number, FollowupDecision>();
-  const eligible: { candidate: FollowupCandidate; settings: FollowupSettings; facts: FollowupFacts }[] = [];
-  for (const { candidate, settings } of batch) {
+  const eligible: { candidate: FollowupCandidate; settings: FollowupSettings; channel: FollowupChannelName; facts: FollowupFacts }[] = [];
+  for (const { candidate, settings, channel } of batch) {
     const facts = factsOf(candidate);
     // Switched-off companies cost no further query.
     const ineligible = eligibilityOf(facts, settings);
     if (ineligible) decisions.set(candidate.id, { decision: ineligible, sendCount: 0 });
-    else eligible.push({ candidate, settings, facts });
+    else eligible.push({ candidate, settings, channel, facts });
   }
   if (eligible.length === 0) return decisions;
 
@@ -72,13 +74,16 @@ export async function decideFollowups(
     .map((e) => e.candidate.id);
   const replied = await followupsWithClientReply(db, mayHaveReplies);
 
-  for (const { candidate, settings, facts } of eligible) {
+  for (const { candidate, settings, channel, facts } of eligible) {
     const source = sources.get(candidate.id)!;
     const sendsAt = sendsAtOf.get(candidate.id) ?? [];
-    const recipient = usableAddress(candidate.clientEmail);
+    // SMS: the client's mobile in E.164 and the stricter SMS window; the rest of the rule is the same.
+    const phone = channel === "sms" ? mobileNumberOf(candidate.clientPhone) : undefined;
+    const recipient = phone ? ("e164" in phone ? phone.e164 : undefined) : usableAddress(candidate.clientEmail);
     const decision = dueStep({
       now,
-      settings,
+      settings: channel === "sms" ? { ...settings, sendingWindow: smsWindowOf(settings.sms, settings.sendingWindow) } : settings,
+      missingRecipientReason: phone && "unusable" in phone ? phone.unusable : undefined,
       followup: facts,
       source,
       sendsAt,

@@ -50,8 +50,10 @@ export interface DueStepInput {
   /** Attempts already recorded for this follow-up's automatic steps. */
   attempts: { step: number; state: SendAttemptState }[];
   hasClientReplied: boolean;
-  /** The client's address, already validated; undefined when missing or unusable. */
+  /** The client's address (or mobile number, for SMS), already validated; undefined when missing or unusable. */
   recipient: string | undefined;
+  /** Why there is no recipient: `no_client_email` unless the channel says otherwise. */
+  missingRecipientReason?: SkipReason;
   /** The latest automatic follow-up email to this client (any follow-up of the company). */
   lastAutomaticEmailToClientAt: Date | undefined;
 }
@@ -62,6 +64,9 @@ export type SkipReason =
   | "company_switch_off"
   | "source_draft"
   | "no_client_email"
+  | "no_client_phone"
+  | "phone_unreadable"
+  | "phone_not_mobile"
   | "no_due_date"
   | "no_business_days"
   | "send_in_progress"
@@ -105,7 +110,7 @@ export function dueStep(input: DueStepInput): DueDecision {
   if (input.hasClientReplied && followup.shouldStopOnResponse) return { kind: "close", reason: "client_replied" };
   if (input.sendsAt.length >= settings.maxRelances) return { kind: "close", reason: "max_relances_reached" };
   if (source.state === "draft") return { kind: "skip", reason: "source_draft" };
-  if (!input.recipient) return { kind: "skip", reason: "no_client_email" };
+  if (!input.recipient) return { kind: "skip", reason: input.missingRecipientReason ?? "no_client_email" };
   if (!source.dueDate) return { kind: "skip", reason: "no_due_date" };
 
   const next = nextStep(input, source.dueDate);

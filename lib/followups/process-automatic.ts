@@ -14,6 +14,7 @@ import type { Job, JobContext } from "../jobs/run-job.js";
 import type { MailLogin } from "../mail/credentials.js";
 import { createSmtpSessions } from "../mail/smtp.js";
 import { AccountSlots } from "./account-slots.js";
+import { createSmsRun } from "./channels/sms-step.js";
 import { markStaleAttemptsUncertain, releaseAttemptsNeverHandedOver } from "./claim-followups.js";
 import { type CompanyContext, loadCompany } from "./load-company.js";
 import { notifyUncertainSend } from "./notify-company.js";
@@ -31,6 +32,8 @@ export interface PlannedEmail {
   step: number;
   to: string;
   subject: string;
+  /** Set for a text message (`to` is then an E.164 number). */
+  channel?: "sms";
 }
 
 export interface FollowupFailure {
@@ -110,7 +113,8 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
   const companies = new Map<number, Promise<CompanyContext>>();
   const logins = new Map<string, Promise<MailLogin | undefined>>();
   const run: RunState = {
-    downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions(), slots: new AccountSlots(SENDS_PER_ACCOUNT),
+    downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions(), sms: createSmsRun(ctx.db, ctx.log, ctx.now),
+    slots: new AccountSlots(SENDS_PER_ACCOUNT),
     reserveMs: reserveMsFor(ctx),
     companyOf: (companyId) => {
       let company = companies.get(companyId);
@@ -144,6 +148,7 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
     await Promise.all(Array.from({ length: WORKERS }, worker));
   } finally {
     run.smtp.closeAll();
+    await run.sms.closeAll();
   }
   return summary;
 }

@@ -6,11 +6,15 @@
 // first is settled, exactly as if they came one after the other (sent → "already contacted today";
 // refused for good → the next one may go).
 
+import type { FollowupChannelName } from "../db/schema.js";
 import { kindOf as errorKindOf, shortReason } from "../errors.js";
 import type { JobContext } from "../jobs/run-job.js";
 import type { MailLogin } from "../mail/credentials.js";
 import type { SmtpSessions } from "../mail/smtp.js";
 import type { AccountSlots } from "./account-slots.js";
+import type { SendOutcome } from "./channels/channel.js";
+import { runSmsStep, type SmsRun } from "./channels/sms-step.js";
+import { smsTemplateFor } from "./channels/sms.js";
 import { claimFollowupSteps, releaseUnsentAttempts, type StepClaim } from "./claim-followups.js";
 import { closeFollowup } from "./close-followup.js";
 import { decideFollowups, type FollowupDecision } from "./decide-followup.js";
@@ -30,6 +34,8 @@ export interface RunState {
   plannedClients: Set<number>;
   /** Kept SMTP connections, per sending account, for the whole run. */
   smtp: SmtpSessions;
+  /** The run's SMS accounts (channels/sms-step.ts). */
+  sms: SmsRun;
   /** How many sends go through one account at once. */
   slots: AccountSlots;
   /** A company's name, settings and sender, read once per run. */
@@ -76,7 +82,7 @@ export async function processBatch(
     const now = ctx.now();
     let decisions: Map<number, FollowupDecision>;
     try {
-      decisions = await decideFollowups(ctx.db, pending.map((candidate) => ({ candidate, settings: company.settings })), now);
+      decisions = await decideFollowups(ctx.db, pending.map((candidate) => ({ candidate, settings: company.settings, channel: channelOf(company, candidate) })), now);
     } catch (err) {
       return failAll(pending, err);
     }
@@ -86,8 +92,9 @@ export async function processBatch(
     let sender: Sender | undefined;
     for (const candidate of pending) {
       try {
-        const outcome = await dueEmailOf(ctx, params, summary, run, candidate, decisions.get(candidate.id)!, company, now);
-        if (!outcome) continue;
+        const outcome = await dueEmailOf(ctx, params, summary, run, candidate, decisions.get(candidate.id)!, company, now, clientsThisRound);
+        if (outcome === "later") later.push(candidate);
+        if (!outcome || outcome === "later") continue;
         if (clientsThisRound.has(outcome.due.candidate.clientId)) {
           later.push(candidate);
           continue;
@@ -110,7 +117,10 @@ export async function processBatch(
   }
 }
 
-/** Applies a decision: closes, skips, plans (dry run) or returns the email to send. */
+/**
+ * Applies a decision: closes, skips, plans (dry run), sends a text message (SMS), or returns the
+ * email to send; "later" when the client already has a message in this round.
+ */
 async function dueEmailOf(
   ctx: JobContext,
   params: FollowupParams,
@@ -120,7 +130,8 @@ async function dueEmailOf(
   { decision, source, recipient, sendCount }: FollowupDecision,
   company: CompanyContext,
   now: Date,
-): Promise<{ due: DueEmail; sender: Sender } | undefined> {
+  clientsThisRound: Set<number>,
+): Promise<{ due: DueEmail; sender: Sender } | "later" | undefined> {
   const skip = (reason: string) => {
     summary.skipped++;
     summary.skippedByReason[reason] = (summary.skippedByReason[reason] ?? 0) + 1;
@@ -132,6 +143,34 @@ async function dueEmailOf(
     summary.closed++;
     summary.closedByReason[decision.reason] = (summary.closedByReason[decision.reason] ?? 0) + 1;
     return undefined;
+  }
+
+  if (channelOf(company, candidate) === "sms") {
+    if (!recipient || source?.state !== "open") return skip("no_client_phone");
+    if (candidate.clientId !== null && !params.isDryRun) {
+      if (clientsThisRound.has(candidate.clientId)) return "later";
+      clientsThisRound.add(candidate.clientId);
+    }
+    // One text at a time for the whole run, as the SMS channel was written for: its accounts'
+    // sessions and "down" rule then stay as they are whatever the number of workers.
+    const release = await run.slots.acquire(SMS_SLOT);
+    try {
+      const result = await runSmsStep({
+        db: ctx.db, config: ctx.config, log: ctx.log, isDryRun: params.isDryRun, run: run.sms,
+        candidate, company, decision, source, recipient, sendCount, now,
+      });
+      if (result.kind === "skip") return skip(result.reason);
+      if (result.kind === "planned") {
+        if (run.plannedClients.has(candidate.clientId!)) return skip("client_already_contacted_today");
+        run.plannedClients.add(candidate.clientId!);
+        summary.wouldSend!.push({ followupId: candidate.id, step: decision.step, to: result.to, subject: `SMS (${result.segments} segment(s))`, channel: "sms" });
+        return undefined;
+      }
+      countOutcome(summary, skip, candidate.id, decision.step, result.outcome);
+      return undefined;
+    } finally {
+      release();
+    }
   }
 
   const template = companyTemplateFor(company.settings.templates, candidate.type);
@@ -296,4 +335,24 @@ async function sendDueEmails(
     await releaseUnsentAttempts(ctx.db, unsent);
   }
   return hasTime;
+}
+
+/** The slot every text message of a run takes (see dueEmailOf). */
+const SMS_SLOT = "sms";
+
+function channelOf(company: CompanyContext, candidate: FollowupCandidate): FollowupChannelName {
+  return smsTemplateFor(company.settings.templates, candidate.type) ? "sms" : "email";
+}
+
+/** Counts what a channel did with one step (the SMS path; the email path counts in sendDueEmails). */
+function countOutcome(summary: FollowupSummary, skip: (reason: string) => void, followupId: number, step: number, outcome: SendOutcome): void {
+  if (outcome.outcome === "sent") {
+    summary.sent++;
+  } else if (outcome.outcome === "not_claimed") {
+    skip(outcome.reason === "step_taken" ? "send_in_progress" : "client_already_contacted_today");
+  } else {
+    summary.failed++;
+    const kind = outcome.outcome === "failed" ? outcome.kind : "uncertain";
+    summary.failures.push({ followupId, step, kind, reason: outcome.reason });
+  }
 }

@@ -24,6 +24,7 @@ export interface FollowupCandidate {
   shouldStopOnResponse: boolean;
   clientName: string | null;
   clientEmail: string | null;
+  clientPhone: string | null;
 }
 
 /** Every follow-up with `auto_enabled` whose status is not `Fait`. */
@@ -45,6 +46,7 @@ export async function selectCandidates(db: Db): Promise<FollowupCandidate[]> {
       shouldStopOnResponse: followups.autoStopOnResponse,
       clientName: clients.name,
       clientEmail: clients.email,
+      clientPhone: clients.phone,
     })
     .from(followups)
     // The client must belong to the same company: a wrong id must never mail another company's client.

@@ -15,8 +15,8 @@ import { inboxIntegrations } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { credentialsFor, type MailLogin, passwordLogin } from "../mail/credentials.js";
-import { discoverSmtp } from "../mail/discover-smtp.js";
 import { OPERATOR_HOST_POLICY } from "../mail/mail-host-guard.js";
+import { discoverSmtpRemembered } from "../mail/remembered-smtp-discovery.js";
 import type { SmtpSettings } from "../mail/smtp.js";
 
 export interface Sender {
@@ -52,7 +52,7 @@ export async function resolveSender(
 
   // No SMTP settings stored: found the way mail programs find them (best-effort, never throws).
   const discovered = mailbox?.emailAddress && !mailbox.smtpServer && config.smtpDiscovery
-    ? await discoverSmtp({ emailAddress: mailbox.emailAddress, imapServer: mailbox.imapServer }, config.smtpDiscovery)
+    ? await discoverSmtpRemembered(db, { emailAddress: mailbox.emailAddress, imapServer: mailbox.imapServer }, config.smtpDiscovery, deps.now())
     : undefined;
   if (mailbox?.emailAddress && (mailbox.smtpServer || discovered)) {
     const isOAuth = mailbox.authMethod === "oauth2";

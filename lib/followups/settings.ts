@@ -15,6 +15,7 @@
 
 import { z } from "zod";
 import { isKnownTimeZone } from "./local-time.js";
+import { type CompanySmsSettings, parseSmsSettings } from "./sms-settings.js";
 
 export type TemplateMethod = "email" | "sms";
 
@@ -54,6 +55,8 @@ export interface FollowupSettings {
   templates: FollowupTemplate[];
   sendingWindow: SendingWindow;
   companyInfo: CompanyInfo;
+  /** The company's SMS settings (sms-settings.ts). */
+  sms: CompanySmsSettings;
 }
 
 export interface ParsedSettings {
@@ -120,14 +123,14 @@ export function parseFollowupSettings(raw: unknown): ParsedSettings {
       phone: read<string | undefined>(["company_info", "phone"], text, undefined),
       address: read<string | undefined>(["company_info", "address"], text, undefined),
     },
+    sms: parseSmsSettings(valueAt(root, ["sms"]), warnings, (path) => readWindow(root, read, warnings, path)),
   };
   return { settings, warnings };
 }
 
 type Reader = <T>(path: string[], schema: z.ZodType<T>, fallback: T) => T;
 
-function readWindow(root: Record<string, unknown>, read: Reader, warnings: string[]): SendingWindow {
-  const base = ["followups", "sending_window"];
+function readWindow(root: Record<string, unknown>, read: Reader, warnings: string[], base = ["followups", "sending_window"]): SendingWindow {
   const timeZone = read(
     [...base, "time_zone"],
     z.string().refine(isKnownTimeZone),
@@ -141,7 +144,7 @@ function readWindow(root: Record<string, unknown>, read: Reader, warnings: strin
   let startMinute = read([...base, "start"], clockTime, DEFAULT_SENDING_WINDOW.startMinute);
   let endMinute = read([...base, "end"], clockTime, DEFAULT_SENDING_WINDOW.endMinute);
   if (endMinute <= startMinute && valueAt(root, base) !== undefined) {
-    warnings.push("settings.followups.sending_window ends before it starts: using 08:00–19:00");
+    warnings.push(`settings.${base.join(".")} ends before it starts: using 08:00–19:00`);
     startMinute = DEFAULT_SENDING_WINDOW.startMinute;
     endMinute = DEFAULT_SENDING_WINDOW.endMinute;
   }

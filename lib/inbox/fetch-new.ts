@@ -1,7 +1,10 @@
 // Downloads messages of the open folder in two steps: sizes and dates first, then the content in
 // small batches (only the header block when over the size limit). BODY.PEEK only: never sets \Seen.
+// `downloadBatches` walks the folder from a position batch by batch: the import runs it ahead of
+// the storing (`read-ahead.ts`), so it is the only code sending commands on the connection then.
 
 import type { FetchMessageObject, ImapFlow } from "imapflow";
+import { searchNewUids, searchWindowUids, type WindowRule } from "./search-uids.js";
 
 /** What the server says about a message before its content is downloaded. */
 export interface MessageMeta {
@@ -18,10 +21,67 @@ export interface FetchedMessage extends MessageMeta {
   isOversize: boolean;
 }
 
+/** UIDs looked at per SEARCH round: bounds the metadata held at once on a mailbox with a big backlog. */
+export const MAX_UIDS_PER_ROUND = 200;
 /** Bytes of message content held in memory at once, at most (one bigger message is fetched alone). */
 export const BATCH_MAX_BYTES = 8 * 1024 * 1024;
 /** Messages per content batch: the cursor moves after each, so a failure repeats at most this many. */
 export const BATCH_MAX_MESSAGES = 10;
+
+/** Where a folder's download starts, and what is backfill (see `cursor.ts`). */
+export interface DownloadPlan {
+  /** The last UID already imported. */
+  afterUid: number;
+  /** UIDs up to this one are downloaded only inside the recent window, as backfill. */
+  backfillUntilUid: number | null;
+  rule: WindowRule;
+  now: Date;
+  maxMessageBytes: number;
+}
+
+/** A downloaded batch, and how far the cursor may move once it is stored. */
+export interface DownloadedBatch {
+  messages: FetchedMessage[];
+  isBackfill: boolean;
+  /** The cursor's position once the batch is stored: past UIDs that vanished before FETCH, too. */
+  lastUid: number;
+  /** Bytes of content held (the sources' lengths). */
+  bytes: number;
+}
+
+/**
+ * The folder's messages after `plan.afterUid`, batch by batch in UID order: the backfill window
+ * first, then what is new. A batch may be empty, only to move the cursor (the window ended,
+ * messages vanished). Ends early when `shouldStop` says so before a download.
+ */
+export async function* downloadBatches(client: ImapFlow, plan: DownloadPlan, shouldStop: () => boolean): AsyncGenerator<DownloadedBatch> {
+  let position = plan.afterUid;
+  for (;;) {
+    if (shouldStop()) return;
+    const backfillUntilUid = plan.backfillUntilUid;
+    const isBackfill = backfillUntilUid !== null && position < backfillUntilUid;
+    const uids = isBackfill
+      ? await searchWindowUids(client, plan.rule, plan.now, { afterUid: position, untilUid: backfillUntilUid })
+      : await searchNewUids(client, position);
+    if (uids.length === 0) {
+      if (!isBackfill) return;
+      yield { messages: [], isBackfill, lastUid: backfillUntilUid, bytes: 0 };
+      position = backfillUntilUid;
+      continue;
+    }
+    const round = uids.slice(0, MAX_UIDS_PER_ROUND);
+    const batches = planBatches(await fetchMetadata(client, round), plan.maxMessageBytes);
+    for (const [i, batch] of batches.entries()) {
+      if (shouldStop()) return;
+      const messages = await fetchContent(client, batch, plan.maxMessageBytes);
+      const isLast = i === batches.length - 1;
+      const bytes = messages.reduce((sum, m) => sum + (m.source?.length ?? 0), 0);
+      yield { messages, isBackfill, lastUid: isLast ? round[round.length - 1]! : batch[batch.length - 1]!.uid, bytes };
+    }
+    if (batches.length === 0) yield { messages: [], isBackfill, lastUid: round[round.length - 1]!, bytes: 0 };
+    position = round[round.length - 1]!;
+  }
+}
 
 /**
  * UID, RFC822.SIZE and INTERNALDATE of `uids`, ascending. A UID missing from the answer was expunged

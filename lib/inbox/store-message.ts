@@ -5,6 +5,8 @@
 // (`record-send.ts`): its copy filed in the Sent folder by the server is recognised by its
 // Message-ID and not stored again.
 //
+// Three steps, which the folder import runs apart (`import-batch.ts`): the check for a message
+// already stored (`stored-check.ts`), `prepareMessage` (parse, attachments), `writeMessage` (rows).
 // Order matters. Attachments are written first, outside the transaction (no slow I/O while rows
 // are locked), under keys derived from the message's dedupe key, so a retry after a crash
 // overwrites the same files. The message row, its attachment rows and the conversation change
@@ -15,14 +17,13 @@
 // unreachable (a deadlock, a dropped connection) is retried a few times, then reported as
 // transient: the message is never blamed for it.
 
-import { and, eq, inArray, or, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
 import {
   clients,
   conversations,
-  followupHistory,
   inboxMessages,
   MESSAGE_SOURCE_EMAIL,
   type MessageDirection,
@@ -35,6 +36,7 @@ import { attachmentFileType } from "./attachment-file-type.js";
 import { conversationEffect, type ConversationEffect, messageRole } from "./conversation-effect.js";
 import { type LockedConversation, lockConversation, lockCorrespondent } from "./conversation-locks.js";
 import { dedupeKeyFor } from "./dedupe-key.js";
+import { isStored } from "./stored-check.js";
 import { messageContent, pgText } from "./message-content.js";
 import { MAX_MESSAGE_ID_CHARS } from "./message-id.js";
 import { type MailAddress, type ParsedMessage, parseMessage } from "./parse-message.js";
@@ -80,15 +82,39 @@ const NO_SUBJECT = "(sans objet)";
  * Other errors (the database refusing a value of this message) are about the message.
  */
 export async function storeMessage(db: Db, message: IncomingMessage, deps: StoreDeps): Promise<StoreOutcome> {
-  const { integration } = message;
+  const dedupeKey = dedupeKeyOf(message);
+  if (await isStored(db, message, dedupeKey, deps.log)) return { status: "duplicate" };
+  return writeMessage(db, await prepareMessage(message, dedupeKey, deps), deps);
+}
+
+/** The message's dedupe key; `JobError("bad-input")` when the bytes are not an e-mail. */
+export function dedupeKeyOf(message: Pick<IncomingMessage, "source">): string {
   const head = readHead(message.source);
   if (!head.isMailMessage) throw new JobError("bad-input", "not an e-mail: no header field of a mail message found");
-  const dedupeKey = dedupeKeyFor(head, message.source);
-  const isStored = await retryTransient(() => isAlreadyStored(db, message, dedupeKey), { log: deps.log }).catch((err: unknown) => {
-    throw dbFailureOf(err, "looking the message up") ?? err;
-  });
-  if (isStored) return { status: "duplicate" };
+  return dedupeKeyFor(head, message.source);
+}
 
+/** A message parsed, its attachments stored, its rows ready to be written by `writeMessage`. */
+export interface PreparedMessage {
+  message: IncomingMessage;
+  dedupeKey: string;
+  parsed: ParsedMessage;
+  isOutbound: boolean;
+  effect: ConversationEffect;
+  correspondents: MailAddress[];
+  correspondentAddress: string | null;
+  subject: string;
+  content: string;
+  html: string | null;
+  notes: string[];
+}
+
+/**
+ * Parses `message` and streams its attachments to storage: everything `storeMessage` does before
+ * touching a row, so that it can run while the rows of the message before are being written.
+ */
+export async function prepareMessage(message: IncomingMessage, dedupeKey: string, deps: StoreDeps): Promise<PreparedMessage> {
+  const { integration } = message;
   const saveAttachment = createAttachmentSaver(deps.storage, {
     keyPrefix: attachmentKeyPrefix(integration.id, dedupeKey),
     maxAttachmentBytes: deps.maxAttachmentBytes,
@@ -112,9 +138,17 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
   // The other party: the sender, or for the company's own mail the people it wrote to.
   const correspondents = isOutbound ? [...parsed.to, ...parsed.cc] : [parsed.from];
   const { content, html, notes } = messageContent(parsed, message);
-  const subject = pgText(parsed.subject);
+  return {
+    message, dedupeKey, parsed, isOutbound, effect, correspondents, content, html, notes,
+    correspondentAddress: correspondents.find((c) => c.address)?.address ?? null,
+    subject: pgText(parsed.subject),
+  };
+}
 
-  const correspondentAddress = correspondents.find((c) => c.address)?.address ?? null;
+/** Files a prepared message into its conversation and inserts its rows, in one transaction. */
+export async function writeMessage(db: Db, prepared: PreparedMessage, deps: StoreDeps): Promise<StoreOutcome> {
+  const { message, dedupeKey, parsed, isOutbound, effect, correspondents, correspondentAddress, subject, content, html, notes } = prepared;
+  const { integration } = message;
   // The transaction is repeated whole when the database was busy or unreachable (a deadlock, a
   // dropped connection); attachments are already stored and are not written again.
   const storeRows = () =>
@@ -196,39 +230,6 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
 }
 
 class AlreadyStored extends Error {}
-
-/**
- * The cheap check before any parsing or file writing: either unique key already taken, or the
- * message is a follow-up the company's product sent (its Message-ID is in the follow-up history).
- * The follow-up's own row carries this integration's dedupe key when the mailbox sent it; when the
- * global server sent it (`integration_id` null), only the history recognises it.
- */
-async function isAlreadyStored(db: Db, message: IncomingMessage, dedupeKey: string): Promise<boolean> {
-  const sentByFollowup = await db
-    .select({ id: followupHistory.id })
-    .from(followupHistory)
-    .where(and(eq(followupHistory.companyId, message.integration.companyId), inArray(followupHistory.messageId, [`<${dedupeKey}>`, dedupeKey])))
-    .limit(1);
-  if (sentByFollowup.length > 0) return true;
-  const rows = await db
-    .select({ id: inboxMessages.id })
-    .from(inboxMessages)
-    .where(
-      and(
-        eq(inboxMessages.integrationId, message.integration.id),
-        or(
-          eq(inboxMessages.dedupeKey, dedupeKey),
-          and(
-            eq(inboxMessages.folder, message.folder),
-            eq(inboxMessages.uidValidity, message.uidValidity),
-            eq(inboxMessages.uid, message.uid),
-          ),
-        ),
-      ),
-    )
-    .limit(1);
-  return rows.length > 0;
-}
 
 /** The company's client writing (or written to), matched by address without case; never created. */
 async function findClientId(tx: Db, companyId: number, correspondents: MailAddress[]): Promise<number | null> {

@@ -7,13 +7,16 @@
  *   `initial_sync_max_messages`), imported as backfill.
  * - Then: the UIDs after the cursor, in UID order, in small batches; the cursor moves after each
  *   batch, so a crash or a stall repeats at most one batch, and the dedupe keys make a repeat harmless.
+ *   The next batch downloads while this one is stored (`read-ahead.ts`, bounded in bytes); how a
+ *   batch is stored is in `import-batch.ts`.
  * - UIDVALIDITY changed: the same window again (Message-ID dedupe drops what is already imported),
  *   never `UID 0:*`; several changes in a row stop the folder with an error.
  * - A message that cannot be stored is set aside with its reason and the sync goes on after it.
  *   When the fault is not the message's (attachment storage down, the database busy or unreachable
  *   after a few tries), the folder stops before it instead, to retry next run: only what is wrong
  *   with the message itself is set aside.
- * - Stops taking batches when the run budget is nearly spent and says so (`hasMore`).
+ * - Stops downloading batches when the run budget is nearly spent and says so (`hasMore`); the
+ *   batch in hand and the one downloaded ahead are stored.
  */
 
 import type { ImapFlow, MailboxObject } from "imapflow";
@@ -21,19 +24,21 @@ import type { Db } from "../db/client.js";
 import type { MessageDirection } from "../db/schema.js";
 import type { ClaimedIntegration } from "../jobs/claim.js";
 import type { Budget } from "../jobs/budget.js";
-import { dbFailureOf } from "../db/transient-error.js";
-import { JobError, shortReason } from "../errors.js";
+import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
-import { advanceCursor, type CursorKey, type FolderCursor, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
-import { fetchContent, fetchMetadata, type FetchedMessage, planBatches } from "./fetch-new.js";
+import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
+import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
-import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
-import { searchNewUids, searchWindowUids, type WindowRule } from "./search-uids.js";
-import { storeMessage } from "./store-message.js";
+import { importBatch } from "./import-batch.js";
+import { readAhead } from "./read-ahead.js";
+import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
-/** UIDs looked at per SEARCH round: bounds the metadata held at once on a mailbox with a big backlog. */
-const MAX_UIDS_PER_ROUND = 200;
+/**
+ * Downloaded content waiting to be stored, at most: one batch. A run told to stop (budget, shutdown)
+ * then stores at most the batch in hand and the one waiting.
+ */
+export const READ_AHEAD = { maxBytes: BATCH_MAX_BYTES, maxItems: 1 };
 /** A server that gives a new UIDVALIDITY on this many syncs in a row is renumbering all the time. */
 export const MAX_CONSECUTIVE_UIDVALIDITY_CHANGES = 3;
 
@@ -88,29 +93,8 @@ export async function syncMailbox(
       maxMessages: ctx.integration.initialSyncMaxMessages,
     };
     const cursor = await openCursor(ctx, key, box, rule, log);
-    for (;;) {
-      if (ctx.budget.isExhausted(ctx.reserveMs)) {
-        result.hasMore = true;
-        break;
-      }
-      const isBackfill = cursor.backfillUntilUid !== null && cursor.lastUid < cursor.backfillUntilUid;
-      const uids = isBackfill
-        ? await searchWindowUids(ctx.client, rule, ctx.now(), { afterUid: cursor.lastUid, untilUid: cursor.backfillUntilUid! })
-        : await searchNewUids(ctx.client, cursor.lastUid);
-      if (uids.length === 0) {
-        if (!isBackfill) break;
-        await moveCursor(ctx, key, cursor, cursor.backfillUntilUid!);
-        continue;
-      }
-      const round = uids.slice(0, MAX_UIDS_PER_ROUND);
-      const isComplete = await importRound(ctx, { ...key, direction }, cursor, round, isBackfill, result, log);
-      if (!isComplete) {
-        result.hasMore = true;
-        break;
-      }
-      // UIDs that vanished between SEARCH and FETCH (expunged elsewhere) are passed over too.
-      await moveCursor(ctx, key, cursor, round[round.length - 1]!);
-    }
+    // Nothing after the cursor, as the folder's UIDNEXT shows: no SEARCH, no download.
+    if (!isCaughtUp(cursor, box.uidNext)) await importFolder(ctx, { ...key, direction }, cursor, rule, result, log);
   } finally {
     lock.release();
   }
@@ -156,90 +140,35 @@ async function openCursor(
 }
 
 /**
- * Downloads and imports `uids` batch by batch, moving the cursor after each. Returns false when the
- * budget stopped it before the end.
+ * Downloads the folder's new messages batch by batch while storing them: the next batch is
+ * downloaded while this one is stored, and the cursor moves after each stored batch. At most one
+ * downloaded batch waits to be stored (READ_AHEAD), besides the one being stored.
  */
-async function importRound(
+async function importFolder(
   ctx: MailboxSyncContext,
   key: CursorKey & { direction: MessageDirection },
   cursor: FolderCursor,
-  uids: number[],
-  isBackfill: boolean,
-  result: MailboxSyncResult,
-  log: Logger,
-): Promise<boolean> {
-  const metas = await fetchMetadata(ctx.client, uids);
-  for (const batch of planBatches(metas, ctx.maxMessageBytes)) {
-    if (ctx.budget.isExhausted(ctx.reserveMs)) return false;
-    const messages = await fetchContent(ctx.client, batch, ctx.maxMessageBytes);
-    for (const message of messages) await importMessage(ctx, key, cursor.uidValidity, message, isBackfill, result, log);
-    await moveCursor(ctx, key, cursor, batch[batch.length - 1]!.uid);
-  }
-  return true;
-}
-
-/**
- * Stores one message, or sets it aside with the reason it could not be stored. Throws (the folder
- * stops before this message, to retry next run) when the fault is not the message's: attachment
- * storage or the database down, or the message could not even be set aside.
- */
-async function importMessage(
-  ctx: MailboxSyncContext,
-  { folder, direction }: { folder: string; direction: MessageDirection },
-  uidValidity: number,
-  message: FetchedMessage,
-  isBackfill: boolean,
+  rule: WindowRule,
   result: MailboxSyncResult,
   log: Logger,
 ): Promise<void> {
-  const where = { integrationId: ctx.integration.id, folder, direction, uidValidity, uid: message.uid, source: message.source, sizeBytes: message.sizeBytes };
-  const deps = { storage: ctx.storage, now: ctx.now(), log };
-  if (!message.source) {
-    await setAside(ctx, where, "the server returned no content for this message", deps);
-    result.setAside++;
-    return;
-  }
+  let isStoppedByBudget = false;
+  const isBudgetSpent = () => (isStoppedByBudget ||= ctx.budget.isExhausted(ctx.reserveMs));
+  const plan = { afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule, now: ctx.now(), maxMessageBytes: ctx.maxMessageBytes };
+  const batches = readAhead(downloadBatches(ctx.client, plan, isBudgetSpent), (b) => b.bytes, READ_AHEAD);
+  const batchCtx = { ...ctx, integration: ctx.integration, log };
   try {
-    const outcome = await storeMessage(
-      ctx.db,
-      {
-        integration: { id: ctx.integration.id, companyId: ctx.integration.companyId, emailAddress: ctx.integration.emailAddress },
-        folder,
-        direction,
-        uidValidity,
-        uid: message.uid,
-        source: message.source,
-        sizeBytes: message.sizeBytes,
-        internalDate: message.internalDate,
-        isOversize: message.isOversize,
-        isBackfill,
-      },
-      { now: deps.now, storage: ctx.storage, maxAttachmentBytes: ctx.maxAttachmentBytes, log },
-    );
-    if (outcome.status === "stored") result.imported++;
-    else result.duplicates++;
-  } catch (err) {
-    // Storage or the database down now may work on the next run: stop here, the cursor stays before
-    // this message (`storeMessage` reports both as a JobError that is not about the message).
-    // Anything else about this message will not get better by retrying: set it aside.
-    if (err instanceof JobError && (err.kind === "transient" || err.kind === "permanent")) throw err;
-    await setAside(ctx, where, shortReason(err), deps);
-    result.setAside++;
+    // The budget is checked before each download only: a batch downloaded is stored (the reserve
+    // covers storing it and the one waiting).
+    for await (const batch of batches) {
+      await importBatch(batchCtx, { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity }, batch, result);
+      await moveCursor(ctx, key, cursor, batch.lastUid);
+    }
+  } finally {
+    await batches.close();
+    log.debug("folder downloaded ahead", { peakQueuedBytes: batches.peakQueuedBytes });
   }
-}
-
-/** Sets a message aside; if even that fails, the folder stops before it so that nothing is lost. */
-async function setAside(
-  ctx: MailboxSyncContext,
-  message: QuarantinedMessage,
-  reason: string,
-  deps: { storage: AttachmentStorage; now: Date; log: Logger },
-): Promise<void> {
-  try {
-    await quarantineMessage(ctx.db, message, reason, deps);
-  } catch (err) {
-    throw dbFailureOf(err, "setting a message aside") ?? new JobError("transient", `message could not be set aside: ${shortReason(err)}`, { cause: err });
-  }
+  if (isStoppedByBudget) result.hasMore = true;
 }
 
 async function moveCursor(ctx: MailboxSyncContext, key: CursorKey, cursor: FolderCursor, lastUid: number): Promise<void> {

@@ -5,7 +5,9 @@
 
 import { Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
+import type { MailHostPolicy } from "../config.js";
 import { knownProviderSmtp, type SmtpEndpoint } from "./known-providers.js";
+import { resolveMailHost } from "./mail-host-guard.js";
 
 export interface DiscoveredSmtp extends SmtpEndpoint {
   /** Which step found it, and where: "provider Gmail", "autoconfig https://…", "srv _submissions._tcp.x.fr". */
@@ -22,6 +24,12 @@ export interface SmtpDiscoveryOptions {
   autoconfigUrls: readonly string[];
   /** DNS servers ("127.0.0.1:5353") instead of the system's, for tests. */
   dnsServers?: readonly string[];
+  /**
+   * Which addresses an autoconfig host may resolve to (config.mailHosts, any port): a tenant's domain
+   * must not make this server fetch from the internal network. Unset: no address check (tests of
+   * the parsing only).
+   */
+  hostPolicy?: MailHostPolicy;
 }
 
 /** Thunderbird's autoconfig locations: the provider's subdomain, then the domain's well-known path. */
@@ -62,11 +70,28 @@ function isLookupAllowed(host: string): boolean {
 async function fromAutoconfig(email: string, domain: string, options: SmtpDiscoveryOptions): Promise<DiscoveredSmtp | undefined> {
   for (const template of options.autoconfigUrls) {
     const url = template.replaceAll("{domain}", domain).replaceAll("{email}", encodeURIComponent(email));
-    const document = await fetchBounded(url, options.timeoutMs);
+    const document = (await isFetchAllowed(url, options)) ? await fetchBounded(url, options.timeoutMs) : undefined;
     const server = document === undefined ? undefined : parseAutoconfigSmtp(document, { email, domain });
     if (server && isLookupAllowed(server.host)) return { ...server, source: `autoconfig ${url.split("?")[0]}` };
   }
   return undefined;
+}
+
+/**
+ * The address check of an autoconfig URL's host, before any request. The fetch then resolves the
+ * name again; a rebinding answer in between cannot help, since the https certificate must match the
+ * tenant's own domain, which no internal service holds.
+ */
+async function isFetchAllowed(url: string, options: SmtpDiscoveryOptions): Promise<boolean> {
+  if (!options.hostPolicy) return true;
+  try {
+    const { hostname, port, protocol } = new URL(url);
+    const policy = { isPrivateAllowed: options.hostPolicy.isPrivateAllowed, allowedPorts: "any" as const };
+    await resolveMailHost(hostname, Number(port) || (protocol === "https:" ? 443 : 80), policy, { timeoutMs: options.timeoutMs });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** GET `url` with a deadline, no redirect and a size bound; undefined on any failure. */

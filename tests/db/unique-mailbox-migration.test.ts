@@ -4,7 +4,7 @@
 import { asc, eq, sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readMigrationFiles } from "drizzle-orm/migrator";
-import { MIGRATIONS_FOLDER, migrateDb } from "../../lib/db/migrate.js";
+import { MIGRATIONS_FOLDER } from "../../lib/db/migrate.js";
 import { companies, inboxIntegrations, INTEGRATION_UNIQUE_INDEX } from "../../lib/db/schema.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 
@@ -19,10 +19,10 @@ describe("the unique-mailbox migration", () => {
 
   it("keeps the primary (else the oldest) of each duplicated mailbox active and deactivates the others with a reason", async () => {
     const { db } = database;
-    // Back to the state before the migration: no index, and the migration not recorded.
+    // Back to the state before the migration (no index); its statements are then run as the
+    // migrator runs them. Later migrations stay applied: they do not touch this index.
     const migration = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER }).find((m) => m.sql.some((s) => s.includes(INTEGRATION_UNIQUE_INDEX)))!;
     await db.execute(sql.raw(`drop index "${INTEGRATION_UNIQUE_INDEX}"`));
-    await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${migration.folderMillis}`);
 
     const [company] = await db.insert(companies).values({ name: "Doublons" }).returning();
     const row = (values: Partial<typeof inboxIntegrations.$inferInsert>) => ({
@@ -38,7 +38,9 @@ describe("the unique-mailbox migration", () => {
     ]).returning({ id: inboxIntegrations.id });
     const ids = inserted.map((r) => r.id);
 
-    await migrateDb(db);
+    await db.transaction(async (tx) => {
+      for (const statement of migration.sql) await tx.execute(sql.raw(statement));
+    });
 
     const after = await db.select().from(inboxIntegrations).where(eq(inboxIntegrations.companyId, company!.id)).orderBy(asc(inboxIntegrations.id));
     expect(after.map((r) => r.isActive)).toEqual([true, false, false, false, true, true]);

@@ -176,11 +176,11 @@ describe("what holds a follow-up", () => {
     expect(await runFollowups(withoutSmtp, FIRST_DAY)).toMatchObject({ sent: 0, skippedByReason: { no_smtp_configured: 1 } });
   });
 
-  it("does not email a type the company chose to follow up by SMS", async () => {
+  it("does not email a type the company chose to follow up by SMS, and skips a client without a phone", async () => {
     await seedInvoiceFollowup(database.db, {
       settings: { ...SWITCHED_ON, followups: { messages: [{ type: "Facture impayée", content: "Bonjour", method: "sms" }] } },
     });
-    expect(await runFollowups(config, FIRST_DAY)).toMatchObject({ sent: 0, skippedByReason: { sms_not_supported: 1 } });
+    expect(await runFollowups(config, FIRST_DAY)).toMatchObject({ sent: 0, skippedByReason: { no_client_phone: 1 } });
   });
 });
 

@@ -9,6 +9,7 @@ import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { companies, inboxIntegrations } from "../../lib/db/schema.js";
 import { resolveSender } from "../../lib/followups/sender.js";
 import { discoverSmtp, parseAutoconfigSmtp, type SmtpDiscoveryOptions } from "../../lib/mail/discover-smtp.js";
+import { discoverSmtpRemembered, NOT_FOUND_TTL_MS } from "../../lib/mail/remembered-smtp-discovery.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
 import { createTestDatabase } from "../support/databases.js";
 
@@ -119,6 +120,40 @@ describe("SMTP discovery", () => {
       expect(await discoverSmtp({ emailAddress: email }, options)).toBeUndefined();
     }
     expect(requested.length).toBe(before);
+  });
+
+  it("does not fetch an autoconfig document from a tenant domain that resolves inside the network", async () => {
+    const before = requested.length;
+    const guarded = { ...options, hostPolicy: { isPrivateAllowed: false, allowedPorts: "any" as const } };
+    const found = await discoverSmtp({ emailAddress: "contact@atelier-durand.fr" }, { ...guarded, dnsServers: ["127.0.0.1:1"] });
+    expect(found).toBeUndefined();
+    expect(requested.length).toBe(before);
+  });
+
+  it("asks the network once per domain: a found server and a domain with nothing are both remembered", async () => {
+    const database = await createTestDatabase("pglite");
+    try {
+      const now = new Date("2026-11-27T09:00:00Z");
+      const before = requested.length;
+      const first = await discoverSmtpRemembered(database.db, { emailAddress: "compta@atelier-durand.fr" }, options, now);
+      expect(first).toMatchObject({ host: "smtp.atelier-durand.fr", port: 587, isSecure: false });
+      const asked = requested.length;
+      expect(asked).toBeGreaterThan(before);
+      // Another company of the same domain, an hour later: answered without a request.
+      const second = await discoverSmtpRemembered(database.db, { emailAddress: "devis@atelier-durand.fr" }, options, new Date(now.getTime() + 3_600_000));
+      expect(second).toEqual(first);
+      expect(requested.length).toBe(asked);
+
+      expect(await discoverSmtpRemembered(database.db, { emailAddress: "x@inconnu.fr" }, options, now)).toBeUndefined();
+      const afterNothing = requested.length;
+      expect(await discoverSmtpRemembered(database.db, { emailAddress: "y@inconnu.fr" }, options, new Date(now.getTime() + 60_000))).toBeUndefined();
+      expect(requested.length).toBe(afterNothing);
+      // A day later the domain is asked again: its owner may have published a record since.
+      await discoverSmtpRemembered(database.db, { emailAddress: "y@inconnu.fr" }, options, new Date(now.getTime() + NOT_FOUND_TTL_MS + 1));
+      expect(requested.length).toBeGreaterThan(afterNothing);
+    } finally {
+      await database.drop();
+    }
   });
 
   it("parses a document with attributes in another order, single quotes and odd spacing", () => {

@@ -1,0 +1,181 @@
+// Benchmark of a first import against the network's speed, side by side in one run on the same
+// Dovecot mailbox: (1) the raw-fetch floor, imapflow downloading every message and dropping it;
+// (2) `mbsync` copying the folder to a Maildir; (3) the product's first import into PostgreSQL with
+// attachments in a local directory, run in a child process whose peak RSS (VmHWM) is its memory figure.
+// Size: BENCH_IMPORT_MESSAGES (default 3000: mostly small text mails, one in 24 with a 0.5–4.5 MB
+// attachment, about 440 MB in all).
+
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ImapFlow } from "imapflow";
+import pg from "pg";
+import { loadConfig } from "../lib/config.js";
+import { encryptSecret } from "../lib/crypto/secret-box.js";
+import { openDb } from "../lib/db/client.js";
+import { migrateDb } from "../lib/db/migrate.js";
+import { companies, inboxIntegrations } from "../lib/db/schema.js";
+import type { DovecotServer } from "../tests/support/dovecot.js";
+import type { PostgresServer } from "../tests/support/postgres.js";
+import type { Figure } from "./run.js";
+
+const MESSAGES = Number(process.env.BENCH_IMPORT_MESSAGES ?? 3000);
+const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
+const CHILD = fileURLToPath(new URL("./first-import-child.ts", import.meta.url));
+const USER = "import@example.test";
+const PASSWORD = "import-password";
+
+/** What the child process reports on its last stdout line. */
+export interface ChildReport {
+  ms: number;
+  runs: number;
+  imported: number;
+  peakRssBytes: number;
+}
+
+/** Runs the three imports of one mailbox and returns their figures (durations, ratios, peak RSS). */
+export async function benchFirstImport(dovecot: DovecotServer, postgres: PostgresServer): Promise<Figure[]> {
+  const mbsync = spawnSync("mbsync", ["--version"], { encoding: "utf8" });
+  if (mbsync.error) throw new Error("mbsync is missing: install it with `apt-get install isync` (Debian/Ubuntu), then run the bench again");
+  const bytes = deliverMailbox(dovecot);
+  const label = `${MESSAGES} messages / ${Math.round(bytes / 1e6)} MB`;
+  console.error(`first import: mailbox of ${label}; ${machine()}; ${mbsync.stdout.trim()}`);
+
+  const rawMs = await rawFetch(dovecot);
+  console.error(`first import: raw fetch ${(rawMs / 1000).toFixed(1)} s`);
+  const mbsyncMs = runMbsync(dovecot);
+  console.error(`first import: mbsync ${(mbsyncMs / 1000).toFixed(1)} s`);
+  const product = await productImport(dovecot, postgres);
+  console.error(`first import: product ${(product.ms / 1000).toFixed(1)} s in ${product.runs} run(s), peak RSS ${(product.peakRssBytes / 1e6).toFixed(0)} MB`);
+  if (product.imported !== MESSAGES) throw new Error(`first import stored ${product.imported} of ${MESSAGES} messages`);
+
+  return [
+    { name: `first import, ${label} (${machine()})`, value: product.ms / 1000, unit: "s", isHigherBetter: false },
+    { name: `  raw fetch floor (imapflow, sources dropped)`, value: rawMs / 1000, unit: "s", isHigherBetter: false },
+    { name: `  mbsync to a Maildir`, value: mbsyncMs / 1000, unit: "s", isHigherBetter: false },
+    { name: `  first import ÷ raw fetch floor (target ≤ 1.5)`, value: product.ms / rawMs, unit: "×", isHigherBetter: false },
+    { name: `  first import ÷ mbsync (target ≤ 1.5)`, value: product.ms / mbsyncMs, unit: "×", isHigherBetter: false },
+    { name: `  peak RSS of the first import (target ≤ 200)`, value: product.peakRssBytes / 1e6, unit: "MB", isHigherBetter: false },
+  ];
+}
+
+/** The machine, in a few words, for the table: the figures mean little without it. */
+export function machine(): string {
+  const cpu = cpus();
+  return `${cpu.length}× ${cpu[0]?.model.replace(/\s+/g, " ").trim() ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`;
+}
+
+/** Writes the mailbox straight into the Maildir, as a mail server delivers. Returns its size in bytes. */
+function deliverMailbox(dovecot: DovecotServer): number {
+  appendFileSync(join(dovecot.dir, "users"), `${USER}:{PLAIN}${PASSWORD}\n`);
+  const maildir = join(dovecot.dir, "mail", USER);
+  for (const sub of ["new", "cur", "tmp"]) mkdirSync(join(maildir, sub), { recursive: true });
+  let bytes = 0;
+  for (let i = 0; i < MESSAGES; i++) {
+    const mail = importMail(i);
+    bytes += mail.length;
+    writeFileSync(join(maildir, "new", `${1_700_000_000 + i}.i${i}.bench`), mail);
+  }
+  execFileSync("chown", ["-R", "nobody:nogroup", maildir]);
+  return bytes;
+}
+
+/** A client mail: a few KB of text, one in 24 with an attachment of 0.5 to 4.5 MB (random bytes: a scan, a photo). */
+function importMail(i: number): Buffer {
+  const date = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toUTCString().replace("GMT", "+0000");
+  const text = `Bonjour,\r\n\r\nSuite à notre échange, voici ma demande numéro ${i}.\r\n${"Merci de revenir vers moi rapidement. ".repeat(40 + (i % 80))}\r\n\r\nCordialement,\r\nClient ${i % 211}\r\n`;
+  const head = [
+    `From: Client ${i % 211} <client${i % 211}@example.test>`, `To: ${USER}`,
+    // Every third mail answers the previous one of its correspondent: conversations of several messages.
+    `Subject: ${i % 3 === 0 ? "" : "Re: "}Demande de devis ${i % 211}`,
+    `Date: ${date}`, `Message-ID: <import-${i}@example.test>`, "MIME-Version: 1.0",
+  ];
+  if (i % 24 !== 5) return Buffer.from(`${head.join("\r\n")}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}`);
+  const size = Math.round((0.5 + (Math.floor(i / 24) % 10) * 0.448) * 1e6);
+  const attachment = randomBytes(size).toString("base64").replace(/.{76}/g, "$&\r\n");
+  return Buffer.from(
+    `${head.join("\r\n")}\r\nContent-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Transfer-Encoding: 8bit\r\n\r\n${text}\r\n--b${i}\r\nContent-Type: image/jpeg; name="scan-${i}.jpg"\r\n` +
+      `Content-Disposition: attachment; filename="scan-${i}.jpg"\r\nContent-Transfer-Encoding: base64\r\n\r\n${attachment}\r\n--b${i}--\r\n`,
+  );
+}
+
+/** The floor: every message's source downloaded in one FETCH over STARTTLS, as the product connects, and dropped. */
+async function rawFetch(dovecot: DovecotServer): Promise<number> {
+  const started = performance.now();
+  const client = new ImapFlow({
+    host: "127.0.0.1", port: dovecot.port, secure: false, doSTARTTLS: true, tls: { rejectUnauthorized: false },
+    auth: { user: USER, pass: PASSWORD }, logger: false, disableAutoIdle: true,
+  });
+  await client.connect();
+  await client.mailboxOpen("INBOX", { readOnly: true });
+  let count = 0;
+  for await (const message of client.fetch("1:*", { uid: true, source: true }, { uid: true })) if (message.source) count++;
+  await client.logout();
+  if (count !== MESSAGES) throw new Error(`raw fetch read ${count} of ${MESSAGES} messages`);
+  return performance.now() - started;
+}
+
+/** mbsync pulling the folder into a throwaway Maildir, over STARTTLS with the test certificate. */
+function runMbsync(dovecot: DovecotServer): number {
+  const dir = mkdtempSync(join(tmpdir(), "lokario-mbsync-"));
+  try {
+    const rc = join(dir, "mbsyncrc");
+    // FSync off: the product's side does not sync its files or its database (the bench's PostgreSQL
+    // runs with fsync=off) either; with it, mbsync measures the disk rather than the download.
+    writeFileSync(rc, [
+      "FSync no", "",
+      "IMAPAccount bench", "Host localhost", `Port ${dovecot.port}`, `User ${USER}`, `Pass ${PASSWORD}`,
+      "SSLType STARTTLS", `CertificateFile ${join(dovecot.dir, "cert.pem")}`, "",
+      "IMAPStore remote", "Account bench", "",
+      "MaildirStore local", `Path ${dir}/mail/`, `Inbox ${dir}/mail/INBOX`, "",
+      "Channel bench", "Far :remote:", "Near :local:", "Patterns INBOX", "Create Near", "Sync Pull", `SyncState ${dir}/state/`, "",
+    ].join("\n"));
+    for (const sub of ["state", "mail"]) mkdirSync(join(dir, sub));
+    const started = performance.now();
+    const result = spawnSync("mbsync", ["-c", rc, "-a"], { encoding: "utf8" });
+    const ms = performance.now() - started;
+    if (result.status !== 0) throw new Error(`mbsync failed (exit ${result.status}): ${result.stderr.slice(0, 500)}`);
+    const copied = Number(execFileSync("sh", ["-c", `ls ${dir}/mail/INBOX/cur ${dir}/mail/INBOX/new | grep -c ,`], { encoding: "utf8" }).trim());
+    if (copied !== MESSAGES) throw new Error(`mbsync copied ${copied} of ${MESSAGES} messages`);
+    return ms;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The product's first import, in a child process of its own so that its peak RSS is its own. */
+async function productImport(dovecot: DovecotServer, postgres: PostgresServer): Promise<ChildReport> {
+  const admin = new pg.Client({ connectionString: postgres.url("postgres") });
+  await admin.connect();
+  await admin.query("create database bench_import");
+  await admin.end();
+  const url = postgres.url("bench_import");
+  const open = await openDb(loadConfig({ DATABASE_URL: url, ENCRYPTION_KEY }).database);
+  await migrateDb(open.db);
+  const [company] = await open.db.insert(companies).values({ name: "Import bench" }).returning();
+  await open.db.insert(inboxIntegrations).values({
+    companyId: company!.id, name: "import", imapServer: "127.0.0.1", imapPort: dovecot.port, useSsl: false,
+    tlsRejectUnauthorized: false, emailAddress: USER, emailPassword: encryptSecret(PASSWORD, { encryptionKey: ENCRYPTION_KEY }),
+    initialSyncDays: 36500, initialSyncMaxMessages: MESSAGES,
+  });
+  await open.close();
+  const env = {
+    ...process.env,
+    DATABASE_URL: url, ENCRYPTION_KEY, LOG_LEVEL: "silent", RUN_BUDGET_MS: "900000",
+    ATTACHMENTS_STORAGE: "local", ATTACHMENTS_DIR: join(dovecot.dir, "import-attachments"), ALLOW_PRIVATE_MAIL_HOSTS: "true",
+  };
+  const output = await new Promise<string>((resolve, reject) => {
+    // BENCH_IMPORT_NODE_ARGS: extra Node flags for the import's process (`--cpu-prof` to profile it).
+    const nodeArgs = (process.env.BENCH_IMPORT_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CHILD], { env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`first import child exited with ${code}`))));
+  });
+  return JSON.parse(output.trim().split("\n").pop()!) as ChildReport;
+}

@@ -1,0 +1,88 @@
+// A company's SMS settings, `company_settings.settings.sms` (all optional; bad values fall back to
+// their defaults with a warning, as in settings.ts):
+//   sender_name      alphanumeric sender shown on the phone, ≤ 11 characters (else SMS_SENDER_NAME,
+//                    else the company's name squeezed to 11 letters and digits)
+//   max_segments     a text longer than this many billed segments is not sent (SMS_MAX_SEGMENTS, 3)
+//   sending_window   like followups.sending_window; the default is stricter than for email:
+//                    Monday to Saturday, never Sunday, 09:00–19:00 and within the email window,
+//                    as French operators' code of practice asks for texts to consumers
+//   provider         "vonage" | "smpp": the company's own account instead of the global one, with
+//   vonage           { api_key, api_secret }                       (secrets: `v1:` values encrypted
+//   smpp             { url, system_id, password, system_type }      with ENCRYPTION_KEY, secret-box.ts)
+
+import { z } from "zod";
+import type { SendingWindow } from "./settings.js";
+
+export interface CompanySmsSettings {
+  senderName?: string;
+  maxSegments?: number;
+  /** Undefined: derived from the email window (smsWindowOf). */
+  sendingWindow?: SendingWindow;
+  provider?: "vonage" | "smpp";
+  vonage?: { apiKey: string; apiSecretStored: string };
+  smpp?: { url: string; systemId: string; passwordStored: string; systemType?: string };
+}
+
+/** Letters, digits and spaces, 1 to 11 of them, at least one letter (GSM 03.40 alphanumeric OA). */
+export const SENDER_NAME = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
+const SMS_DAYS = [1, 2, 3, 4, 5, 6];
+const SMS_START_MINUTE = 9 * 60;
+const SMS_END_MINUTE = 19 * 60;
+
+const schema = {
+  senderName: z.string().trim().regex(SENDER_NAME),
+  maxSegments: z.coerce.number().int().min(1).max(10),
+  provider: z.enum(["vonage", "smpp"]),
+  vonage: z.object({ api_key: z.string().min(1), api_secret: z.string().min(1) }),
+  smpp: z.object({
+    url: z.string().regex(/^s?smpp:\/\/[^/:]+(:\d{1,5})?\/?$/),
+    system_id: z.string().min(1),
+    password: z.string().min(1),
+    system_type: z.string().optional(),
+  }),
+};
+
+/**
+ * Reads `raw` (the `sms` object). The window is read by the caller's `readWindow` so that both
+ * windows accept the same format.
+ */
+export function parseSmsSettings(
+  raw: unknown,
+  warnings: string[],
+  readWindow: (path: string[]) => SendingWindow | undefined,
+): CompanySmsSettings {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    warnings.push("settings.sms is not an object: using the defaults");
+    return {};
+  }
+  const value = raw as Record<string, unknown>;
+  const read = <T>(key: string, parser: z.ZodType<T>): T | undefined => {
+    if (value[key] === undefined || value[key] === null) return undefined;
+    const parsed = parser.safeParse(value[key]);
+    if (parsed.success) return parsed.data;
+    warnings.push(`settings.sms.${key} is invalid: using the default`);
+    return undefined;
+  };
+  const vonage = read("vonage", schema.vonage);
+  const smpp = read("smpp", schema.smpp);
+  return {
+    senderName: read("sender_name", schema.senderName),
+    maxSegments: read("max_segments", schema.maxSegments),
+    sendingWindow: value.sending_window === undefined ? undefined : readWindow(["sms", "sending_window"]),
+    provider: read("provider", schema.provider),
+    vonage: vonage && { apiKey: vonage.api_key, apiSecretStored: vonage.api_secret },
+    smpp: smpp && { url: smpp.url, systemId: smpp.system_id, passwordStored: smpp.password, systemType: smpp.system_type },
+  };
+}
+
+/** The SMS window: the company's own, else the email window narrowed to Mon–Sat, 09:00–19:00. */
+export function smsWindowOf(sms: CompanySmsSettings, emailWindow: SendingWindow): SendingWindow {
+  if (sms.sendingWindow) return sms.sendingWindow;
+  return {
+    timeZone: emailWindow.timeZone,
+    businessDays: emailWindow.businessDays.filter((day) => SMS_DAYS.includes(day)),
+    startMinute: Math.max(emailWindow.startMinute, SMS_START_MINUTE),
+    endMinute: Math.max(Math.min(emailWindow.endMinute, SMS_END_MINUTE), Math.max(emailWindow.startMinute, SMS_START_MINUTE)),
+  };
+}

@@ -1,0 +1,64 @@
+// The cheap check before any parsing or file writing: is a message already stored? Either unique
+// key is already taken (the dedupe key, or the folder's UID), or the message is a follow-up the
+// company's product sent (its Message-ID is in the follow-up history). The follow-up's own row
+// carries this integration's dedupe key when the mailbox sent it; when the global server sent it
+// (`integration_id` null), only the history recognises it. The insert's ON CONFLICT stays the
+// guarantee: this check only saves the parse and the attachment writes of a message seen before.
+
+import { and, eq, inArray, or } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { retryTransient } from "../db/retry-transient.js";
+import { dbFailureOf } from "../db/transient-error.js";
+import { followupHistory, inboxMessages } from "../db/schema.js";
+import type { Logger } from "../log.js";
+
+/** Where the messages checked come from: one folder of one integration, at one UIDVALIDITY. */
+export interface StoredCheckScope {
+  integration: { id: number; companyId: number };
+  folder: string;
+  uidValidity: number;
+}
+
+export interface StoredCheckCandidate {
+  uid: number;
+  dedupeKey: string;
+}
+
+/** Whether one message is already stored (see the module comment). */
+export async function isStored(db: Db, message: StoredCheckScope & { uid: number }, dedupeKey: string, log: Logger): Promise<boolean> {
+  return (await storedAmong(db, message, [{ uid: message.uid, dedupeKey }], log)).size > 0;
+}
+
+/**
+ * The UIDs of `candidates` already stored, in two queries whatever their number: the import checks
+ * a whole batch at once. A database that stays busy or unreachable is reported as a JobError.
+ */
+export async function storedAmong(db: Db, scope: StoredCheckScope, candidates: StoredCheckCandidate[], log: Logger): Promise<Set<number>> {
+  if (candidates.length === 0) return new Set();
+  const keys = [...new Set(candidates.map((c) => c.dedupeKey))];
+  const uids = candidates.map((c) => c.uid);
+  const lookUp = async () => {
+    const sent = await db
+      .select({ messageId: followupHistory.messageId })
+      .from(followupHistory)
+      .where(and(eq(followupHistory.companyId, scope.integration.companyId), inArray(followupHistory.messageId, [...keys.map((k) => `<${k}>`), ...keys])));
+    const rows = await db
+      .select({ dedupeKey: inboxMessages.dedupeKey, folder: inboxMessages.folder, uidValidity: inboxMessages.uidValidity, uid: inboxMessages.uid })
+      .from(inboxMessages)
+      .where(
+        and(
+          eq(inboxMessages.integrationId, scope.integration.id),
+          or(
+            inArray(inboxMessages.dedupeKey, keys),
+            and(eq(inboxMessages.folder, scope.folder), eq(inboxMessages.uidValidity, scope.uidValidity), inArray(inboxMessages.uid, uids)),
+          ),
+        ),
+      );
+    const takenKeys = new Set<string>([...sent.map((r) => r.messageId ?? "").map((id) => id.replace(/^<|>$/g, "")), ...rows.map((r) => r.dedupeKey ?? "")]);
+    const takenUids = new Set(rows.filter((r) => r.folder === scope.folder && r.uidValidity === scope.uidValidity).map((r) => r.uid));
+    return new Set(candidates.filter((c) => takenKeys.has(c.dedupeKey) || takenUids.has(c.uid)).map((c) => c.uid));
+  };
+  return retryTransient(lookUp, { log }).catch((err: unknown) => {
+    throw dbFailureOf(err, "looking the message up") ?? err;
+  });
+}

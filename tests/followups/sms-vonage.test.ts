@@ -1,0 +1,91 @@
+// Follow-ups a company chose to send by SMS, through Vonage's SMS API with Vonage's own SDK,
+// pointed at a local server that follows Vonage's documented requests and answers; the delivery
+// receipts and a client's STOP come back through the product's webhook endpoint.
+
+import { eq } from "drizzle-orm";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { clients, smsOptOuts } from "../../lib/db/schema.js";
+import { vonageWebhookEndpoint } from "../../lib/http/sms-endpoints.js";
+import { testConfig, testEnv } from "../support/config.js";
+import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { startVonageServer, type TestVonageServer } from "../support/vonage-server.js";
+import { historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
+
+const TUESDAY = new Date("2026-03-10T09:00:00Z");
+const NEXT_TUESDAY = new Date("2026-03-24T09:00:00Z");
+const WEBHOOK_SECRET = "sms-webhook-secret-0123456789abcdef";
+const SMS_SETTINGS = {
+  ...SWITCHED_ON,
+  followups: { messages: [{ type: "Facture impayée", method: "sms", content: "Bonjour {client_name}, merci d'être attentif : la facture {source_label} reste à régler." }] },
+};
+
+describe("SMS follow-ups through Vonage", () => {
+  let database: TestDatabase;
+  let vonage: TestVonageServer;
+  const env = () => ({
+    SMS_PROVIDER: "vonage", VONAGE_API_KEY: vonage.apiKey, VONAGE_API_SECRET: vonage.apiSecret, VONAGE_REST_HOST: vonage.url,
+    SMS_SENDER_NAME: "LOKARIO", SMS_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  });
+  const webhook = (query: Record<string, string>, secret = WEBHOOK_SECRET) =>
+    vonageWebhookEndpoint({ env: () => testEnv(database, env()), db: database.db })(
+      new Request(`http://localhost/api/sms/vonage?${new URLSearchParams({ secret, ...query })}`),
+    );
+
+  beforeAll(async () => {
+    vonage = await startVonageServer();
+  });
+  afterAll(async () => vonage.close());
+  beforeEach(async () => {
+    database = await createTestDatabase("pg");
+  });
+  afterEach(async () => database.drop());
+
+  async function seedSmsFollowup(phone: string) {
+    const seeded = await seedInvoiceFollowup(database.db, { settings: SMS_SETTINGS });
+    await database.db.update(clients).set({ phone }).where(eq(clients.id, seeded.clientId));
+    return seeded;
+  }
+
+  it("sends the reminder once as unicode under concurrent runs, and records the receipts of its segments", async () => {
+    const seeded = await seedSmsFollowup("06 12 34 56 11");
+    const config = testConfig(database, env());
+    const runs = await Promise.all([1, 2, 3].map(() => runFollowups(config, TUESDAY)));
+    expect(runs.reduce((sum, r) => sum + r.sent, 0)).toBe(1);
+
+    const sent = vonage.requests.filter((r) => r.to === "33612345611");
+    expect(sent).toHaveLength(1);
+    // "ê" is not in the GSM alphabet: the text goes as UCS-2, 67 characters per segment.
+    expect(sent[0]).toMatchObject({ from: "LOKARIO", type: "unicode" });
+    expect(sent[0]!.messageIds).toHaveLength(2);
+    const [history] = await historyOf(database.db, seeded.followupId);
+    expect(history).toMatchObject({ messageType: "sms", recipient: "+33612345611", deliveryStatus: "submitted", messageId: sent[0]!.clientRef });
+
+    const receipt = (messageId: string, status: string) =>
+      webhook({ msisdn: "33612345611", to: "LOKARIO", "network-code": "20801", messageId, price: "0.0333", status, scts: "2603101001", "err-code": "0", "api-key": vonage.apiKey, "client-ref": sent[0]!.clientRef ?? "", "message-timestamp": "2026-03-10 09:01:00" });
+    expect((await receipt(sent[0]!.messageIds[0]!, "delivered")).status).toBe(200);
+    expect((await historyOf(database.db, seeded.followupId))[0]!.deliveryStatus).toBe("accepted");
+    await receipt(sent[0]!.messageIds[1]!, "delivered");
+    expect((await historyOf(database.db, seeded.followupId))[0]!.deliveryStatus).toBe("delivered");
+  });
+
+  it("refuses a webhook without the secret and records nothing", async () => {
+    const answer = await webhook({ msisdn: "33612345612", text: "STOP", messageId: "x", type: "text" }, "wrong");
+    expect(answer.status).toBe(403);
+    expect(await database.db.select().from(smsOptOuts)).toHaveLength(0);
+  });
+
+  it("retries a throttled send on the next run, once, and never texts a client who answered STOP", async () => {
+    const seeded = await seedSmsFollowup("06 12 34 56 13");
+    const config = testConfig(database, env());
+    vonage.queueStatuses("1");
+    expect(await runFollowups(config, TUESDAY)).toMatchObject({ sent: 0, failed: 1, failures: [expect.objectContaining({ kind: "transient" })] });
+    expect(await runFollowups(config, new Date(TUESDAY.getTime() + 3_600_000))).toMatchObject({ sent: 1 });
+    expect(vonage.requests.filter((r) => r.to === "33612345613")).toHaveLength(1);
+
+    const inbound = await webhook({ msisdn: "33612345613", to: "LOKARIO", messageId: "0B00000001", text: "STOP", type: "text", keyword: "STOP", "api-key": vonage.apiKey, "message-timestamp": "2026-03-10 10:05:00" });
+    expect(await inbound.json()).toMatchObject({ kind: "inbound", result: "opted_out" });
+    expect(await runFollowups(config, NEXT_TUESDAY)).toMatchObject({ sent: 0, skippedByReason: { sms_opted_out: 1 } });
+    expect(vonage.requests.filter((r) => r.to === "33612345613")).toHaveLength(1);
+    expect(await historyOf(database.db, seeded.followupId)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,217 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
+import { BATCH_MAX_BYTES } from "../../lib/inbox/fetch-new.js";
+import { readAhead } from "../../lib/inbox/read-ahead.js";
+import { type MailboxSyncContext, READ_AHEAD, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
+import type { Budget } from "../../lib/jobs/budget.js";
+import { type ClaimedIntegration, claimDueIntegrations } from "../../lib/jobs/claim.js";
+import { createLogger, silentLogger } from "../../lib/log.js";
+import { withImap } from "../../lib/mail/imap.js";
+import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
+import { TEST_ENCRYPTION_KEY, TEST_MAIL_HOST_POLICY } from "../support/config.js";
+import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { startFaultProxy } from "../support/fault-proxy.js";
+import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
+
+/** A budget that runs out after `checks` questions, so a test can stop a sync between two batches. */
+function budgetFor(checks: number): Budget {
+  let asked = 0;
+  return {
+    budgetMs: 25_000,
+    remainingMs: () => (asked < checks ? 25_000 : 0),
+    isExhausted: () => ++asked > checks,
+    signal: new AbortController().signal,
+  };
+}
+
+const roomy = (): Budget => budgetFor(10_000);
+
+/** A mail with one attachment of `bytes` random-looking bytes (base64 in the source). */
+function mailWithAttachment(i: number, bytes: number): string {
+  const data = Buffer.alloc(bytes, i % 251).toString("base64").replace(/.{76}/g, "$&\r\n");
+  return rawMail({
+    subject: `Pièce jointe ${i}`,
+    headers: { "Content-Type": `multipart/mixed; boundary="b${i}"` },
+    body: `--b${i}\r\nContent-Type: text/plain\r\n\r\nVoici.\r\n--b${i}\r\nContent-Type: application/pdf; name="p${i}.pdf"\r\n` +
+      `Content-Disposition: attachment; filename="p${i}.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${data}\r\n--b${i}--`,
+  });
+}
+
+describe("reading ahead of a slower consumer", () => {
+  it("holds at most one item beyond its byte bound, and gives every item once, in order", async () => {
+    let made = 0;
+    async function* produce() {
+      for (let i = 0; i < 20; i++) {
+        made++;
+        yield { i, bytes: 3 };
+      }
+    }
+    const ahead = readAhead(produce(), (item) => item.bytes, { maxBytes: 7, maxItems: 100 });
+    const seen: number[] = [];
+    for await (const item of ahead) {
+      // A slow consumer: the producer has all the time it wants to run ahead.
+      for (let k = 0; k < 20; k++) await new Promise((resolve) => setImmediate(resolve));
+      expect(made - item.i - 1).toBeLessThanOrEqual(3);
+      seen.push(item.i);
+    }
+    await ahead.close();
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(ahead.peakQueuedBytes).toBeLessThanOrEqual(7 + 3);
+  });
+
+  it("holds no more items than its count bound, however small they are", async () => {
+    let made = 0;
+    async function* produce() {
+      for (let i = 0; i < 10; i++) {
+        made++;
+        yield i;
+      }
+    }
+    const ahead = readAhead(produce(), () => 1, { maxBytes: 1000, maxItems: 1 });
+    for await (const item of ahead) {
+      for (let k = 0; k < 20; k++) await new Promise((resolve) => setImmediate(resolve));
+      // The item in hand, the one waiting, and the producer's next step at most.
+      expect(made - item - 1).toBeLessThanOrEqual(2);
+    }
+    await ahead.close();
+    expect(ahead.peakQueuedBytes).toBe(1);
+  });
+
+  it("gives what was made before the producer failed, then its failure", async () => {
+    async function* produce() {
+      yield 1;
+      yield 2;
+      throw new Error("connection lost");
+    }
+    const ahead = readAhead(produce(), () => 1, { maxBytes: 100, maxItems: 100 });
+    const seen: number[] = [];
+    await expect(
+      (async () => {
+        for await (const item of ahead) seen.push(item);
+      })(),
+    ).rejects.toThrow("connection lost");
+    await ahead.close();
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it("waits, when closed, for the step the producer is in before returning", async () => {
+    let isStepDone = false;
+    let release: () => void = () => {};
+    async function* produce() {
+      yield 1;
+      await new Promise<void>((resolve) => (release = resolve));
+      isStepDone = true;
+      yield 2;
+    }
+    const ahead = readAhead(produce(), () => 1, { maxBytes: 100, maxItems: 100 });
+    for await (const item of ahead) {
+      expect(item).toBe(1);
+      break;
+    }
+    const closing = ahead.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(isStepDone).toBe(false);
+    release();
+    await closing;
+    expect(isStepDone).toBe(true);
+  });
+});
+
+describe("a pipelined import of one folder", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase("pg");
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  const claimed = new Map<number, ClaimedIntegration>();
+  const syncWith = async (mailbox: TestMailbox, integrationId: number, options: { budget: Budget; port?: number; logLines?: string[]; storageDir: string }) => {
+    if (!claimed.has(integrationId)) {
+      const [row] = await claimDueIntegrations(database.db, { owner: "run-1", leaseMs: 60_000, limit: 1, now: new Date(), integrationId });
+      claimed.set(integrationId, row!);
+    }
+    const integration = claimed.get(integrationId);
+    const target = { ...integration!, imapPort: options.port ?? mailbox.dovecot.port };
+    const log = options.logLines ? createLogger("test", { level: "debug", sink: (line) => options.logLines!.push(line) }) : silentLogger;
+    return withImap(target, { keys: { encryptionKey: TEST_ENCRYPTION_KEY }, connectTimeoutMs: 5_000, commandTimeoutMs: 1_000, log: silentLogger, hostPolicy: TEST_MAIL_HOST_POLICY }, ({ client }) => {
+      const ctx: MailboxSyncContext = {
+        db: database.db, client, log, integration: integration!, owner: "run-1", now: () => new Date(),
+        budget: options.budget, reserveMs: 0, storage: createLocalStorage(options.storageDir), maxMessageBytes: 20_000_000, maxAttachmentBytes: 20_000_000,
+      };
+      return syncMailbox(ctx, { path: "INBOX", direction: "inbound" });
+    });
+  };
+  const uidsOf = async (integrationId: number) =>
+    (await database.db.select({ uid: inboxMessages.uid }).from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId)).orderBy(inboxMessages.uid)).map((r) => r.uid);
+
+  it("keeps the downloaded mail waiting to be stored within its bound on a mailbox of large messages", async () => {
+    const mailbox = await createMailbox();
+    await mailbox.appendAll(Array.from({ length: 8 }, (_, i) => ({ raw: mailWithAttachment(i, 2_500_000) })));
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const logLines: string[] = [];
+    const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
+
+    expect(await syncWith(mailbox, integrationId, { budget: roomy(), logLines, storageDir })).toMatchObject({ imported: 8, hasMore: false });
+
+    const line = logLines.map((l) => JSON.parse(l) as { msg: string; peakQueuedBytes?: number }).find((l) => l.msg === "folder downloaded ahead");
+    // One batch waits at most, and a batch holds 8 MB at most.
+    expect(line?.peakQueuedBytes).toBeGreaterThan(0);
+    expect(line!.peakQueuedBytes).toBeLessThanOrEqual(READ_AHEAD.maxItems * BATCH_MAX_BYTES);
+    expect(await uidsOf(integrationId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it("imports everything exactly once on the next run when the budget cuts it between batches", async () => {
+    const mailbox = await createMailbox();
+    await mailbox.appendAll(Array.from({ length: 45 }, (_, i) => ({ raw: rawMail({ subject: `Demande ${i}` }) })));
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
+
+    // Checks: before the round, before batches 1, 2 and 3 → the fourth download is not started.
+    const cut = await syncWith(mailbox, integrationId, { budget: budgetFor(3), storageDir });
+    expect(cut).toMatchObject({ imported: 20, hasMore: true });
+    expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: 25, duplicates: 0, hasMore: false });
+    expect(await uidsOf(integrationId)).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
+  });
+
+  it("imports everything exactly once on the next run when the connection stalls in the middle of the pipeline", async () => {
+    const mailbox = await createMailbox();
+    await mailbox.appendAll(Array.from({ length: 12 }, (_, i) => ({ raw: mailWithAttachment(i, 300_000) })));
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
+    const proxy = await startFaultProxy(mailbox.dovecot.port);
+    try {
+      // Inside the second batch (ten messages of about 410 KB make the first).
+      proxy.stallAfter(4_600_000);
+      await expect(syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir })).rejects.toThrow();
+      const partial = await uidsOf(integrationId);
+      expect(partial).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      proxy.heal();
+      const resumed = await syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir });
+      expect(resumed).toMatchObject({ imported: 12 - partial.length, setAside: 0, hasMore: false });
+    } finally {
+      await proxy.close();
+    }
+    expect(await uidsOf(integrationId)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, integrationId))).toEqual([]);
+  });
+
+  it("stores a message repeated in one batch once, without its copy overwriting the attachment first stored", async () => {
+    const mailbox = await createMailbox();
+    const first = mailWithAttachment(1, 1000).replace(/Message-ID: <[^>]+>/, "Message-ID: <same@example.test>");
+    const copy = mailWithAttachment(2, 1000).replace(/Message-ID: <[^>]+>/, "Message-ID: <same@example.test>").replace('filename="p2.pdf"', 'filename="p1.pdf"');
+    await mailbox.appendAll([{ raw: first }, { raw: copy }]);
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
+
+    expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: 1, duplicates: 1 });
+    const rows = await database.db.query.messageAttachments.findMany();
+    const stored = rows.find((r) => r.name === "p1.pdf" && r.filePath?.includes(`attachments/${integrationId}/`));
+    expect(readFileSync(join(storageDir, stored!.filePath!))).toEqual(Buffer.alloc(1000, 1));
+  });
+});
