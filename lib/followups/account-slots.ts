@@ -1,5 +1,6 @@
 // How many sends a run makes at once through one SMTP account: each holds one of the account's
-// slots from before it looks at the account's state until its outcome is known. Whatever the
+// slots from before it looks at the account's state until the server accepted its message (its
+// record is written after), or, when it failed, until the account is marked down. Whatever the
 // number of workers, an account never carries more sends than its slots, and a worker that gets a
 // slot after a 4xx sees the account down and sends nothing through it.
 

@@ -304,6 +304,9 @@ async function sendDueEmails(
             now,
             isLastAllowed: item.isLastAllowed,
             smtp: run.smtp.sessionFor(sender.key, { ...sender.smtp, login }),
+            // Accepted: the account's next email may go while this one is recorded. After a
+            // failure the slot is kept until the account is marked down (below).
+            onAccepted: release,
           },
           ctx.log.with({ companyId: item.candidate.companyId }),
         );

@@ -58,6 +58,8 @@ export interface SendRequest {
   isLastAllowed: boolean;
   /** The run's session with the sender's SMTP account (one connection reused across sends). */
   smtp: SmtpSession;
+  /** Called once the server accepted the message, before it is recorded (the account is free again). */
+  onAccepted?: () => void;
 }
 
 export type SendOutcome =
@@ -93,6 +95,7 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
         headers: { "Auto-Submitted": "auto-generated" },
       }, { onHandOver });
     smtpResponse = accepted.response;
+    request.onAccepted?.();
   } catch (err) {
     // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
     if (isReleased) return { outcome: "not_claimed", reason: "step_taken" };
