@@ -23,7 +23,8 @@ import { startOfLocalDay } from "./local-time.js";
 import type { FollowupParams, FollowupSummary } from "./process-automatic.js";
 import { companyTemplateFor, type RenderedEmail, renderFollowup } from "./render.js";
 import type { FollowupCandidate } from "./select-candidates.js";
-import { ATTEMPT_LEASE_MS, newMessageId, sendFollowup } from "./send-followup.js";
+import { emailChannel } from "./channels/email.js";
+import { ATTEMPT_LEASE_MS, newMessageId } from "./send-followup.js";
 import type { Sender } from "./sender.js";
 
 /** What the workers of one run share. */
@@ -289,7 +290,7 @@ async function sendDueEmails(
           skip("smtp_unavailable");
           continue;
         }
-        const outcome = await sendFollowup(
+        const outcome = await emailChannel.send(
           ctx.db,
           {
             attemptId: result.attemptId,
