@@ -9,14 +9,18 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
-import { clients, followupHistory, followups, followupSendAttempts } from "../db/schema.js";
+import { clients, type FollowupChannelName, followupHistory, followups, followupSendAttempts } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { recordSentSms } from "./channels/record-sms-send.js";
 import { loadCompany } from "./load-company.js";
 import { recordSentFollowup } from "./record-send.js";
 import { companyTemplateFor, renderFollowup } from "./render.js";
 import { kindOf } from "./select-candidates.js";
 import { readSourceState } from "./source-state.js";
+
+/** The history text of an SMS confirmed by an operator: the text itself is not kept on the attempt. */
+export const SMS_TEXT_NOT_KEPT = "[SMS confirmé envoyé par un opérateur ; texte non conservé]";
 
 /** What the SMTP reply column says for a send confirmed by an operator rather than by SMTP. */
 export const OPERATOR_CONFIRMED_RESPONSE = "confirmed sent by an operator (SMTP log or Sent folder)";
@@ -30,6 +34,7 @@ export interface UncertainAttempt {
   subject: string;
   messageId: string;
   startedAt: Date;
+  channel: FollowupChannelName;
 }
 
 const uncertainColumns = {
@@ -41,6 +46,7 @@ const uncertainColumns = {
   subject: followupSendAttempts.subject,
   messageId: followupSendAttempts.messageId,
   startedAt: followupSendAttempts.startedAt,
+  channel: followupSendAttempts.channel,
 };
 
 /** Every attempt waiting for an operator's decision, oldest first. */
@@ -77,6 +83,20 @@ export async function resolveUncertainAsSent(
     const clientId = followup.clientId;
     if (clientId === null) throw new JobError("bad-input", `follow-up ${attempt.followupId} no longer has a client`);
     const company = await loadCompany(txDb, deps.config, attempt.companyId, deps.log);
+    if (attempt.channel === "sms") {
+      const [{ sends } = { sends: 0 }] = await txDb
+        .select({ sends: sql<number>`count(*)::int` })
+        .from(followupHistory)
+        .where(eq(followupHistory.followupId, attempt.followupId));
+      // An SMS history row, as the channel writes it; its text was not kept, so the row says so.
+      const historyId = await recordSentSms(txDb, {
+        attemptId: attempt.id, followupId: attempt.followupId, companyId: attempt.companyId, step: attempt.step,
+        reference: attempt.messageId, recipient: attempt.recipient, text: SMS_TEXT_NOT_KEPT, provider: "operator",
+        messageIds: [], response: OPERATOR_CONFIRMED_RESPONSE, sentAt: attempt.startedAt,
+        isLastAllowed: sends + 1 >= company.settings.maxRelances,
+      });
+      return { historyId, attempt };
+    }
     const senderResult = await company.sender();
     if ("unavailable" in senderResult) {
       throw new JobError("permanent", `the company's sender cannot be resolved (${senderResult.unavailable}): fix it, then resolve again`);

@@ -6,6 +6,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { clients } from "../../lib/db/schema.js";
+import { resolveUncertainAsSent, SMS_TEXT_NOT_KEPT } from "../../lib/followups/resolve-uncertain.js";
+import { createLogger } from "../../lib/log.js";
 import { testConfig, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { freePort, waitFor } from "../support/ports.js";
@@ -111,5 +113,10 @@ describe("an SMS follow-up run killed in the middle of a send", () => {
     expect(nextDay).toMatchObject({ sent: 0, skippedByReason: { previous_send_uncertain: 1 } });
     expect(smsc.submitted.filter((s) => s.to === "33612345612")).toHaveLength(1);
     expect(await historyOf(database.db, seeded.followupId)).toHaveLength(0);
+
+    // The operator finds it in the gateway's log: recorded as the text it was, not as an email.
+    await resolveUncertainAsSent(database.db, attempt!.id, { config, log: createLogger("test", { level: "silent" }) });
+    expect(await historyOf(database.db, seeded.followupId)).toMatchObject([{ messageType: "sms", recipient: "+33612345612", message: SMS_TEXT_NOT_KEPT }]);
+    expect(await attemptsOf(database.db, seeded.followupId)).toMatchObject([{ state: "sent" }]);
   });
 });
