@@ -51,7 +51,7 @@ Commands
                                 with a progress line on stderr after each run
   followups run                 Run the automatic follow-ups once; prints the summary JSON.
       --dry-run                 Report what would be sent, to whom, with which subject; send and record nothing
-  jobs run NAME                 Run any job once by its name (inbox-sync, followups); prints the summary JSON.
+  jobs run NAME                 Run any job once by its name (as status lists them); prints the summary JSON.
       --dry-run                 Only for a job that has one (followups): change nothing
   status                        Each job's last runs, failing mailboxes and since when, why follow-ups wait.
   followups uncertain           List sends interrupted after talking to SMTP (id, Message-ID, recipient).
