@@ -124,6 +124,22 @@ describe("operator page access", () => {
     expect(after!.isActive).toBe(false);
   });
 
+  it("offers a simulation for the jobs of the registry that have a dry run, runs it dry, and refuses one for a job without", async () => {
+    const cookie = await signIn();
+    const pageHtml = await (await fetch(page.url, { headers: { cookie } })).text();
+    expect(pageHtml).toContain('name="tache" value="followups"');
+    expect(pageHtml).not.toContain('name="tache" value="inbox-sync"');
+    const flashAfter = async (fields: Record<string, string>) => {
+      const answer = await postForm(page.url, { ...fields, csrf: await csrfOf(cookie) }, { cookie });
+      expect(answer.status).toBe(303);
+      return (await fetch(page.url, { headers: { cookie: `${cookie}; ${cookieOf(answer)}` } })).text();
+    };
+    expect(await flashAfter({ action: "simuler", tache: "followups" })).toMatch(/class="flash ok" role="status">Simulation : \d+ e-mail/);
+    const [run] = await database.db.select().from(jobRuns).where(eq(jobRuns.trigger, "operator"));
+    expect(run).toMatchObject({ job: "followups", status: "success" });
+    expect(await flashAfter({ action: "simuler", tache: "inbox-sync" })).toContain("Pas de simulation pour la tâche inbox-sync");
+  });
+
   it("does not accept a session cookie signed with another secret", async () => {
     const cookie = await signIn();
     const rotated = await startPageServer(database, { CRON_SECRET: "another-secret-0123456789abcdef0123456789" });
