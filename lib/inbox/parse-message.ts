@@ -232,37 +232,7 @@ function runParser(
     });
     parser.on("error", (err: Error) => finish(err));
     parser.on("end", () => finish(null));
-    feedParser(parser, input, () => settled).catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
-  });
-}
-
-/** Bytes of the source handed to the parser at a time. */
-const PARSER_SLICE_BYTES = 256 * 1024;
-
-/**
- * Hands `input` to the parser a slice at a time, each once the one before is taken: given a whole
- * message at once, the parser decodes it all at once, and the decoded attachment waits in memory
- * (with the intermediate strings of its base64 decoding) however fast storage takes it.
- */
-async function feedParser(parser: LenientMailParser, input: Buffer, isSettled: () => boolean): Promise<void> {
-  for (let offset = 0; offset < input.length; offset += PARSER_SLICE_BYTES) {
-    if (isSettled()) return;
-    if (!parser.write(input.subarray(offset, offset + PARSER_SLICE_BYTES))) await drainedOrClosed(parser);
-  }
-  if (!isSettled()) parser.end();
-}
-
-function drainedOrClosed(stream: LenientMailParser): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      stream.off("error", done);
-      resolve();
-    };
-    stream.on("drain", done);
-    stream.on("close", done);
-    stream.on("error", done);
+    parser.end(input);
   });
 }
 
