@@ -16,7 +16,7 @@
 
 import type { Db } from "../db/client.js";
 import type { MessageDirection } from "../db/schema.js";
-import { dbFailureOf } from "../db/transient-error.js";
+import { dbFailureOf, describeDbError } from "../db/transient-error.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
@@ -97,7 +97,8 @@ async function importAtOnce(ctx: BatchImportContext, where: Where, batch: Downlo
     written = new Map(prepared.map((p, i) => [p, outcomes[i]!]));
   } catch (err) {
     if (!(err instanceof BatchRefused)) throw err;
-    ctx.log.debug("batch written one message at a time", { messages: prepared.length, reason: shortReason(err.cause) });
+    // The database's own words only: a failed query's message quotes its parameters (message content).
+    ctx.log.debug("batch written one message at a time", { messages: prepared.length, reason: describeDbError(err.cause) });
   }
   for (const step of steps) {
     if (step.kind === "duplicate") tally.duplicates++;
