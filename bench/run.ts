@@ -1,10 +1,12 @@
 // Benchmarks of the two jobs on real peers (Dovecot, PostgreSQL, an SMTP server), printed beside a
 // baseline run: `npm run bench` compares with bench/baseline.json; `npm run bench -- --save-baseline`
-// records the current figures as the new baseline. Sizes: BENCH_MESSAGES (default 2000).
+// records the current figures as the new baseline. Sizes: BENCH_MESSAGES (default 2000),
+// BENCH_MAILBOXES (the fleet, default 500). `-- --only=mailbox|fleet|import` runs one part.
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem, type as osType, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { eq } from "drizzle-orm";
@@ -20,6 +22,7 @@ import { createLogger } from "../lib/log.js";
 import { startDovecot } from "../tests/support/dovecot.js";
 import { startPostgres } from "../tests/support/postgres.js";
 import { benchFirstImport } from "./first-import.js";
+import { benchFleet } from "./fleet.js";
 import { benchFollowups } from "./followups.js";
 
 const BASELINE_FILE = fileURLToPath(new URL("./baseline.json", import.meta.url));
@@ -36,6 +39,7 @@ export interface Figure {
 
 async function main(): Promise<void> {
   const shouldSave = process.argv.includes("--save-baseline");
+  const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
   const dovecot = await startDovecot();
   const postgres = await startPostgres();
   const figures: Figure[] = [];
@@ -50,75 +54,82 @@ async function main(): Promise<void> {
       // The bench's Dovecot listens on loopback, on a free port.
       ALLOW_PRIVATE_MAIL_HOSTS: "true",
     };
-    const config = loadConfig(env);
-    const open = await openDb(config.database);
-    await migrateDb(open.db);
-    const log = createLogger("bench", { level: "silent" });
-
-    // A mailbox of MESSAGES mails, delivered straight into the maildir as a mail server would.
-    const user = "bench@example.test";
-    const password = "bench-password";
-    appendFileSync(join(dovecot.dir, "users"), `${user}:{PLAIN}${password}\n`);
-    const maildir = join(dovecot.dir, "mail", user);
-    for (const sub of ["new", "cur", "tmp"]) mkdirSync(join(maildir, sub), { recursive: true });
-    for (let i = 0; i < MESSAGES; i++) writeFileSync(join(maildir, "new", `${1_700_000_000 + i}.b${i}.bench`), benchMail(i));
-    execFileSync("chown", ["-R", "nobody:nogroup", join(dovecot.dir, "mail")]);
-
-    const [company] = await open.db.insert(companies).values({ name: "Bench" }).returning();
-    const [integration] = await open.db
-      .insert(inboxIntegrations)
-      .values({
-        companyId: company!.id, name: "bench", imapServer: "127.0.0.1", imapPort: dovecot.port, useSsl: false,
-        tlsRejectUnauthorized: false, emailAddress: user, emailPassword: encryptSecret(password, { encryptionKey: ENCRYPTION_KEY }),
-        initialSyncDays: 36500, initialSyncMaxMessages: MESSAGES,
-      })
-      .returning();
-    const makeDue = () => open.db.update(inboxIntegrations).set({ nextSyncAt: null }).where(eq(inboxIntegrations.id, integration!.id));
-    const sync = () => runJob(syncAllJob, {}, { config, log, trigger: "cli" });
-
-    let started = performance.now();
-    let runs = 0;
-    for (;;) {
-      runs++;
-      const summary = await sync();
-      if (!summary.remaining) break;
-      await makeDue();
-    }
-    const firstImportMs = performance.now() - started;
-    console.error(`first import: ${runs} run(s)`);
-    const imported = (await open.db.select({ id: inboxMessages.id }).from(inboxMessages)).length;
-    if (imported !== MESSAGES) throw new Error(`first import stored ${imported} of ${MESSAGES} messages`);
-    figures.push({ name: `first import of ${MESSAGES} messages`, value: MESSAGES / (firstImportMs / 1000), unit: "msg/s", isHigherBetter: true });
-
-    const idleMs: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      await makeDue();
-      started = performance.now();
-      await sync();
-      idleMs.push(performance.now() - started);
-    }
-    figures.push({ name: `run with no new mail, ${MESSAGES}-message mailbox (median of 5)`, value: median(idleMs), unit: "ms", isHigherBetter: false });
-
-    const oneNewMs: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      writeFileSync(join(maildir, "new", `${1_800_000_000 + i}.n${i}.bench`), benchMail(MESSAGES + i));
-      execFileSync("chown", ["-R", "nobody:nogroup", maildir]);
-      await makeDue();
-      started = performance.now();
-      const summary = await sync();
-      oneNewMs.push(performance.now() - started);
-      if (summary.messagesImported !== 1) throw new Error(`expected 1 new message, imported ${summary.messagesImported}`);
-    }
-    figures.push({ name: `run with 1 new mail, ${MESSAGES}-message mailbox (median of 5)`, value: median(oneNewMs), unit: "ms", isHigherBetter: false });
-
-    await open.close();
-    figures.push(...(await benchFollowups(postgres)));
-    figures.push(...(await benchFirstImport(dovecot, postgres)));
+    if (only === undefined || only === "mailbox") figures.push(...(await benchMailbox(dovecot, env)), ...(await benchFollowups(postgres)));
+    if (only === undefined || only === "fleet") figures.push(...(await benchFleet(dovecot, postgres, benchMail)));
+    if (only === undefined || only === "import") figures.push(...(await benchFirstImport(dovecot, postgres)));
   } finally {
     await dovecot.stop();
     await postgres.stop();
   }
   report(figures, shouldSave);
+}
+
+/** One mailbox of MESSAGES mails: first import, a run with nothing new, a run with one new mail. */
+async function benchMailbox(dovecot: Awaited<ReturnType<typeof startDovecot>>, env: Record<string, string>): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const config = loadConfig(env);
+  const open = await openDb(config.database);
+  await migrateDb(open.db);
+  const log = createLogger("bench", { level: "silent" });
+
+  // A mailbox of MESSAGES mails, delivered straight into the maildir as a mail server would.
+  const user = "bench@example.test";
+  const password = "bench-password";
+  appendFileSync(join(dovecot.dir, "users"), `${user}:{PLAIN}${password}\n`);
+  const maildir = join(dovecot.dir, "mail", user);
+  for (const sub of ["new", "cur", "tmp"]) mkdirSync(join(maildir, sub), { recursive: true });
+  for (let i = 0; i < MESSAGES; i++) writeFileSync(join(maildir, "new", `${1_700_000_000 + i}.b${i}.bench`), benchMail(i));
+  execFileSync("chown", ["-R", "nobody:nogroup", join(dovecot.dir, "mail")]);
+
+  const [company] = await open.db.insert(companies).values({ name: "Bench" }).returning();
+  const [integration] = await open.db
+    .insert(inboxIntegrations)
+    .values({
+      companyId: company!.id, name: "bench", imapServer: "127.0.0.1", imapPort: dovecot.port, useSsl: false,
+      tlsRejectUnauthorized: false, emailAddress: user, emailPassword: encryptSecret(password, { encryptionKey: ENCRYPTION_KEY }),
+      initialSyncDays: 36500, initialSyncMaxMessages: MESSAGES,
+    })
+    .returning();
+  const makeDue = () => open.db.update(inboxIntegrations).set({ nextSyncAt: null }).where(eq(inboxIntegrations.id, integration!.id));
+  const sync = () => runJob(syncAllJob, {}, { config, log, trigger: "cli" });
+
+  let started = performance.now();
+  let runs = 0;
+  for (;;) {
+    runs++;
+    const summary = await sync();
+    if (!summary.remaining) break;
+    await makeDue();
+  }
+  const firstImportMs = performance.now() - started;
+  console.error(`first import: ${runs} run(s)`);
+  const imported = (await open.db.select({ id: inboxMessages.id }).from(inboxMessages)).length;
+  if (imported !== MESSAGES) throw new Error(`first import stored ${imported} of ${MESSAGES} messages`);
+  figures.push({ name: `first import of ${MESSAGES} messages`, value: MESSAGES / (firstImportMs / 1000), unit: "msg/s", isHigherBetter: true });
+
+  const idleMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await makeDue();
+    started = performance.now();
+    await sync();
+    idleMs.push(performance.now() - started);
+  }
+  figures.push({ name: `run with no new mail, ${MESSAGES}-message mailbox (median of 5)`, value: median(idleMs), unit: "ms", isHigherBetter: false });
+
+  const oneNewMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    writeFileSync(join(maildir, "new", `${1_800_000_000 + i}.n${i}.bench`), benchMail(MESSAGES + i));
+    execFileSync("chown", ["-R", "nobody:nogroup", maildir]);
+    await makeDue();
+    started = performance.now();
+    const summary = await sync();
+    oneNewMs.push(performance.now() - started);
+    if (summary.messagesImported !== 1) throw new Error(`expected 1 new message, imported ${summary.messagesImported}`);
+  }
+  figures.push({ name: `run with 1 new mail, ${MESSAGES}-message mailbox (median of 5)`, value: median(oneNewMs), unit: "ms", isHigherBetter: false });
+
+  await open.close();
+  return figures;
 }
 
 function report(figures: Figure[], shouldSave: boolean): void {
@@ -132,10 +143,14 @@ function report(figures: Figure[], shouldSave: boolean): void {
   const header = ["benchmark", "now", "baseline", "vs baseline (>1 = better)"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
+  const cores = cpus();
+  console.log(`machine: ${cores.length} × ${cores[0]?.model ?? "unknown CPU"}, ${Math.round(totalmem() / 2 ** 30)} GB, ${osType()} ${release()}, Node ${process.version}`);
   console.log(line(header));
   for (const row of rows) console.log(line(row));
   if (shouldSave) {
-    writeFileSync(BASELINE_FILE, `${JSON.stringify(Object.fromEntries(figures.map((f) => [f.name, Number(f.value.toFixed(2))])), null, 2)}\n`);
+    // Figures not measured this time (`--only`) keep their baseline.
+    const merged = { ...baseline, ...Object.fromEntries(figures.map((f) => [f.name, Number(f.value.toFixed(2))])) };
+    writeFileSync(BASELINE_FILE, `${JSON.stringify(merged, null, 2)}\n`);
     console.log(`baseline saved to ${BASELINE_FILE}`);
   }
 }

@@ -34,7 +34,21 @@ const envSchema = z.object({
   /** Set by the platforms themselves: their disk does not outlive a request. */
   VERCEL: z.string().optional(),
   NETLIFY: z.string().optional(),
-  INTEGRATIONS_PER_RUN: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Deprecated: an upper bound on the mailboxes one run claims (no bound when unset). */
+  INTEGRATIONS_PER_RUN: z.coerce.number().int().min(1).optional(),
+  SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(24),
+  SYNC_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).max(200).default(5),
+  /** Parallel invocations a sync ping may start when more is due than it can do alone (0 = never). */
+  FANOUT_MAX_INVOCATIONS: z.coerce.number().int().min(0).max(50).default(0),
+  /** Where those invocations are sent; defaults to PUBLIC_BASE_URL, then the platform's own address. */
+  FANOUT_BASE_URL: z.string().url().optional(),
+  /** Due mailboxes one invocation is expected to sync within its budget; more than that fans out. */
+  FANOUT_MAILBOXES_PER_INVOCATION: z.coerce.number().int().min(1).optional(),
+  /** Set by Vercel: this deployment's host name, and the project's production host name. */
+  VERCEL_URL: z.string().optional(),
+  VERCEL_PROJECT_PRODUCTION_URL: z.string().optional(),
+  /** Set by Netlify: the site's main address. */
+  URL: z.string().url().optional(),
   SMTP_HOST: z.string().optional(),
   SMTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   SMTP_SECURE: booleanText.optional(),
@@ -174,7 +188,8 @@ export interface Config {
   maxAttachmentBytes: number;
   attachmentsDir: string;
   attachmentsStorage: "local" | "database";
-  integrationsPerRun: number;
+  sync: SyncConfig;
+  fanout: FanoutConfig;
   smtp?: SmtpServerConfig;
   smtpTimeoutMs: number;
   /** Undefined when SMTP_DISCOVERY is off. */
@@ -185,6 +200,24 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
   oauth: OAuthConfig;
+}
+
+export interface SyncConfig {
+  /** Mailboxes synced at the same time by one run: the cost is waiting on the network, not CPU. */
+  concurrency: number;
+  /** Of those, at most this many on one IMAP host (lower-cased), so no provider is hammered. */
+  concurrencyPerHost: number;
+  /** Deprecated `INTEGRATIONS_PER_RUN`: when set, a run claims no more mailboxes than this. */
+  maxIntegrationsPerRun?: number;
+}
+
+export interface FanoutConfig {
+  /** Parallel invocations one ping may start (0: fan-out off). */
+  maxInvocations: number;
+  /** The deployment's own address, where those invocations are sent. */
+  baseUrl?: string;
+  /** Due mailboxes one invocation is expected to handle within its budget. */
+  mailboxesPerInvocation: number;
 }
 
 /** Raised when the environment cannot make a working config; endpoints answer 503 with it. */
@@ -231,7 +264,18 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     attachmentsDir: env.ATTACHMENTS_DIR,
     // Serverless disks are wiped between requests: attachments kept there would be lost.
     attachmentsStorage: env.ATTACHMENTS_STORAGE ?? (env.VERCEL || env.NETLIFY ? "database" : "local"),
-    integrationsPerRun: env.INTEGRATIONS_PER_RUN,
+    sync: {
+      concurrency: env.SYNC_CONCURRENCY,
+      concurrencyPerHost: Math.min(env.SYNC_CONCURRENCY_PER_HOST, env.SYNC_CONCURRENCY),
+      maxIntegrationsPerRun: env.INTEGRATIONS_PER_RUN,
+    },
+    fanout: {
+      maxInvocations: env.FANOUT_MAX_INVOCATIONS,
+      baseUrl: fanoutBaseUrl(env),
+      // A cautious guess of one invocation's reach: every slot busy the whole budget, 2 s a mailbox
+      // (an idle mailbox on a remote provider takes 0.3–1 s; one with new mail, more).
+      mailboxesPerInvocation: env.FANOUT_MAILBOXES_PER_INVOCATION ?? Math.max(1, Math.floor((env.SYNC_CONCURRENCY * env.RUN_BUDGET_MS) / 2_000)),
+    },
     smtp: env.SMTP_HOST
       ? {
           host: env.SMTP_HOST,
@@ -342,6 +386,20 @@ function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean, 
     ...(dnsServers.length > 0 ? { dnsServers } : {}),
     hostPolicy: mailHosts,
   };
+}
+
+/**
+ * The deployment's own address for fan-out: configured, else the platform's. Never the request's Host
+ * header, which the client chooses (it would let a caller aim the secret-bearing requests elsewhere).
+ */
+function fanoutBaseUrl(env: z.infer<typeof envSchema>): string | undefined {
+  const configured = env.FANOUT_BASE_URL ?? env.PUBLIC_BASE_URL;
+  if (configured) return configured.replace(/\/+$/, "");
+  // Vercel: the production domain in production (deployment URLs may sit behind Deployment Protection).
+  const vercelHost = env.VERCEL_ENV === "production" ? (env.VERCEL_PROJECT_PRODUCTION_URL ?? env.VERCEL_URL) : env.VERCEL_URL;
+  if (env.VERCEL && vercelHost) return `https://${vercelHost}`;
+  if (env.NETLIFY && env.URL) return env.URL.replace(/\/+$/, "");
+  return undefined;
 }
 
 /** PGlite for `pglite:` URLs and plain paths, Neon for Neon hosts, node-postgres otherwise. */

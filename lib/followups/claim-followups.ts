@@ -1,11 +1,13 @@
 // The statements that claim follow-up work, kept together because correctness rests on them.
 //
-// claimFollowupStep: a send happens only after its (follow-up, step) row was inserted here, and
+// claimFollowupSteps: a send happens only after its (follow-up, step) row was inserted here, and
 // `followup_send_attempts` has a unique key on (followup_id, step): of any number of concurrent
-// pings or retries, exactly one insert succeeds and only that caller talks to SMTP. The same
-// transaction holds a per-client advisory lock while it checks that the client got no automatic
-// email today, so two runs cannot each send that client a different follow-up on the same day
-// (the lock is released at commit; on PGlite transactions already run one at a time).
+// pings, workers or retries, exactly one insert succeeds and only that caller talks to SMTP. The
+// same transaction holds a per-client advisory lock while it checks that the client got no
+// automatic email today, so two runs (or two workers of one run) cannot each send that client a
+// different follow-up on the same day (the locks are released at commit; on PGlite transactions
+// already run one at a time). A batch of steps is claimed in one transaction: a handful of round
+// trips for the batch instead of five per email.
 //
 // recordHandOver: written when the server has accepted the envelope, just before the message goes.
 // It only succeeds on the claimer's own row still `sending` and not handed over, so a run that
@@ -28,6 +30,14 @@ const CLIENT_LOCK_CLASS = 7_340_022;
 /** States that mean an email went, or may have gone, to the client. */
 export const CONTACTING_STATES = ["sending", "sent", "uncertain"] as const;
 
+/** What the steps claimed together share: one company's run, at one instant. */
+export interface ClaimContext {
+  startedAt: Date;
+  leaseUntil: Date;
+  /** The clients' current local day, [start, end): one automatic email per client per day. */
+  clientDay: { startAt: Date; endAt: Date };
+}
+
 export interface StepClaim {
   followupId: number;
   companyId: number;
@@ -36,54 +46,87 @@ export interface StepClaim {
   messageId: string;
   recipient: string;
   subject: string;
-  startedAt: Date;
-  leaseUntil: Date;
-  /** The client's current local day, [start, end): one automatic email per client per day. */
-  clientDay: { startAt: Date; endAt: Date };
   /** Email unless said: the per-client day counts every channel. */
   channel?: FollowupChannelName;
 }
 
 export type ClaimResult = { claimed: true; attemptId: number } | { claimed: false; reason: "step_taken" | "client_contacted_today" };
 
-/** Records the attempt before SMTP is contacted; only a caller that gets `claimed: true` may send. */
-export async function claimFollowupStep(db: Db, claim: StepClaim): Promise<ClaimResult> {
+/**
+ * Records the attempts of `claims` before SMTP is contacted, in one transaction; only a claim that
+ * comes back `claimed: true` may be sent. Results are in the order of `claims`. Of two claims for
+ * the same client, only the first can succeed.
+ */
+export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: StepClaim[]): Promise<ClaimResult[]> {
+  if (claims.length === 0) return [];
+  const clientIds = [...new Set(claims.map((c) => c.clientId))].sort((a, b) => a - b);
   return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(${CLIENT_LOCK_CLASS}::int, ${claim.clientId}::int)`);
-    const contacted = await tx
-      .select({ id: followupSendAttempts.id })
+    // Locked in ascending order, so two runs claiming overlapping clients wait for each other
+    // instead of deadlocking (volatile functions run after the subquery's sort, PostgreSQL ≥ 9.6).
+    await tx.execute(sql`
+      select count(pg_advisory_xact_lock(${CLIENT_LOCK_CLASS}::int, client_id))
+      from (select client_id from (values ${sql.join(clientIds.map((id) => sql`(${id}::int)`), sql`, `)}) as v(client_id) order by client_id) as ordered`);
+    const contactedRows = await tx
+      .selectDistinct({ clientId: followupSendAttempts.clientId })
       .from(followupSendAttempts)
       .where(
         and(
-          eq(followupSendAttempts.clientId, claim.clientId),
+          inArray(followupSendAttempts.clientId, clientIds),
           inArray(followupSendAttempts.state, [...CONTACTING_STATES]),
-          sql`${followupSendAttempts.startedAt} >= ${claim.clientDay.startAt.toISOString()}::timestamptz`,
-          sql`${followupSendAttempts.startedAt} < ${claim.clientDay.endAt.toISOString()}::timestamptz`,
+          sql`${followupSendAttempts.startedAt} >= ${context.clientDay.startAt.toISOString()}::timestamptz`,
+          sql`${followupSendAttempts.startedAt} < ${context.clientDay.endAt.toISOString()}::timestamptz`,
         ),
-      )
-      .limit(1);
-    if (contacted.length > 0) return { claimed: false, reason: "client_contacted_today" } as const;
-    const inserted = await tx
+      );
+    const contacted = new Set(contactedRows.map((row) => row.clientId));
+    const toInsert: StepClaim[] = [];
+    for (const claim of claims) {
+      if (contacted.has(claim.clientId)) continue;
+      contacted.add(claim.clientId);
+      toInsert.push(claim);
+    }
+    const inserted = toInsert.length === 0 ? [] : await tx
       .insert(followupSendAttempts)
-      .values({
+      .values(toInsert.map((claim) => ({
         followupId: claim.followupId,
         companyId: claim.companyId,
         clientId: claim.clientId,
         step: claim.step,
-        state: "sending",
+        state: "sending" as const,
         channel: claim.channel ?? "email",
         messageId: claim.messageId,
         recipient: claim.recipient,
         subject: claim.subject,
-        leaseUntil: claim.leaseUntil,
-        startedAt: claim.startedAt,
-        updatedAt: claim.startedAt,
-      })
+        leaseUntil: context.leaseUntil,
+        startedAt: context.startedAt,
+        updatedAt: context.startedAt,
+      })))
       .onConflictDoNothing({ target: [followupSendAttempts.followupId, followupSendAttempts.step] })
-      .returning({ id: followupSendAttempts.id });
-    const row = inserted[0];
-    return row ? ({ claimed: true, attemptId: row.id } as const) : ({ claimed: false, reason: "step_taken" } as const);
+      .returning({ id: followupSendAttempts.id, followupId: followupSendAttempts.followupId, step: followupSendAttempts.step });
+    const attemptIdOf = new Map(inserted.map((row) => [`${row.followupId}:${row.step}`, row.id]));
+    const isInserting = new Set(toInsert);
+    return claims.map((claim): ClaimResult => {
+      if (!isInserting.has(claim)) return { claimed: false, reason: "client_contacted_today" };
+      const attemptId = attemptIdOf.get(`${claim.followupId}:${claim.step}`);
+      return attemptId === undefined ? { claimed: false, reason: "step_taken" } : { claimed: true, attemptId };
+    });
   });
+}
+
+/** Claims one step alone (the SMS channel, which claims as it sends): see claimFollowupSteps. */
+export async function claimFollowupStep(db: Db, claim: StepClaim & ClaimContext): Promise<ClaimResult> {
+  const [result] = await claimFollowupSteps(db, claim, [claim]);
+  return result!;
+}
+
+/**
+ * Deletes claimed attempts that were never handed over (the run stopped before sending them: out
+ * of time, or their server stopped answering), so the next run claims their steps again at once.
+ */
+export async function releaseUnsentAttempts(db: Db, attemptIds: number[]): Promise<void> {
+  if (attemptIds.length === 0) return;
+  await db
+    .delete(followupSendAttempts)
+    .where(and(inArray(followupSendAttempts.id, attemptIds), eq(followupSendAttempts.state, "sending"), isNull(followupSendAttempts.handedOverAt)));
 }
 
 export interface StaleAttempt {

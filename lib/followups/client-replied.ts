@@ -1,4 +1,4 @@
-// Has the client answered one of this follow-up's emails? This is where the inbox sync and the
+// Has the client answered one of a follow-up's emails? (Asked for a run's batch of follow-ups at once.) This is where the inbox sync and the
 // follow-ups meet, through data only: the sync stores each inbound message with its Message-ID and
 // headers and threads a reply into the conversation whose sent Message-ID it answers.
 //
@@ -12,14 +12,15 @@
 import { sql } from "drizzle-orm";
 import { type Db, rowsOf } from "../db/client.js";
 
-/** True when the client answered after a send of this follow-up. */
-export async function hasClientReplied(db: Db, followupId: number): Promise<boolean> {
+/** The follow-ups among `followupIds` whose client answered after one of their sends. */
+export async function followupsWithClientReply(db: Db, followupIds: number[]): Promise<Set<number>> {
+  if (followupIds.length === 0) return new Set();
   const result = await db.execute(sql`
-    select 1
+    select distinct h.followup_id
     from followup_history h
     join conversations c on c.company_id = h.company_id
     join inbox_messages m on m.conversation_id = c.id
-    where h.followup_id = ${followupId}
+    where h.followup_id in (${sql.join(followupIds.map((id) => sql`${id}`), sql`, `)})
       and h.sent_at is not null
       and m.is_from_client and not m.is_auto_reply and not m.is_bounce and not m.is_backfill
       and (
@@ -29,7 +30,6 @@ export async function hasClientReplied(db: Db, followupId: number): Promise<bool
           and m.created_at > h.sent_at - interval '1 day'
           and position(btrim(h.message_id, '<>') in m.external_metadata::text) > 0
         )
-      )
-    limit 1`);
-  return rowsOf(result).length > 0;
+      )`);
+  return new Set(rowsOf<{ followup_id: number }>(result).map((row) => Number(row.followup_id)));
 }

@@ -1,17 +1,17 @@
-// Reads what the due-step rule needs about one follow-up (its source, sends, attempts, the client's
-// replies and the last automatic email to the client) and applies the rule.
+// Reads what the due-step rule needs about a batch of follow-ups (their sources, sends, attempts, the
+// clients' replies and the last automatic email to each client) and applies the rule to each.
 
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { and, inArray, max } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { type FollowupChannelName, followupHistory, followupSendAttempts } from "../db/schema.js";
 import { mobileNumberOf } from "../sms/phone-number.js";
 import { CONTACTING_STATES } from "./claim-followups.js";
-import { hasClientReplied } from "./client-replied.js";
+import { followupsWithClientReply } from "./client-replied.js";
 import { type DueDecision, dueStep, eligibilityOf, type FollowupFacts } from "./due-steps.js";
 import type { FollowupCandidate } from "./select-candidates.js";
 import type { FollowupSettings } from "./settings.js";
 import { smsWindowOf } from "./sms-settings.js";
-import { readSourceState, type SourceState } from "./source-state.js";
+import { readSourceStates, type SourceState } from "./source-state.js";
 
 export interface FollowupDecision {
   decision: DueDecision;
@@ -25,66 +25,101 @@ export interface FollowupDecision {
 // One plain address: no display name, no list, no header-significant characters.
 const SINGLE_ADDRESS = /^[^\s@<>,;:"'()[\]\\]+@[^\s@<>,;:"'()[\]\\]+\.[^\s@<>,;:"'()[\]\\]+$/;
 
-/** Decides what to do with `candidate` at `now`. */
-export async function decideFollowup(
+/**
+ * Decides what to do with each of `batch` at `now`, reading their facts in a fixed number of
+ * queries (not per follow-up): a run decides a batch just before sending it, so the stop rules are
+ * read moments before each email, not at the start of the run.
+ */
+export async function decideFollowups(
   db: Db,
-  candidate: FollowupCandidate,
-  settings: FollowupSettings,
+  batch: { candidate: FollowupCandidate; settings: FollowupSettings; channel: FollowupChannelName }[],
   now: Date,
-  channel: FollowupChannelName = "email",
-): Promise<FollowupDecision> {
-  const facts: FollowupFacts = {
-    status: candidate.status,
-    kind: candidate.kind,
-    isAutoEnabled: candidate.isAutoEnabled,
-    autoFrequencyDays: candidate.autoFrequencyDays,
-    shouldStopOnResponse: candidate.shouldStopOnResponse,
-  };
-  // Switched-off companies cost no further query.
-  const ineligible = eligibilityOf(facts, settings);
-  if (ineligible) return { decision: ineligible, sendCount: 0 };
+): Promise<Map<number, FollowupDecision>> {
+  const decisions = new Map<number, FollowupDecision>();
+  const eligible: { candidate: FollowupCandidate; settings: FollowupSettings; channel: FollowupChannelName; facts: FollowupFacts }[] = [];
+  for (const { candidate, settings, channel } of batch) {
+    const facts = factsOf(candidate);
+    // Switched-off companies cost no further query.
+    const ineligible = eligibilityOf(facts, settings);
+    if (ineligible) decisions.set(candidate.id, { decision: ineligible, sendCount: 0 });
+    else eligible.push({ candidate, settings, channel, facts });
+  }
+  if (eligible.length === 0) return decisions;
 
-  const [source, history, attempts, lastToClient] = await Promise.all([
-    readSourceState(db, candidate),
+  const followupIds = eligible.map((e) => e.candidate.id);
+  const clientIds = [...new Set(eligible.map((e) => e.candidate.clientId).filter((id) => id !== null))];
+  const [sources, history, attempts, lastToClient] = await Promise.all([
+    readSourceStates(db, eligible.map((e) => e.candidate)),
     db
-      .select({ sentAt: followupHistory.sentAt, createdAt: followupHistory.createdAt })
+      .select({ followupId: followupHistory.followupId, sentAt: followupHistory.sentAt, createdAt: followupHistory.createdAt })
       .from(followupHistory)
-      .where(eq(followupHistory.followupId, candidate.id)),
+      .where(inArray(followupHistory.followupId, followupIds)),
     db
-      .select({ step: followupSendAttempts.step, state: followupSendAttempts.state })
+      .select({ followupId: followupSendAttempts.followupId, step: followupSendAttempts.step, state: followupSendAttempts.state })
       .from(followupSendAttempts)
-      .where(eq(followupSendAttempts.followupId, candidate.id)),
-    candidate.clientId === null
-      ? Promise.resolve([])
+      .where(inArray(followupSendAttempts.followupId, followupIds)),
+    clientIds.length === 0
+      ? []
       : db
-          .select({ startedAt: followupSendAttempts.startedAt })
+          .select({ clientId: followupSendAttempts.clientId, startedAt: max(followupSendAttempts.startedAt) })
           .from(followupSendAttempts)
-          .where(and(eq(followupSendAttempts.clientId, candidate.clientId), inArray(followupSendAttempts.state, [...CONTACTING_STATES])))
-          .orderBy(desc(followupSendAttempts.startedAt))
-          .limit(1),
+          .where(and(inArray(followupSendAttempts.clientId, clientIds), inArray(followupSendAttempts.state, [...CONTACTING_STATES])))
+          .groupBy(followupSendAttempts.clientId),
   ]);
-  const sendsAt = history.map((h) => h.sentAt ?? h.createdAt);
-  const replied = candidate.shouldStopOnResponse && sendsAt.length > 0 ? await hasClientReplied(db, candidate.id) : false;
-  // SMS: the client's mobile in E.164 and the stricter SMS window; the rest of the rule is the same.
-  const phone = channel === "sms" ? mobileNumberOf(candidate.clientPhone) : undefined;
-  const recipient = phone ? ("e164" in phone ? phone.e164 : undefined) : usableAddress(candidate.clientEmail);
-  const decision = dueStep({
-    now,
-    settings: channel === "sms" ? { ...settings, sendingWindow: smsWindowOf(settings.sms, settings.sendingWindow) } : settings,
-    missingRecipientReason: phone && "unusable" in phone ? phone.unusable : undefined,
-    followup: facts,
-    source,
-    sendsAt,
-    attempts,
-    hasClientReplied: replied,
-    recipient,
-    lastAutomaticEmailToClientAt: lastToClient[0]?.startedAt,
-  });
-  return { decision, source, recipient, sendCount: sendsAt.length };
+  const sendsAtOf = groupBy(history, (h) => h.followupId, (h) => h.sentAt ?? h.createdAt);
+  const attemptsOf = groupBy(attempts, (a) => a.followupId, (a) => ({ step: a.step, state: a.state }));
+  const lastToClientOf = new Map(lastToClient.map((row) => [row.clientId, row.startedAt ?? undefined]));
+  const mayHaveReplies = eligible
+    .filter((e) => e.candidate.shouldStopOnResponse && (sendsAtOf.get(e.candidate.id)?.length ?? 0) > 0)
+    .map((e) => e.candidate.id);
+  const replied = await followupsWithClientReply(db, mayHaveReplies);
+
+  for (const { candidate, settings, channel, facts } of eligible) {
+    const source = sources.get(candidate.id)!;
+    const sendsAt = sendsAtOf.get(candidate.id) ?? [];
+    // SMS: the client's mobile in E.164 and the stricter SMS window; the rest of the rule is the same.
+    const phone = channel === "sms" ? mobileNumberOf(candidate.clientPhone) : undefined;
+    const recipient = phone ? ("e164" in phone ? phone.e164 : undefined) : usableAddress(candidate.clientEmail);
+    const decision = dueStep({
+      now,
+      settings: channel === "sms" ? { ...settings, sendingWindow: smsWindowOf(settings.sms, settings.sendingWindow) } : settings,
+      missingRecipientReason: phone && "unusable" in phone ? phone.unusable : undefined,
+      followup: facts,
+      source,
+      sendsAt,
+      attempts: attemptsOf.get(candidate.id) ?? [],
+      hasClientReplied: replied.has(candidate.id),
+      recipient,
+      lastAutomaticEmailToClientAt: candidate.clientId === null ? undefined : lastToClientOf.get(candidate.clientId),
+    });
+    decisions.set(candidate.id, { decision, source, recipient, sendCount: sendsAt.length });
+  }
+  return decisions;
 }
 
 /** The client's address when it is one plain address, else undefined (never sent to). */
 export function usableAddress(email: string | null): string | undefined {
   const trimmed = email?.trim();
   return trimmed && SINGLE_ADDRESS.test(trimmed) ? trimmed : undefined;
+}
+
+function factsOf(candidate: FollowupCandidate): FollowupFacts {
+  return {
+    status: candidate.status,
+    kind: candidate.kind,
+    isAutoEnabled: candidate.isAutoEnabled,
+    autoFrequencyDays: candidate.autoFrequencyDays,
+    shouldStopOnResponse: candidate.shouldStopOnResponse,
+  };
+}
+
+function groupBy<T, V>(rows: T[], keyOf: (row: T) => number, valueOf: (row: T) => V): Map<number, V[]> {
+  const groups = new Map<number, V[]>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const group = groups.get(key);
+    if (group) group.push(valueOf(row));
+    else groups.set(key, [valueOf(row)]);
+  }
+  return groups;
 }

@@ -69,9 +69,12 @@ export function renderFollowup(options: {
   };
 }
 
+// Built once: constructing an Intl.NumberFormat costs more than rendering the rest of an email.
+const FRENCH_AMOUNT = new Intl.NumberFormat("fr-FR", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
 /** "1 234,50" (no-break space between thousands, comma before cents), as French invoices write it. */
 export function frenchAmount(amount: number): string {
-  return new Intl.NumberFormat("fr-FR", { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+  return FRENCH_AMOUNT
     .format(amount)
     .replace(/\s/g, "\u00a0");
 }

@@ -1,7 +1,8 @@
 // Sends one automatic follow-up step exactly once.
 //
-// 1. Claim: insert the (follow-up, step) attempt, state `sending`, with a Message-ID generated here
-//    and a lease, before any SMTP traffic. A caller that loses the insert sends nothing.
+// 1. Claim (claim-followups.ts, by the caller, for a batch): insert the (follow-up, step) attempt,
+//    state `sending`, with a Message-ID from `newMessageId` and a lease, before any SMTP traffic.
+//    A caller that loses the insert sends nothing.
 // 2. SMTP, outside any transaction. Once the server has accepted the envelope (354 to DATA), and
 //    before the message itself is written, the attempt's `handed_over_at` is set (hand-over).
 // 3. Accepted: record everything in one transaction (record-send.ts).
@@ -29,8 +30,7 @@ import { followupSendAttempts } from "../db/schema.js";
 import { type ErrorKind, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
-import { claimFollowupStep, recordHandOver } from "./claim-followups.js";
-import { startOfLocalDay } from "./local-time.js";
+import { recordHandOver } from "./claim-followups.js";
 import { notifyFailedSend } from "./notify-company.js";
 import { recordSentFollowup } from "./record-send.js";
 import type { RenderedEmail } from "./render.js";
@@ -44,6 +44,9 @@ import type { Sender } from "./sender.js";
 export const ATTEMPT_LEASE_MS = 20 * 60_000;
 
 export interface SendRequest {
+  /** The attempt this caller claimed for the step, and the Message-ID recorded with it. */
+  attemptId: number;
+  messageId: string;
   followupId: number;
   companyId: number;
   clientId: number;
@@ -52,44 +55,28 @@ export interface SendRequest {
   email: RenderedEmail;
   sender: Sender;
   now: Date;
-  timeZone: string;
   isLastAllowed: boolean;
   /** The run's session with the sender's SMTP account (one connection reused across sends). */
   smtp: SmtpSession;
+  /** Called once the server accepted the message, before it is recorded (the account is free again). */
+  onAccepted?: () => void;
 }
 
 export type SendOutcome =
   | { outcome: "sent"; historyId: number; messageId: string }
-  | { outcome: "not_claimed"; reason: "step_taken" | "client_contacted_today" }
+  | { outcome: "not_claimed"; reason: "step_taken" }
   | { outcome: "failed"; kind: ErrorKind; reason: string; isServerDown: boolean }
   | { outcome: "unrecorded"; reason: string };
 
-/** Claims, sends and records one step; never throws for an SMTP failure. */
+/** Sends and records one claimed step; never throws for an SMTP failure. */
 export async function sendFollowup(db: Db, request: SendRequest, log: Logger): Promise<SendOutcome> {
-  const messageId = newMessageId(request.followupId, request.step, request.sender.from.address);
-  const claim = await claimFollowupStep(db, {
-    followupId: request.followupId,
-    companyId: request.companyId,
-    clientId: request.clientId,
-    step: request.step,
-    messageId,
-    recipient: request.recipient,
-    subject: request.email.subject,
-    startedAt: request.now,
-    leaseUntil: new Date(request.now.getTime() + ATTEMPT_LEASE_MS),
-    clientDay: {
-      startAt: startOfLocalDay(request.now, request.timeZone),
-      endAt: startOfLocalDay(request.now, request.timeZone, 1),
-    },
-  });
-  if (!claim.claimed) return { outcome: "not_claimed", reason: claim.reason };
-
+  const { attemptId, messageId } = request;
   let smtpResponse: string;
   let isReleased = false;
   let handOverFailure: unknown;
   try {
     const onHandOver = async () => {
-      const isRecorded = await recordHandOver(db, claim.attemptId, request.now).catch((err: unknown) => {
+      const isRecorded = await recordHandOver(db, attemptId, request.now).catch((err: unknown) => {
         handOverFailure = err;
         throw err;
       });
@@ -108,18 +95,19 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
         headers: { "Auto-Submitted": "auto-generated" },
       }, { onHandOver });
     smtpResponse = accepted.response;
+    request.onAccepted?.();
   } catch (err) {
     // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
     if (isReleased) return { outcome: "not_claimed", reason: "step_taken" };
     // The database failed, not SMTP; the message was not written. The attempt stays `sending`
     // without a hand-over, so once its lease has passed a run sends the step again.
     if (handOverFailure !== undefined) throw handOverFailure;
-    return failAttempt(db, request, claim.attemptId, err, log);
+    return failAttempt(db, request, attemptId, err, log);
   }
 
   try {
     const historyId = await recordSentFollowup(db, {
-      attemptId: claim.attemptId,
+      attemptId: attemptId,
       followupId: request.followupId,
       companyId: request.companyId,
       clientId: request.clientId,
@@ -165,7 +153,7 @@ async function failAttempt(db: Db, request: SendRequest, attemptId: number, thro
 }
 
 /** `<lokario.f{followup}.s{step}.{random}@{sender's domain}>`: unique, and traceable by eye. */
-function newMessageId(followupId: number, step: number, fromAddress: string): string {
+export function newMessageId(followupId: number, step: number, fromAddress: string): string {
   const domain = (fromAddress.split("@")[1] ?? "lokario.local").toLowerCase().replace(/[^a-z0-9.-]/g, "") || "lokario.local";
   return `<lokario.f${followupId}.s${step}.${randomBytes(8).toString("hex")}@${domain}>`;
 }

@@ -2,7 +2,7 @@
 // signature recorded a minute ago must stop the email, and the amount and due date printed in it
 // must be today's, not those copied into the follow-up when it was created.
 
-import { and, eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { INVOICE_STATUS, invoices, QUOTE_STATUS, quotes } from "../db/schema.js";
 import type { FollowupKind } from "./due-steps.js";
@@ -55,6 +55,37 @@ export async function readSourceState(db: Db, followup: FollowupSource): Promise
     return sourceStateOf(followup, { type: "quote", row });
   }
   return sourceStateOf(followup, undefined);
+}
+
+/**
+ * The source states of many follow-ups at once (two queries, whatever their number), keyed by
+ * follow-up id: what a run reads just before sending a batch.
+ */
+export async function readSourceStates<F extends FollowupSource & { id: number }>(db: Db, followups: F[]): Promise<Map<number, SourceState>> {
+  const idsOf = (type: string) => [...new Set(followups.filter((f) => f.sourceType === type && f.sourceId !== null).map((f) => f.sourceId!))];
+  const invoiceIds = idsOf("invoice");
+  const quoteIds = idsOf("quote");
+  const [invoiceRows, quoteRows] = await Promise.all([
+    invoiceIds.length === 0 ? [] : db.select().from(invoices).where(inArray(invoices.id, invoiceIds)),
+    quoteIds.length === 0 ? [] : db.select().from(quotes).where(inArray(quotes.id, quoteIds)),
+  ]);
+  const invoiceById = new Map(invoiceRows.map((row) => [row.id, row]));
+  const quoteById = new Map(quoteRows.map((row) => [row.id, row]));
+  const states = new Map<number, SourceState>();
+  for (const followup of followups) {
+    // Same company only, as readSourceState's query says: another company's document is no source.
+    const sameCompany = <R extends { companyId: number }>(row: R | undefined) => (row?.companyId === followup.companyId ? row : undefined);
+    const source =
+      followup.sourceId === null
+        ? undefined
+        : followup.sourceType === "invoice"
+          ? { type: "invoice" as const, row: sameCompany(invoiceById.get(followup.sourceId)) }
+          : followup.sourceType === "quote"
+            ? { type: "quote" as const, row: sameCompany(quoteById.get(followup.sourceId)) }
+            : undefined;
+    states.set(followup.id, sourceStateOf(followup, source));
+  }
+  return states;
 }
 
 /** The pure part: a source row (or its absence) turned into a state. */

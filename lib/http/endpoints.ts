@@ -4,12 +4,12 @@
 import { processAutomaticJob } from "../followups/process-automatic.js";
 import { syncAllJob } from "../inbox/sync-all.js";
 import { cronEndpoint, type EndpointOptions, type GuardedEndpoint } from "./endpoint.js";
+import { PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH } from "./paths.js";
+
+export { PROCESS_AUTOMATIC_PATH, SYNC_ALL_PATH };
 
 /** A web-standard request handler. */
 export type Endpoint = (req: Request) => Promise<Response>;
-
-export const SYNC_ALL_PATH = "/api/inbox/integrations/sync-all";
-export const PROCESS_AUTOMATIC_PATH = "/api/followups/process-automatic";
 
 /** Both endpoints by path, built with `options` (a server's environment and database, a test's log sink). */
 export function createEndpoints(options: EndpointOptions = {}): Record<string, GuardedEndpoint> {

@@ -22,6 +22,16 @@ export interface CursorKey {
   owner: string;
 }
 
+/**
+ * Whether the open folder has nothing after the cursor, as its UIDNEXT (from EXAMINE) shows: then no
+ * UID SEARCH is needed, which spares an idle mailbox a round trip. A server that gives no UIDNEXT
+ * (0) and an unfinished backfill always search.
+ */
+export function isCaughtUp(cursor: FolderCursor, uidNext: number): boolean {
+  const isBackfillDone = cursor.backfillUntilUid === null || cursor.lastUid >= cursor.backfillUntilUid;
+  return isBackfillDone && uidNext > 0 && uidNext - 1 <= cursor.lastUid;
+}
+
 /** The stored cursor of a folder, or null before its first sync. */
 export async function readCursor(db: Db, key: Omit<CursorKey, "owner">): Promise<FolderCursor | null> {
   const [row] = await db

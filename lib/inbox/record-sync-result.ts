@@ -1,7 +1,7 @@
 // Records how a sync of one integration ended (status, error, failure counters, next run time) and
 // ends the run's lease on it, in one owner-checked statement.
 
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { SYNC_STATUS, inboxIntegrations } from "../db/schema.js";
 import type { ErrorKind } from "../errors.js";
@@ -43,6 +43,32 @@ export async function recordSyncSuccess(
       updatedAt: now,
     })
     .where(and(eq(inboxIntegrations.id, integration.id), eq(inboxIntegrations.leaseOwner, owner)));
+}
+
+/**
+ * Success of several integrations finished with nothing left (idle or caught up), in one statement:
+ * the same fields as `recordSyncSuccess`, each due again after its own `sync_interval_minutes`.
+ * Only rows `owner` still holds change. A fleet of idle mailboxes then costs one write per batch.
+ */
+export async function recordSyncSuccesses(db: Db, integrationIds: number[], owner: string, now: Date): Promise<void> {
+  if (integrationIds.length === 0) return;
+  const t = inboxIntegrations;
+  await db
+    .update(t)
+    .set({
+      lastSyncAt: now,
+      lastSyncStatus: SYNC_STATUS.success,
+      lastSyncError: null,
+      lastSuccessAt: now,
+      consecutiveFailures: 0,
+      authFailures: 0,
+      failingSince: null,
+      nextSyncAt: sql`${now.toISOString()}::timestamptz + greatest(1, ${t.syncIntervalMinutes}) * interval '1 minute'`,
+      leaseOwner: null,
+      leaseUntil: null,
+      updatedAt: now,
+    })
+    .where(and(inArray(t.id, integrationIds), eq(t.leaseOwner, owner)));
 }
 
 /**

@@ -1,19 +1,29 @@
 /**
- * The inbox sync job: claims the due IMAP integrations one at a time (two in parallel), imports their
- * new mail, and records each one's result. One failing mailbox never fails the run. The run stops
- * taking integrations and batches before its budget is spent and says `remaining: true`; the next ping
- * continues where it stopped (the cursors moved after every batch).
+ * The inbox sync job: claims due IMAP integrations, most overdue first, in small batches (as many as
+ * it has free slots), syncs many at once (`SYNC_CONCURRENCY`, at most `SYNC_CONCURRENCY_PER_HOST` on
+ * one IMAP host), and records each one's result (plain successes in batches). One failing mailbox
+ * never fails the run. There is
+ * no fixed count per run: it takes mailboxes until its budget (minus a reserve) is spent, then says
+ * `remaining: true`; the next ping continues where it stopped (the cursors moved after every batch).
+ * When far more is due than one run can do, it may fan out over parallel invocations (`fan-out.ts`).
  */
 
+import { setMaxListeners } from "node:events";
 import { shortReason } from "../errors.js";
-import { claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, releaseIntegration } from "../jobs/claim.js";
+import {
+  type ClaimedIntegration, claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, imapHostKey, releaseIntegration,
+} from "../jobs/claim.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
 import { attachmentStorageFor } from "../storage/attachment-storage.js";
+import { childInvocationsFor, type FanoutSummary, isFanoutChildQuery, startFanout } from "./fan-out.js";
+import { createSuccessRecorder } from "./success-recorder.js";
 import { type IntegrationSyncContext, syncIntegration } from "./sync-integration.js";
 
 export interface SyncParams {
   /** Sync only this integration, whether due or not (CLI `sync --integration ID`). */
   integrationId?: number;
+  /** This run was started by another ping's fan-out: it never fans out itself. */
+  isFanoutChild?: boolean;
 }
 
 export interface IntegrationFailure {
@@ -29,10 +39,10 @@ export interface SyncSummary {
   messagesSetAside: number;
   failures: IntegrationFailure[];
   remaining: boolean;
+  /** What the parallel invocations this run started did (only when it fanned out). */
+  fanout?: FanoutSummary;
 }
 
-/** Mailboxes synced at the same time: overlaps network waits without hammering the database. */
-const CONCURRENCY = 2;
 /** A lease outlives the run by this much, so a run killed by its platform frees its mailboxes soon after. */
 const LEASE_MARGIN_MS = 60_000;
 
@@ -40,7 +50,7 @@ export const syncAllJob: Job<SyncParams, SyncSummary> = {
   name: "inbox-sync",
   triggerLogLine: "🔄 Déclenchement de la synchronisation inbox via API...",
   successMessage: "Synchronisation inbox terminée avec succès",
-  paramsFromQuery: () => ({}),
+  paramsFromQuery: (query) => (isFanoutChildQuery(query) ? { isFanoutChild: true } : {}),
   run: syncAll,
 };
 
@@ -54,55 +64,127 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
   };
   const isForced = params.integrationId !== undefined;
   if (!isForced) summary.integrations.skipped = await countNotDueIntegrations(ctx.db, ctx.now());
-  const syncCtx = integrationContext(ctx);
-  const limit = isForced ? 1 : ctx.config.integrationsPerRun;
-  let claims = 0;
-  let isCutShort = false;
+  // Only a ping (HTTP or the platform's schedule) fans out: a CLI run or a child works alone.
+  const mayFanOut = !isForced && !params.isFanoutChild && (ctx.trigger === "http" || ctx.trigger === "schedule");
+  const fanout = mayFanOut && ctx.config.fanout.maxInvocations > 0
+    ? startFanout(ctx.config, childInvocationsFor(ctx.config, await countDueIntegrations(ctx.db, ctx.now())), ctx.budget, ctx.log)
+    : undefined;
 
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      if (claims >= limit || ctx.budget.isExhausted(syncCtx.reserveMs)) {
-        isCutShort = true;
-        return;
-      }
-      claims++;
-      const [integration] = await claimDueIntegrations(ctx.db, {
-        owner: ctx.runId,
-        leaseMs: ctx.config.runBudgetMs + LEASE_MARGIN_MS,
-        limit: 1,
-        now: ctx.now(),
-        integrationId: params.integrationId,
-      });
-      if (!integration) return;
-      summary.integrations.attempted++;
-      try {
-        const outcome = await syncIntegration(syncCtx, integration);
-        summary.messagesImported += outcome.imported;
-        summary.messagesSetAside += outcome.setAside;
-        summary.remaining ||= outcome.hasMore;
-        if (outcome.status === "success") summary.integrations.succeeded++;
-        else {
-          summary.integrations.failed++;
-          summary.failures.push({ integrationId: integration.id, reason: outcome.reason });
-        }
-      } catch (err) {
-        // Only the database can fail here (recording the result): count it, free the mailbox, go on.
+  const syncCtx = integrationContext(ctx);
+  const sync = async (integration: ClaimedIntegration): Promise<void> => {
+    summary.integrations.attempted++;
+    try {
+      const outcome = await syncIntegration(syncCtx, integration);
+      summary.messagesImported += outcome.imported;
+      summary.messagesSetAside += outcome.setAside;
+      summary.remaining ||= outcome.hasMore;
+      if (outcome.status === "success") summary.integrations.succeeded++;
+      else {
         summary.integrations.failed++;
-        summary.failures.push({ integrationId: integration.id, reason: shortReason(err) });
-        await releaseIntegration(ctx.db, integration.id, ctx.runId).catch(() => {});
+        summary.failures.push({ integrationId: integration.id, reason: outcome.reason });
       }
+    } catch (err) {
+      // Only the database can fail here (recording the result): count it, free the mailbox, go on.
+      summary.integrations.failed++;
+      summary.failures.push({ integrationId: integration.id, reason: shortReason(err) });
+      await releaseIntegration(ctx.db, integration.id, ctx.runId).catch(() => {});
     }
   };
-  await Promise.all(Array.from({ length: isForced ? 1 : CONCURRENCY }, worker));
+  let isCutShort = false;
+  try {
+    ({ isCutShort } = await runClaimed(ctx, params, syncCtx.reserveMs, sync));
+  } finally {
+    await syncCtx.successes?.close();
+    // The children's answers are awaited even when this run failed: nothing may outlive the response.
+    if (fanout) summary.fanout = await fanout.settle();
+  }
 
-  if (isForced && summary.integrations.attempted === 0) {
+  if (isForced && summary.integrations.attempted === 0 && isCutShort) {
+    // The budget ran out before the mailbox could be claimed (a slow start): it is still to do.
+    summary.remaining = true;
+  } else if (isForced && summary.integrations.attempted === 0) {
     summary.integrations.skipped = 1;
     ctx.log.warn("integration not synced: not an active IMAP integration, or being synced by another run", {
       integrationId: params.integrationId,
     });
   }
+  summary.remaining ||= summary.fanout?.remaining ?? false;
   if (!isForced && isCutShort && !summary.remaining) summary.remaining = (await countDueIntegrations(ctx.db, ctx.now())) > 0;
   return summary;
+}
+
+/**
+ * Claims due integrations and runs `sync` on each, keeping up to `concurrency` running and at most
+ * `concurrencyPerHost` on one host. Claims happen when slots are free, for as many as are free, and
+ * pass over hosts already at their bound, so a run holds few leases it cannot start. Integrations
+ * claimed but not started when the budget runs out are released at once. Says whether it stopped
+ * with work possibly left (budget or the deprecated per-run bound).
+ */
+async function runClaimed(
+  ctx: JobContext,
+  params: SyncParams,
+  reserveMs: number,
+  sync: (integration: ClaimedIntegration) => Promise<void>,
+): Promise<{ isCutShort: boolean }> {
+  const isForced = params.integrationId !== undefined;
+  const concurrency = isForced ? 1 : ctx.config.sync.concurrency;
+  const perHost = ctx.config.sync.concurrencyPerHost;
+  const maxClaims = isForced ? 1 : (ctx.config.sync.maxIntegrationsPerRun ?? Infinity);
+  const running = new Set<Promise<void>>();
+  const sessionsByHost = new Map<string, number>();
+  const waiting: ClaimedIntegration[] = [];
+  let claims = 0;
+  let isSourceDry = false;
+  let isCutShort = false;
+
+  const start = (integration: ClaimedIntegration) => {
+    const host = imapHostKey(integration);
+    sessionsByHost.set(host, (sessionsByHost.get(host) ?? 0) + 1);
+    const task: Promise<void> = sync(integration).finally(() => {
+      sessionsByHost.set(host, sessionsByHost.get(host)! - 1);
+      running.delete(task);
+    });
+    running.add(task);
+  };
+  const startWhatFits = () => {
+    for (let i = 0; i < waiting.length && running.size < concurrency; ) {
+      if ((sessionsByHost.get(imapHostKey(waiting[i]!)) ?? 0) < perHost) start(waiting.splice(i, 1)[0]!);
+      else i++;
+    }
+  };
+
+  for (;;) {
+    startWhatFits();
+    if (ctx.budget.isExhausted(reserveMs) || claims >= maxClaims) {
+      isCutShort = true;
+      break;
+    }
+    const free = Math.min(concurrency - running.size - waiting.length, maxClaims - claims);
+    if (!isSourceDry && free > 0) {
+      // Hosts whose sessions (running or about to) reach the bound: claiming more there would only wait.
+      const load = new Map(sessionsByHost);
+      for (const w of waiting) load.set(imapHostKey(w), (load.get(imapHostKey(w)) ?? 0) + 1);
+      const excludedHosts = [...load].filter(([, n]) => n >= perHost).map(([host]) => host);
+      const batch = await claimDueIntegrations(ctx.db, {
+        owner: ctx.runId,
+        leaseMs: ctx.config.runBudgetMs + LEASE_MARGIN_MS,
+        limit: free,
+        now: ctx.now(),
+        integrationId: params.integrationId,
+        excludedHosts,
+      });
+      claims += batch.length;
+      waiting.push(...batch);
+      // Fewer than asked with no host passed over: nothing else is due now.
+      if (batch.length < free && excludedHosts.length === 0) isSourceDry = true;
+      if (batch.length > 0) continue;
+    }
+    if (running.size === 0) break;
+    await Promise.race(running);
+  }
+  if (waiting.length > 0) await releaseIntegration(ctx.db, waiting.map((w) => w.id), ctx.runId).catch(() => {});
+  await Promise.all(running);
+  return { isCutShort };
 }
 
 /** What every integration of this run shares: storage, budget thresholds, the IMAP hard stop. */
@@ -116,6 +198,8 @@ function integrationContext(ctx: JobContext): IntegrationSyncContext {
     ctx.budget.signal,
     AbortSignal.timeout(Math.max(1, Math.floor(ctx.budget.remainingMs() - hardMarginMs))),
   ]);
+  // Every IMAP session of the run listens to it: many at once is the point, not a leak.
+  setMaxListeners(ctx.config.sync.concurrency + 10, hardStop);
   return {
     db: ctx.db,
     config: ctx.config,
@@ -126,5 +210,6 @@ function integrationContext(ctx: JobContext): IntegrationSyncContext {
     storage: attachmentStorageFor(ctx.config, ctx.db),
     reserveMs,
     hardStop,
+    successes: createSuccessRecorder({ db: ctx.db, owner: ctx.runId, now: ctx.now, log: ctx.log }),
   };
 }

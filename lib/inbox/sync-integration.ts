@@ -17,6 +17,7 @@ import { reviewIntegrationAlert } from "../ops/alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { planFolders } from "./folder-plan.js";
 import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";
+import type { SuccessRecorder } from "./success-recorder.js";
 import { emptySyncResult, type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
 
 export interface IntegrationSyncContext {
@@ -31,6 +32,8 @@ export interface IntegrationSyncContext {
   reserveMs: number;
   /** Fires when the IMAP session must end at once (the budget's hard stop). */
   hardStop: AbortSignal;
+  /** Where plain successes are queued to be recorded in batches; without it each is recorded at once. */
+  successes?: SuccessRecorder;
 }
 
 export type IntegrationSyncOutcome =
@@ -76,7 +79,10 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
         }
       },
     ));
-    await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: sum(folderResults).hasMore }, ctx.now());
+    const hasMore = sum(folderResults).hasMore;
+    // Nothing left and no alert to clear: the run writes it with others in one batch.
+    if (ctx.successes && !hasMore && !integration.failureAlertedAt) ctx.successes.add(integration.id);
+    else await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore }, ctx.now());
     outcome = { status: "success", ...sum(folderResults) };
   } catch (err) {
     const progress = sum(folderResults);
@@ -100,7 +106,8 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
     status: outcome.status, imported: totals.imported, setAside: totals.setAside, hasMore: totals.hasMore,
     durationMs: Math.round(performance.now() - startedMs),
   });
-  await reviewAlert(ctx, integration, log);
+  // A success with no alert outstanding has nothing to review: spare the idle mailbox a database round trip.
+  if (outcome.status === "failed" || integration.failureAlertedAt) await reviewAlert(ctx, integration, log);
   return outcome;
 }
 

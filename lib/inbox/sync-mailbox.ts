@@ -27,7 +27,7 @@ import type { Budget } from "../jobs/budget.js";
 import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
-import { advanceCursor, type CursorKey, type FolderCursor, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
+import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
 import { importBatch } from "./import-batch.js";
@@ -93,7 +93,8 @@ export async function syncMailbox(
       maxMessages: ctx.integration.initialSyncMaxMessages,
     };
     const cursor = await openCursor(ctx, key, box, rule, log);
-    await importFolder(ctx, { ...key, direction }, cursor, rule, result, log);
+    // Nothing after the cursor, as the folder's UIDNEXT shows: no SEARCH, no download.
+    if (!isCaughtUp(cursor, box.uidNext)) await importFolder(ctx, { ...key, direction }, cursor, rule, result, log);
   } finally {
     lock.release();
   }

@@ -1,7 +1,7 @@
 // Claims due IMAP integrations for one run, with a lease, and the owner checks that keep a run whose
 // lease expired from overwriting a newer owner's work. The only `FOR UPDATE SKIP LOCKED` statement.
 
-import { and, asc, count, eq, exists, inArray, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, eq, exists, inArray, isNull, lt, lte, notInArray, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { INTEGRATION_TYPE_IMAP, inboxIntegrations } from "../db/schema.js";
 
@@ -16,10 +16,19 @@ export interface ClaimOptions {
   now: Date;
   /** Claim this integration whether due or not (still only when active and not leased by another run). */
   integrationId?: number;
+  /** Pass over integrations on these IMAP hosts (`imapHostKey`): the run has as many sessions there as it may. */
+  excludedHosts?: string[];
+}
+
+/** The key of an integration's IMAP host, as the claim compares it: trimmed, lower-cased. */
+export function imapHostKey(integration: { imapServer: string | null }): string {
+  return (integration.imapServer ?? "").trim().toLowerCase();
 }
 
 /**
- * Leases up to `limit` due integrations to `owner` and returns them, oldest due first.
+ * Leases up to `limit` due integrations to `owner` and returns them, most overdue first: never synced,
+ * then by `next_sync_at` (the last sync plus its interval, or its back-off), so under overload every
+ * mailbox's wait stays bounded by the backlog ahead of it and none starves.
  *
  * Why two runs never get the same row: the inner SELECT locks the rows it picks with FOR UPDATE SKIP
  * LOCKED, so a concurrent claimer passes over rows another transaction is claiming; once that
@@ -37,6 +46,7 @@ export async function claimDueIntegrations(db: Db, options: ClaimOptions): Promi
       and(
         isClaimable(options.now),
         options.integrationId === undefined ? isDue(options.now) : eq(t.id, options.integrationId),
+        options.excludedHosts?.length ? notInArray(sql`lower(trim(coalesce(${t.imapServer}, '')))`, options.excludedHosts) : undefined,
       ),
     )
     .orderBy(sql`${t.nextSyncAt} asc nulls first`, asc(t.id))
@@ -67,12 +77,14 @@ export async function countDueIntegrations(db: Db, now: Date): Promise<number> {
   return row?.n ?? 0;
 }
 
-/** Ends `owner`'s lease on an integration without recording anything (work not started). */
-export async function releaseIntegration(db: Db, integrationId: number, owner: string): Promise<void> {
+/** Ends `owner`'s lease on integrations without recording anything (work not started), in one statement. */
+export async function releaseIntegration(db: Db, integrationIds: number | number[], owner: string): Promise<void> {
+  const ids = Array.isArray(integrationIds) ? integrationIds : [integrationIds];
+  if (ids.length === 0) return;
   await db
     .update(inboxIntegrations)
     .set({ leaseOwner: null, leaseUntil: null })
-    .where(and(eq(inboxIntegrations.id, integrationId), eq(inboxIntegrations.leaseOwner, owner)));
+    .where(and(inArray(inboxIntegrations.id, ids), eq(inboxIntegrations.leaseOwner, owner)));
 }
 
 /**

@@ -52,4 +52,19 @@ describe("inbox sync asked to stop (server shutting down)", () => {
     const uids = (await database.db.select({ uid: inboxMessages.uid }).from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId))).map((m) => m.uid);
     expect(new Set(uids).size).toBe(MESSAGES);
   });
+  it("says work is left, not that the mailbox was skipped, when a sync of one mailbox stops before claiming it", async () => {
+    const mailbox = await createMailbox();
+    await mailbox.appendAll([{ raw: rawMail({ subject: "Demande" }) }]);
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const config = testConfig(database, { ATTACHMENTS_DIR: attachmentsDir });
+    const log = createLogger("test", { level: "silent" });
+
+    // `sync --integration ID --until-done` goes on while `remaining` is true: a run cut before it
+    // could claim the mailbox (a slow start on a busy machine) must not end the loop as "done".
+    const cut = await runJob(syncAllJob, { integrationId }, { config, log, trigger: "cli", stopSignal: AbortSignal.abort(new Error("SIGTERM")) });
+    expect(cut).toMatchObject({ remaining: true, messagesImported: 0, integrations: { attempted: 0, skipped: 0 } });
+
+    const next = await runJob(syncAllJob, { integrationId }, { config, log, trigger: "cli" });
+    expect(next).toMatchObject({ remaining: false, messagesImported: 1 });
+  });
 });

@@ -33,7 +33,6 @@ export interface TokenIntrospection {
 export async function startDovecot(introspection?: TokenIntrospection): Promise<DovecotServer> {
   const dir = mkdtempSync(join(tmpdir(), "lokario-dovecot-"));
   chmodSync(dir, 0o755);
-  const [port, tlsPort] = [await freePort(), await freePort()];
   for (const sub of ["run", "state", "mail"]) mkdirSync(join(dir, sub));
   execFileSync("openssl", [
     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
@@ -41,11 +40,19 @@ export async function startDovecot(introspection?: TokenIntrospection): Promise<
   ], { stdio: "pipe" });
   writeFileSync(join(dir, "users"), "");
   execFileSync("chown", ["-R", "nobody:nogroup", join(dir, "mail")]);
-  writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined));
   if (introspection) writeFileSync(join(dir, "oauth2.conf.ext"), oauth2Config(introspection));
-  // Dovecot daemonizes: its stdio must not be pipes, or waiting for it would wait for the daemon.
-  const started = spawnSync("dovecot", ["-c", join(dir, "dovecot.conf")], { stdio: "ignore", timeout: 20_000 });
-  if (started.status !== 0) throw new Error(`dovecot did not start (exit ${started.status}): see ${dir}/dovecot.log`);
+  // A free port can be taken by another process between the check and Dovecot's listen (another
+  // test run on the machine): Dovecot then exits at once, and is started again on new ports.
+  let port = 0;
+  let tlsPort = 0;
+  for (let attempt = 1; ; attempt++) {
+    [port, tlsPort] = [await freePort(), await freePort()];
+    writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined));
+    // Dovecot daemonizes: its stdio must not be pipes, or waiting for it would wait for the daemon.
+    const started = spawnSync("dovecot", ["-c", join(dir, "dovecot.conf")], { stdio: "ignore", timeout: 20_000 });
+    if (started.status === 0) break;
+    if (attempt === 3) throw new Error(`dovecot did not start (exit ${started.status}): see ${dir}/dovecot.log`);
+  }
   await waitFor("Dovecot to listen", () => canConnect(port));
   await waitFor("Dovecot to listen (TLS)", () => canConnect(tlsPort));
   const certPem = execFileSync("cat", [join(dir, "cert.pem")]).toString();

@@ -17,7 +17,8 @@ export interface SubmittedToSmsc {
   text: string;
 }
 
-export type SubmitBehaviour = "accept" | "throttle" | "drop";
+/** "hold": the submit_sm is recorded as received and never answered (a gateway busy past a kill). */
+export type SubmitBehaviour = "accept" | "throttle" | "drop" | "hold";
 
 export interface TestSmppServer {
   port: number;
@@ -83,6 +84,7 @@ export async function startSmppServer(): Promise<TestSmppServer> {
         esmClass,
         text: textOf(raw),
       });
+      if (behaviour === "hold") return;
       session.send(pdu.response({ message_id: messageId }));
       if (isReceiptImmediate) sendReceipt(session, messageId, String(pdu.destination_addr));
       const answer = answers.shift();

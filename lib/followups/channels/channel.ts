@@ -18,6 +18,9 @@ export type SendOutcome =
 
 export interface FollowupChannel<Request> {
   readonly name: FollowupChannelName;
-  /** Claims, delivers and records one step; never throws for a provider's failure. */
+  /**
+   * Delivers and records one step; never throws for a provider's failure. SMS claims the step
+   * itself first; email steps arrive claimed, a batch at a time (process-batch.ts).
+   */
   send(db: Db, request: Request, log: Logger): Promise<SendOutcome>;
 }
