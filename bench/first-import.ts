@@ -1,7 +1,8 @@
 // Benchmark of a first import against the network's speed, side by side in one run on the same
 // Dovecot mailbox: (1) the raw-fetch floor, imapflow downloading every message and dropping it;
 // (2) `mbsync` copying the folder to a Maildir; (3) the product's first import into PostgreSQL with
-// attachments in a local directory, run in a child process whose peak RSS (VmHWM) is its memory figure.
+// attachments in a local directory, run in a child process (bundled, as deployed) whose peak RSS
+// (VmHWM) is its memory figure.
 // Size: BENCH_IMPORT_MESSAGES (default 3000: mostly small text mails, one in 24 with a 0.5–4.5 MB
 // attachment, about 440 MB in all).
 
@@ -168,14 +169,29 @@ async function productImport(dovecot: DovecotServer, postgres: PostgresServer): 
     DATABASE_URL: url, ENCRYPTION_KEY, LOG_LEVEL: "silent", RUN_BUDGET_MS: "900000",
     ATTACHMENTS_STORAGE: "local", ATTACHMENTS_DIR: join(dovecot.dir, "import-attachments"), ALLOW_PRIVATE_MAIL_HOSTS: "true",
   };
+  const entry = process.env.BENCH_IMPORT_RUNTIME === "tsx" ? ["--import", "tsx", CHILD] : [await bundleChild()];
   const output = await new Promise<string>((resolve, reject) => {
     // BENCH_IMPORT_NODE_ARGS: extra Node flags for the import's process (`--cpu-prof` to profile it).
     const nodeArgs = (process.env.BENCH_IMPORT_NODE_ARGS ?? "").split(" ").filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", CHILD], { env, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [...nodeArgs, ...entry], { env, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.on("error", reject);
     child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`first import child exited with ${code}`))));
   });
   return JSON.parse(output.trim().split("\n").pop()!) as ChildReport;
+}
+
+/**
+ * The child as the serverless deployments run the product: bundled by esbuild (Netlify's
+ * `node_bundler`, Vercel's builder do the same), then run by plain Node. Under tsx (what `npm start`
+ * and the CLI use; `BENCH_IMPORT_RUNTIME=tsx` measures that) the process also holds tsx's loader
+ * thread and every module's compiled source and source map: about 70 MB more before any mail.
+ */
+async function bundleChild(): Promise<string> {
+  const { build } = await import("esbuild");
+  // Inside the repository, so that the bundle's imports of packages resolve to node_modules.
+  const outfile = fileURLToPath(new URL("./.build/first-import-child.mjs", import.meta.url));
+  await build({ entryPoints: [CHILD], outfile, bundle: true, packages: "external", platform: "node", format: "esm", target: "node20", logLevel: "warning" });
+  return outfile;
 }

@@ -4,17 +4,19 @@
 //
 // Cheaper than one message at a time, same outcome:
 // - one query checks the whole batch for messages already stored (a resync, a repeated batch);
-// - the parse of a message, and the writing of its attachment files, runs while the rows of the
-//   message before are being written. The rows themselves are written one message after the other,
-//   each in its own transaction, so a message threads onto a conversation the message before it
-//   in the batch created, and the lock order of `conversation-locks.ts` is unchanged. Nothing else
-//   of a message touches the database before the rows of the one before are settled.
-// - A message whose dedupe key an earlier one of the batch has is prepared only once that one is
-//   written: it is then a duplicate, and must not overwrite that one's attachment files first.
+// - every message is parsed (attachments written to storage) first, then the rows of the whole
+//   batch are written in one transaction (`write-batch.ts`), in UID order, so a message threads
+//   onto a conversation one before it in the batch created. When the database refuses one message's
+//   rows, the batch is rolled back and written again one message per transaction, so that only
+//   that message is set aside.
+// - A batch where a message repeats the dedupe key of an earlier one (the same mail twice) is stored
+//   message by message: the copy is prepared only once the first is written (it is then a
+//   duplicate, and must not overwrite that one's attachment files first), and each message is
+//   parsed while the rows of the one before are being written.
 
 import type { Db } from "../db/client.js";
 import type { MessageDirection } from "../db/schema.js";
-import { dbFailureOf } from "../db/transient-error.js";
+import { dbFailureOf, describeDbError } from "../db/transient-error.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
@@ -22,6 +24,7 @@ import type { DownloadedBatch, FetchedMessage } from "./fetch-new.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { dedupeKeyOf, type IncomingMessage, type PreparedMessage, prepareMessage, type StoreDeps, type StoreOutcome, writeMessage } from "./store-message.js";
 import { isStored, storedAmong } from "./stored-check.js";
+import { BatchRefused, writeBatch } from "./write-batch.js";
 
 export interface BatchImportContext {
   db: Db;
@@ -51,6 +54,71 @@ export async function importBatch(ctx: BatchImportContext, where: Where, batch: 
   const items = batch.messages.map((message) => keyed(message));
   const candidates = items.flatMap((i) => (i.dedupeKey === null ? [] : [{ uid: i.message.uid, dedupeKey: i.dedupeKey }]));
   const alreadyStored = await storedAmong(ctx.db, { integration: ctx.integration, ...where }, candidates, ctx.log);
+  const keys = candidates.map((c) => c.dedupeKey);
+  if (new Set(keys).size === keys.length) await importAtOnce(ctx, where, batch, items, alreadyStored, tally);
+  else await importOneByOne(ctx, where, batch, items, alreadyStored, tally);
+}
+
+type Step =
+  | { kind: "duplicate" }
+  | { kind: "failed"; message: FetchedMessage; error: unknown }
+  | { kind: "prepared"; message: FetchedMessage; prepared: PreparedMessage };
+
+/**
+ * Every message of the batch parsed (attachments stored) first, then all their rows written in one
+ * transaction (`write-batch.ts`); when a message's rows are refused, one transaction per message.
+ * Preparing stops at a failure that stops the folder: the messages before it are still written.
+ */
+async function importAtOnce(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>, tally: BatchTally): Promise<void> {
+  const deps: StoreDeps = { now: ctx.now(), storage: ctx.storage, maxAttachmentBytes: ctx.maxAttachmentBytes, log: ctx.log };
+  const steps: Step[] = [];
+  for (const { message, dedupeKey, keyError } of items) {
+    const incoming = incomingOf(ctx, where, message, batch.isBackfill);
+    if (!incoming || dedupeKey === null) {
+      steps.push({ kind: "failed", message, error: keyError ?? new JobError("bad-input", "the server returned no content for this message") });
+      continue;
+    }
+    if (alreadyStored.has(message.uid)) {
+      steps.push({ kind: "duplicate" });
+      continue;
+    }
+    try {
+      steps.push({ kind: "prepared", message, prepared: await prepareMessage(incoming, dedupeKey, deps) });
+    } catch (err) {
+      steps.push({ kind: "failed", message, error: err });
+      if (stopsFolder(err)) break;
+    }
+  }
+
+  const prepared = steps.flatMap((s) => (s.kind === "prepared" ? [s.prepared] : []));
+  let written: Map<PreparedMessage, StoreOutcome> | null = null;
+  try {
+    const outcomes = await writeBatch(ctx.db, prepared, deps);
+    written = new Map(prepared.map((p, i) => [p, outcomes[i]!]));
+  } catch (err) {
+    if (!(err instanceof BatchRefused)) throw err;
+    // The database's own words only: a failed query's message quotes its parameters (message content).
+    ctx.log.debug("batch written one message at a time", { messages: prepared.length, reason: describeDbError(err.cause) });
+  }
+  for (const step of steps) {
+    if (step.kind === "duplicate") tally.duplicates++;
+    else if (step.kind === "failed") await failed(ctx, where, step.message, step.error, tally);
+    else {
+      const result: Written = written
+        ? { outcome: written.get(step.prepared)! }
+        : await writeMessage(ctx.db, step.prepared, deps).then((outcome): Written => ({ outcome }), (error: unknown): Written => ({ error }));
+      if ("outcome" in result) tally[result.outcome.status === "stored" ? "imported" : "duplicates"]++;
+      else await failed(ctx, where, step.message, result.error, tally);
+    }
+  }
+}
+
+/**
+ * A batch where one message repeats another's dedupe key: message by message. The copy is prepared
+ * only once the first is written (it is then a duplicate, and must not overwrite that one's
+ * attachment files first); the parse of a message overlaps the writing of the one before.
+ */
+async function importOneByOne(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>, tally: BatchTally): Promise<void> {
   const seenKeys = new Set<string>();
   // The rows of the message before, being written while this one is parsed.
   let writing: { message: FetchedMessage; written: Promise<Written> } | null = null;
@@ -99,7 +167,13 @@ export async function importBatch(ctx: BatchImportContext, where: Where, batch: 
   }
 }
 
-function keyed(message: FetchedMessage): { message: FetchedMessage; dedupeKey: string | null; keyError: unknown } {
+interface Keyed {
+  message: FetchedMessage;
+  dedupeKey: string | null;
+  keyError: unknown;
+}
+
+function keyed(message: FetchedMessage): Keyed {
   if (!message.source) return { message, dedupeKey: null, keyError: null };
   try {
     return { message, dedupeKey: dedupeKeyOf({ source: message.source }), keyError: null };
@@ -124,12 +198,16 @@ function incomingOf(ctx: BatchImportContext, where: Where, message: FetchedMessa
  * set it aside.
  */
 async function failed(ctx: BatchImportContext, where: Where, message: FetchedMessage, err: unknown, tally: BatchTally): Promise<void> {
-  if (err instanceof JobError && (err.kind === "transient" || err.kind === "permanent")) throw err;
+  if (stopsFolder(err)) throw err;
   const quarantined: QuarantinedMessage = {
     integrationId: ctx.integration.id, ...where, uid: message.uid, source: message.source, sizeBytes: message.sizeBytes,
   };
   await setAside(ctx, quarantined, shortReason(err));
   tally.setAside++;
+}
+
+function stopsFolder(err: unknown): boolean {
+  return err instanceof JobError && (err.kind === "transient" || err.kind === "permanent");
 }
 
 /** Sets a message aside; if even that fails, the folder stops before it so that nothing is lost. */

@@ -4,7 +4,7 @@
 
 import { and, eq, ne } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { inboxFolderCursors, inboxIntegrations } from "../db/schema.js";
+import { type FolderRole, inboxFolderCursors, inboxIntegrations } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import { imapLogin } from "../mail/imap.js";
 import { duplicateMailboxError, isDuplicateMailboxError } from "./duplicate-mailbox.js";
@@ -36,6 +36,8 @@ export interface IntegrationChanges {
   emailPassword?: string;
   isPrimary?: boolean;
   isActive?: boolean;
+  /** Which folders are synced (INBOX, the Sent folder); a folder turned on starts at its recent window. */
+  syncedFolders?: FolderRole[];
   smtp?: SmtpChanges;
 }
 
@@ -77,6 +79,7 @@ export async function updateIntegration(db: Db, id: number, changes: Integration
         emailPassword: changes.emailPassword,
         isPrimary: changes.isPrimary,
         isActive: changes.isActive,
+        syncedFolders: changes.syncedFolders && changes.syncedFolders.join(",") !== row.syncedFolders.join(",") ? changes.syncedFolders : undefined,
         smtpServer: changes.smtp?.server,
         smtpPort: changes.smtp?.port,
         smtpUseSsl: changes.smtp?.useSsl,

@@ -4,7 +4,8 @@
 import { eq } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Db } from "../../lib/db/client.js";
-import { inboxIntegrations } from "../../lib/db/schema.js";
+import { FOLDER_ROLES, type FolderRole, inboxIntegrations } from "../../lib/db/schema.js";
+import { parseFolderRoles } from "../../lib/inbox/folder-plan.js";
 import { type DiscoveredSmtp, discoverSmtp } from "../../lib/mail/discover-smtp.js";
 import { type IntegrationChanges, type IntegrationUpdate, updateIntegration } from "../../lib/inbox/update-integration.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
@@ -38,6 +39,7 @@ export async function updateIntegrationCommand(args: string[], ctx: CliContext):
     "smtp-password-env": { type: "string" },
     "smtp-clear": { type: "boolean" },
     "smtp-discover": { type: "boolean" },
+    folders: { type: "string" },
   }, ["ID"]);
   const id = parseId(positionals[0], "ID");
   const v = values;
@@ -66,6 +68,7 @@ export async function updateIntegrationCommand(args: string[], ctx: CliContext):
     tlsRejectUnauthorized: v["insecure-tls"] ? false : v["verify-tls"] ? true : undefined,
     syncIntervalMinutes: v.interval === undefined ? undefined : parseId(v.interval, "--interval", { max: 10_080 }),
     isPrimary: v.primary ? true : v["no-primary"] ? false : undefined,
+    syncedFolders: v.folders === undefined ? undefined : foldersOf(v.folders),
     smtp: v["smtp-clear"]
       ? { server: null, port: null, useSsl: null, username: null, password: null }
       : {
@@ -182,4 +185,10 @@ async function passwordFrom(variable: string | undefined, prompt: string, ctx: C
   const value = ctx.io.env[variable];
   if (!value) throw new CliError(`environment variable ${variable} is not set or empty`);
   return value;
+}
+
+function foldersOf(text: string): FolderRole[] {
+  const roles = parseFolderRoles(text);
+  if (roles === null) throw new UsageError(`--folders must list folder roles among ${FOLDER_ROLES.join(", ")}, e.g. "inbox,sent"`);
+  return roles;
 }

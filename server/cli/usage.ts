@@ -35,6 +35,7 @@ Commands
       --insecure-tls | --verify-tls   Accept a self-signed certificate, or verify it again
       --email ADDR --username U --name N --interval MIN
       --primary | --no-primary  Make it (or stop it being) the company's sending mailbox
+      --folders ROLES           Folders to sync: inbox,sent or inbox
       --password-stdin          Read a new IMAP password from stdin or the prompt (or --password-env VAR)
       --smtp-server HOST --smtp-port N --smtp-ssl | --smtp-starttls --smtp-username U
       --smtp-password-stdin     Read a new SMTP password (or --smtp-password-env VAR); else the IMAP one is used

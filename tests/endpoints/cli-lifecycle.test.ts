@@ -142,6 +142,19 @@ describe("lokario-cron integrations lifecycle", () => {
     expect(await database.db.select().from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId))).toHaveLength(2);
   });
 
+  it("chooses the folders a mailbox syncs with --folders, and refuses a folder it does not know", async () => {
+    const companyId = await addCompany();
+    const { id } = JSON.parse((await add(companyId, "dossiers@plomberie.fr", "imap.plomberie.fr")).stdout) as { id: number };
+    expect((await rowOf(id))!.syncedFolders).toEqual(["inbox", "sent"]);
+    const result = await runCli(["integrations", "update", String(id), "--folders", "inbox"], env);
+    expect(result.code).toBe(0);
+    expect((await rowOf(id))!.syncedFolders).toEqual(["inbox"]);
+    const wrong = await runCli(["integrations", "update", String(id), "--folders", "inbox,spam"], env);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("--folders must list folder roles among inbox, sent");
+    expect((await rowOf(id))!.syncedFolders).toEqual(["inbox"]);
+  });
+
   it("refuses to remove a mailbox without a terminal until told what happens to its mail, saying how much there is", async () => {
     const { integrationId } = await syncedMailbox();
     const refused = await runCli(["integrations", "remove", String(integrationId)], env);

@@ -1,0 +1,96 @@
+// A downloaded batch stored at once: its rows in one transaction, with the outcome of storing its
+// messages one by one (threading inside the batch, a refused message set aside alone).
+
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
+import type { DownloadedBatch } from "../../lib/inbox/fetch-new.js";
+import { type BatchImportContext, type BatchTally, importBatch } from "../../lib/inbox/import-batch.js";
+import { silentLogger } from "../../lib/log.js";
+import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { buildEml, createCompanyWithMailbox, createTempStorage, type TempStorage, type TestMailboxRow } from "./message-kit.js";
+
+const now = new Date("2025-02-10T12:00:00Z");
+const where = { folder: "INBOX", direction: "inbound" as const, uidValidity: 1 };
+
+describe("a downloaded batch stored at once", () => {
+  let database: TestDatabase;
+  let temp: TempStorage;
+  beforeAll(async () => {
+    database = await createTestDatabase("pg");
+    temp = await createTempStorage();
+    // Stands for any value the database refuses in one message's rows (class 23: the data's fault).
+    await database.db.execute(sql.raw(`
+      create function refuse_marked_mail() returns trigger language plpgsql as $$
+      begin
+        if new.from_email = 'refused@client.example' then raise exception 'refused by a check' using errcode = 'check_violation'; end if;
+        return new;
+      end $$;
+      create trigger refuse_marked_mail before insert on inbox_messages for each row execute function refuse_marked_mail();
+    `));
+  });
+  afterAll(async () => {
+    await database.drop();
+    await temp.remove();
+  });
+
+  const contextFor = (mailbox: TestMailboxRow): BatchImportContext => ({
+    db: database.db, integration: { id: mailbox.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress },
+    storage: temp.storage, now: () => now, maxAttachmentBytes: 1024 * 1024, log: silentLogger,
+  });
+  const batchOf = (sources: Buffer[]): DownloadedBatch => ({
+    messages: sources.map((source, i) => ({ uid: i + 1, sizeBytes: source.length, internalDate: null, source, isOversize: false })),
+    isBackfill: false, lastUid: sources.length, bytes: sources.reduce((sum, s) => sum + s.length, 0),
+  });
+  const importAll = async (mailbox: TestMailboxRow, sources: Buffer[]) => {
+    const tally: BatchTally = { imported: 0, duplicates: 0, setAside: 0 };
+    await importBatch(contextFor(mailbox), where, batchOf(sources), tally);
+    return tally;
+  };
+  const rowsOf = (mailbox: TestMailboxRow) =>
+    database.db
+      .select({ uid: inboxMessages.uid, conversationId: inboxMessages.conversationId, transaction: sql<string>`${inboxMessages}.xmin::text` })
+      .from(inboxMessages).where(eq(inboxMessages.integrationId, mailbox.id)).orderBy(inboxMessages.uid);
+
+  it("writes the rows of a whole batch in one transaction", async () => {
+    const mailbox = await createCompanyWithMailbox(database.db);
+    const sources = Array.from({ length: 10 }, (_, i) => buildEml({ from: `client${i}@client.example`, subject: `Demande ${i}` }));
+
+    expect(await importAll(mailbox, sources)).toEqual({ imported: 10, duplicates: 0, setAside: 0 });
+
+    const rows = await rowsOf(mailbox);
+    expect(rows.map((r) => r.uid)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(new Set(rows.map((r) => r.transaction)).size).toBe(1);
+  });
+
+  it("files two messages of one thread downloaded in one batch in one conversation", async () => {
+    const mailbox = await createCompanyWithMailbox(database.db);
+    const first = buildEml({ messageId: "<thread-start@client.example>", subject: "Devis cuisine" });
+    const other = buildEml({ from: "autre@client.example", subject: "Autre chose" });
+    const reply = buildEml({ messageId: "<thread-reply@client.example>", inReplyTo: "<thread-start@client.example>", subject: "Re: Devis cuisine" });
+
+    expect(await importAll(mailbox, [first, other, reply])).toEqual({ imported: 3, duplicates: 0, setAside: 0 });
+
+    const [a, b, c] = await rowsOf(mailbox);
+    expect(c!.conversationId).toBe(a!.conversationId);
+    expect(b!.conversationId).not.toBe(a!.conversationId);
+  });
+
+  it("sets aside exactly the message whose rows the database refuses, and stores the rest of its batch", async () => {
+    const mailbox = await createCompanyWithMailbox(database.db);
+    const sources = [
+      buildEml({ messageId: "<ok-1@client.example>", subject: "Devis salle de bain" }),
+      buildEml({ from: "refused@client.example", subject: "Refusé" }),
+      buildEml({ inReplyTo: "<ok-1@client.example>", subject: "Re: Devis salle de bain" }),
+    ];
+
+    expect(await importAll(mailbox, sources)).toEqual({ imported: 2, duplicates: 0, setAside: 1 });
+
+    const rows = await rowsOf(mailbox);
+    expect(rows.map((r) => r.uid)).toEqual([1, 3]);
+    expect(rows[1]!.conversationId).toBe(rows[0]!.conversationId);
+    const aside = await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, mailbox.id));
+    expect(aside.map((q) => q.uid)).toEqual([2]);
+    expect(aside[0]!.reason).toMatch(/inbox_messages/);
+  });
+});
