@@ -21,7 +21,7 @@
 // moves a given row, and a hand-over and a release of the same row cannot both succeed.
 
 import { and, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
+import type { Db, DbOrTx } from "../db/client.js";
 import { type FollowupChannelName, followupSendAttempts } from "../db/schema.js";
 
 /** Arbitrary constant naming this product's per-client follow-up lock (first key of the pair). */
@@ -155,7 +155,7 @@ export async function recordHandOver(db: Db, attemptId: number, at: Date): Promi
  * Deletes attempts stuck in `sending` past their lease that were never handed over (the server
  * never got their message), so their steps are sent again; returns how many.
  */
-export async function releaseAttemptsNeverHandedOver(db: Db, now: Date): Promise<number> {
+export async function releaseAttemptsNeverHandedOver(db: DbOrTx, now: Date): Promise<number> {
   const released = await db
     .delete(followupSendAttempts)
     .where(and(eq(followupSendAttempts.state, "sending"), lt(followupSendAttempts.leaseUntil, now), isNull(followupSendAttempts.handedOverAt)))
@@ -164,7 +164,7 @@ export async function releaseAttemptsNeverHandedOver(db: Db, now: Date): Promise
 }
 
 /** Moves handed-over attempts stuck in `sending` past their lease to `uncertain`; returns them. */
-export async function markStaleAttemptsUncertain(db: Db, now: Date): Promise<StaleAttempt[]> {
+export async function markStaleAttemptsUncertain(db: DbOrTx, now: Date): Promise<StaleAttempt[]> {
   return db
     .update(followupSendAttempts)
     .set({

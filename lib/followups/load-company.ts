@@ -3,7 +3,7 @@
 
 import { eq } from "drizzle-orm";
 import type { Config } from "../config.js";
-import type { Db } from "../db/client.js";
+import type { DbOrTx } from "../db/client.js";
 import { companies, companySettings } from "../db/schema.js";
 import type { Logger } from "../log.js";
 import { resolveSender, type SenderResult } from "./sender.js";
@@ -19,7 +19,7 @@ export interface CompanyContext {
 
 /** Reads `companyId`'s name and settings; the sender is resolved lazily. */
 export async function loadCompany(
-  db: Db,
+  db: DbOrTx,
   config: Config,
   companyId: number,
   log: Logger,

@@ -1,7 +1,7 @@
 // Notices shown to a company's users when an automatic follow-up needs a human: an email that may
 // have left without being recorded, or one the recipient's server refused for good.
 
-import type { Db } from "../db/client.js";
+import type { DbOrTx } from "../db/client.js";
 import { notifications } from "../db/schema.js";
 
 export const NOTIFICATION_TYPE = {
@@ -18,7 +18,7 @@ export interface FollowupNotice {
 }
 
 /** A send interrupted after SMTP was contacted: it may or may not have reached the client. */
-export async function notifyUncertainSend(db: Db, notice: FollowupNotice): Promise<void> {
+export async function notifyUncertainSend(db: DbOrTx, notice: FollowupNotice): Promise<void> {
   await db.insert(notifications).values({
     companyId: notice.companyId,
     type: NOTIFICATION_TYPE.sendUncertain,
@@ -30,7 +30,7 @@ export async function notifyUncertainSend(db: Db, notice: FollowupNotice): Promi
 }
 
 /** A send refused for good by the recipient's server: it will not be retried automatically. */
-export async function notifyFailedSend(db: Db, notice: FollowupNotice): Promise<void> {
+export async function notifyFailedSend(db: DbOrTx, notice: FollowupNotice): Promise<void> {
   await db.insert(notifications).values({
     companyId: notice.companyId,
     type: NOTIFICATION_TYPE.sendFailed,

@@ -186,9 +186,9 @@ function batchesOf(candidates: FollowupCandidate[]): FollowupCandidate[][] {
  */
 async function settleInterruptedAttempts(db: Db, now: Date): Promise<{ released: number; uncertain: number }> {
   return db.transaction(async (tx) => {
-    const released = await releaseAttemptsNeverHandedOver(tx as unknown as Db, now);
-    const stale = await markStaleAttemptsUncertain(tx as unknown as Db, now);
-    for (const attempt of stale) await notifyUncertainSend(tx as unknown as Db, attempt);
+    const released = await releaseAttemptsNeverHandedOver(tx, now);
+    const stale = await markStaleAttemptsUncertain(tx, now);
+    for (const attempt of stale) await notifyUncertainSend(tx, attempt);
     return { released, uncertain: stale.length };
   });
 }

@@ -5,7 +5,7 @@
 // which case the attempt stays `sending` and a later run reports it as uncertain.
 
 import { sql } from "drizzle-orm";
-import { type Db, rowsOf } from "../db/client.js";
+import { type DbOrTx, rowsOf } from "../db/client.js";
 import { CONVERSATION_STATUS, FOLLOWUP_STATUS, HISTORY_MESSAGE_TYPE_EMAIL, HISTORY_STATUS, MESSAGE_SOURCE_EMAIL } from "../db/schema.js";
 import { normalizeMessageId } from "../inbox/message-id.js";
 import { subjectKey } from "../inbox/subject-key.js";
@@ -36,7 +36,7 @@ export interface SentFollowup {
  * atomic like a transaction): it runs once per email, and as eight statements in a transaction it
  * was most of the database round trips of a send.
  */
-export async function recordSentFollowup(db: Db, sent: SentFollowup): Promise<number> {
+export async function recordSentFollowup(db: DbOrTx, sent: SentFollowup): Promise<number> {
   const at = sql`${sent.sentAt.toISOString()}::timestamptz`;
   const metadata = JSON.stringify({ to: [sent.recipient], subject: sent.email.subject, followup_id: sent.followupId, step: sent.step });
   const result = await db.execute(sql`

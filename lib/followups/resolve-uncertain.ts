@@ -8,7 +8,7 @@
 
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { Config } from "../config.js";
-import type { Db } from "../db/client.js";
+import type { Db, DbOrTx } from "../db/client.js";
 import { clients, type FollowupChannelName, followupHistory, followups, followupSendAttempts } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -69,9 +69,8 @@ export async function resolveUncertainAsSent(
   deps: { config: Config; log: Logger },
 ): Promise<{ historyId: number; attempt: UncertainAttempt }> {
   return db.transaction(async (tx) => {
-    const txDb = tx as unknown as Db;
-    const attempt = await lockUncertain(txDb, attemptId);
-    const [followup] = await txDb
+    const attempt = await lockUncertain(tx, attemptId);
+    const [followup] = await tx
       .select({
         type: followups.type, sourceType: followups.sourceType, sourceId: followups.sourceId, sourceLabel: followups.sourceLabel,
         dueDate: followups.dueDate, amount: followups.amount, clientId: followups.clientId, clientName: clients.name,
@@ -82,14 +81,14 @@ export async function resolveUncertainAsSent(
     if (!followup) throw new JobError("bad-input", `follow-up ${attempt.followupId} of attempt ${attemptId} no longer exists`);
     const clientId = followup.clientId;
     if (clientId === null) throw new JobError("bad-input", `follow-up ${attempt.followupId} no longer has a client`);
-    const company = await loadCompany(txDb, deps.config, attempt.companyId, deps.log);
+    const company = await loadCompany(tx, deps.config, attempt.companyId, deps.log);
     if (attempt.channel === "sms") {
-      const [{ sends } = { sends: 0 }] = await txDb
+      const [{ sends } = { sends: 0 }] = await tx
         .select({ sends: sql<number>`count(*)::int` })
         .from(followupHistory)
         .where(eq(followupHistory.followupId, attempt.followupId));
       // An SMS history row, as the channel writes it; its text was not kept, so the row says so.
-      const historyId = await recordSentSms(txDb, {
+      const historyId = await recordSentSms(tx, {
         attemptId: attempt.id, followupId: attempt.followupId, companyId: attempt.companyId, step: attempt.step,
         reference: attempt.messageId, recipient: attempt.recipient, text: SMS_TEXT_NOT_KEPT, provider: "operator",
         messageIds: [], response: OPERATOR_CONFIRMED_RESPONSE, sentAt: attempt.startedAt,
@@ -102,7 +101,7 @@ export async function resolveUncertainAsSent(
       throw new JobError("permanent", `the company's sender cannot be resolved (${senderResult.unavailable}): fix it, then resolve again`);
     }
     const sender = senderResult.sender;
-    const source = await readSourceState(txDb, { companyId: attempt.companyId, kind: kindOf(followup.type, followup.sourceType), ...followup });
+    const source = await readSourceState(tx, { companyId: attempt.companyId, kind: kindOf(followup.type, followup.sourceType), ...followup });
     const open = source.state === "open" ? source : undefined;
     const dueDate = open?.dueDate ?? followup.dueDate ?? undefined;
     const template = companyTemplateFor(company.settings.templates, followup.type);
@@ -125,11 +124,11 @@ export async function resolveUncertainAsSent(
         },
       },
     });
-    const [{ sends } = { sends: 0 }] = await txDb
+    const [{ sends } = { sends: 0 }] = await tx
       .select({ sends: sql<number>`count(*)::int` })
       .from(followupHistory)
       .where(eq(followupHistory.followupId, attempt.followupId));
-    const historyId = await recordSentFollowup(txDb, {
+    const historyId = await recordSentFollowup(tx, {
       attemptId: attempt.id,
       followupId: attempt.followupId,
       companyId: attempt.companyId,
@@ -152,13 +151,13 @@ export async function resolveUncertainAsSent(
 /** Deletes uncertain attempt `attemptId` (it never left), so the next run sends the step again. */
 export async function resolveUncertainAsNotSent(db: Db, attemptId: number): Promise<UncertainAttempt> {
   return db.transaction(async (tx) => {
-    const attempt = await lockUncertain(tx as unknown as Db, attemptId);
+    const attempt = await lockUncertain(tx, attemptId);
     await tx.delete(followupSendAttempts).where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "uncertain")));
     return attempt;
   });
 }
 
-async function lockUncertain(db: Db, attemptId: number): Promise<UncertainAttempt> {
+async function lockUncertain(db: DbOrTx, attemptId: number): Promise<UncertainAttempt> {
   const [row] = await db
     .select({ ...uncertainColumns, state: followupSendAttempts.state })
     .from(followupSendAttempts)

@@ -140,7 +140,7 @@ async function failAttempt(db: Db, request: SendRequest, attemptId: number, thro
         .update(followupSendAttempts)
         .set({ state: "failed", error: reason, finishedAt: request.now, updatedAt: request.now })
         .where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "sending")));
-      await notifyFailedSend(tx as unknown as Db, { ...request, reason });
+      await notifyFailedSend(tx, { ...request, reason });
     });
     log.warn("followup refused by SMTP", fields);
   } else {

@@ -3,7 +3,7 @@
 // must be today's, not those copied into the follow-up when it was created.
 
 import { and, eq, inArray } from "drizzle-orm";
-import type { Db } from "../db/client.js";
+import type { Db, DbOrTx } from "../db/client.js";
 import { INVOICE_STATUS, invoices, QUOTE_STATUS, quotes } from "../db/schema.js";
 import type { FollowupKind } from "./due-steps.js";
 
@@ -38,7 +38,7 @@ type QuoteRow = Pick<
 >;
 
 /** Reads the source document (same company only) and says what it means for the follow-up. */
-export async function readSourceState(db: Db, followup: FollowupSource): Promise<SourceState> {
+export async function readSourceState(db: DbOrTx, followup: FollowupSource): Promise<SourceState> {
   if (followup.sourceId === null) return sourceStateOf(followup, undefined);
   if (followup.sourceType === "invoice") {
     const [row] = await db

@@ -5,7 +5,7 @@
 // later run reports it uncertain, as for email.
 
 import { and, eq, inArray } from "drizzle-orm";
-import type { Db } from "../../db/client.js";
+import type { DbOrTx } from "../../db/client.js";
 import { FOLLOWUP_STATUS, followupHistory, followups, followupSendAttempts, HISTORY_MESSAGE_TYPE_SMS, HISTORY_STATUS, smsParts } from "../../db/schema.js";
 import { AUTOMATIC_SENDER_NAME } from "../record-send.js";
 
@@ -25,7 +25,7 @@ export interface SentSms {
 }
 
 /** Records an accepted SMS; returns the history row's id. */
-export async function recordSentSms(db: Db, sent: SentSms): Promise<number> {
+export async function recordSentSms(db: DbOrTx, sent: SentSms): Promise<number> {
   return db.transaction(async (tx) => {
     const [history] = await tx
       .insert(followupHistory)

@@ -124,7 +124,7 @@ async function failAttempt(db: Db, request: SmsSendRequest, attemptId: number, t
   if (err.mayHaveBeenSent) {
     await db.transaction(async (tx) => {
       await tx.update(followupSendAttempts).set({ state: "uncertain", error: reason, finishedAt: request.now, updatedAt: request.now }).where(isCurrent);
-      await notifyUncertainSend(tx as unknown as Db, { ...request, reason });
+      await notifyUncertainSend(tx, { ...request, reason });
     });
     log.warn("followup SMS may have been sent: left uncertain, not resent", fields);
     return { outcome: "failed", kind: "uncertain", reason, isServerDown: err.isAccountDown };
