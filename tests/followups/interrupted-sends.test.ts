@@ -3,7 +3,6 @@
 // killed while handing it over, it is left uncertain for an operator and never resent; either way
 // the killed run ends up `abandoned`, not `running` forever.
 
-import { createServer, type Server, type Socket } from "node:net";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { followupSendAttempts, jobRuns } from "../../lib/db/schema.js";
@@ -12,7 +11,8 @@ import { createLogger } from "../../lib/log.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { testConfig, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
-import { freePort, waitFor } from "../support/ports.js";
+import { waitFor } from "../support/ports.js";
+import { startSilentServer } from "../support/silent-server.js";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
 import { startCli } from "../endpoints/run-cli.js";
 import { attemptsOf, historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
@@ -25,25 +25,6 @@ const ALWAYS_OPEN = {
   ...SWITCHED_ON,
   followups: { sending_window: { time_zone: "UTC", business_days: [1, 2, 3, 4, 5, 6, 7], start: "00:00", end: "24:00" } },
 };
-
-/** A server that accepts connections and never says a word: an SMTP client waits for its greeting. */
-async function startSilentServer(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
-  const port = await freePort();
-  const sockets: Socket[] = [];
-  const server: Server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on("error", () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", () => resolve()));
-  return {
-    port,
-    connections: () => sockets.length,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe("a follow-up run killed in the middle of a send", () => {
   let database: TestDatabase;

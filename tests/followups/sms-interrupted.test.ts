@@ -2,7 +2,6 @@
 // and a real SMPP gateway: killed before the gateway had the text, the step is sent again
 // automatically, exactly once; killed after the submit left, it is left uncertain and never resent.
 
-import { createServer, type Server, type Socket } from "node:net";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { clients } from "../../lib/db/schema.js";
@@ -10,7 +9,8 @@ import { resolveUncertainAsSent, SMS_TEXT_NOT_KEPT } from "../../lib/followups/r
 import { createLogger } from "../../lib/log.js";
 import { testConfig, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
-import { freePort, waitFor } from "../support/ports.js";
+import { waitFor } from "../support/ports.js";
+import { startSilentServer } from "../support/silent-server.js";
 import { startSmppServer, type TestSmppServer } from "../support/smpp-server.js";
 import { startCli } from "../endpoints/run-cli.js";
 import { attemptsOf, historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
@@ -27,25 +27,6 @@ const ALWAYS_OPEN_SMS = {
   },
   sms: { sender_name: "ATELIER", sending_window: { time_zone: "UTC", business_days: [1, 2, 3, 4, 5, 6, 7], start: "00:00", end: "24:00" } },
 };
-
-/** A gateway that accepts connections and never answers the bind. */
-async function startSilentGateway(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
-  const port = await freePort();
-  const sockets: Socket[] = [];
-  const server: Server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on("error", () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", () => resolve()));
-  return {
-    port,
-    connections: () => sockets.length,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe("an SMS follow-up run killed in the middle of a send", () => {
   let database: TestDatabase;
@@ -82,7 +63,7 @@ describe("an SMS follow-up run killed in the middle of a send", () => {
 
   it("sends again, exactly once, a text killed while binding to a gateway that never answered", async () => {
     const seeded = await seedSmsFollowup("06 12 34 56 11");
-    const silent = await startSilentGateway();
+    const silent = await startSilentServer();
     try {
       const killedAt = await killRunWhen(smsEnv(`smpp://127.0.0.1:${silent.port}`), async () => silent.connections() > 0);
       expect(await attemptsOf(database.db, seeded.followupId)).toMatchObject([{ channel: "sms", handedOverAt: null }]);
