@@ -30,13 +30,7 @@ export async function recordSyncSuccess(
   await db
     .update(inboxIntegrations)
     .set({
-      lastSyncAt: now,
-      lastSyncStatus: SYNC_STATUS.success,
-      lastSyncError: null,
-      lastSuccessAt: now,
-      consecutiveFailures: 0,
-      authFailures: 0,
-      failingSince: null,
+      ...successFields(now),
       nextSyncAt,
       leaseOwner: null,
       leaseUntil: null,
@@ -56,13 +50,7 @@ export async function recordSyncSuccesses(db: Db, integrationIds: number[], owne
   await db
     .update(t)
     .set({
-      lastSyncAt: now,
-      lastSyncStatus: SYNC_STATUS.success,
-      lastSyncError: null,
-      lastSuccessAt: now,
-      consecutiveFailures: 0,
-      authFailures: 0,
-      failingSince: null,
+      ...successFields(now),
       nextSyncAt: sql`${now.toISOString()}::timestamptz + greatest(1, ${t.syncIntervalMinutes}) * interval '1 minute'`,
       leaseOwner: null,
       leaseUntil: null,
@@ -113,4 +101,17 @@ export function backoffMs(
   }
   const previous = kind === "auth" ? integration.authFailures : integration.consecutiveFailures;
   return Math.min(AUTH_FIRST_BACKOFF_MS * 2 ** Math.min(previous, 20), MAX_AUTH_BACKOFF_MS);
+}
+
+/** What any success clears and stamps, whether recorded alone or in a batch. */
+function successFields(now: Date) {
+  return {
+    lastSyncAt: now,
+    lastSyncStatus: SYNC_STATUS.success,
+    lastSyncError: null,
+    lastSuccessAt: now,
+    consecutiveFailures: 0,
+    authFailures: 0,
+    failingSince: null,
+  };
 }
