@@ -57,6 +57,13 @@ const envSchema = z.object({
   SMTP_FROM: z.string().optional(),
   SMTP_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
   SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /**
+   * Connections a follow-up run keeps open to the global server at once, one message on each. Relays
+   * and sending services accept several sessions per account (Postfix serves many clients at once;
+   * Brevo, Mailjet, SES and the like allow well over a handful); four gets most of the gain on a
+   * nearby server (bench/README.md) while staying far below any such limit.
+   */
+  SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(50).default(4),
   /** Find a sending mailbox's missing SMTP settings (known providers, autoconfig, DNS SRV). */
   SMTP_DISCOVERY: booleanText.default(true),
   SMTP_DISCOVERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(4_000),
@@ -141,6 +148,8 @@ export interface SmtpServerConfig {
   password?: string;
   from?: string;
   rejectUnauthorized: boolean;
+  /** Messages sent at once through this server by a follow-up run, each on its own connection. */
+  maxConnections: number;
 }
 
 /** The global SMS provider (companies may bring their own in their settings). */
@@ -285,6 +294,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           password: env.SMTP_PASSWORD || undefined,
           from: env.SMTP_FROM || undefined,
           rejectUnauthorized: env.SMTP_TLS_REJECT_UNAUTHORIZED,
+          maxConnections: env.SMTP_MAX_CONNECTIONS,
         }
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,

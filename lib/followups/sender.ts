@@ -19,6 +19,16 @@ import { OPERATOR_HOST_POLICY } from "../mail/mail-host-guard.js";
 import { discoverSmtpRemembered } from "../mail/remembered-smtp-discovery.js";
 import type { SmtpSettings } from "../mail/smtp.js";
 
+/**
+ * Connections to a company's own mailbox at once: one. Mail providers (OVH, Orange and the like)
+ * limit the SMTP sessions one account may hold at once, and the owner's mail program and phone use
+ * part of that allowance: a second session from us could get theirs refused, or ours (a 4xx, which
+ * stops the mailbox for the run). Little is lost: a company's follow-ups go out one after the other
+ * anyway (one batch at a time unless more than a batch is due), while many companies' mailboxes
+ * send at the same time.
+ */
+const OWN_MAILBOX_CONNECTIONS = 1;
+
 export interface Sender {
   smtp: SmtpSettings;
   from: { name: string; address: string };
@@ -79,6 +89,7 @@ export async function resolveSender(
           timeoutMs: config.smtpTimeoutMs,
           // Typed by the company: it must not reach the internal network.
           hostPolicy: config.mailHosts,
+          maxConnections: OWN_MAILBOX_CONNECTIONS,
         },
         from: { name: displayName, address: mailbox.emailAddress },
         integrationId: mailbox.id,
@@ -103,6 +114,8 @@ export async function resolveSender(
         timeoutMs: config.smtpTimeoutMs,
         // The operator's own relay (SMTP_HOST), which may well be a Postfix on this machine.
         hostPolicy: OPERATOR_HOST_POLICY,
+        // Every company without a mailbox shares this account: several connections (SMTP_MAX_CONNECTIONS).
+        maxConnections: global.maxConnections,
       },
       from: { name: displayName, address: globalFrom },
       replyTo: mailbox?.emailAddress ?? company.email,

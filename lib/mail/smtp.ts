@@ -1,6 +1,8 @@
-// Sending email over SMTP with nodemailer: `withSmtp(settings, fn)` opens a connection with timeouts
-// and certificate checks, hands `fn` a session that sends one message at a time (telling the caller
-// the moment a message is handed over), and closes it in `finally`. Failures come out as JobErrors whose kind says what a caller should do:
+// Sending email over SMTP with nodemailer: `withSmtp(settings, fn)` opens connections with timeouts
+// and certificate checks, hands `fn` a session that sends one message per connection at a time
+// (telling the caller the moment a message is handed over), and closes them in `finally`; a run
+// keeps them across its sends with `createSmtpSessions()`. Failures come out as JobErrors whose
+// kind says what a caller should do:
 //   transient  connection refused, timeout, TLS or DNS trouble, any 4xx reply: retry on a later run
 //   permanent  a 5xx reply to the recipient or to the message itself: do not retry this message
 //   auth       535 and other login failures, 5xx to MAIL FROM (the account may not send as this
@@ -30,6 +32,11 @@ export interface SmtpSettings {
   timeoutMs: number;
   /** Which servers `host` may be: config.mailHosts for a mailbox's own settings. */
   hostPolicy: MailHostPolicy;
+  /**
+   * Connections a run keeps open to this account at most, each carrying one message at a time:
+   * the number of messages it sends at once (sender.ts chooses it per kind of account).
+   */
+  maxConnections: number;
 }
 
 export interface OutgoingEmail {
@@ -75,29 +82,32 @@ export async function withSmtp<T>(settings: SmtpSettings, fn: (session: SmtpSess
 
 /** One reusable session per SMTP account for the length of a run. */
 export interface SmtpSessions {
-  /** The session of the account named `key` (connected on first use with `settings`). */
+  /**
+   * The session of the account named `key` (connected on first use with `settings`). It may be
+   * given up to `settings.maxConnections` messages at once, each on a connection of its own.
+   */
   sessionFor(key: string, settings: SmtpSettings): SmtpSession;
   closeAll(): void;
 }
 
 /**
- * Sessions that keep one connection per account open across a run's sends. A fresh connection per
+ * Sessions that keep each account's connections open across a run's sends. A fresh connection per
  * email cost the greeting wait of each SMTP server (about 100 ms for many, deliberately: an
- * "early talker" check) plus the handshake; one kept connection removes that from every send but
- * the first. A connection is opened again when the server closed it between messages, and after
- * any failure (a failed exchange may leave the session in any state).
+ * "early talker" check) plus the handshake; kept connections remove that from every send but the
+ * first of each. A connection is opened again when the server closed it between messages, and
+ * after any failure (a failed exchange may leave the session in any state).
  *
  * nodemailer's SMTPConnection is driven directly rather than through a transport, because only
  * there is the hand-over point visible: it writes the message stream only after the envelope was
  * accepted, so the stream's first read is that point.
  */
 export function createSmtpSessions(): SmtpSessions {
-  const accounts = new Map<string, AccountConnection>();
+  const accounts = new Map<string, AccountPool>();
   return {
     sessionFor(key, settings) {
       let account = accounts.get(key);
       if (!account) {
-        account = new AccountConnection(settings);
+        account = new AccountPool(settings);
         accounts.set(key, account);
       }
       return account;
@@ -109,7 +119,50 @@ export function createSmtpSessions(): SmtpSessions {
   };
 }
 
-/** The kept connection of one account, logged in, one message at a time. */
+/**
+ * The kept connections of one account, at most `maxConnections`: a message goes out on an idle one,
+ * else on a new one while there are fewer than that, else waits for one to be free. The one used
+ * last is taken first, so an account sending one message at a time keeps a single connection open.
+ */
+class AccountPool implements SmtpSession {
+  private readonly idle: AccountConnection[] = [];
+  private readonly all: AccountConnection[] = [];
+  private readonly waiting: ((connection: AccountConnection) => void)[] = [];
+
+  constructor(private readonly settings: SmtpSettings) {}
+
+  async send(email: OutgoingEmail, options: SendOptions = {}): Promise<SmtpAccepted> {
+    const connection = await this.take();
+    try {
+      return await connection.send(email, options);
+    } finally {
+      this.giveBack(connection);
+    }
+  }
+
+  close(): void {
+    for (const connection of this.all) connection.close();
+  }
+
+  private async take(): Promise<AccountConnection> {
+    const idle = this.idle.pop();
+    if (idle) return idle;
+    if (this.all.length < Math.max(1, this.settings.maxConnections)) {
+      const connection = new AccountConnection(this.settings);
+      this.all.push(connection);
+      return connection;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private giveBack(connection: AccountConnection): void {
+    const next = this.waiting.shift();
+    if (next) next(connection);
+    else this.idle.push(connection);
+  }
+}
+
+/** One kept connection of an account, logged in, one message at a time. */
 class AccountConnection implements SmtpSession {
   private connection: SMTPConnection | undefined;
 

@@ -1,5 +1,6 @@
-// withSmtp against a real SMTP server: a message goes out with our Message-ID, and each way a server
-// can fail comes back with the kind the follow-up job acts on.
+// withSmtp against a real SMTP server: a message goes out with our Message-ID, several go out at once
+// on the account's kept connections, and each way a server can fail comes back with the kind the
+// follow-up job acts on.
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { JobError } from "../../lib/errors.js";
@@ -28,7 +29,7 @@ async function failureOf(promise: Promise<unknown>): Promise<JobError> {
 
 beforeAll(async () => {
   smtp = await startSmtpServer();
-  settings = { host: smtp.host, port: smtp.port, isSecure: false, rejectUnauthorized: true, timeoutMs: 3000, hostPolicy: TEST_MAIL_HOST_POLICY };
+  settings = { host: smtp.host, port: smtp.port, isSecure: false, rejectUnauthorized: true, timeoutMs: 3000, hostPolicy: TEST_MAIL_HOST_POLICY, maxConnections: 1 };
 });
 afterAll(async () => smtp.close());
 beforeEach(async () => {
@@ -59,6 +60,22 @@ describe("sending through SMTP", () => {
     });
     expect(smtp.receivedBy("first@example.com")).toHaveLength(1);
     expect(smtp.receivedBy("second@example.com")).toHaveLength(1);
+  });
+
+  it("sends up to maxConnections messages at once, each on a kept connection of its own, and no more", async () => {
+    const slow = await startSmtpServer();
+    try {
+      slow.setAcceptDelay(50);
+      await withSmtp({ ...settings, port: slow.port, maxConnections: 2 }, async (session) => {
+        await Promise.all(["a", "b", "c", "d"].map((name) => session.send(email(`${name}@example.com`))));
+        await session.send(email("e@example.com"));
+      });
+      expect(slow.received).toHaveLength(5);
+      expect(slow.peakConnections()).toBe(2);
+      expect(slow.connectionCount()).toBe(2);
+    } finally {
+      await slow.close();
+    }
   });
 
   it("calls the hand-over hook once the envelope is accepted, and writes nothing of the message when it throws", async () => {
