@@ -1,7 +1,8 @@
 // A real SMTP server for tests (smtp-server on a free loopback port) that keeps what it receives,
 // parsed with mailparser, and can be told to misbehave: refuse a recipient (550), answer 451 to
-// everything, require a login, hold its greeting or its reply to a message it received, or stop
-// listening altogether (connection refused) and start again.
+// everything, require a login, hold its greeting or its reply to a message it received, let the
+// test decide each message's reply, or stop listening altogether (connection refused) and start
+// again. It logs what clients did (connections, MAIL FROM, replies to messages, closes) in order.
 
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
@@ -13,7 +14,15 @@ export interface ReceivedMail {
   parsed: ParsedMail;
   /** The Message-ID header, with angle brackets. */
   messageId: string | undefined;
+  /** The SMTP session (one client connection) it came on. */
+  sessionId: string;
 }
+
+/** One thing the server saw or said, in the order it happened. */
+export type SmtpServerEvent =
+  | { type: "connect" | "mail-from" | "close"; sessionId: string }
+  /** The reply to a received message (250 when accepted), logged as it is written. */
+  | { type: "reply"; sessionId: string; code: number; to: string[] };
 
 export interface TestSmtpServer {
   host: string;
@@ -50,6 +59,18 @@ export interface TestSmtpServer {
   waitForMessages(count: number, timeoutMs?: number): Promise<void>;
   /** How many SMTP connections clients opened so far. */
   connectionCount(): number;
+  /** The most client connections that were open at the same time. */
+  peakConnections(): number;
+  /** Connections, MAIL FROMs, replies to messages and closes, in order. */
+  events: SmtpServerEvent[];
+  /**
+   * Lets `decide` choose the reply to each received message (undefined: the normal ones again): it
+   * resolves to undefined to accept it, or to the code of a refusal (451, 554…). A refused message
+   * is not kept in `received`.
+   */
+  decideReplies(decide: ((mail: ReceivedMail) => Promise<number | undefined>) | undefined): void;
+  /** Resolves once the connection of `sessionId` is closed. */
+  closed(sessionId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,6 +79,12 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   const port = await freePort();
   const received: ReceivedMail[] = [];
   let connections = 0;
+  let openConnections = 0;
+  let peakConnections = 0;
+  const events: SmtpServerEvent[] = [];
+  const closedSessions = new Set<string>();
+  const closeWaiters = new Map<string, (() => void)[]>();
+  let decideReply: ((mail: ReceivedMail) => Promise<number | undefined>) | undefined;
   const rejected = new Set<string>();
   let isFailing = false;
   let acceptDelayMs = 0;
@@ -97,12 +124,23 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       }
       return callback(Object.assign(new Error("Authentication credentials invalid"), { responseCode: 535 }));
     },
-    onConnect(_session, callback) {
+    onConnect(session, callback) {
       connections++;
+      openConnections++;
+      peakConnections = Math.max(peakConnections, openConnections);
+      events.push({ type: "connect", sessionId: session.id });
       if (heldGreetings) heldGreetings.push(() => callback());
       else callback();
     },
+    onClose(session) {
+      openConnections--;
+      events.push({ type: "close", sessionId: session.id });
+      closedSessions.add(session.id);
+      for (const resolve of closeWaiters.get(session.id) ?? []) resolve();
+      closeWaiters.delete(session.id);
+    },
     onMailFrom(_address, session, callback) {
+      events.push({ type: "mail-from", sessionId: session.id });
       if (isFailing) return callback(Object.assign(new Error("Try again later"), { responseCode: 451 }));
       if ((credentials || introspection) && !session.user) return callback(Object.assign(new Error("Authentication required"), { responseCode: 530 }));
       return callback();
@@ -118,18 +156,29 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("end", () => {
         const raw = Buffer.concat(chunks);
+        const to = session.envelope.rcptTo.map((r) => r.address);
+        const reply = (code: number | undefined) => {
+          events.push({ type: "reply", sessionId: session.id, code: code ?? 250, to });
+          if (code === undefined) callback();
+          else callback(Object.assign(new Error(code < 500 ? "Try again later" : "Message refused"), { responseCode: code }));
+        };
         simpleParser(raw)
-          .then((parsed) => {
-            received.push({
-              envelope: {
-                from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
-                to: session.envelope.rcptTo.map((r) => r.address),
-              },
+          .then(async (parsed) => {
+            const mail: ReceivedMail = {
+              envelope: { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "", to },
               raw,
               parsed,
               messageId: parsed.messageId,
-            });
-            if (!isHoldingReplies) setTimeout(() => callback(), acceptDelayMs);
+              sessionId: session.id,
+            };
+            if (decideReply) {
+              const code = await decideReply(mail);
+              if (code === undefined) received.push(mail);
+              reply(code);
+              return;
+            }
+            received.push(mail);
+            if (!isHoldingReplies) setTimeout(() => reply(undefined), acceptDelayMs);
           })
           .catch((err: Error) => callback(err));
       });
@@ -193,6 +242,15 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     }),
     waitForMessages: (count, timeoutMs = 10_000) => waitFor(`${count} messages`, () => received.length >= count, timeoutMs),
     connectionCount: () => connections,
+    peakConnections: () => peakConnections,
+    events,
+    decideReplies: (decide) => {
+      decideReply = decide;
+    },
+    closed: (sessionId) => {
+      if (closedSessions.has(sessionId)) return Promise.resolve();
+      return new Promise<void>((resolve) => closeWaiters.set(sessionId, [...(closeWaiters.get(sessionId) ?? []), resolve]));
+    },
     close: stop,
   };
 }
