@@ -5,9 +5,10 @@
 // follow-up not yet done, oldest first, in small batches of one company (process-batch.ts) that a
 // few workers take in turn until the run budget is nearly spent: decide (due-steps.ts), close what
 // is settled, and send what is due (send-followup.ts). Different companies' emails go out at the
-// same time; one SMTP account carries a bounded number of sends at once. One follow-up's failure
-// never stops the others. A dry run decides the same way but sends and writes nothing, and
-// lists what it would send.
+// same time; one SMTP account carries a bounded number of sends at once, one per kept connection
+// (SMTP_MAX_CONNECTIONS for the global relay, one for a company's own mailbox). One follow-up's
+// failure never stops the others. A dry run decides the same way but sends and writes nothing,
+// and lists what it would send.
 
 import type { Db } from "../db/client.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
@@ -85,13 +86,6 @@ const WORKERS = 12;
  * the emails of the following batches), large enough that the reads cost a few queries per batch.
  */
 const BATCH_SIZE = 16;
-/**
- * Sends at once through one SMTP account: one, over its one kept connection. Then "a 4xx stops
- * that server for the run" stays exact: no other email is in flight through the account when the
- * 4xx comes, and none starts after it. Parallelism comes from different accounts.
- */
-const SENDS_PER_ACCOUNT = 1;
-
 /** Keep this much of the budget for one last SMTP exchange to finish (at most a quarter of it). */
 function reserveMsFor(ctx: JobContext): number {
   return Math.min(ctx.config.smtpTimeoutMs, ctx.budget.budgetMs / 4);
@@ -114,7 +108,7 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
   const logins = new Map<string, Promise<MailLogin | undefined>>();
   const run: RunState = {
     downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions(), sms: createSmsRun(ctx.db, ctx.log, ctx.now),
-    slots: new AccountSlots(SENDS_PER_ACCOUNT),
+    slots: new AccountSlots(),
     reserveMs: reserveMsFor(ctx),
     companyOf: (companyId) => {
       let company = companies.get(companyId);

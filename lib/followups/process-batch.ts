@@ -5,6 +5,13 @@
 // same batch, and only one of them is claimed per round: the others are decided again once the
 // first is settled, exactly as if they came one after the other (sent → "already contacted today";
 // refused for good → the next one may go).
+//
+// Batches of different companies that share an account (the global relay) send through it at once,
+// up to its slots (account-slots.ts), each on a connection of its own. A 4xx, a refused login or
+// no reply marks the account down the moment it is known: no send through it starts after that in
+// this run (each checks, holding its slot, just before it starts), and its remaining follow-ups
+// wait untouched for the next run. Sends already in flight on its other connections end with
+// their own outcome: accepted → recorded as sent; refused → retried next run.
 
 import type { FollowupChannelName } from "../db/schema.js";
 import { kindOf as errorKindOf, shortReason } from "../errors.js";
@@ -37,7 +44,7 @@ export interface RunState {
   smtp: SmtpSessions;
   /** The run's SMS accounts (channels/sms-step.ts). */
   sms: SmsRun;
-  /** How many sends go through one account at once. */
+  /** How many sends go through one account at once (its SmtpSettings.maxConnections). */
   slots: AccountSlots;
   /** A company's name, settings and sender, read once per run. */
   companyOf(companyId: number): Promise<CompanyContext>;
@@ -154,7 +161,7 @@ async function dueEmailOf(
     }
     // One text at a time for the whole run, as the SMS channel was written for: its accounts'
     // sessions and "down" rule then stay as they are whatever the number of workers.
-    const release = await run.slots.acquire(SMS_SLOT);
+    const release = await run.slots.acquire(SMS_SLOT, 1);
     try {
       const result = await runSmsStep({
         db: ctx.db, config: ctx.config, log: ctx.log, isDryRun: params.isDryRun, run: run.sms,
@@ -282,7 +289,7 @@ async function sendDueEmails(
         summary.remaining = true;
         break;
       }
-      const release = await run.slots.acquire(sender.key);
+      const release = await run.slots.acquire(sender.key, sender.smtp.maxConnections);
       try {
         unsent.splice(unsent.indexOf(result.attemptId), 1);
         if (run.downSenders.has(sender.key)) {
@@ -306,8 +313,10 @@ async function sendDueEmails(
             isLastAllowed: item.isLastAllowed,
             smtp: run.smtp.sessionFor(sender.key, { ...sender.smtp, login }),
             // Accepted: the account's next email may go while this one is recorded. After a
-            // failure the slot is kept until the account is marked down (below).
+            // failure the slot is kept until the account is marked down, which is done before
+            // the attempt is cleaned up, so the next send sees it.
             onAccepted: release,
+            onServerFailure: () => run.downSenders.add(sender.key),
           },
           ctx.log.with({ companyId: item.candidate.companyId }),
         );
@@ -319,7 +328,6 @@ async function sendDueEmails(
             skip("send_in_progress");
             break;
           case "failed":
-            if (outcome.isServerDown) run.downSenders.add(sender.key);
             fail(item, outcome.kind, outcome.reason);
             break;
           case "unrecorded":

@@ -27,7 +27,7 @@ import { randomBytes } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { followupSendAttempts } from "../db/schema.js";
-import { type ErrorKind, shortReason } from "../errors.js";
+import { type ErrorKind, type JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
 import { recordHandOver } from "./claim-followups.js";
@@ -60,6 +60,12 @@ export interface SendRequest {
   smtp: SmtpSession;
   /** Called once the server accepted the message, before it is recorded (the account is free again). */
   onAccepted?: () => void;
+  /**
+   * Called as soon as the failure is known when it says the server is not to be used again this run
+   * (a 4xx, no reply, a refused login: isServerFailure), before the attempt is cleaned up, so that
+   * no send through the account starts after it while this one is still being written down.
+   */
+  onServerFailure?: () => void;
 }
 
 export type SendOutcome =
@@ -102,7 +108,9 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
     // The database failed, not SMTP; the message was not written. The attempt stays `sending`
     // without a hand-over, so once its lease has passed a run sends the step again.
     if (handOverFailure !== undefined) throw handOverFailure;
-    return failAttempt(db, request, attemptId, err, log);
+    const failure = smtpErrorOf(err);
+    if (isServerFailure(failure)) request.onServerFailure?.();
+    return failAttempt(db, request, attemptId, failure, log);
   }
 
   try {
@@ -129,8 +137,7 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
   }
 }
 
-async function failAttempt(db: Db, request: SendRequest, attemptId: number, thrown: unknown, log: Logger): Promise<SendOutcome> {
-  const err = smtpErrorOf(thrown);
+async function failAttempt(db: Db, request: SendRequest, attemptId: number, err: JobError, log: Logger): Promise<SendOutcome> {
   const kind = err.kind;
   const reason = shortReason(err);
   const fields = { followupId: request.followupId, step: request.step, kind, error: reason };
