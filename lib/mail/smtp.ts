@@ -132,9 +132,11 @@ class AccountPool implements SmtpSession {
   constructor(private readonly settings: SmtpSettings) {}
 
   async send(email: OutgoingEmail, options: SendOptions = {}): Promise<SmtpAccepted> {
+    // Built before a connection is taken: the connection is held only for the exchange itself.
+    const raw = await composeMessage(email);
     const connection = await this.take();
     try {
-      return await connection.send(email, options);
+      return await connection.send({ from: email.from.address, to: [email.to] }, raw, options);
     } finally {
       this.giveBack(connection);
     }
@@ -163,13 +165,12 @@ class AccountPool implements SmtpSession {
 }
 
 /** One kept connection of an account, logged in, one message at a time. */
-class AccountConnection implements SmtpSession {
+class AccountConnection {
   private connection: SMTPConnection | undefined;
 
   constructor(private readonly settings: SmtpSettings) {}
 
-  async send(email: OutgoingEmail, options: SendOptions = {}): Promise<SmtpAccepted> {
-    const raw = await composeMessage(email);
+  async send(envelope: { from: string; to: string[] }, raw: Buffer, options: SendOptions): Promise<SmtpAccepted> {
     for (let isRetry = false; ; isRetry = true) {
       const isReused = this.connection !== undefined;
       let gate: HandOverGate | undefined;
@@ -177,7 +178,7 @@ class AccountConnection implements SmtpSession {
         const connection = this.connection ?? (await this.open());
         gate = new HandOverGate(raw, options.onHandOver);
         const info = await untilDone<SMTPConnection.SentMessageInfo>(connection, (done) =>
-          connection.send({ from: email.from.address, to: [email.to] }, gate!.stream, done),
+          connection.send(envelope, gate!.stream, done),
         );
         // One recipient: the message is either accepted for it or not at all.
         if ((info.rejected ?? []).length > 0) throw new JobError("permanent", `recipient rejected: ${shortReason(info.response)}`);
