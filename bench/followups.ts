@@ -1,8 +1,10 @@
 // Benchmark of the follow-up job: BENCH_FOLLOWUPS due invoice follow-ups (one per client), spread
 // over BENCH_COMPANIES companies, sent to a local SMTP server until the job reports nothing
 // remaining. Two cases: every company sends through its own mailbox (one SMTP account each, all
-// pointing at the local server), and every company sends through the one global SMTP server.
-// `npx tsx bench/followups.ts` runs these cases alone, on a PostgreSQL of their own.
+// pointing at the local server), and every company sends through the one global SMTP server (over
+// SMTP_MAX_CONNECTIONS connections: BENCH_SMTP_MAX_CONNECTIONS, else the product's default).
+// `npx tsx bench/followups.ts` runs these cases alone, on a PostgreSQL of their own;
+// BENCH_FOLLOWUPS_CASE=own or =global runs one of them.
 
 import { fork } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -31,6 +33,8 @@ const NOW = new Date("2026-03-24T09:00:00Z");
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
 /** The one login every company's mailbox uses on the local server. */
 const MAILBOX_LOGIN = { user: "bench", password: "bench-password" };
+const GLOBAL_MAX_CONNECTIONS = process.env.BENCH_SMTP_MAX_CONNECTIONS;
+const ONLY_CASE = process.env.BENCH_FOLLOWUPS_CASE;
 
 type SendingCase = "own mailboxes" | "global server";
 
@@ -38,7 +42,10 @@ type SendingCase = "own mailboxes" | "global server";
 export async function benchFollowups(postgres: PostgresServer): Promise<Figure[]> {
   const smtp = await startSmtpProcess();
   try {
-    return [...(await benchCase(postgres, smtp, "own mailboxes")), ...(await benchCase(postgres, smtp, "global server"))];
+    return [
+      ...(ONLY_CASE === "global" ? [] : await benchCase(postgres, smtp, "own mailboxes")),
+      ...(ONLY_CASE === "own" ? [] : await benchCase(postgres, smtp, "global server")),
+    ];
   } finally {
     await smtp.close();
   }
@@ -56,6 +63,7 @@ async function benchCase(postgres: PostgresServer, smtp: SmtpProcess, sending: S
     ALLOW_PRIVATE_MAIL_HOSTS: "true",
     SMTP_HOST: smtp.host, SMTP_PORT: String(smtp.port), SMTP_SECURE: "false", SMTP_FROM: "relances@bench.test",
     SMTP_USER: MAILBOX_LOGIN.user, SMTP_PASSWORD: MAILBOX_LOGIN.password,
+    ...(GLOBAL_MAX_CONNECTIONS ? { SMTP_MAX_CONNECTIONS: GLOBAL_MAX_CONNECTIONS } : {}),
   });
   const open = await openDb(config.database);
   await migrateDb(open.db);
