@@ -31,7 +31,7 @@ import type { FollowupParams, FollowupSummary } from "./process-automatic.js";
 import { companyTemplateFor, type RenderedEmail, renderFollowup } from "./render.js";
 import type { FollowupCandidate } from "./select-candidates.js";
 import { emailChannel } from "./channels/email.js";
-import { ATTEMPT_LEASE_MS, newMessageId } from "./send-followup.js";
+import { ATTEMPT_LEASE_MS, composeFollowupEmail, newMessageId } from "./send-followup.js";
 import type { Sender } from "./sender.js";
 
 /** What the workers of one run share. */
@@ -289,8 +289,12 @@ async function sendDueEmails(
         summary.remaining = true;
         break;
       }
-      const release = await run.slots.acquire(sender.key, sender.smtp.maxConnections);
+      let release: (() => void) | undefined;
       try {
+        const messageId = claims[i]!.messageId;
+        // Built while the account may still be busy with other sends: it needs no connection.
+        const message = await composeFollowupEmail({ sender, recipient: item.recipient, email: item.email, messageId });
+        release = await run.slots.acquire(sender.key, sender.smtp.maxConnections);
         unsent.splice(unsent.indexOf(result.attemptId), 1);
         if (run.downSenders.has(sender.key)) {
           await releaseUnsentAttempts(ctx.db, [result.attemptId]);
@@ -301,7 +305,7 @@ async function sendDueEmails(
           ctx.db,
           {
             attemptId: result.attemptId,
-            messageId: claims[i]!.messageId,
+            messageId,
             followupId: item.candidate.id,
             companyId: item.candidate.companyId,
             clientId: item.candidate.clientId,
@@ -311,6 +315,7 @@ async function sendDueEmails(
             sender,
             now,
             isLastAllowed: item.isLastAllowed,
+            message,
             smtp: run.smtp.sessionFor(sender.key, { ...sender.smtp, login }),
             // Accepted: the account's next email may go while this one is recorded. After a
             // failure the slot is kept until the account is marked down, which is done before
@@ -339,7 +344,7 @@ async function sendDueEmails(
         fail(item, "transient", shortReason(err));
         ctx.log.error("followup failed", { followupId: item.candidate.id, error: shortReason(err) });
       } finally {
-        release();
+        release?.();
       }
     }
   } finally {

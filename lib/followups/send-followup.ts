@@ -29,7 +29,7 @@ import type { Db } from "../db/client.js";
 import { followupSendAttempts } from "../db/schema.js";
 import { type ErrorKind, type JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
+import { type ComposedEmail, composeEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
 import { recordHandOver } from "./claim-followups.js";
 import { notifyFailedSend } from "./notify-company.js";
 import { recordSentFollowup } from "./record-send.js";
@@ -56,7 +56,9 @@ export interface SendRequest {
   sender: Sender;
   now: Date;
   isLastAllowed: boolean;
-  /** The run's session with the sender's SMTP account (one connection reused across sends). */
+  /** The email as it goes on the wire, built by composeFollowupEmail from the fields above. */
+  message: ComposedEmail;
+  /** The run's session with the sender's SMTP account (its connections are kept across sends). */
   smtp: SmtpSession;
   /** Called once the server accepted the message, before it is recorded (the account is free again). */
   onAccepted?: () => void;
@@ -89,17 +91,7 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
       isReleased = !isRecorded;
       if (isReleased) throw new Error("attempt released after its lease: not ours to send any more");
     };
-    const accepted = await request.smtp.send({
-        from: request.sender.from,
-        replyTo: request.sender.replyTo,
-        to: request.recipient,
-        subject: request.email.subject,
-        text: request.email.text,
-        html: request.email.html,
-        messageId,
-        // RFC 3834: an automatic message; well-behaved out-of-office robots do not answer it.
-        headers: { "Auto-Submitted": "auto-generated" },
-      }, { onHandOver });
+    const accepted = await request.smtp.send(request.message, { onHandOver });
     smtpResponse = accepted.response;
     request.onAccepted?.();
   } catch (err) {
@@ -157,6 +149,24 @@ async function failAttempt(db: Db, request: SendRequest, attemptId: number, err:
     log.warn("followup not sent, will retry", fields);
   }
   return { outcome: "failed", kind, reason, isServerDown: isServerFailure(err) };
+}
+
+/**
+ * Builds a step's email for the wire. Done before the send waits for its SMTP account's turn: the
+ * building needs no connection, so it is not made while holding one.
+ */
+export function composeFollowupEmail(step: Pick<SendRequest, "sender" | "recipient" | "email" | "messageId">): Promise<ComposedEmail> {
+  return composeEmail({
+    from: step.sender.from,
+    replyTo: step.sender.replyTo,
+    to: step.recipient,
+    subject: step.email.subject,
+    text: step.email.text,
+    html: step.email.html,
+    messageId: step.messageId,
+    // RFC 3834: an automatic message; well-behaved out-of-office robots do not answer it.
+    headers: { "Auto-Submitted": "auto-generated" },
+  });
 }
 
 /** `<lokario.f{followup}.s{step}.{random}@{sender's domain}>`: unique, and traceable by eye. */
