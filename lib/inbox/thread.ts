@@ -100,13 +100,10 @@ export function chooseConversation<T extends ThreadTarget>(
   earlier: FiledMessage<T>[],
   known: (conversationId: number) => T | undefined,
 ): T | null {
+  const knownOf = (conversationId: number | undefined) => (conversationId === undefined ? undefined : known(conversationId));
   for (const id of keys.referencedIds) {
     // The oldest message with that Message-ID wins: a stored one, then one of the batch, then a follow-up.
-    const stored = facts.imported.get(id);
-    const found =
-      (stored === undefined ? undefined : known(stored)) ??
-      earlier.find((m) => m.externalId === `<${id}>`)?.conversation ??
-      known(facts.sent.get(id) ?? Number.NaN);
+    const found = knownOf(facts.imported.get(id)) ?? earlier.find((m) => m.externalId === `<${id}>`)?.conversation ?? knownOf(facts.sent.get(id));
     if (found) return found;
   }
   if (!keys.subjectKey || !keys.correspondentAddress) return null;
