@@ -5,7 +5,7 @@
 // out): each is decoded in one call from the message's bytes when the parser reaches its part.
 
 import { randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { AddressObject, AttachmentStream, MessageText } from "mailparser";
 import { shortReason } from "../errors.js";
 import { decodeUtf8OrLegacy, isAscii } from "./decode-legacy-text.js";
@@ -40,8 +40,11 @@ export interface SavedAttachmentContent {
   sizeBytes: number;
 }
 
-/** Receives each attachment's decoded content; must read `content` to its end. */
-export type AttachmentSink = (attachment: AttachmentMeta, content: Readable) => Promise<SavedAttachmentContent>;
+/**
+ * Receives each attachment's decoded content: a stream it must read to its end, or the whole
+ * content at once (a base64 body decoded outside the parser).
+ */
+export type AttachmentSink = (attachment: AttachmentMeta, content: Readable | Buffer) => Promise<SavedAttachmentContent>;
 
 export interface ParsedAttachment extends AttachmentMeta {
   sizeBytes: number;
@@ -116,10 +119,10 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
     const meta = attachmentMeta(item, attachments.length);
     try {
       const body = liftedBodyOf(item, partTag, lifted);
-      let content = item.content;
+      let content: Readable | Buffer = item.content;
       if (body && input) {
         await drain(item.content);
-        content = Readable.from([decodeBase64Body(input.subarray(body.start, body.end))]);
+        content = decodeBase64Body(input.subarray(body.start, body.end));
       }
       const saved = await sink(meta, content);
       attachments.push({ ...meta, ...saved, saveError: null });
@@ -308,7 +311,8 @@ function firstAddress(value: AddressObject | undefined): MailAddress | null {
   return all.find((a) => a.address) ?? all[0] ?? null;
 }
 
-async function measureAndDrop(_attachment: AttachmentMeta, content: Readable): Promise<SavedAttachmentContent> {
+async function measureAndDrop(_attachment: AttachmentMeta, content: Readable | Buffer): Promise<SavedAttachmentContent> {
+  if (Buffer.isBuffer(content)) return { path: null, sizeBytes: content.length };
   let sizeBytes = 0;
   for await (const chunk of content) sizeBytes += (chunk as Buffer).length;
   return { path: null, sizeBytes };

@@ -5,7 +5,7 @@
 
 import fc from "fast-check";
 import { simpleParser } from "mailparser";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { type AttachmentMeta, parseMessage } from "../../lib/inbox/parse-message.js";
 import { pruneMime } from "../../lib/inbox/prune-mime.js";
@@ -22,9 +22,10 @@ async function parseKeeping(source: Buffer): Promise<{ text: string; kept: Kept[
   const parsed = await parseMessage(source, {
     now,
     internalDate: null,
-    saveAttachment: async (meta, content: Readable) => {
+    saveAttachment: async (meta, content: Readable | Buffer) => {
       const chunks: Buffer[] = [];
-      for await (const chunk of content) chunks.push(chunk as Buffer);
+      if (Buffer.isBuffer(content)) chunks.push(content);
+      else for await (const chunk of content) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
       kept.push({ meta, bytes });
       return { path: null, sizeBytes: bytes.length };
