@@ -96,6 +96,9 @@ export interface ParseOptions {
 export { MAX_MIME_PARTS };
 export const MAX_ATTACHMENTS_PER_MESSAGE = 100;
 const MAX_RECIPIENTS = 200;
+/** Names the attachment bodies `pruneMime` lifts out: unguessable from outside, distinct per parse. */
+const PROCESS_TAG = randomBytes(12).toString("hex");
+let parseCount = 0;
 /** A parse still running after this long is abandoned with what it has (a stuck sink, a parser bug). */
 export const PARSE_TIMEOUT_MS = 20_000;
 
@@ -106,7 +109,7 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
   const attachments: ParsedAttachment[] = [];
   let attachmentsOmitted = 0;
   const sink = options.saveAttachment ?? measureAndDrop;
-  const partTag = randomBytes(12).toString("hex");
+  const partTag = `${PROCESS_TAG}${++parseCount}`;
   let input: Buffer | null = null;
   let lifted: LiftedBody[] = [];
 
