@@ -4,8 +4,7 @@
 // if they were stored already. The outcome is the one of filing the messages one at a time; the
 // rows are then written in a fixed number of statements (`message-rows.ts`).
 
-import type { ConversationEffect, ConversationState } from "./conversation-effect.js";
-import { startedConversation, withMessage } from "./conversation-effect.js";
+import { type ConversationEffect, type ConversationState, startedConversation, withMessage } from "./conversation-effect.js";
 import type { LockedConversation } from "./conversation-locks.js";
 import { chooseConversation, type FiledMessage, type ThreadingFacts, type ThreadingKeys, type ThreadTarget } from "./thread.js";
 

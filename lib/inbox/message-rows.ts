@@ -10,8 +10,7 @@
 
 import { sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import type { DbOrTx } from "../db/client.js";
-import { rowsOf } from "../db/client.js";
+import { type DbOrTx, rowsOf } from "../db/client.js";
 import { columnName, jsonRows } from "../db/json-rows.js";
 import { clients, conversations, inboxMessages, MESSAGE_SOURCE_EMAIL, messageAttachments } from "../db/schema.js";
 import type { Logger } from "../log.js";
