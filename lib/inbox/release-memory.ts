@@ -9,7 +9,7 @@
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
-const RELEASE_AFTER_BYTES = 16 * 1024 * 1024;
+const RELEASE_AFTER_BYTES = 8 * 1024 * 1024;
 const MIN_INTERVAL_MS = 200;
 
 let collect: (() => void) | null | undefined;
