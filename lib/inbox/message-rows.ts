@@ -8,7 +8,7 @@
 // over JSON rows (`json-rows.ts`): built per message by the query builder, their parameters cost
 // more main-thread time than the database took to run them.
 
-import { sql } from "drizzle-orm";
+import { getTableName, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { type DbOrTx, rowsOf } from "../db/client.js";
 import { columnName, jsonRows } from "../db/json-rows.js";
@@ -95,22 +95,28 @@ function threadedMessageOf({ parsed, subject, correspondentAddress }: PreparedMe
   };
 }
 
-/** Inserts the conversations `plan` creates, in its order, and gives each its id. */
+/**
+ * Inserts the conversations `plan` creates and gives each its id. The ids are drawn from the
+ * table's sequence first, so that each row's id is known for certain (the order of RETURNING's rows
+ * is not something PostgreSQL promises).
+ */
 async function insertConversations(tx: DbOrTx, batch: PreparedMessage[], plan: FilingPlan, now: Date): Promise<void> {
   if (plan.created.length === 0) return;
-  const rows = plan.created.map(({ startedBy, subjectKey: key, state }) => {
+  const drawn = await tx.execute(
+    sql`select nextval(pg_get_serial_sequence(${getTableName(conversations)}, ${conversations.id.name})) as id from generate_series(1, ${plan.created.length})`,
+  );
+  const ids = rowsOf<{ id: number | string }>(drawn).map((r) => Number(r.id));
+  if (ids.length !== plan.created.length) throw new Error(`drew ${ids.length} conversation ids for ${plan.created.length}`);
+  const rows = plan.created.map(({ startedBy, subjectKey: key, state }, i) => {
     const { message, subject } = batch[startedBy!]!;
     return {
-      companyId: message.integration.companyId, integrationId: message.integration.id, clientId: state.clientId,
+      id: ids[i]!, companyId: message.integration.companyId, integrationId: message.integration.id, clientId: state.clientId,
       subject: subject || NO_SUBJECT, subjectKey: key, status: state.status, source: MESSAGE_SOURCE_EMAIL,
       unreadCount: state.unreadAdded, lastMessageAt: state.lastMessageAt, createdAt: now, updatedAt: now,
     };
   });
   const { columns, recordset } = jsonRows(conversations, rows);
-  // RETURNING yields the rows in the order they were inserted: the recordset's.
-  const result = await tx.execute(sql`insert into ${conversations} (${columns}) select ${columns} from ${recordset} returning ${conversations.id} as id`);
-  const ids = rowsOf<{ id: number }>(result).map((r) => r.id);
-  if (ids.length !== rows.length) throw new Error(`conversation insert returned ${ids.length} of ${rows.length} rows`);
+  await tx.execute(sql`insert into ${conversations} (${columns}) select ${columns} from ${recordset}`);
   for (const [i, conversation] of plan.created.entries()) conversation.id = ids[i]!;
 }
 
