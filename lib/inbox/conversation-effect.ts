@@ -13,7 +13,8 @@
 // arrive read and settled. Auto-replies need no answer, but stay unread so a glance shows them.
 // A bounce says a mail of the company did not arrive: someone must act, so it counts as inbound.
 // The business's answer settles only what came before it: a client's message dated after it (the
-// INBOX is synced before the Sent folder) still needs an answer.
+// INBOX is synced before the Sent folder) still needs an answer. A conversation's latest date only
+// moves forward, and its client, once known, stays.
 
 import { CONVERSATION_STATUS, type CONVERSATION_STATUSES } from "../db/schema.js";
 
@@ -61,4 +62,30 @@ export function conversationEffect(role: MessageRole): ConversationEffect {
     case "backfill":
       return { isRead: true, newConversationStatus: CONVERSATION_STATUS.resolved, nextStatus: (current) => current };
   }
+}
+
+/** A conversation's row as filing messages changes it (`unreadAdded`: unread messages it added). */
+export interface ConversationState {
+  status: string;
+  lastMessageAt: Date | null;
+  clientId: number | null;
+  unreadAdded: number;
+}
+
+/** The conversation a message of `effect`, dated `date`, starts (`clientId`: its correspondent's client). */
+export function startedConversation(effect: ConversationEffect, date: Date, clientId: number | null): ConversationState {
+  return { status: effect.newConversationStatus, lastMessageAt: date, clientId, unreadAdded: effect.isRead ? 0 : 1 };
+}
+
+/** `state` after one more message of `effect`, dated `date`, filed into it. */
+export function withMessage(state: ConversationState, effect: ConversationEffect, date: Date, clientId: number | null): ConversationState {
+  const latest = state.lastMessageAt?.getTime();
+  const isLater = latest === undefined || latest < date.getTime();
+  const isLatest = latest === undefined || latest <= date.getTime();
+  return {
+    status: effect.nextStatus(state.status, isLatest),
+    lastMessageAt: isLater ? date : state.lastMessageAt,
+    clientId: state.clientId ?? clientId,
+    unreadAdded: state.unreadAdded + (effect.isRead ? 0 : 1),
+  };
 }

@@ -2,27 +2,30 @@
 // one company import the same mail at once (a client writing to contact@ and devis@, a newsletter
 // to the whole team), and every copy is filed in the same company conversation.
 //
-// Order, in each store transaction (one message, or one downloaded batch: `write-batch.ts`):
+// Order, in each store transaction (one downloaded batch, or one message: a batch of one;
+// `message-rows.ts`):
 // 1. `lockCorrespondents`: an advisory lock on (company, correspondent) for each message of the
 //    transaction, all in one statement and in hash order, before looking for any conversation.
 //    Two copies of one thread are then filed one after the other, and the second sees the
 //    conversation the first created instead of creating another one.
-// 2. `lockConversation`: the conversation row, FOR NO KEY UPDATE, before anything is inserted
-//    into it. Taken after inserting the message, as it once was, it deadlocked: each transaction's
-//    insert holds a KEY SHARE lock on the row (the foreign key check), and each one's FOR UPDATE
-//    then waited for the other's KEY SHARE. NO KEY UPDATE does not conflict with KEY SHARE, so it
-//    never waits for a row that only references the conversation (a follow-up, a message).
-// 3. Inserts (message, attachments) and the conversation update, on rows this transaction holds.
-// Why a one-message transaction cannot deadlock: it waits only at step 1 holding nothing, or at
-// step 2 holding one advisory lock that no transaction past step 1 ever asks for; the holder of the
-// conversation row waits for nothing this transaction holds. A batch transaction takes steps 2
-// and 3 once per message, so it may hold one conversation row while asking for another: two
-// batches of two mailboxes filing into the same two conversations by their threading headers (not
-// by correspondent, whose locks they would share) in opposite orders can deadlock. PostgreSQL then
-// aborts one, whose whole batch is retried (`retry-transient.ts`), as any deadlock victim's.
+// 2. The threading queries read, without locking, every conversation the batch may file into.
+// 3. `lockConversations`: those conversation rows, FOR NO KEY UPDATE, all in one statement and in
+//    id order, before anything is inserted into them. NO KEY UPDATE does not conflict with the KEY
+//    SHARE lock that inserting a row referencing the conversation takes (a message, a follow-up),
+//    so it never waits for such a row. (Locking each conversation just before filing into it, as
+//    the import once did message by message, let two batches hold one conversation each and ask
+//    for the other's.)
+// 4. Inserts (conversations, messages, attachments) and the conversation update, on rows this
+//    transaction created or holds.
+// Why two store transactions cannot deadlock: each waits for a lock only at step 1 or step 3, and
+// at each step takes its locks in one global order (hashes, then conversation ids), holding only
+// locks of the earlier steps or lower in the order, which the holder of the awaited lock never
+// asks for again. A deadlock with another job (two runs racing on the same message's unique key)
+// is detected by PostgreSQL, which aborts one transaction; that one is retried whole
+// (`retry-transient.ts`).
 
-import { eq, sql } from "drizzle-orm";
-import type { DbOrTx } from "../db/client.js";
+import { sql } from "drizzle-orm";
+import { type DbOrTx, rowsOf } from "../db/client.js";
 import { conversations } from "../db/schema.js";
 
 /** Arbitrary constant naming this product's per-correspondent inbox lock (first key of the pair). */
@@ -41,18 +44,36 @@ export async function lockCorrespondents(tx: DbOrTx, companyId: number, correspo
   );
 }
 
+/** What filing reads of a conversation it may file into. */
 export interface LockedConversation {
+  id: number;
+  subjectKey: string | null;
   status: string;
   lastMessageAt: Date | null;
   clientId: number | null;
 }
 
-/** Locks the conversation row for this transaction's update and returns what the update reads. */
-export async function lockConversation(tx: DbOrTx, conversationId: number): Promise<LockedConversation | null> {
-  const [row] = await tx
-    .select({ status: conversations.status, lastMessageAt: conversations.lastMessageAt, clientId: conversations.clientId })
-    .from(conversations)
-    .where(eq(conversations.id, conversationId))
-    .for("no key update");
-  return row ?? null;
+/**
+ * Locks the conversation rows `ids` for this transaction's update, in one statement and in id
+ * order, and returns those that exist. Rows are locked in the order of the sort: PostgreSQL
+ * places the row locking above the ORDER BY.
+ */
+export async function lockConversations(tx: DbOrTx, ids: number[]): Promise<Map<number, LockedConversation>> {
+  if (ids.length === 0) return new Map();
+  // The date as epoch milliseconds (truncated, as a JS Date holds it): the drivers differ in how
+  // they hand back a raw timestamptz.
+  const result = await tx.execute(sql`
+    select ${conversations.id} as id, ${conversations.subjectKey} as subject_key, ${conversations.status} as status,
+      floor(extract(epoch from ${conversations.lastMessageAt}) * 1000)::float8 as last_message_at_ms, ${conversations.clientId} as client_id
+    from ${conversations}
+    where ${conversations.id} = any(${sql.param(ids)}::int[])
+    order by ${conversations.id}
+    for no key update`);
+  const rows = rowsOf<{ id: number; subject_key: string | null; status: string; last_message_at_ms: number | null; client_id: number | null }>(result);
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      { id: r.id, subjectKey: r.subject_key, status: r.status, lastMessageAt: r.last_message_at_ms === null ? null : new Date(r.last_message_at_ms), clientId: r.client_id },
+    ]),
+  );
 }

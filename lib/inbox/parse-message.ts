@@ -1,7 +1,10 @@
 // Parses one RFC 5322 message into what the inbox stores. It never throws: whatever can be read is
-// returned, and what could not is listed in `notes`. Attachment content is streamed to a sink as
-// the parser reaches it, so decoded attachments are never all held in memory.
+// returned, and what could not is listed in `notes`. Attachment content goes to a sink as the
+// parser reaches it, one attachment at a time, so decoded attachments are never all held in memory.
+// The base64 bodies of attachments do not go through the parser at all (`pruneMime` lifts them
+// out): each is decoded in one call from the message's bytes when the parser reaches its part.
 
+import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { AddressObject, AttachmentStream, MessageText } from "mailparser";
 import { shortReason } from "../errors.js";
@@ -11,7 +14,8 @@ import { htmlToReadableText, MAX_HTML_TO_TEXT_CHARS } from "./html-to-text.js";
 import { LenientMailParser } from "./lenient-mail-parser.js";
 import { chooseMessageDate, type MessageDateSource } from "./message-date.js";
 import { messageIdsIn, normalizeMessageId } from "./message-id.js";
-import { MAX_MIME_PARTS, pruneMime } from "./prune-mime.js";
+import { decodeBase64Body } from "./decode-base64.js";
+import { LIFTED_PART_FIELD, type LiftedBody, MAX_MIME_PARTS, pruneMime } from "./prune-mime.js";
 import { headerValue, type MessageHead, readHead } from "./raw-headers.js";
 
 export interface MailAddress {
@@ -36,8 +40,11 @@ export interface SavedAttachmentContent {
   sizeBytes: number;
 }
 
-/** Receives each attachment's decoded content; must read `content` to its end. */
-export type AttachmentSink = (attachment: AttachmentMeta, content: Readable) => Promise<SavedAttachmentContent>;
+/**
+ * Receives each attachment's decoded content: a stream it must read to its end, or the whole
+ * content at once (a base64 body decoded outside the parser).
+ */
+export type AttachmentSink = (attachment: AttachmentMeta, content: Readable | Buffer) => Promise<SavedAttachmentContent>;
 
 export interface ParsedAttachment extends AttachmentMeta {
   sizeBytes: number;
@@ -89,6 +96,9 @@ export interface ParseOptions {
 export { MAX_MIME_PARTS };
 export const MAX_ATTACHMENTS_PER_MESSAGE = 100;
 const MAX_RECIPIENTS = 200;
+/** Names the attachment bodies `pruneMime` lifts out: unguessable from outside, distinct per parse. */
+const PROCESS_TAG = randomBytes(12).toString("hex");
+let parseCount = 0;
 /** A parse still running after this long is abandoned with what it has (a stuck sink, a parser bug). */
 export const PARSE_TIMEOUT_MS = 20_000;
 
@@ -99,6 +109,9 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
   const attachments: ParsedAttachment[] = [];
   let attachmentsOmitted = 0;
   const sink = options.saveAttachment ?? measureAndDrop;
+  const partTag = `${PROCESS_TAG}${++parseCount}`;
+  let input: Buffer | null = null;
+  let lifted: LiftedBody[] = [];
 
   const onAttachment = async (item: AttachmentStream) => {
     if (attachments.length >= MAX_ATTACHMENTS_PER_MESSAGE) {
@@ -108,7 +121,13 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
     }
     const meta = attachmentMeta(item, attachments.length);
     try {
-      const saved = await sink(meta, item.content);
+      const body = liftedBodyOf(item, partTag, lifted);
+      let content: Readable | Buffer = item.content;
+      if (body && input) {
+        await drain(item.content);
+        content = decodeBase64Body(input.subarray(body.start, body.end));
+      }
+      const saved = await sink(meta, content);
       attachments.push({ ...meta, ...saved, saveError: null });
     } catch (err) {
       item.content.resume();
@@ -127,7 +146,9 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
     // Megabytes of HTML take html-to-text seconds to minutes; htmlToReadableText has a cheaper way.
     maxHtmlLengthToParse: MAX_HTML_TO_TEXT_CHARS,
   });
-  const pruned = head.isMailMessage ? pruneMime(parserInput(source, head, options.isHeaderOnly ?? false)) : null;
+  input = head.isMailMessage ? parserInput(source, head, options.isHeaderOnly ?? false) : null;
+  const pruned = input ? pruneMime(input, { partTag }) : null;
+  lifted = pruned?.liftedBodies ?? [];
   const outcome = pruned ? await runParser(parser, pruned.source, onAttachment) : { text: null, error: null };
   if (outcome.error) notes.push(`MIME parsing stopped early: ${shortReason(outcome.error, 120)}`);
   if (pruned?.partsDropped) {
@@ -236,6 +257,14 @@ function runParser(
   });
 }
 
+/** The body `pruneMime` lifted out of this attachment's part, if it did. */
+function liftedBodyOf(item: AttachmentStream, partTag: string, lifted: LiftedBody[]): LiftedBody | null {
+  // The message may carry a field of that name itself: only the one with this parse's tag counts.
+  const fields = [item.headers?.get(LIFTED_PART_FIELD)].flat();
+  const field = fields.find((value): value is string => typeof value === "string" && value.startsWith(`${partTag}:`));
+  return field === undefined ? null : (lifted[Number(field.slice(partTag.length + 1))] ?? null);
+}
+
 function attachmentMeta(item: AttachmentStream, index: number): AttachmentMeta {
   const mimeType = (item.contentType || "application/octet-stream").toLowerCase();
   return {
@@ -285,7 +314,8 @@ function firstAddress(value: AddressObject | undefined): MailAddress | null {
   return all.find((a) => a.address) ?? all[0] ?? null;
 }
 
-async function measureAndDrop(_attachment: AttachmentMeta, content: Readable): Promise<SavedAttachmentContent> {
+async function measureAndDrop(_attachment: AttachmentMeta, content: Readable | Buffer): Promise<SavedAttachmentContent> {
+  if (Buffer.isBuffer(content)) return { path: null, sizeBytes: content.length };
   let sizeBytes = 0;
   for await (const chunk of content) sizeBytes += (chunk as Buffer).length;
   return { path: null, sizeBytes };

@@ -5,6 +5,12 @@
 // at most MAX_MIME_DEPTH levels, header lines and blocks of bounded size. One pass over the lines,
 // output never larger than the input; the boundaries are found the way mailsplit finds them (any
 // open multipart's delimiter ends the parts below it, an inline message/rfc822 holds a message).
+//
+// Asked to (`partTag`), it also lifts the base64 bodies of attachments out of the parser's input:
+// the parser would split them line by line and decode them a chunk at a time, which costs more
+// than everything else the import does with a message. Each lifted body is replaced by nothing
+// and its part gets one header field naming it (`X-Lokario-Part: <tag>:<n>`); the caller decodes
+// the body from the original bytes in one call when the parser reaches that attachment.
 
 export const MAX_MIME_PARTS = 500;
 /** Deeper parts are not correspondence; each level costs the splitter a check on every `--` line. */
@@ -18,6 +24,21 @@ const HEADER_BLOCK_BYTES = 256 * 1024;
 /** …until this, half of the splitter's own 1 MB limit (it counts a line as at least 64 bytes). */
 const HEADER_BLOCK_HARD_BYTES = 512 * 1024;
 const HEADER_LINE_MIN_COST = 64;
+/** The header field naming a lifted body; the tag is random per parse, so a message cannot forge it. */
+export const LIFTED_PART_FIELD = "x-lokario-part";
+/** Smaller bodies stay in place: the field naming them would be longer than what it saves. */
+const MIN_LIFTED_BODY_BYTES = 1024;
+
+export interface PruneOptions {
+  /** Lift attachments' base64 bodies out, naming them with this tag (letters and digits). */
+  partTag?: string;
+}
+
+/** A body lifted out of the parser's input: its bytes are `source.subarray(start, end)` of the input. */
+export interface LiftedBody {
+  start: number;
+  end: number;
+}
 
 export interface PrunedMime {
   source: Buffer;
@@ -27,6 +48,8 @@ export interface PrunedMime {
   attachmentsDropped: number;
   headerLinesCut: number;
   headerFieldsDropped: number;
+  /** Base64 bodies lifted out (with `partTag`), by the number their part's field gives. */
+  liftedBodies: LiftedBody[];
 }
 
 interface OpenMultipart {
@@ -51,7 +74,7 @@ interface PartHead {
 }
 
 /** `source` with its MIME tree bounded (the same Buffer when nothing had to be cut). */
-export function pruneMime(source: Buffer): PrunedMime {
+export function pruneMime(source: Buffer, options: PruneOptions = {}): PrunedMime {
   const pieces: Buffer[] = [];
   let copiedUpTo = 0;
   const leaveOut = (from: number, to: number) => {
@@ -60,6 +83,21 @@ export function pruneMime(source: Buffer): PrunedMime {
     copiedUpTo = Math.max(copiedUpTo, to);
   };
   const result = { partsDropped: 0, attachmentsDropped: 0, headerLinesCut: 0, headerFieldsDropped: 0 };
+  const liftedBodies: LiftedBody[] = [];
+  /** The body being read of a part whose body may be lifted: where its header block's blank line starts, where the body starts. */
+  let liftable: { blankLine: number; start: number } | null = null;
+  const endBody = (end: number) => {
+    if (!liftable) return;
+    const { blankLine, start } = liftable;
+    liftable = null;
+    if (end - start < MIN_LIFTED_BODY_BYTES || copiedUpTo > blankLine) return;
+    const lineEnd = source[start - 2] === 0x0d ? "\r\n" : "\n";
+    pieces.push(source.subarray(copiedUpTo, blankLine));
+    pieces.push(Buffer.from(`X-Lokario-Part: ${options.partTag}:${liftedBodies.length}${lineEnd}`, "latin1"));
+    pieces.push(source.subarray(blankLine, start));
+    copiedUpTo = end;
+    liftedBodies.push({ start, end });
+  };
 
   const stack: OpenMultipart[] = [];
   let partsKept = 1;
@@ -67,7 +105,8 @@ export function pruneMime(source: Buffer): PrunedMime {
   /** Start of the part being left out, or -1. */
   let skippingFrom = -1;
 
-  const endHead = (current: PartHead, end: number) => {
+  /** Ends a header block at `end` (just after its blank line, or at a delimiter when `blankLine` is -1). */
+  const endHead = (current: PartHead, end: number, blankLine = -1) => {
     const type = fieldValue(current.contentFields, "content-type");
     const mimeType = /^\s*([^;\s]*)/.exec(type)?.[1]?.toLowerCase() ?? "";
     const boundary = boundaryOf(type);
@@ -89,6 +128,7 @@ export function pruneMime(source: Buffer): PrunedMime {
     result.headerLinesCut += current.linesCut;
     result.headerFieldsDropped += current.fieldsDropped;
     if (boundary) stack.push({ boundary, depth: current.depth });
+    else if (options.partTag && blankLine >= 0 && isLiftable(current.contentFields, mimeType, encoding)) liftable = { blankLine, start: end };
     if (holdsMessage) {
       partsKept++;
       return newHead(end, current.depth + 1, true);
@@ -104,6 +144,7 @@ export function pruneMime(source: Buffer): PrunedMime {
     if (delimiter) {
       // A delimiter ends whatever was open below its multipart, even a header block.
       if (head) endHead(head, offset);
+      endBody(offset);
       if (skippingFrom >= 0) {
         leaveOut(skippingFrom, offset);
         skippingFrom = -1;
@@ -112,16 +153,17 @@ export function pruneMime(source: Buffer): PrunedMime {
       stack.length = delimiter.index + (delimiter.isClosing ? 0 : 1);
       head = delimiter.isClosing ? null : newHead(offset, owner.depth + 1, false);
     } else if (head) {
-      if (isBlankLine(source, offset, end)) head = endHead(head, end);
+      if (isBlankLine(source, offset, end)) head = endHead(head, end, offset);
       else readHeaderLine(head, source, offset, end);
     }
     offset = end;
   }
   if (head) endHead(head, source.length);
+  endBody(source.length);
   if (skippingFrom >= 0) leaveOut(skippingFrom, source.length);
-  if (!pieces.length && copiedUpTo === 0) return { source, ...result };
+  if (!pieces.length && copiedUpTo === 0) return { source, ...result, liftedBodies };
   pieces.push(source.subarray(copiedUpTo));
-  return { source: Buffer.concat(pieces), ...result };
+  return { source: Buffer.concat(pieces), ...result, liftedBodies };
 }
 
 function newHead(start: number, depth: number, isNested: boolean): PartHead {
@@ -163,6 +205,17 @@ function readHeaderLine(head: PartHead, source: Buffer, start: number, end: numb
   if (isContentField) head.contentFields.push(text);
   else head.contentFields[head.contentFields.length - 1] += text;
   if (!isContinuation) head.isInContentField = isContentField;
+}
+
+/**
+ * Whether a part's body can be lifted: base64, and an attachment to the parser whatever it makes of
+ * the part (not text, multipart or message), its type and encoding each given once so that the
+ * parser cannot read them differently.
+ */
+function isLiftable(fields: string[], mimeType: string, encoding: string): boolean {
+  if (encoding !== "base64" || !mimeType || /^(text|multipart|message)\//.test(mimeType) || !mimeType.includes("/")) return false;
+  const count = (name: string) => fields.filter((f) => f.slice(0, f.indexOf(":")).trim().toLowerCase() === name).length;
+  return count("content-type") === 1 && count("content-transfer-encoding") === 1;
 }
 
 /** The unfolded value of the first `name` field among `fields` ("" when absent). */

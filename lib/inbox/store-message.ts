@@ -6,8 +6,8 @@
 // Message-ID and not stored again.
 //
 // Three steps, which the folder import runs apart (`import-batch.ts`): the check for a message
-// already stored (`stored-check.ts`), `prepareMessage` (parse, attachments), `writeMessage` (rows, `message-rows.ts`; a whole batch's
-// rows at once: `write-batch.ts`).
+// already stored (`stored-check.ts`), `prepareMessage` (parse, attachments), `writeMessage` (rows:
+// `message-rows.ts`, which writes a whole batch's rows the same way: `write-batch.ts`).
 // Order matters. Attachments are written first, outside the transaction (no slow I/O while rows
 // are locked), under keys derived from the message's dedupe key, so a retry after a crash
 // overwrites the same files. The message row, its attachment rows and the conversation change
@@ -26,10 +26,9 @@ import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { conversationEffect, type ConversationEffect, messageRole } from "./conversation-effect.js";
-import { lockCorrespondents } from "./conversation-locks.js";
 import { dedupeKeyFor } from "./dedupe-key.js";
 import { messageContent, pgText } from "./message-content.js";
-import { AlreadyStored, findClientId, insertMessageRows, logStored } from "./message-rows.js";
+import { AlreadyStored, insertBatchRows, logStored } from "./message-rows.js";
 import { type MailAddress, type ParsedMessage, parseMessage } from "./parse-message.js";
 import { readHead } from "./raw-headers.js";
 import { attachmentKeyPrefix, createAttachmentSaver } from "./save-attachment.js";
@@ -137,15 +136,12 @@ export async function prepareMessage(message: IncomingMessage, dedupeKey: string
 export async function writeMessage(db: Db, prepared: PreparedMessage, deps: StoreDeps): Promise<StoreOutcome> {
   // The transaction is repeated whole when the database was busy or unreachable (a deadlock, a
   // dropped connection); attachments are already stored and are not written again.
-  const storeRows = () =>
-    db.transaction(async (tx) => {
-      // Locks are taken in the order `conversation-locks.ts` explains, before anything is written.
-      await lockCorrespondents(tx, prepared.message.integration.companyId, [prepared.correspondentAddress]);
-      return insertMessageRows(tx, prepared, deps, findClientId);
-    });
+  // A batch of one: the rules of a batch's rows are those of a message's.
+  const storeRows = () => db.transaction((tx) => insertBatchRows(tx, [prepared], deps));
 
   try {
-    const outcome = await retryTransient(storeRows, { log: deps.log });
+    const [outcome] = await retryTransient(storeRows, { log: deps.log });
+    if (!outcome) throw new Error("the message's rows were not written");
     logStored(prepared, outcome, deps);
     return outcome;
   } catch (err) {

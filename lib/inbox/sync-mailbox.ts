@@ -31,6 +31,7 @@ import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidVa
 import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
 import { importBatch } from "./import-batch.js";
+import { releaseDownloadedMemory } from "./release-memory.js";
 import { readAhead } from "./read-ahead.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
@@ -163,6 +164,7 @@ async function importFolder(
     for await (const batch of batches) {
       await importBatch(batchCtx, { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity }, batch, result);
       await moveCursor(ctx, key, cursor, batch.lastUid);
+      releaseDownloadedMemory();
     }
   } finally {
     await batches.close();

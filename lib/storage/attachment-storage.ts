@@ -60,9 +60,14 @@ export function createLocalStorage(dir: string): AttachmentStorage {
       // reader never sees half a file and two concurrent imports of one message do not interleave.
       const partial = `${file}.${randomUUID()}.part`;
       try {
-        if (Buffer.isBuffer(content)) await writeFile(partial, content);
-        else await pipeline(content, createWriteStream(partial));
-        const { size } = await stat(partial);
+        let size: number;
+        if (Buffer.isBuffer(content)) {
+          await writeFile(partial, content);
+          size = content.length;
+        } else {
+          await pipeline(content, createWriteStream(partial));
+          size = (await stat(partial)).size;
+        }
         await rename(partial, file);
         return { path: key, sizeBytes: size };
       } catch (err) {

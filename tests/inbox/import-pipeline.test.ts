@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
-import { BATCH_MAX_BYTES } from "../../lib/inbox/fetch-new.js";
+import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
 import { readAhead } from "../../lib/inbox/read-ahead.js";
 import { type MailboxSyncContext, READ_AHEAD, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
@@ -168,29 +168,34 @@ describe("a pipelined import of one folder", () => {
 
   it("imports everything exactly once on the next run when the budget cuts it between batches", async () => {
     const mailbox = await createMailbox();
-    await mailbox.appendAll(Array.from({ length: 45 }, (_, i) => ({ raw: rawMail({ subject: `Demande ${i}` }) })));
+    // Small mail: batches are cut by their number of messages.
+    const total = 2 * BATCH_MAX_MESSAGES + 5;
+    await mailbox.appendAll(Array.from({ length: total }, (_, i) => ({ raw: rawMail({ subject: `Demande ${i}` }) })));
     const { integrationId } = await insertIntegration(database.db, mailbox);
     const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
 
-    // Checks: before the round, before batches 1, 2 and 3 → the fourth download is not started.
+    // Checks: before the round, before batches 1 and 2, before the next one → it is not started.
     const cut = await syncWith(mailbox, integrationId, { budget: budgetFor(3), storageDir });
-    expect(cut).toMatchObject({ imported: 20, hasMore: true });
-    expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: 25, duplicates: 0, hasMore: false });
-    expect(await uidsOf(integrationId)).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
+    expect(cut).toMatchObject({ imported: 2 * BATCH_MAX_MESSAGES, hasMore: true });
+    expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: 5, duplicates: 0, hasMore: false });
+    expect(await uidsOf(integrationId)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
   });
 
   it("imports everything exactly once on the next run when the connection stalls in the middle of the pipeline", async () => {
     const mailbox = await createMailbox();
-    await mailbox.appendAll(Array.from({ length: 12 }, (_, i) => ({ raw: mailWithAttachment(i, 300_000) })));
+    const sources = Array.from({ length: 12 }, (_, i) => mailWithAttachment(i, 650_000));
+    await mailbox.appendAll(sources.map((raw) => ({ raw })));
     const { integrationId } = await insertIntegration(database.db, mailbox);
     const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
     const proxy = await startFaultProxy(mailbox.dovecot.port);
     try {
-      // Inside the second batch (ten messages of about 410 KB make the first).
-      proxy.stallAfter(4_600_000);
+      // Messages of about 900 KB: the first batch is cut by its bytes (9 of them); stall inside the second.
+      const messageBytes = Buffer.byteLength(sources[0]!);
+      const firstBatch = Math.min(BATCH_MAX_MESSAGES, Math.floor(BATCH_MAX_BYTES / messageBytes));
+      proxy.stallAfter(Math.round((firstBatch + 1.5) * messageBytes));
       await expect(syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir })).rejects.toThrow();
       const partial = await uidsOf(integrationId);
-      expect(partial).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(partial).toEqual(Array.from({ length: firstBatch }, (_, i) => i + 1));
       proxy.heal();
       const resumed = await syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir });
       expect(resumed).toMatchObject({ imported: 12 - partial.length, setAside: 0, hasMore: false });

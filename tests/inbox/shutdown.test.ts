@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
+import { BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
@@ -11,7 +12,8 @@ import { testConfig } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
-const MESSAGES = 40;
+/** Four batches of small mail: a stop after the first leaves some for the next run. */
+const MESSAGES = 4 * BATCH_MAX_MESSAGES;
 
 describe("inbox sync asked to stop (server shutting down)", () => {
   let database: TestDatabase;
@@ -26,9 +28,9 @@ describe("inbox sync asked to stop (server shutting down)", () => {
   it("finishes the batch in hand, frees the mailbox as a success with work left, and the next run imports the rest once", async () => {
     const mailbox = await createMailbox();
     await mailbox.appendAll(
-      Array.from({ length: MESSAGES }, (_, i) => ({ raw: rawMail({ subject: `Demande ${i}`, body: `${"texte ".repeat(8000)}${i}` }) })),
+      Array.from({ length: MESSAGES }, (_, i) => ({ raw: rawMail({ subject: `Demande ${i}`, body: `${"texte ".repeat(1000)}${i}` }) })),
     );
-    const { integrationId } = await insertIntegration(database.db, mailbox, { values: { initialSyncMaxMessages: 100 } });
+    const { integrationId } = await insertIntegration(database.db, mailbox, { values: { initialSyncMaxMessages: MESSAGES } });
     const count = async () => database.db.$count(inboxMessages, eq(inboxMessages.integrationId, integrationId));
     const config = testConfig(database, { ATTACHMENTS_DIR: attachmentsDir });
     const log = createLogger("test", { level: "silent" });

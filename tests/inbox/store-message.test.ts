@@ -170,7 +170,7 @@ describe.each(DRIVERS)("storeMessage through %s", (driver) => {
     expect(pdf.subarray(0, 8).toString()).toBe("%PDF-1.4");
   });
 
-  it("streams a 3 MB attachment into storage and reads back the same bytes", async () => {
+  it("stores a 3 MB attachment and reads back the same bytes", async () => {
     const mailbox = await createCompanyWithMailbox(database.db);
     const content = Buffer.from(Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 31 + (i >> 9)) % 256));
     const base64 = content.toString("base64").replace(/.{76}/g, "$&\r\n");
@@ -184,6 +184,22 @@ describe.each(DRIVERS)("storeMessage through %s", (driver) => {
     const [row] = await database.db.select().from(messageAttachments).where(eq(messageAttachments.messageId, outcome.messageId));
     expect(row).toMatchObject({ name: "plans.pdf", fileSize: content.length, isStored: true });
     expect((await buffer(temp.storage.open(row?.filePath ?? ""))).equals(content)).toBe(true);
+  });
+
+  it("records a large base64 attachment over the size limit without keeping a file of it", async () => {
+    const mailbox = await createCompanyWithMailbox(database.db);
+    const content = Buffer.alloc(2 * 1024 * 1024, 9);
+    const source = Buffer.from(
+      "From: a@client.example\r\nSubject: Archive\r\nMessage-ID: <archive-2mb@client.example>\r\n" +
+        'Content-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nL\'archive.\r\n' +
+        '--m\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename="archive.zip"\r\n' +
+        `Content-Transfer-Encoding: base64\r\n\r\n${content.toString("base64").replace(/.{76}/g, "$&\r\n")}\r\n--m--\r\n`,
+    );
+    const outcome = await stored(incoming(mailbox, source), { maxAttachmentBytes: 1024 * 1024 });
+    const rows = await database.db.select().from(messageAttachments).where(eq(messageAttachments.messageId, outcome.messageId));
+    expect(rows.map((r) => [r.name, r.isStored, r.fileSize, r.filePath])).toEqual([["archive.zip", false, content.length, null]]);
+    const folder = join(temp.dir, attachmentKeyPrefix(mailbox.id, "archive-2mb@client.example"));
+    expect(await listFiles(folder).catch(() => [])).toEqual([]);
   });
 
   it("records an attachment over the size limit without keeping its content", async () => {

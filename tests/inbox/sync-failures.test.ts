@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
+import { BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
@@ -177,19 +178,21 @@ describe("inbox sync: hostile mail, broken servers, wrong settings", () => {
 
     it("ends the run within its budget (socket timeout), and the next run completes the import without duplicates", async () => {
       startClock();
+      // A first batch of small mail, then the server stalls inside the large message of the second.
+      const small = Array.from({ length: BATCH_MAX_MESSAGES }, (_, i) => rawMail({ subject: `Avant ${i}` }));
       await mailbox.appendAll([
-        ...Array.from({ length: 10 }, (_, i) => ({ raw: rawMail({ subject: `Avant ${i}` }) })),
+        ...small.map((raw) => ({ raw })),
         { raw: rawMail({ subject: "Volumineux", body: "y".repeat(400_000) }) },
         { raw: rawMail({ subject: "Après 1" }) },
       ]);
       const { integrationId } = await insertIntegration(database.db, mailbox, { port: proxy.port });
-      proxy.stallAfter(40_000);
+      proxy.stallAfter(bytesOf(small) + 40_000);
       const env = { RUN_BUDGET_MS: "6000", IMAP_COMMAND_TIMEOUT_MS: "800", IMAP_CONNECT_TIMEOUT_MS: "2000" };
 
       const startedMs = Date.now();
       const stalled = await sync(env);
       expect(Date.now() - startedMs).toBeLessThan(6_000);
-      expect(stalled).toMatchObject({ integrations: { attempted: 1, failed: 1 }, messagesImported: 10 });
+      expect(stalled).toMatchObject({ integrations: { attempted: 1, failed: 1 }, messagesImported: BATCH_MAX_MESSAGES });
       expect(stalled.failures[0]!.reason).toMatch(/stopped answering/);
       expect(await integrationRow(integrationId)).toMatchObject({ lastSyncStatus: "error", consecutiveFailures: 1, leaseOwner: null });
 
@@ -199,7 +202,7 @@ describe("inbox sync: hostile mail, broken servers, wrong settings", () => {
       later(10);
       expect((await sync(env)).messagesImported).toBe(0);
       const messages = await messagesOf(integrationId);
-      expect(messages.map((m) => m.uid)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+      expect(messages.map((m) => m.uid)).toEqual(Array.from({ length: BATCH_MAX_MESSAGES + 2 }, (_, i) => i + 1));
       expect(await integrationRow(integrationId)).toMatchObject({ lastSyncStatus: "success", consecutiveFailures: 0 });
     });
 
@@ -208,14 +211,12 @@ describe("inbox sync: hostile mail, broken servers, wrong settings", () => {
       const slow = await createMailbox();
       const slowProxy = await startFaultProxy(slow.dovecot.port);
       try {
-        await slow.appendAll([
-          ...Array.from({ length: 10 }, (_, i) => ({ raw: rawMail({ subject: `Petit ${i}` }) })),
-          { raw: rawMail({ subject: "Lent", body: "w".repeat(400_000) }) },
-        ]);
+        const small = Array.from({ length: BATCH_MAX_MESSAGES }, (_, i) => rawMail({ subject: `Petit ${i}` }));
+        await slow.appendAll([...small.map((raw) => ({ raw })), { raw: rawMail({ subject: "Lent", body: "w".repeat(400_000) }) }]);
         const { integrationId } = await insertIntegration(database.db, slow, { port: slowProxy.port });
-        slowProxy.stallAfter(40_000);
+        slowProxy.stallAfter(bytesOf(small) + 40_000);
         const summary = await sync({ RUN_BUDGET_MS: "3000", IMAP_COMMAND_TIMEOUT_MS: "60000" });
-        expect(summary).toMatchObject({ integrations: { failed: 0, succeeded: 1 }, messagesImported: 10, remaining: true });
+        expect(summary).toMatchObject({ integrations: { failed: 0, succeeded: 1 }, messagesImported: BATCH_MAX_MESSAGES, remaining: true });
         const row = await integrationRow(integrationId);
         expect(row).toMatchObject({ lastSyncStatus: "success", consecutiveFailures: 0, leaseOwner: null });
         expect(row.nextSyncAt!.getTime()).toBeLessThanOrEqual(clockMs);
@@ -268,4 +269,9 @@ async function streamToBuffer(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
   return Buffer.concat(chunks);
+}
+
+/** What the server sends of `sources` (their bytes, before any protocol framing). */
+function bytesOf(sources: string[]): number {
+  return sources.reduce((sum, source) => sum + Buffer.byteLength(source), 0);
 }

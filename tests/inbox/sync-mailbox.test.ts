@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
+import { BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
 import { type MailboxSyncContext, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
 import { claimDueIntegrations } from "../../lib/inbox/claim-integrations.js";
@@ -40,9 +41,9 @@ describe("syncing one folder across runs", () => {
     const mailbox = await createMailbox();
     const old = new Date(Date.now() - 60 * DAY_MS);
     await mailbox.appendAll([
-      ...Array.from({ length: 10 }, (_, i) => ({ raw: rawMail({ subject: `Récent ${i + 1}` }) })),
+      ...Array.from({ length: BATCH_MAX_MESSAGES }, (_, i) => ({ raw: rawMail({ subject: `Récent ${i + 1}` }) })),
       { raw: rawMail({ subject: "Vieux, arrivé tard", date: old }), internalDate: old },
-      { raw: rawMail({ subject: "Récent 12" }) },
+      { raw: rawMail({ subject: "Récent, après le vieux" }) },
     ]);
     const { integrationId } = await insertIntegration(database.db, mailbox);
     const [integration] = await claimDueIntegrations(database.db, { owner: "run-1", leaseMs: 60_000, limit: 1, now: new Date(), integrationId });
@@ -56,9 +57,10 @@ describe("syncing one folder across runs", () => {
         return syncMailbox(ctx, { path: "INBOX", direction: "inbound" });
       });
 
-    // Checks: before the first round, before batch 1 (UIDs 1-10), before batch 2 (UID 12) → stop.
+    // Checks: before the first round, before batch 1 (the first BATCH_MAX_MESSAGES UIDs), before
+    // batch 2 (the last UID; the old one is outside the window) → stop.
     const cut = await syncWith(budgetFor(2));
-    expect(cut).toMatchObject({ imported: 10, hasMore: true });
+    expect(cut).toMatchObject({ imported: BATCH_MAX_MESSAGES, hasMore: true });
 
     await mailbox.append(rawMail({ subject: "Nouveau après la coupure" }));
     const resumed = await syncWith(budgetFor(100));
@@ -66,9 +68,9 @@ describe("syncing one folder across runs", () => {
 
     const messages = await database.db.select().from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId)).orderBy(inboxMessages.uid);
     expect(messages.map((m) => [m.uid, m.isBackfill])).toEqual([
-      ...Array.from({ length: 10 }, (_, i) => [i + 1, true]),
-      [12, true],
-      [13, false],
+      ...Array.from({ length: BATCH_MAX_MESSAGES }, (_, i) => [i + 1, true]),
+      [BATCH_MAX_MESSAGES + 2, true],
+      [BATCH_MAX_MESSAGES + 3, false],
     ]);
     const [row] = await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.id, integrationId));
     expect(row!.leaseOwner).toBe("run-1");
