@@ -2,9 +2,10 @@
 // JavaScript objects, and V8 starts a full collection for that (external) memory only once it has
 // grown by 64 MB since the last one. An import that holds a few MB of live mail would then sit
 // tens of MB above what it needs, which a serverless function's fixed memory pays for. After each
-// stored batch, once external memory has grown by RELEASE_AFTER_BYTES since the last collection
-// asked here, the import asks V8 for a full one (about 10 ms for this process's heap), at most
-// every MIN_INTERVAL_MS so that many mailboxes synced at once cannot make it run all the time.
+// message parsed (its attachments stored), once external memory has grown by RELEASE_AFTER_BYTES
+// since the last collection asked here, the import asks V8 for a full one (about 10 ms for this
+// process's heap), at most every MIN_INTERVAL_MS, so that many mailboxes synced at once cannot
+// make it run all the time.
 
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";

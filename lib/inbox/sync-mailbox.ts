@@ -31,7 +31,6 @@ import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidVa
 import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
 import { importBatch } from "./import-batch.js";
-import { releaseDownloadedMemory } from "./release-memory.js";
 import { readAhead } from "./read-ahead.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
@@ -164,7 +163,6 @@ async function importFolder(
     for await (const batch of batches) {
       await importBatch(batchCtx, { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity }, batch, result);
       await moveCursor(ctx, key, cursor, batch.lastUid);
-      releaseDownloadedMemory();
     }
   } finally {
     await batches.close();
