@@ -96,8 +96,9 @@ describe("a 4xx from the global relay while other sends are in flight", () => {
     const seeded = await seedGlobalCompanies(database.db, 10, 2);
     const config = testConfig(database, { ...global.env(), SMTP_MAX_CONNECTIONS: "3" });
     // The relay holds each message's reply until three are in flight, one on each connection; then
-    // it answers 451 to one and, right behind it, accepts the other two: their slots free up just
-    // as the 4xx arrives, while the refused attempt is still being cleaned up.
+    // it answers 451 to one and accepts the other two as soon as the refused connection is closed
+    // (the client drops it on reading the 451): their slots free up while the refused attempt is
+    // still being cleaned up in the database.
     const held: { mail: ReceivedMail; answer: (code: number | undefined) => void }[] = [];
     let refused: ReceivedMail | undefined;
     global.decideReplies((mail) => new Promise((answer) => {
@@ -105,7 +106,10 @@ describe("a 4xx from the global relay while other sends are in flight", () => {
       held.push({ mail, answer });
       if (held.length < 3) return;
       refused = held[0]!.mail;
-      for (const [i, { answer: answerHeld }] of held.entries()) answerHeld(i === 0 ? 451 : undefined);
+      held[0]!.answer(451);
+      void global.closed(refused.sessionId).then(() => {
+        for (const { answer: accept } of held.slice(1)) accept(undefined);
+      });
     }));
 
     const busy = await runFollowups(config, FIRST_DAY);
