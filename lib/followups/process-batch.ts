@@ -28,7 +28,7 @@ import { decideFollowups, type FollowupDecision } from "./decide-followup.js";
 import type { CompanyContext } from "./load-company.js";
 import { startOfLocalDay } from "./local-time.js";
 import type { FollowupParams, FollowupSummary } from "./process-automatic.js";
-import { companyTemplateFor, type RenderedEmail, renderFollowup } from "./render.js";
+import { companyTemplateFor, type RenderedEmail, renderFollowup, templateValuesOf } from "./render.js";
 import type { FollowupCandidate } from "./select-candidates.js";
 import { emailChannel } from "./channels/email.js";
 import { ATTEMPT_LEASE_MS, composeFollowupEmail, newMessageId } from "./send-followup.js";
@@ -193,20 +193,7 @@ async function dueEmailOf(
     type: candidate.type,
     isBeforeDue: decision.isBeforeDue,
     template,
-    values: {
-      clientName: candidate.clientName ?? "",
-      sourceLabel: candidate.sourceLabel ?? source.documentNumber ?? candidate.type,
-      documentNumber: source.documentNumber,
-      amount: source.amount,
-      dueDate: source.dueDate,
-      now,
-      timeZone: company.settings.sendingWindow.timeZone,
-      company: {
-        ...company.settings.companyInfo,
-        name: company.name,
-        email: company.settings.companyInfo.email ?? sender.replyTo ?? sender.from.address,
-      },
-    },
+    values: templateValuesOf({ candidate, source, company, now, fallbackEmail: sender.replyTo ?? sender.from.address }),
   });
 
   if (params.isDryRun) {

@@ -21,6 +21,32 @@ export interface TemplateValues {
   company: CompanyInfo;
 }
 
+/**
+ * The values of one step's template, the same for every channel: the client, the source document,
+ * the company. `fallbackEmail` is the address shown for the company when its settings give none
+ * (an email's reply address; a text message has none).
+ */
+export function templateValuesOf(options: {
+  candidate: { clientName: string | null; sourceLabel: string | null; type: string };
+  source: { documentNumber?: string; amount?: number; dueDate?: Date };
+  company: { name: string; settings: { companyInfo: CompanyInfo; sendingWindow: { timeZone: string } } };
+  now: Date;
+  fallbackEmail?: string;
+}): TemplateValues {
+  const { candidate, source, company, fallbackEmail } = options;
+  const info = company.settings.companyInfo;
+  return {
+    clientName: candidate.clientName ?? "",
+    sourceLabel: candidate.sourceLabel ?? source.documentNumber ?? candidate.type,
+    documentNumber: source.documentNumber,
+    amount: source.amount,
+    dueDate: source.dueDate,
+    now: options.now,
+    timeZone: company.settings.sendingWindow.timeZone,
+    company: { ...info, name: company.name, ...(fallbackEmail === undefined ? {} : { email: info.email ?? fallbackEmail }) },
+  };
+}
+
 export interface RenderedEmail {
   subject: string;
   text: string;

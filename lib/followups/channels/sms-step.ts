@@ -16,7 +16,7 @@ import { smsLength, withGsmLookAlikes } from "../../sms/segments.js";
 import { vonageProvider } from "../../sms/vonage-client.js";
 import type { DueDecision } from "../due-steps.js";
 import type { CompanyContext } from "../load-company.js";
-import { renderFollowup } from "../render.js";
+import { renderFollowup, templateValuesOf } from "../render.js";
 import type { FollowupCandidate } from "../select-candidates.js";
 import type { SourceState } from "../source-state.js";
 import type { SendOutcome } from "./channel.js";
@@ -99,21 +99,11 @@ export async function runSmsStep(options: {
   const accountResult = resolveSmsAccount(options.config, company.name, company.settings.sms);
   if ("unavailable" in accountResult) return { kind: "skip", reason: accountResult.unavailable };
 
-  const timeZone = company.settings.sendingWindow.timeZone;
   const text = withGsmLookAlikes(renderFollowup({
     type: candidate.type,
     isBeforeDue: decision.isBeforeDue,
     template: smsTemplateFor(company.settings.templates, candidate.type),
-    values: {
-      clientName: candidate.clientName ?? "",
-      sourceLabel: candidate.sourceLabel ?? source.documentNumber ?? candidate.type,
-      documentNumber: source.documentNumber,
-      amount: source.amount,
-      dueDate: source.dueDate,
-      now,
-      timeZone,
-      company: { ...company.settings.companyInfo, name: company.name },
-    },
+    values: templateValuesOf({ candidate, source, company, now }),
   }).text);
   const length = smsLength(text);
   if (length.segments > accountResult.maxSegments) return { kind: "skip", reason: "sms_too_long" };
@@ -132,7 +122,7 @@ export async function runSmsStep(options: {
     senderName: accountResult.senderName,
     provider,
     now,
-    timeZone,
+    timeZone: company.settings.sendingWindow.timeZone,
     isLastAllowed: options.sendCount + 1 >= company.settings.maxRelances,
     onRecorded: () => options.run.retryEarlyReceipts(),
   }, options.log.with({ companyId: candidate.companyId }));
