@@ -8,11 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { count, eq, inArray } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { inboxIntegrations, inboxMessages, jobRuns } from "../../lib/db/schema.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inboxMessages, jobRuns } from "../../lib/db/schema.js";
 import { type LocalServer, startLocalServer } from "../../server/local.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useSyncDatabase } from "../support/databases.js";
 import { createMailboxes, insertIntegration, rawMail } from "../support/mailbox.js";
 import { freePort } from "../support/ports.js";
 
@@ -29,18 +29,8 @@ interface SyncAnswer {
 }
 
 describe("sync pings shared across processes (pg)", () => {
-  let database: TestDatabase;
+  const database = useSyncDatabase();
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-fleet-share-"));
-
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
-  afterEach(async () => {
-    await database.db.update(inboxIntegrations).set({ isActive: false });
-  });
 
   /** `count` mailboxes of `perMailbox` messages each, with their integrations; returns the integration ids. */
   const fleet = async (size: number, perMailbox: number) => {

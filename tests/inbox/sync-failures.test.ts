@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
@@ -10,7 +10,7 @@ import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useSyncDatabase } from "../support/databases.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
@@ -18,20 +18,11 @@ const MINUTE_MS = 60_000;
 const CORPUS_DIR = new URL("../fixtures/corpus/spamscope/", import.meta.url);
 
 describe("inbox sync: hostile mail, broken servers, wrong settings", () => {
-  let database: TestDatabase;
+  const database = useSyncDatabase();
   let clockMs: number;
   let logLines: string[];
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-sync-failures-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
-  afterEach(async () => {
-    await database.db.update(inboxIntegrations).set({ isActive: false });
-  });
 
   const startClock = () => {
     clockMs = Date.now();

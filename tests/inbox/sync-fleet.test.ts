@@ -6,34 +6,26 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { count, eq, inArray } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useSyncDatabase } from "../support/databases.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailboxes, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
 const MINUTE_MS = 60_000;
 
 describe("inbox sync of a fleet of mailboxes (pg)", () => {
-  let database: TestDatabase;
+  const database = useSyncDatabase();
   let clockMs = Date.now();
   let logLines: string[] = [];
   const proxies: FaultProxy[] = [];
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-fleet-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
   afterEach(async () => {
-    // Each test syncs only its own mailboxes: the job claims every due integration of the database.
-    await database.db.update(inboxIntegrations).set({ isActive: false });
     await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
 

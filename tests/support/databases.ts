@@ -3,12 +3,13 @@
 
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { inject } from "vitest";
+import { afterAll, afterEach, beforeAll, inject } from "vitest";
 import type { Config, DatabaseDriver } from "../../lib/config.js";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
 import { closeAllDatabases, type Db, openDb, providePglite } from "../../lib/db/client.js";
 import * as schema from "../../lib/db/schema.js";
+import { inboxIntegrations } from "../../lib/db/schema.js";
 import { migrateDb } from "../../lib/db/migrate.js";
 
 /** Every driver, so a `describe.each(DRIVERS)` runs a suite on each. */
@@ -26,6 +27,35 @@ export interface TestDatabase {
 }
 
 const TEMPLATE_DATABASE = "lokario_template";
+
+/**
+ * One PostgreSQL database for the sync tests of a file (call it in the `describe`): created before
+ * them, dropped after, and every integration deactivated after each test, since a sync run claims
+ * every due integration of the database and each test syncs only its own mailboxes.
+ */
+export function useSyncDatabase(): TestDatabase {
+  let current: TestDatabase | undefined;
+  const get = (): TestDatabase => {
+    if (!current) throw new Error("the sync database exists only while the tests of its describe run");
+    return current;
+  };
+  beforeAll(async () => {
+    current = await createTestDatabase("pg");
+  });
+  afterAll(async () => {
+    await current?.drop();
+  });
+  afterEach(async () => {
+    await current?.db.update(inboxIntegrations).set({ isActive: false });
+  });
+  return {
+    get driver() { return get().driver; },
+    get settings() { return get().settings; },
+    get db() { return get().db; },
+    get env() { return get().env; },
+    drop: () => get().drop(),
+  };
+}
 
 /** Creates an empty, migrated database reached through `driver`. */
 export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDatabase> {
