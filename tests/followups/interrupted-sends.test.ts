@@ -9,13 +9,12 @@ import { followupSendAttempts, jobRuns } from "../../lib/db/schema.js";
 import { ABANDONED_REASON, RUN_LEASE_GRACE_MS } from "../../lib/jobs/abandon-runs.js";
 import { createLogger } from "../../lib/log.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
-import { testConfig, testEnv } from "../support/config.js";
+import { testConfig } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { waitFor } from "../support/ports.js";
 import { startSilentServer } from "../support/silent-server.js";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
-import { startCli } from "../endpoints/run-cli.js";
-import { attemptsOf, historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
+import { attemptsOf, historyOf, killFollowupRunWhen, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
 const MINUTE_MS = 60_000;
 /** Past the attempt lease (20 min) and the killed run's lease (25 s budget + grace). */
@@ -40,26 +39,13 @@ describe("a follow-up run killed in the middle of a send", () => {
   });
   afterEach(async () => database.drop());
 
-  /** Starts `lokario-cron followups run` with `env`, waits for `isMidSend`, then kills it with SIGKILL. */
-  async function killFollowupRunWhen(env: Record<string, string>, isMidSend: () => Promise<boolean>): Promise<Date> {
-    const startedAt = new Date();
-    const { child, result } = startCli(["followups", "run"], testEnv(database, { ...env, SMTP_TIMEOUT_MS: "60000", LOG_LEVEL: "warn" }));
-    try {
-      await waitFor("the run to reach the send", isMidSend, 30_000);
-    } finally {
-      child.kill("SIGKILL");
-    }
-    expect((await result).code).toBeNull();
-    return startedAt;
-  }
-
   const runsOf = (job: string) => database.db.select().from(jobRuns).where(eq(jobRuns.job, job));
 
   it("sends again, exactly once, a step killed while connecting to a server that never greeted", async () => {
     const seeded = await seedInvoiceFollowup(database.db, { settings: ALWAYS_OPEN });
     const silent = await startSilentServer();
     try {
-      const killedAt = await killFollowupRunWhen({ ...smtp.env(), SMTP_PORT: String(silent.port) }, async () => silent.connections() > 0);
+      const killedAt = await killFollowupRunWhen(database, { ...smtp.env(), SMTP_PORT: String(silent.port) }, async () => silent.connections() > 0);
       const [attempt] = await attemptsOf(database.db, seeded.followupId);
       expect(attempt).toMatchObject({ state: "sending", handedOverAt: null });
 
@@ -85,7 +71,7 @@ describe("a follow-up run killed in the middle of a send", () => {
   it("leaves a step killed after handing the message over uncertain, and never sends it again", async () => {
     const seeded = await seedInvoiceFollowup(database.db, { settings: ALWAYS_OPEN });
     smtp.holdReplies(true);
-    const killedAt = await killFollowupRunWhen(smtp.env(), async () => smtp.receivedBy(seeded.clientEmail).length > 0);
+    const killedAt = await killFollowupRunWhen(database, smtp.env(), async () => smtp.receivedBy(seeded.clientEmail).length > 0);
     const [attempt] = await attemptsOf(database.db, seeded.followupId);
     expect(attempt!.state).toBe("sending");
     expect(attempt!.handedOverAt).toBeInstanceOf(Date);
@@ -128,7 +114,7 @@ describe("a follow-up run killed in the middle of a send", () => {
     await seedInvoiceFollowup(database.db, { settings: ALWAYS_OPEN });
     const silent = await startSilentServer();
     try {
-      await killFollowupRunWhen({ ...smtp.env(), SMTP_PORT: String(silent.port) }, async () => silent.connections() > 0);
+      await killFollowupRunWhen(database, { ...smtp.env(), SMTP_PORT: String(silent.port) }, async () => silent.connections() > 0);
     } finally {
       await silent.close();
     }

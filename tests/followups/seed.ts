@@ -21,6 +21,11 @@ import {
 import { processAutomaticJob, type FollowupSummary } from "../../lib/followups/process-automatic.js";
 import { type RunResult, runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
+import { expect } from "vitest";
+import { startCli } from "../endpoints/run-cli.js";
+import type { TestDatabase } from "../support/databases.js";
+import { testEnv } from "../support/config.js";
+import { waitFor } from "../support/ports.js";
 
 /** Follow-ups on for both kinds, everything else at its default. */
 export const SWITCHED_ON = { billing: { auto_followups: { invoices_enabled: true, quotes_enabled: true } } };
@@ -138,4 +143,21 @@ export async function attemptsOf(db: Db, followupId: number) {
 export async function statusOf(db: Db, followupId: number): Promise<string | undefined> {
   const [row] = await db.select({ status: followups.status }).from(followups).where(eq(followups.id, followupId));
   return row?.status;
+}
+
+/**
+ * Starts `lokario-cron followups run` on `database` with `env`, waits for `isMidSend`, then kills
+ * it with SIGKILL; returns when it was started. Sends time out after a minute, so none ends on its
+ * own while the test holds it.
+ */
+export async function killFollowupRunWhen(database: TestDatabase, env: Record<string, string>, isMidSend: () => Promise<boolean>): Promise<Date> {
+  const startedAt = new Date();
+  const { child, result } = startCli(["followups", "run"], testEnv(database, { ...env, SMTP_TIMEOUT_MS: "60000", SMS_TIMEOUT_MS: "60000", LOG_LEVEL: "warn" }));
+  try {
+    await waitFor("the run to reach the send", isMidSend, 30_000);
+  } finally {
+    child.kill("SIGKILL");
+  }
+  expect((await result).code).toBeNull();
+  return startedAt;
 }

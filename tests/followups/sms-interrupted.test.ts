@@ -7,13 +7,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { clients } from "../../lib/db/schema.js";
 import { resolveUncertainAsSent, SMS_TEXT_NOT_KEPT } from "../../lib/followups/resolve-uncertain.js";
 import { createLogger } from "../../lib/log.js";
-import { testConfig, testEnv } from "../support/config.js";
+import { testConfig } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
-import { waitFor } from "../support/ports.js";
 import { startSilentServer } from "../support/silent-server.js";
 import { startSmppServer, type TestSmppServer } from "../support/smpp-server.js";
-import { startCli } from "../endpoints/run-cli.js";
-import { attemptsOf, historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
+import { attemptsOf, historyOf, killFollowupRunWhen, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
 const MINUTE_MS = 60_000;
 /** Past the attempt lease (20 min) and the killed run's lease (25 s budget + grace). */
@@ -48,24 +46,11 @@ describe("an SMS follow-up run killed in the middle of a send", () => {
     return seeded;
   }
 
-  /** Starts `lokario-cron followups run` with `env`, waits for `isMidSend`, then kills it with SIGKILL. */
-  async function killRunWhen(env: Record<string, string>, isMidSend: () => Promise<boolean>): Promise<Date> {
-    const startedAt = new Date();
-    const { child, result } = startCli(["followups", "run"], testEnv(database, { ...env, SMS_TIMEOUT_MS: "60000", LOG_LEVEL: "warn" }));
-    try {
-      await waitFor("the run to reach the send", isMidSend, 30_000);
-    } finally {
-      child.kill("SIGKILL");
-    }
-    expect((await result).code).toBeNull();
-    return startedAt;
-  }
-
   it("sends again, exactly once, a text killed while binding to a gateway that never answered", async () => {
     const seeded = await seedSmsFollowup("06 12 34 56 11");
     const silent = await startSilentServer();
     try {
-      const killedAt = await killRunWhen(smsEnv(`smpp://127.0.0.1:${silent.port}`), async () => silent.connections() > 0);
+      const killedAt = await killFollowupRunWhen(database, smsEnv(`smpp://127.0.0.1:${silent.port}`), async () => silent.connections() > 0);
       expect(await attemptsOf(database.db, seeded.followupId)).toMatchObject([{ channel: "sms", handedOverAt: null }]);
 
       const config = testConfig(database, smsEnv());
@@ -83,7 +68,7 @@ describe("an SMS follow-up run killed in the middle of a send", () => {
   it("leaves a text killed after its submit left uncertain, and never sends it again", async () => {
     const seeded = await seedSmsFollowup("06 12 34 56 12");
     smsc.queueBehaviours("hold");
-    const killedAt = await killRunWhen(smsEnv(), async () => smsc.submitted.some((s) => s.to === "33612345612"));
+    const killedAt = await killFollowupRunWhen(database, smsEnv(), async () => smsc.submitted.some((s) => s.to === "33612345612"));
     const [attempt] = await attemptsOf(database.db, seeded.followupId);
     expect(attempt!.handedOverAt).toBeInstanceOf(Date);
 
