@@ -3,13 +3,13 @@
 // 4xx server left alone after its first 4xx, the run budget respected — also with two pings at once.
 
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Db } from "../../lib/db/client.js";
 import { followupSendAttempts, inboxIntegrations } from "../../lib/db/schema.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useTestDatabase } from "../support/databases.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { type TestSmtpServer, useGlobalAndOwnSmtp } from "../support/smtp.js";
 import { attemptsOf, historyOf, runFollowups, seedClient, seedCompany, seedInvoiceFollowup, type SeededInvoiceFollowup } from "./seed.js";
 
 /** Monday 9 March 2026, 09:00 in Paris: the first follow-up of an invoice due on 2 March is due. */
@@ -34,23 +34,9 @@ async function seedFollowups(db: Db, companyId: number, count: number): Promise<
 }
 
 describe.each(DRIVERS)("many companies due at once, through %s", (driver) => {
-  let global: TestSmtpServer;
-  let own: TestSmtpServer;
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    global = await startSmtpServer();
-    own = await startSmtpServer();
-    own.requireAuth(MAILBOX_LOGIN);
-  });
-  afterAll(async () => {
-    await global.close();
-    await own.close();
-  });
-  beforeEach(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterEach(async () => database.drop());
+  const { global, own } = useGlobalAndOwnSmtp();
+  const database = useTestDatabase(driver);
+  beforeAll(() => own.requireAuth(MAILBOX_LOGIN));
 
   it("sends each due step exactly once when two pings run over the same companies at once", async () => {
     const seeded: SeededInvoiceFollowup[] = [];
@@ -70,26 +56,14 @@ describe.each(DRIVERS)("many companies due at once, through %s", (driver) => {
 });
 
 describe("workers of a run and two pings at once", () => {
-  let global: TestSmtpServer;
-  let own: TestSmtpServer;
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    global = await startSmtpServer();
-    own = await startSmtpServer();
-    own.requireAuth(MAILBOX_LOGIN);
-  });
-  afterAll(async () => {
-    await global.close();
-    await own.close();
-  });
+  const { global, own } = useGlobalAndOwnSmtp();
+  const database = useTestDatabase("pg");
+  beforeAll(() => own.requireAuth(MAILBOX_LOGIN));
   beforeEach(async () => {
-    database = await createTestDatabase("pg");
     await own.start();
     own.setTemporaryFailure(false);
     own.setAcceptDelay(0);
   });
-  afterEach(async () => database.drop());
 
   it("sends other companies' emails while one company's server has not even greeted yet", async () => {
     // SMTP_TIMEOUT_MS long enough that a run waiting for the silent server would wait past the test.

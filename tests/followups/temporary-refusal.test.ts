@@ -1,34 +1,20 @@
 // A server that answers 4xx ("try again later") is left alone for the rest of the run: the other
 // follow-ups through it wait for the next run, untouched, while other companies' servers go on.
 
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useTestDatabase } from "../support/databases.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useGlobalAndOwnSmtp } from "../support/smtp.js";
 import { attemptsOf, runFollowups, seedCompany, seedInvoiceFollowup } from "./seed.js";
 
 /** Monday 9 March 2026, 09:00 in Paris: the first follow-up of an invoice due on 2 March is due. */
 const FIRST_DAY = new Date("2026-03-09T08:00:00Z");
 
 describe("an SMTP server answering 4xx", () => {
-  let global: TestSmtpServer;
-  let own: TestSmtpServer;
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    global = await startSmtpServer();
-    own = await startSmtpServer();
-  });
-  afterAll(async () => {
-    await global.close();
-    await own.close();
-  });
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => database.drop());
+  const { global, own } = useGlobalAndOwnSmtp();
+  const database = useTestDatabase("pg");
 
   it("is tried once per run: its other follow-ups wait untouched for the next run, another company's server goes on", async () => {
     const companyId = await seedCompany(database.db);

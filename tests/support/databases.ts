@@ -3,13 +3,14 @@
 
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, inject } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, inject } from "vitest";
 import type { Config, DatabaseDriver } from "../../lib/config.js";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
 import { closeAllDatabases, type Db, openDb, providePglite } from "../../lib/db/client.js";
 import * as schema from "../../lib/db/schema.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
+import { lateBound } from "./late-bound.js";
 import { migrateDb } from "../../lib/db/migrate.js";
 
 /** Every driver, so a `describe.each(DRIVERS)` runs a suite on each. */
@@ -35,10 +36,6 @@ const TEMPLATE_DATABASE = "lokario_template";
  */
 export function useSyncDatabase(): TestDatabase {
   let current: TestDatabase | undefined;
-  const get = (): TestDatabase => {
-    if (!current) throw new Error("the sync database exists only while the tests of its describe run");
-    return current;
-  };
   beforeAll(async () => {
     current = await createTestDatabase("pg");
   });
@@ -48,13 +45,20 @@ export function useSyncDatabase(): TestDatabase {
   afterEach(async () => {
     await current?.db.update(inboxIntegrations).set({ isActive: false });
   });
-  return {
-    get driver() { return get().driver; },
-    get settings() { return get().settings; },
-    get db() { return get().db; },
-    get env() { return get().env; },
-    drop: () => get().drop(),
-  };
+  return lateBound(() => current, "the sync database");
+}
+
+/** An empty database through `driver` for each test of a `describe` (call it there), dropped after it. */
+export function useTestDatabase(driver: DatabaseDriver): TestDatabase {
+  let current: TestDatabase | undefined;
+  beforeEach(async () => {
+    current = await createTestDatabase(driver);
+  });
+  afterEach(async () => {
+    await current?.drop();
+    current = undefined;
+  });
+  return lateBound(() => current, "the test database");
 }
 
 /** Creates an empty, migrated database reached through `driver`. */

@@ -6,6 +6,8 @@
 
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
+import { afterAll, beforeAll } from "vitest";
+import { lateBound } from "./late-bound.js";
 import { freePort, waitFor } from "./ports.js";
 
 export interface ReceivedMail {
@@ -75,6 +77,22 @@ export interface TestSmtpServer {
 }
 
 /** Starts a server on a free loopback port. */
+/**
+ * The two servers follow-up tests send through: the operator's global one and a company mailbox's
+ * own, started before the tests of a `describe` (call it there) and closed after them.
+ */
+export function useGlobalAndOwnSmtp(): { global: TestSmtpServer; own: TestSmtpServer } {
+  let servers: { global: TestSmtpServer; own: TestSmtpServer } | undefined;
+  beforeAll(async () => {
+    servers = { global: await startSmtpServer(), own: await startSmtpServer() };
+  });
+  afterAll(async () => {
+    await servers?.global.close();
+    await servers?.own.close();
+  });
+  return { global: lateBound(() => servers?.global, "the global SMTP server"), own: lateBound(() => servers?.own, "the mailbox's SMTP server") };
+}
+
 export async function startSmtpServer(): Promise<TestSmtpServer> {
   const port = await freePort();
   const received: ReceivedMail[] = [];
