@@ -1,16 +1,12 @@
 // Opens the database a job runs on: embedded PGlite (local default), node-postgres, or Neon's
 // serverless driver over WebSockets (production on Neon). Every caller gets the same drizzle API.
+// Each driver's modules are loaded only when it is opened: a process keeps only the one it uses
+// (the three together cost about 15 MB of memory).
 
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
-import { Pool as NeonPool, neonConfig } from "@neondatabase/serverless";
-import { drizzle as drizzleNeon } from "drizzle-orm/neon-serverless";
-import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
+import type { PGlite } from "@electric-sql/pglite";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import pg from "pg";
-import ws from "ws";
 import type { Config, DatabaseDriver } from "../config.js";
 import * as schema from "./schema.js";
 
@@ -44,10 +40,14 @@ export async function openDb(database: Config["database"]): Promise<OpenDb> {
   switch (database.driver) {
     case "pglite": {
       const client = await pgliteFor(database.url);
+      const { drizzle: drizzlePglite } = await import("drizzle-orm/pglite");
       return { db: drizzlePglite(client, { schema }) as unknown as Db, driver: "pglite", close: async () => {} };
     }
     case "neon": {
-      configureNeon(database.neonWebSocketProxy);
+      const [{ Pool: NeonPool, neonConfig }, { drizzle: drizzleNeon }, { default: ws }] = await Promise.all([
+        import("@neondatabase/serverless"), import("drizzle-orm/neon-serverless"), import("ws"),
+      ]);
+      configureNeon(neonConfig, ws, database.neonWebSocketProxy);
       const pool = new NeonPool({
         connectionString: database.url,
         max: POOL_MAX_CONNECTIONS,
@@ -58,6 +58,7 @@ export async function openDb(database: Config["database"]): Promise<OpenDb> {
       return { db: drizzleNeon(pool, { schema }) as unknown as Db, driver: "neon", close: () => pool.end() };
     }
     case "pg": {
+      const [{ default: pg }, { drizzle: drizzlePg }] = await Promise.all([import("pg"), import("drizzle-orm/node-postgres")]);
       const pool = new pg.Pool({
         connectionString: database.url,
         max: POOL_MAX_CONNECTIONS,
@@ -107,7 +108,7 @@ function pgliteFor(url: string): Promise<PGlite> {
   // "memory" or "memory:<name>": an in-memory database, shared by every opener of the same name.
   const isMemory = location === "" || location === ":memory:" || /^memory(:|$)/.test(location);
   if (!isMemory) mkdirSync(location, { recursive: true });
-  const opening = PGlite.create(isMemory ? undefined : location);
+  const opening = import("@electric-sql/pglite").then(({ PGlite }) => PGlite.create(isMemory ? undefined : location));
   pgliteInstances.set(location, opening);
   opening.catch(() => pgliteInstances.delete(location));
   return opening;
@@ -118,7 +119,11 @@ function pgliteFor(url: string): Promise<PGlite> {
  * WebSocket implementation (Node 20 has none built in); a local proxy (development, tests) is
  * plain ws:// and cannot take the password-pipelining shortcut.
  */
-function configureNeon(proxy: string | undefined): void {
+function configureNeon(
+  neonConfig: typeof import("@neondatabase/serverless").neonConfig,
+  ws: typeof import("ws").default,
+  proxy: string | undefined,
+): void {
   neonConfig.webSocketConstructor = ws;
   if (proxy) {
     neonConfig.wsProxy = (host, port) => `${proxy}?address=${host}:${port}`;
