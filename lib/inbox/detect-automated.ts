@@ -2,7 +2,7 @@
 // headers that predate it) and bounces (RFC 3464 delivery status notifications). Such mail is
 // stored like any other, but must never look like a client's answer to automation.
 
-import { bodyOf, headerValue, headerValues, type MessageHead } from "./raw-headers.js";
+import { headerValue, headerValues, type MessageHead } from "./raw-headers.js";
 
 /** `Precedence` values that mean "sent by a program" (RFC 2076; FreeScout and Zammad use the same). */
 const AUTOMATED_PRECEDENCE = new Set(["auto_reply", "bulk", "junk", "list"]);
@@ -12,6 +12,14 @@ const BOUNCE_SENDERS = new Set(["mailer-daemon", "postmaster", "mail-delivery-su
 
 /** Delivery status parts are small and come early; scanning further would only cost time. */
 const MAX_BOUNCE_SCAN_BYTES = 2 * 1024 * 1024;
+/**
+ * The body is scanned in pieces of about this size, each starting at a line start: a string of
+ * over 1 MB made from bytes is an external string, whose memory lingers like a Buffer's.
+ */
+const SCAN_PIECE_BYTES = 64 * 1024;
+/** How far a match may run past the end of its piece (a folded header line). */
+const SCAN_OVERLAP_BYTES = 1024;
+const DELIVERY_STATUS_PART = /^content-type:\s*message\/delivery-status/im;
 
 /** The `Auto-Submitted` value (RFC 3834 §5), lowercased, without parameters; null when absent. */
 export function autoSubmittedOf(head: MessageHead): string | null {
@@ -34,14 +42,17 @@ export function isAutoReply(head: MessageHead): boolean {
   return /\b(all|oof|autoreply)\b/.test(suppress);
 }
 
-/** Whether the message reports a delivery failure (or delay) of mail the company sent. */
-export function isBounce(head: MessageHead, source: Buffer, fromAddress: string | null): boolean {
+/**
+ * Whether the message reports a delivery failure (or delay) of mail the company sent. `body` is
+ * what follows the header block: the message's, or the parser's input with the attachments'
+ * base64 bodies lifted out (no line of those can name a delivery-status part).
+ */
+export function isBounce(head: MessageHead, body: Buffer, fromAddress: string | null): boolean {
   const contentType = (headerValue(head, "content-type") ?? "").toLowerCase();
   if (/^\s*multipart\/report\b/.test(contentType) && /report-type\s*=\s*"?delivery-status/.test(contentType)) {
     return true;
   }
-  const body = bodyOf(source, head).subarray(0, MAX_BOUNCE_SCAN_BYTES).toString("latin1");
-  if (/^content-type:\s*message\/delivery-status/im.test(body)) return true;
+  if (matchesInPieces(body.subarray(0, MAX_BOUNCE_SCAN_BYTES), DELIVERY_STATUS_PART)) return true;
   const localPart = (fromAddress ?? "").split("@")[0]?.toLowerCase() ?? "";
   if (BOUNCE_SENDERS.has(localPart)) return true;
   // RFC 5321 §4.5.5: notifications go out with a null reverse-path. RFC 3834 auto-replies should
@@ -50,4 +61,28 @@ export function isBounce(head: MessageHead, source: Buffer, fromAddress: string 
   const returnPath = headerValue(head, "return-path");
   const isReadReceipt = /report-type\s*=\s*"?disposition-notification/.test(contentType);
   return returnPath !== null && /^<\s*>$/.test(returnPath.trim()) && !isAutoReply(head) && !isReadReceipt;
+}
+
+/**
+ * Whether `pattern` (multiline, anchored at a line start) matches in `bytes` read as latin1, one
+ * piece at a time. Each piece starts at a line start and is read with SCAN_OVERLAP_BYTES more, so
+ * a match that starts in a piece is found even when it ends a little past it.
+ */
+function matchesInPieces(bytes: Buffer, pattern: RegExp): boolean {
+  for (let start = 0; start < bytes.length; ) {
+    let end = Math.min(bytes.length, start + SCAN_PIECE_BYTES);
+    if (end < bytes.length) {
+      const lastNewline = bytes.lastIndexOf(0x0a, end - 1);
+      if (lastNewline >= start) end = lastNewline + 1;
+      else {
+        // One line longer than a piece: only its start can match; the next piece starts after it.
+        const next = bytes.indexOf(0x0a, end);
+        end = next < 0 ? bytes.length : next + 1;
+      }
+    }
+    const pieceEnd = Math.min(bytes.length, start + SCAN_PIECE_BYTES, end) + SCAN_OVERLAP_BYTES;
+    if (pattern.test(bytes.toString("latin1", start, Math.min(bytes.length, pieceEnd)))) return true;
+    start = end;
+  }
+  return false;
 }

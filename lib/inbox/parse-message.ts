@@ -15,8 +15,9 @@ import { LenientMailParser } from "./lenient-mail-parser.js";
 import { chooseMessageDate, type MessageDateSource } from "./message-date.js";
 import { messageIdsIn, normalizeMessageId } from "./message-id.js";
 import { decodeBase64Body } from "./decode-base64.js";
+import { releaseBuffer } from "./release-memory.js";
 import { LIFTED_PART_FIELD, type LiftedBody, MAX_MIME_PARTS, pruneMime } from "./prune-mime.js";
-import { headerValue, type MessageHead, readHead } from "./raw-headers.js";
+import { bodyOf, headerValue, type MessageHead, readHead } from "./raw-headers.js";
 
 export interface MailAddress {
   name: string | null;
@@ -42,7 +43,9 @@ export interface SavedAttachmentContent {
 
 /**
  * Receives each attachment's decoded content: a stream it must read to its end, or the whole
- * content at once (a base64 body decoded outside the parser).
+ * content at once (a base64 body decoded outside the parser). A whole content is the sink's only
+ * until its promise settles: its memory is then given back (`releaseBuffer`), so a sink that keeps
+ * the bytes keeps a copy.
  */
 export type AttachmentSink = (attachment: AttachmentMeta, content: Readable | Buffer) => Promise<SavedAttachmentContent>;
 
@@ -128,6 +131,8 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
         content = decodeBase64Body(input.subarray(body.start, body.end));
       }
       const saved = await sink(meta, content);
+      // Written (or dropped) by the sink: its memory is given back now.
+      if (Buffer.isBuffer(content)) releaseBuffer(content);
       attachments.push({ ...meta, ...saved, saveError: null });
     } catch (err) {
       item.content.resume();
@@ -182,11 +187,17 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
     references: messageIdsIn(head.fields.filter((f) => f.name === "references").map((f) => f.value).join(" ")),
     autoSubmitted: autoSubmittedOf(head),
     isAutoReply: isAutoReply(head),
-    isBounce: isBounce(head, source, from?.address ?? null),
+    isBounce: isBounce(head, bounceScanBody(source, head, pruned?.source ?? null), from?.address ?? null),
     attachments,
     attachmentsOmitted,
     notes,
   };
+}
+
+/** The body a bounce is looked for in: the parser's input when there was one (attachments lifted out). */
+function bounceScanBody(source: Buffer, head: MessageHead, parserSource: Buffer | null): Buffer {
+  if (!parserSource || parserSource === source) return bodyOf(source, head);
+  return bodyOf(parserSource, readHead(parserSource));
 }
 
 /**

@@ -138,9 +138,15 @@ export function pruneMime(source: Buffer, options: PruneOptions = {}): PrunedMim
 
   let offset = 0;
   while (offset < source.length) {
+    if (!head && !startsWithDashes(source, offset)) {
+      // In a body only a line starting with "--" can matter: go straight to the next one.
+      const next = source.indexOf(NEWLINE_DASHES, offset);
+      offset = next < 0 ? source.length : next + 1;
+      continue;
+    }
     const lf = source.indexOf(0x0a, offset);
     const end = lf < 0 ? source.length : lf + 1;
-    const delimiter = source[offset] === 0x2d && source[offset + 1] === 0x2d ? matchDelimiter(source, offset, end, stack) : null;
+    const delimiter = startsWithDashes(source, offset) ? matchDelimiter(source, offset, end, stack) : null;
     if (delimiter) {
       // A delimiter ends whatever was open below its multipart, even a header block.
       if (head) endHead(head, offset);
@@ -164,6 +170,12 @@ export function pruneMime(source: Buffer, options: PruneOptions = {}): PrunedMim
   if (!pieces.length && copiedUpTo === 0) return { source, ...result, liftedBodies };
   pieces.push(source.subarray(copiedUpTo));
   return { source: Buffer.concat(pieces), ...result, liftedBodies };
+}
+
+const NEWLINE_DASHES = Buffer.from("\n--", "latin1");
+
+function startsWithDashes(source: Buffer, offset: number): boolean {
+  return source[offset] === 0x2d && source[offset + 1] === 0x2d;
 }
 
 function newHead(start: number, depth: number, isNested: boolean): PartHead {

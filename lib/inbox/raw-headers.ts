@@ -66,7 +66,8 @@ function findBodyOffset(source: Buffer): number {
   if (source.subarray(0, 2).toString("latin1") === "\r\n") return 2;
   if (source[0] === 0x0a) return 1;
   const crlf = source.indexOf("\r\n\r\n");
-  const lf = source.indexOf("\n\n");
+  // Only a "\n\n" before the first "\r\n\r\n" can come first: no need to search the whole body.
+  const lf = (crlf < 0 ? source : source.subarray(0, crlf + 4)).indexOf("\n\n");
   const candidates = [crlf >= 0 ? crlf + 4 : -1, lf >= 0 ? lf + 2 : -1].filter((n) => n >= 0);
   return candidates.length ? Math.min(...candidates) : source.length;
 }

@@ -91,6 +91,39 @@ describe("parseMessage: automation flags", () => {
     expect(parsed.isAutoReply).toBe(expected);
   });
 
+  /** A report whose delivery-status part comes after `before` (other parts), not marked multipart/report. */
+  const wrappedReport = (before: string, statusHeader = "Content-Type: message/delivery-status") =>
+    Buffer.from(
+      "From: Serveur <robot@relay.example>\r\nTo: contact@entreprise.example\r\nSubject: Non remis\r\nMIME-Version: 1.0\r\n" +
+        'Content-Type: multipart/mixed; boundary="r"\r\n\r\n' + before +
+        `--r\r\n${statusHeader}\r\n\r\nReporting-MTA: dns; relay.example\r\n\r\nFinal-Recipient: rfc822; x@y.example\r\nAction: failed\r\nStatus: 5.1.1\r\n--r--\r\n`,
+    );
+  const textPart = (bytes: number) => `--r\r\nContent-Type: text/plain\r\n\r\n${"Le message n'a pas pu être remis.\r\n".repeat(Math.ceil(bytes / 36))}`;
+  const attachmentPart = (bytes: number) =>
+    `--r\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="facture.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+    `${Buffer.alloc(bytes, 7).toString("base64").replace(/.{76}/g, "$&\r\n")}\r\n`;
+
+  it.each([
+    ["right after the headers", ""],
+    ["after 200 KB of text, read in several pieces", textPart(200_000)],
+    ["after a text line longer than a piece", `--r\r\nContent-Type: text/plain\r\n\r\n${"x".repeat(100_000)}\r\n`],
+    ["after a 3 MB attachment (whose base64 is not read for it)", attachmentPart(3_000_000)],
+  ])("flags a delivery-status part %s as a bounce", async (_, before) => {
+    expect(await parse(wrappedReport(before))).toMatchObject({ isBounce: true });
+  });
+
+  it("flags a delivery-status part whose Content-Type line is folded, at the end of a piece, as a bounce", async () => {
+    // "--r", then "Content-Type:" ending the first 64 KB piece; its continuation line starts the next.
+    const prefix = "--r\r\nContent-Type: text/plain\r\n\r\n";
+    const before = `${prefix}${"y".repeat(64 * 1024 - 25 - prefix.length - 2)}\r\n`;
+    expect(await parse(wrappedReport(before, "Content-Type:\r\n message/delivery-status"))).toMatchObject({ isBounce: true });
+  });
+
+  it("does not take the words of a delivery-status type inside a line for a bounce part", async () => {
+    const parsed = await parse(wrappedReport(textPart(100_000), "Content-Type: text/plain\r\n\r\nvoir content-type: message/delivery-status"));
+    expect(parsed.isBounce).toBe(false);
+  });
+
   it("does not take an auto-reply with a null Return-Path for a bounce", async () => {
     const parsed = await parse(buildEml({ headers: ["Return-Path: <>", "Auto-Submitted: auto-replied"] }));
     expect(parsed).toMatchObject({ isAutoReply: true, isBounce: false });

@@ -3,7 +3,7 @@
 
 import { getHeapStatistics } from "node:v8";
 import { describe, expect, it } from "vitest";
-import { releaseDownloadedMemory } from "../../lib/inbox/release-memory.js";
+import { releaseBuffer, releaseDownloadedMemory, releaseIfAlone } from "../../lib/inbox/release-memory.js";
 
 describe("releasing downloaded memory", () => {
   it("collects dead buffers once they add up, and does nothing while they are few", () => {
@@ -15,5 +15,41 @@ describe("releasing downloaded memory", () => {
     expect(getHeapStatistics().external_memory).toBeLessThan(withBuffers - 30 * 1024 * 1024);
     // Right after, with nothing new downloaded, no further collection is asked for.
     expect(releaseDownloadedMemory()).toBe(false);
+  });
+});
+
+describe("giving back one buffer's memory at once", () => {
+  /** Enough short-lived objects for V8 to run its young-generation collection a few times. */
+  const churn = () => {
+    for (let round = 0; round < 20; round++) Array.from({ length: 100_000 }, (_, i) => ({ i }));
+  };
+
+  it("frees a released buffer at the next young-generation collection, while it is still referenced", () => {
+    const held = Array.from({ length: 20 }, () => Buffer.alloc(2 * 1024 * 1024, 1));
+    churn(); // old enough to wait for a full collection
+    const before = getHeapStatistics().external_memory;
+    for (const buffer of held) releaseBuffer(buffer);
+    churn();
+    expect(getHeapStatistics().external_memory).toBeLessThan(before - 30 * 1024 * 1024);
+    expect(held.every((buffer) => buffer.length === 0)).toBe(true);
+  });
+
+  it("leaves alone a slice of a larger buffer, and a buffer of Node's shared pool", () => {
+    const whole = Buffer.alloc(1024 * 1024, 2);
+    const slice = whole.subarray(0, 512 * 1024);
+    releaseIfAlone(slice);
+    expect(whole.length).toBe(1024 * 1024);
+    expect(slice.every((byte) => byte === 2)).toBe(true);
+
+    const pooled = Buffer.from("une petite pièce jointe");
+    const neighbour = Buffer.from("sa voisine dans le même bloc");
+    releaseBuffer(pooled);
+    releaseIfAlone(pooled);
+    expect(pooled.toString()).toBe("une petite pièce jointe");
+    expect(neighbour.toString()).toBe("sa voisine dans le même bloc");
+
+    const alone = Buffer.alloc(1024 * 1024, 3);
+    releaseIfAlone(alone);
+    expect(alone.length).toBe(0);
   });
 });
