@@ -13,6 +13,8 @@
 //   message by message: the copy is prepared only once the first is written (it is then a
 //   duplicate, and must not overwrite that one's attachment files first), and each message is
 //   parsed while the rows of the one before are being written.
+// - `prepareBatch` and `write()` are apart so that the folder import prepares the next batch while
+//   this one's rows are written (`sync-mailbox.ts`).
 
 import type { Db } from "../db/client.js";
 import type { MessageDirection } from "../db/schema.js";
@@ -51,12 +53,44 @@ type Written = { outcome: StoreOutcome } | { error: unknown };
 
 /** Imports `batch`, counting into `tally` as it goes. Throws (a JobError) to stop the folder before a message. */
 export async function importBatch(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, tally: BatchTally): Promise<void> {
+  const prepared = await prepareBatch(ctx, where, keyBatch(batch), tally);
+  await prepared.write();
+}
+
+/** A downloaded batch with each message's dedupe key (none when its bytes are not an e-mail). */
+export interface KeyedBatch {
+  batch: DownloadedBatch;
+  items: Keyed[];
+  /** The dedupe keys of its messages. */
+  keys: Set<string>;
+}
+
+/** Reads the dedupe key of each message of `batch` (no I/O). */
+export function keyBatch(batch: DownloadedBatch): KeyedBatch {
   const items = batch.messages.map((message) => keyed(message));
+  return { batch, items, keys: new Set(items.flatMap((i) => (i.dedupeKey === null ? [] : [i.dedupeKey]))) };
+}
+
+/** A batch parsed, its attachments stored: `write()` writes its rows and counts its outcome. */
+export interface PreparedBatch {
+  write(): Promise<void>;
+}
+
+/**
+ * Everything of a batch's import before its rows: the check for messages already stored, the
+ * parse, the attachments. The folder import (`sync-mailbox.ts`) prepares a batch while the rows of
+ * the one before are written; it must wait for those rows first when the two batches share a
+ * dedupe key (the same mail twice: the second is then a duplicate, and must not overwrite the
+ * first one's attachment files). A batch sharing a dedupe key within itself is prepared and
+ * written message by message inside `write()`.
+ */
+export async function prepareBatch(ctx: BatchImportContext, where: Where, keyedBatch: KeyedBatch, tally: BatchTally): Promise<PreparedBatch> {
+  const { batch, items } = keyedBatch;
   const candidates = items.flatMap((i) => (i.dedupeKey === null ? [] : [{ uid: i.message.uid, dedupeKey: i.dedupeKey }]));
   const alreadyStored = await storedAmong(ctx.db, { integration: ctx.integration, ...where }, candidates, ctx.log);
-  const keys = candidates.map((c) => c.dedupeKey);
-  if (new Set(keys).size === keys.length) await importAtOnce(ctx, where, batch, items, alreadyStored, tally);
-  else await importOneByOne(ctx, where, batch, items, alreadyStored, tally);
+  if (keyedBatch.keys.size !== candidates.length) return { write: () => importOneByOne(ctx, where, batch, items, alreadyStored, tally) };
+  const steps = await prepareAll(ctx, where, batch, items, alreadyStored);
+  return { write: () => writeAll(ctx, where, steps, tally) };
 }
 
 type Step =
@@ -65,12 +99,11 @@ type Step =
   | { kind: "prepared"; message: FetchedMessage; prepared: PreparedMessage };
 
 /**
- * Every message of the batch parsed (attachments stored) first, then all their rows written in one
- * transaction (`write-batch.ts`); when a message's rows are refused, one transaction per message.
- * Preparing stops at a failure that stops the folder: the messages before it are still written.
+ * Every message of the batch parsed (attachments stored), for `writeAll` to write. Preparing stops
+ * at a failure that stops the folder: the messages before it are still written.
  */
-async function importAtOnce(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>, tally: BatchTally): Promise<void> {
-  const deps: StoreDeps = { now: ctx.now(), storage: ctx.storage, maxAttachmentBytes: ctx.maxAttachmentBytes, log: ctx.log };
+async function prepareAll(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>): Promise<Step[]> {
+  const deps = depsOf(ctx);
   const steps: Step[] = [];
   for (const { message, dedupeKey, keyError } of items) {
     const incoming = incomingOf(ctx, where, message, batch.isBackfill);
@@ -89,7 +122,15 @@ async function importAtOnce(ctx: BatchImportContext, where: Where, batch: Downlo
       if (stopsFolder(err)) break;
     }
   }
+  return steps;
+}
 
+/**
+ * The rows of every prepared message in one transaction (`write-batch.ts`); when a message's rows
+ * are refused, one transaction per message. Then each step's outcome is counted, in UID order.
+ */
+async function writeAll(ctx: BatchImportContext, where: Where, steps: Step[], tally: BatchTally): Promise<void> {
+  const deps = depsOf(ctx);
   const prepared = steps.flatMap((s) => (s.kind === "prepared" ? [s.prepared] : []));
   let written: Map<PreparedMessage, StoreOutcome> | null = null;
   try {
@@ -111,6 +152,10 @@ async function importAtOnce(ctx: BatchImportContext, where: Where, batch: Downlo
       else await failed(ctx, where, step.message, result.error, tally);
     }
   }
+}
+
+function depsOf(ctx: BatchImportContext): StoreDeps {
+  return { now: ctx.now(), storage: ctx.storage, maxAttachmentBytes: ctx.maxAttachmentBytes, log: ctx.log };
 }
 
 /**
@@ -145,7 +190,7 @@ async function importOneByOne(ctx: BatchImportContext, where: Where, batch: Down
         isDuplicate = await isStored(ctx.db, { integration: ctx.integration, ...where, uid: message.uid }, dedupeKey, ctx.log);
       }
       seenKeys.add(dedupeKey);
-      const deps: StoreDeps = { now: ctx.now(), storage: ctx.storage, maxAttachmentBytes: ctx.maxAttachmentBytes, log: ctx.log };
+      const deps = depsOf(ctx);
       let prepared: PreparedMessage | null = null;
       let prepareError: unknown = null;
       if (!isDuplicate) prepared = await prepareMessage(incoming, dedupeKey, deps).catch((err: unknown) => ((prepareError = err), null));
@@ -167,7 +212,7 @@ async function importOneByOne(ctx: BatchImportContext, where: Where, batch: Down
   }
 }
 
-interface Keyed {
+export interface Keyed {
   message: FetchedMessage;
   dedupeKey: string | null;
   keyError: unknown;

@@ -30,8 +30,9 @@ import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
-import { importBatch } from "./import-batch.js";
+import { type KeyedBatch, keyBatch, type PreparedBatch, prepareBatch } from "./import-batch.js";
 import { readAhead } from "./read-ahead.js";
+import { releaseIfAlone } from "./release-memory.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
 /**
@@ -140,9 +141,11 @@ async function openCursor(
 }
 
 /**
- * Downloads the folder's new messages batch by batch while storing them: the next batch is
- * downloaded while this one is stored, and the cursor moves after each stored batch. At most one
- * downloaded batch waits to be stored (READ_AHEAD), besides the one being stored.
+ * Downloads the folder's new messages batch by batch while storing them, three batches in flight:
+ * one downloading, one parsed (attachments stored), the one before having its rows written; the
+ * cursor moves after each batch's rows. At most one downloaded batch waits (READ_AHEAD). A batch
+ * sharing a dedupe key with the one being written waits for those rows before it is parsed (see
+ * `prepareBatch`). Downloaded mail is given back as soon as its batch is written.
  */
 async function importFolder(
   ctx: MailboxSyncContext,
@@ -157,14 +160,41 @@ async function importFolder(
   const plan = { afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule, now: ctx.now(), maxMessageBytes: ctx.maxMessageBytes };
   const batches = readAhead(downloadBatches(ctx.client, plan, isBudgetSpent), (b) => b.bytes, READ_AHEAD);
   const batchCtx = { ...ctx, integration: ctx.integration, log };
+  const where = { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity };
+  // The batch whose rows are being written.
+  let writing: { keyed: KeyedBatch; written: Promise<void> } | null = null;
+  const finishWriting = async () => {
+    if (!writing) return;
+    const { keyed, written } = writing;
+    writing = null;
+    await written;
+    await moveCursor(ctx, key, cursor, keyed.batch.lastUid);
+    for (const message of keyed.batch.messages) if (message.source) releaseIfAlone(message.source);
+  };
   try {
     // The budget is checked before each download only: a batch downloaded is stored (the reserve
     // covers storing it and the one waiting).
     for await (const batch of batches) {
-      await importBatch(batchCtx, { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity }, batch, result);
-      await moveCursor(ctx, key, cursor, batch.lastUid);
+      const keyed = keyBatch(batch);
+      if (writing && [...keyed.keys].some((k) => writing!.keyed.keys.has(k))) await finishWriting();
+      let prepared: PreparedBatch;
+      try {
+        prepared = await prepareBatch(batchCtx, where, keyed, result);
+      } catch (err) {
+        await finishWriting();
+        throw err;
+      }
+      await finishWriting();
+      const written = prepared.write();
+      // Its failure is seen when it is awaited (finishWriting), possibly after the next batch is
+      // prepared: not an unhandled rejection meanwhile.
+      written.catch(() => {});
+      writing = { keyed, written };
     }
+    await finishWriting();
   } finally {
+    // Stopped with rows still being written: let them end before the folder stops.
+    if (writing) await (writing as { written: Promise<void> }).written.catch(() => {});
     await batches.close();
     log.debug("folder downloaded ahead", { peakQueuedBytes: batches.peakQueuedBytes });
   }

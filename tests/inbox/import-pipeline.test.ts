@@ -219,4 +219,21 @@ describe("a pipelined import of one folder", () => {
     const stored = rows.find((r) => r.name === "p1.pdf" && r.filePath?.includes(`attachments/${integrationId}/`));
     expect(readFileSync(join(storageDir, stored!.filePath!))).toEqual(Buffer.alloc(1000, 1));
   });
+
+  it("stores a message repeated at the start of the next batch once, without its copy overwriting the attachment first stored", async () => {
+    const mailbox = await createMailbox();
+    const first = mailWithAttachment(1, 1000).replace(/Message-ID: <[^>]+>/, "Message-ID: <same-across@example.test>");
+    const copy = mailWithAttachment(2, 1000).replace(/Message-ID: <[^>]+>/, "Message-ID: <same-across@example.test>").replace('filename="p2.pdf"', 'filename="p1.pdf"');
+    // The first ends a batch (cut by its number of messages), the copy starts the next, which is
+    // prepared while the first batch's rows are being written.
+    const before = Array.from({ length: BATCH_MAX_MESSAGES - 1 }, (_, i) => ({ raw: rawMail({ subject: `Demande ${i}` }) }));
+    await mailbox.appendAll([...before, { raw: first }, { raw: copy }]);
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
+
+    expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: BATCH_MAX_MESSAGES, duplicates: 1 });
+    const rows = await database.db.query.messageAttachments.findMany();
+    const stored = rows.find((r) => r.name === "p1.pdf" && r.filePath?.includes(`attachments/${integrationId}/`));
+    expect(readFileSync(join(storageDir, stored!.filePath!))).toEqual(Buffer.alloc(1000, 1));
+  });
 });
