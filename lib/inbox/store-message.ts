@@ -31,7 +31,6 @@ import { messageContent, pgText } from "./message-content.js";
 import { AlreadyStored, insertBatchRows, logStored } from "./message-rows.js";
 import { type MailAddress, type ParsedMessage, parseMessage } from "./parse-message.js";
 import { readHead } from "./raw-headers.js";
-import { releaseDownloadedMemory } from "./release-memory.js";
 import { attachmentKeyPrefix, createAttachmentSaver } from "./save-attachment.js";
 import { isStored } from "./stored-check.js";
 
@@ -115,8 +114,6 @@ export async function prepareMessage(message: IncomingMessage, dedupeKey: string
   } catch (err) {
     throw new JobError("bad-input", `message could not be parsed: ${shortReason(err, 200)}`, { cause: err });
   }
-  // The decoded attachments are stored; what the parse and the batches before left is garbage.
-  releaseDownloadedMemory();
   const failedSave = parsed.attachments.find((a) => a.saveError !== null);
   if (failedSave) throw new JobError("transient", `attachment could not be stored: ${failedSave.saveError}`);
 

@@ -32,7 +32,7 @@ import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
 import { type KeyedBatch, keyBatch, type PreparedBatch, prepareBatch } from "./import-batch.js";
 import { readAhead } from "./read-ahead.js";
-import { releaseIfAlone } from "./release-memory.js";
+import { boundHeapGrowth, releaseIfAlone } from "./release-memory.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
 /**
@@ -155,6 +155,7 @@ async function importFolder(
   result: MailboxSyncResult,
   log: Logger,
 ): Promise<void> {
+  boundHeapGrowth();
   let isStoppedByBudget = false;
   const isBudgetSpent = () => (isStoppedByBudget ||= ctx.budget.isExhausted(ctx.reserveMs));
   const plan = { afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule, now: ctx.now(), maxMessageBytes: ctx.maxMessageBytes };
