@@ -41,6 +41,29 @@ describe("inbox sync: the database busy or unreachable", () => {
   const storedUids = async (integrationId: number) =>
     (await database.db.select().from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId)).orderBy(inboxMessages.uid)).map((m) => m.uid);
 
+  /** Runs `during` while another session holds a conversation's row, longer than this database lets anyone wait for a lock. */
+  const whileLocked = async (conversationId: number, during: () => Promise<void>) => {
+    const holder = new pg.Client({ connectionString: database.settings.url });
+    await holder.connect();
+    try {
+      await holder.query(`alter database ${databaseName()} set lock_timeout = '200ms'`);
+      await holder.query("begin");
+      await holder.query("select id from conversations where id = $1 for update", [conversationId]);
+      await during();
+    } finally {
+      await holder.query("rollback");
+      await holder.end();
+    }
+  };
+  /** A sync the lock stops: the integration failed, nothing stored after its first message, the cursor still there. */
+  const expectStoppedAfterFirst = async (integrationId: number) => {
+    const stopped = await sync(integrationId);
+    expect(stopped).toMatchObject({ messagesImported: 0, messagesSetAside: 0, integrations: { failed: 1 } });
+    expect(stopped.failures[0]!.reason).toMatch(/database unavailable.*lock timeout.*55P03/);
+    expect(await storedUids(integrationId)).toEqual([1]);
+    expect((await readCursor(database.db, { integrationId, folder: "INBOX" }))!.lastUid).toBe(1);
+  };
+
   it("stops the folder before a message whose conversation stays locked, sets nothing aside, and imports it on the next run", async () => {
     const mailbox = await createMailbox();
     const first = rawMail({ from: "Alice <alice@client.test>", subject: "Chantier rue Haute", messageId: "first@client.test", date: new Date(Date.now() - DAY_MS) });
@@ -53,24 +76,7 @@ describe("inbox sync: the database busy or unreachable", () => {
       { raw: rawMail({ from: "Bruno <bruno@other.test>", subject: "Autre demande" }) },
     ]);
 
-    // Another session holds the conversation row, longer than this database lets anyone wait for a lock.
-    const holder = new pg.Client({ connectionString: database.settings.url });
-    await holder.connect();
-    try {
-      await holder.query(`alter database ${databaseName()} set lock_timeout = '200ms'`);
-      await holder.query("begin");
-      await holder.query("select id from conversations where id = $1 for update", [conversation!.id]);
-
-      const stopped = await sync(integrationId);
-
-      expect(stopped).toMatchObject({ messagesImported: 0, messagesSetAside: 0, integrations: { failed: 1 } });
-      expect(stopped.failures[0]!.reason).toMatch(/database unavailable.*lock timeout.*55P03/);
-      expect(await storedUids(integrationId)).toEqual([1]);
-      expect((await readCursor(database.db, { integrationId, folder: "INBOX" }))!.lastUid).toBe(1);
-    } finally {
-      await holder.query("rollback");
-      await holder.end();
-    }
+    await whileLocked(conversation!.id, () => expectStoppedAfterFirst(integrationId));
 
     const resumed = await sync(integrationId);
 
@@ -94,23 +100,7 @@ describe("inbox sync: the database busy or unreachable", () => {
       ...others,
     ]);
 
-    const holder = new pg.Client({ connectionString: database.settings.url });
-    await holder.connect();
-    try {
-      await holder.query(`alter database ${databaseName()} set lock_timeout = '200ms'`);
-      await holder.query("begin");
-      await holder.query("select id from conversations where id = $1 for update", [conversation!.id]);
-
-      const stopped = await sync(integrationId);
-
-      expect(stopped).toMatchObject({ messagesImported: 0, messagesSetAside: 0, integrations: { failed: 1 } });
-      expect(stopped.failures[0]!.reason).toMatch(/database unavailable.*lock timeout/);
-      expect(await storedUids(integrationId)).toEqual([1]);
-      expect((await readCursor(database.db, { integrationId, folder: "INBOX" }))!.lastUid).toBe(1);
-    } finally {
-      await holder.query("rollback");
-      await holder.end();
-    }
+    await whileLocked(conversation!.id, () => expectStoppedAfterFirst(integrationId));
 
     expect(await sync(integrationId)).toMatchObject({ messagesImported: BATCH_MAX_MESSAGES + 1, messagesSetAside: 0, integrations: { succeeded: 1 } });
     expect(await storedUids(integrationId)).toEqual(Array.from({ length: BATCH_MAX_MESSAGES + 2 }, (_, i) => i + 1));
