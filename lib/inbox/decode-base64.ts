@@ -11,7 +11,7 @@
 
 const SLICE_BYTES = 64 * 1024;
 
-/** The decoded bytes of `body`, the raw base64 text of one MIME part. */
+/** The decoded bytes of `body`, the raw base64 text of one MIME part, in a Buffer of their own. */
 export function decodeBase64Body(body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(Math.ceil((body.length * 3) / 4));
   let length = 0;

@@ -80,8 +80,8 @@ function matchesInPieces(bytes: Buffer, pattern: RegExp): boolean {
         end = next < 0 ? bytes.length : next + 1;
       }
     }
-    const pieceEnd = Math.min(bytes.length, start + SCAN_PIECE_BYTES, end) + SCAN_OVERLAP_BYTES;
-    if (pattern.test(bytes.toString("latin1", start, Math.min(bytes.length, pieceEnd)))) return true;
+    const readTo = Math.min(bytes.length, Math.min(end, start + SCAN_PIECE_BYTES) + SCAN_OVERLAP_BYTES);
+    if (pattern.test(bytes.toString("latin1", start, readTo))) return true;
     start = end;
   }
   return false;

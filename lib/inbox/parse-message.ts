@@ -131,8 +131,8 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
         content = decodeBase64Body(input.subarray(body.start, body.end));
       }
       const saved = await sink(meta, content);
-      // Written (or dropped) by the sink: its memory is given back now.
-      if (Buffer.isBuffer(content)) releaseBuffer(content);
+      // Decoded here into memory of its own, now written (or dropped) by the sink: given back now.
+      if (Buffer.isBuffer(content) && content.buffer !== input?.buffer) releaseBuffer(content);
       attachments.push({ ...meta, ...saved, saveError: null });
     } catch (err) {
       item.content.resume();
