@@ -5,8 +5,8 @@
 // (`integration_id` null), only the history recognises it. The insert's ON CONFLICT stays the
 // guarantee: this check only saves the parse and the attachment writes of a message seen before.
 
-import { and, eq, inArray, or } from "drizzle-orm";
-import type { Db } from "../db/client.js";
+import { and, eq, inArray, or, sql } from "drizzle-orm";
+import { type Db, rowsOf } from "../db/client.js";
 import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
 import { followupHistory, inboxMessages } from "../db/schema.js";
@@ -30,7 +30,7 @@ export async function isStored(db: Db, message: StoredCheckScope & { uid: number
 }
 
 /**
- * The UIDs of `candidates` already stored, in two queries whatever their number: the import checks
+ * The UIDs of `candidates` already stored, in one query whatever their number: the import checks
  * a whole batch at once. A database that stays busy or unreachable is reported as a JobError.
  */
 export async function storedAmong(db: Db, scope: StoredCheckScope, candidates: StoredCheckCandidate[], log: Logger): Promise<Set<number>> {
@@ -38,24 +38,28 @@ export async function storedAmong(db: Db, scope: StoredCheckScope, candidates: S
   const keys = [...new Set(candidates.map((c) => c.dedupeKey))];
   const uids = candidates.map((c) => c.uid);
   const lookUp = async () => {
-    const sent = await db
-      .select({ messageId: followupHistory.messageId })
-      .from(followupHistory)
-      .where(and(eq(followupHistory.companyId, scope.integration.companyId), inArray(followupHistory.messageId, [...keys.map((k) => `<${k}>`), ...keys])));
-    const rows = await db
-      .select({ dedupeKey: inboxMessages.dedupeKey, folder: inboxMessages.folder, uidValidity: inboxMessages.uidValidity, uid: inboxMessages.uid })
-      .from(inboxMessages)
-      .where(
-        and(
+    // One round trip: the messages stored under these keys or UIDs, then the follow-ups sent with them.
+    const rows = rowsOf<{ kind: "stored" | "sent"; dedupe_key: string | null; folder: string | null; uidvalidity: number | null; uid: number | null }>(
+      await db.execute(sql`
+        select 'stored' as kind, ${inboxMessages.dedupeKey} as dedupe_key, ${inboxMessages.folder} as folder,
+               ${inboxMessages.uidValidity} as uidvalidity, ${inboxMessages.uid} as uid
+        from ${inboxMessages}
+        where ${and(
           eq(inboxMessages.integrationId, scope.integration.id),
           or(
             inArray(inboxMessages.dedupeKey, keys),
             and(eq(inboxMessages.folder, scope.folder), eq(inboxMessages.uidValidity, scope.uidValidity), inArray(inboxMessages.uid, uids)),
           ),
-        ),
-      );
-    const takenKeys = new Set<string>([...sent.map((r) => r.messageId ?? "").map((id) => id.replace(/^<|>$/g, "")), ...rows.map((r) => r.dedupeKey ?? "")]);
-    const takenUids = new Set(rows.filter((r) => r.folder === scope.folder && r.uidValidity === scope.uidValidity).map((r) => r.uid));
+        )}
+        union all
+        select 'sent', ${followupHistory.messageId}, null, null, null
+        from ${followupHistory}
+        where ${and(eq(followupHistory.companyId, scope.integration.companyId), inArray(followupHistory.messageId, [...keys.map((k) => `<${k}>`), ...keys]))}`),
+    );
+    const stored = rows.filter((r) => r.kind === "stored");
+    const sent = rows.filter((r) => r.kind === "sent");
+    const takenKeys = new Set<string>([...sent.map((r) => (r.dedupe_key ?? "").replace(/^<|>$/g, "")), ...stored.map((r) => r.dedupe_key ?? "")]);
+    const takenUids = new Set(stored.filter((r) => r.folder === scope.folder && Number(r.uidvalidity) === scope.uidValidity).map((r) => Number(r.uid)));
     return new Set(candidates.filter((c) => takenKeys.has(c.dedupeKey) || takenUids.has(c.uid)).map((c) => c.uid));
   };
   return retryTransient(lookUp, { log }).catch((err: unknown) => {
