@@ -194,8 +194,9 @@ async function importFolder(
     }
     await finishWriting();
   } finally {
-    // Stopped with rows still being written: let them end before the folder stops.
-    if (writing) await (writing as { written: Promise<void> }).written.catch(() => {});
+    // Stopped (a download failed) with rows still being written: let them end, and move the cursor
+    // past them when they were, before the folder stops with the first error.
+    await finishWriting().catch(() => {});
     await batches.close();
     log.debug("folder downloaded ahead", { peakQueuedBytes: batches.peakQueuedBytes });
   }

@@ -5,6 +5,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
+import { readCursor } from "../../lib/inbox/cursor.js";
 import { readAhead } from "../../lib/inbox/read-ahead.js";
 import { type MailboxSyncContext, READ_AHEAD, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
@@ -196,6 +197,8 @@ describe("a pipelined import of one folder", () => {
       await expect(syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir })).rejects.toThrow();
       const partial = await uidsOf(integrationId);
       expect(partial).toEqual(Array.from({ length: firstBatch }, (_, i) => i + 1));
+      // The batch written while the next one was downloading moved the cursor before the folder stopped.
+      expect((await readCursor(database.db, { integrationId, folder: "INBOX" }))!.lastUid).toBe(firstBatch);
       proxy.heal();
       const resumed = await syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir });
       expect(resumed).toMatchObject({ imported: 12 - partial.length, setAside: 0, hasMore: false });
