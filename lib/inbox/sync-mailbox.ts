@@ -162,14 +162,13 @@ async function importFolder(
   const batches = readAhead(downloadBatches(ctx.client, plan, isBudgetSpent), (b) => b.bytes, READ_AHEAD);
   const batchCtx = { ...ctx, integration: ctx.integration, log };
   const where = { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity };
-  // The batch whose rows are being written.
+  // The batch whose rows are being written (then the cursor moved past it).
   let writing: { keyed: KeyedBatch; written: Promise<void> } | null = null;
   const finishWriting = async () => {
     if (!writing) return;
     const { keyed, written } = writing;
     writing = null;
     await written;
-    await moveCursor(ctx, key, cursor, keyed.batch.lastUid);
     for (const message of keyed.batch.messages) if (message.source) releaseIfAlone(message.source);
   };
   try {
@@ -186,7 +185,8 @@ async function importFolder(
         throw err;
       }
       await finishWriting();
-      const written = prepared.write();
+      // The rows, then the cursor past them: both while the next batch is prepared.
+      const written = prepared.write().then(() => moveCursor(ctx, key, cursor, batch.lastUid));
       // Its failure is seen when it is awaited (finishWriting), possibly after the next batch is
       // prepared: not an unhandled rejection meanwhile.
       written.catch(() => {});
