@@ -30,7 +30,7 @@ import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
-import { type KeyedBatch, keyBatch, type PreparedBatch, prepareBatch } from "./import-batch.js";
+import { type KeyedBatch, keyBatch, prepareBatch } from "./import-batch.js";
 import { readAhead } from "./read-ahead.js";
 import { boundHeapGrowth, releaseIfAlone } from "./release-memory.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
@@ -177,13 +177,7 @@ async function importFolder(
     for await (const batch of batches) {
       const keyed = keyBatch(batch);
       if (writing && [...keyed.keys].some((k) => writing!.keyed.keys.has(k))) await finishWriting();
-      let prepared: PreparedBatch;
-      try {
-        prepared = await prepareBatch(batchCtx, where, keyed, result);
-      } catch (err) {
-        await finishWriting();
-        throw err;
-      }
+      const prepared = await prepareBatch(batchCtx, where, keyed, result);
       await finishWriting();
       // The rows, then the cursor past them: both while the next batch is prepared.
       const written = prepared.write().then(() => moveCursor(ctx, key, cursor, batch.lastUid));
@@ -194,8 +188,8 @@ async function importFolder(
     }
     await finishWriting();
   } finally {
-    // Stopped (a download failed) with rows still being written: let them end, and move the cursor
-    // past them when they were, before the folder stops with the first error.
+    // Stopped by an error (a download, a batch's preparation) with rows still being written: let
+    // them end, and move the cursor past them when they were, before the folder stops with that error.
     await finishWriting().catch(() => {});
     await batches.close();
     log.debug("folder downloaded ahead", { peakQueuedBytes: batches.peakQueuedBytes });
