@@ -1,7 +1,7 @@
 // The UID cursor of one folder of one integration (RFC 3501 §2.3.1.1): the UIDVALIDITY it belongs to
 // and the last UID imported. It only moves forward, and only while the run still holds the lease.
 
-import { and, eq, lt } from "drizzle-orm";
+import { and, eq, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { inboxFolderCursors } from "../db/schema.js";
 import { leaseHeldBy } from "./claim-integrations.js";
@@ -80,25 +80,28 @@ export async function startCursor(
   return updated.length > 0;
 }
 
-/** Moves the cursor forward to `lastUid` (never back). Returns false when the lease was lost. */
+/**
+ * Moves the cursor forward to `lastUid` (never back). Returns false when the lease was lost. One
+ * statement: the row comes back whenever the lease is held, moved or not (already past, or of
+ * another UIDVALIDITY).
+ */
 export async function advanceCursor(
   db: Db,
   key: CursorKey,
   position: { uidValidity: number; lastUid: number },
   now: Date,
 ): Promise<boolean> {
-  await db
-    .update(inboxFolderCursors)
-    .set({ lastUid: position.lastUid, updatedAt: now })
-    .where(
-      and(
-        ...cursorOf(key),
-        eq(inboxFolderCursors.uidValidity, position.uidValidity),
-        lt(inboxFolderCursors.lastUid, position.lastUid),
-        leaseHeldBy(db, key.integrationId, key.owner),
-      ),
-    );
-  return stillOwned(db, key);
+  const c = inboxFolderCursors;
+  const isMove = and(eq(c.uidValidity, position.uidValidity), lt(c.lastUid, position.lastUid));
+  const updated = await db
+    .update(c)
+    .set({
+      lastUid: sql`case when ${isMove} then ${position.lastUid}::bigint else ${c.lastUid} end`,
+      updatedAt: sql`case when ${isMove} then ${now.toISOString()}::timestamptz else ${c.updatedAt} end`,
+    })
+    .where(and(...cursorOf(key), leaseHeldBy(db, key.integrationId, key.owner)))
+    .returning({ id: c.id });
+  return updated.length > 0;
 }
 
 /** A sync that found the same UIDVALIDITY again: the run of consecutive changes is over. */
