@@ -13,8 +13,12 @@
 //   message by message: the copy is prepared only once the first is written (it is then a
 //   duplicate, and must not overwrite that one's attachment files first), and each message is
 //   parsed while the rows of the one before are being written.
-// - `prepareBatch` and `write()` are apart so that the folder import prepares the next batch while
-//   this one's rows are written (`sync-mailbox.ts`).
+// - `prepareBatch` and `writePrepared` are apart so that the folder import prepares the next batch
+//   while this one's rows are written, and writes the rows of several small batches in one
+//   transaction (`sync-mailbox.ts`).
+// - When the context can download a message again, a prepared message's source is given back at
+//   once (its attachments are in storage, its rows need only the parse): a message whose rows are
+//   then refused is downloaded again to be set aside with its bytes.
 
 import type { Db } from "../db/client.js";
 import type { MessageDirection } from "../db/schema.js";
@@ -26,6 +30,7 @@ import type { DownloadedBatch, FetchedMessage } from "./fetch-new.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { dedupeKeyOf, type IncomingMessage, type PreparedMessage, prepareMessage, type StoreDeps, type StoreOutcome, writeMessage } from "./store-message.js";
 import { isStored, storedAmong } from "./stored-check.js";
+import { releaseIfAlone } from "./release-memory.js";
 import { BatchRefused, writeBatch } from "./write-batch.js";
 
 export interface BatchImportContext {
@@ -35,6 +40,11 @@ export interface BatchImportContext {
   now: () => Date;
   maxAttachmentBytes: number;
   log: Logger;
+  /**
+   * Downloads a message again (null when the server no longer has it). Given, the sources of
+   * prepared messages are given back before their rows are written (see the module comment).
+   */
+  downloadAgain?: (message: FetchedMessage) => Promise<Buffer | null>;
 }
 
 export interface BatchTally {
@@ -54,7 +64,7 @@ type Written = { outcome: StoreOutcome } | { error: unknown };
 /** Imports `batch`, counting into `tally` as it goes. Throws (a JobError) to stop the folder before a message. */
 export async function importBatch(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, tally: BatchTally): Promise<void> {
   const prepared = await prepareBatch(ctx, where, keyBatch(batch), tally);
-  await prepared.write();
+  await writePrepared(ctx, where, [prepared], tally, async () => {});
 }
 
 /** A downloaded batch with each message's dedupe key (none when its bytes are not an e-mail). */
@@ -71,35 +81,88 @@ export function keyBatch(batch: DownloadedBatch): KeyedBatch {
   return { batch, items, keys: new Set(items.flatMap((i) => (i.dedupeKey === null ? [] : [i.dedupeKey]))) };
 }
 
-/** A batch parsed, its attachments stored: `write()` writes its rows and counts its outcome. */
-export interface PreparedBatch {
-  write(): Promise<void>;
-}
+/** A batch parsed, its attachments stored, for `writePrepared` to write its rows and count its outcome. */
+export type PreparedBatch =
+  | {
+      kind: "steps";
+      batch: DownloadedBatch;
+      steps: Step[];
+      /** Preparing stopped at a failure that stops the folder: nothing after it may be written. */
+      isStopped: boolean;
+      /** Bytes of downloaded sources it still holds (those not given back). */
+      heldBytes: number;
+    }
+  /** A dedupe key repeats inside it: prepared and written message by message, alone. */
+  | { kind: "oneByOne"; batch: DownloadedBatch; write(): Promise<void> };
 
 /**
  * Everything of a batch's import before its rows: the check for messages already stored, the
  * parse, the attachments. The folder import (`sync-mailbox.ts`) prepares a batch while the rows of
- * the one before are written; it must wait for those rows first when the two batches share a
- * dedupe key (the same mail twice: the second is then a duplicate, and must not overwrite the
- * first one's attachment files). A batch sharing a dedupe key within itself is prepared and
- * written message by message inside `write()`.
+ * the ones before are written; it must wait for those rows first when the batches share a dedupe
+ * key (the same mail twice: the second is then a duplicate, and must not overwrite the first one's
+ * attachment files). A batch sharing a dedupe key within itself is prepared and written message by
+ * message by `writePrepared`.
  */
 export async function prepareBatch(ctx: BatchImportContext, where: Where, keyedBatch: KeyedBatch, tally: BatchTally): Promise<PreparedBatch> {
   const { batch, items } = keyedBatch;
   const candidates = items.flatMap((i) => (i.dedupeKey === null ? [] : [{ uid: i.message.uid, dedupeKey: i.dedupeKey }]));
   const alreadyStored = await storedAmong(ctx.db, { integration: ctx.integration, ...where }, candidates, ctx.log);
-  if (keyedBatch.keys.size !== candidates.length) return { write: () => importOneByOne(ctx, where, batch, items, alreadyStored, tally) };
+  if (keyedBatch.keys.size !== candidates.length) {
+    return { kind: "oneByOne", batch, write: () => importOneByOne(ctx, where, batch, items, alreadyStored, tally) };
+  }
   const steps = await prepareAll(ctx, where, batch, items, alreadyStored);
-  return { write: () => writeAll(ctx, where, steps, tally) };
+  const last = steps[steps.length - 1];
+  return {
+    kind: "steps", batch, steps,
+    isStopped: last?.kind === "failed" && stopsFolder(last.error),
+    heldBytes: steps.reduce((sum, s) => sum + (s.kind === "duplicate" ? 0 : (s.message.source?.length ?? 0)), 0),
+  };
+}
+
+/**
+ * Writes the rows of `group` (consecutive prepared batches, distinct dedupe keys; a message-by-
+ * message batch alone) in one transaction, counts each message's outcome in UID order, then moves
+ * the cursor past the last batch counted whole, also when a message then stops the folder.
+ */
+export async function writePrepared(
+  ctx: BatchImportContext,
+  where: Where,
+  group: PreparedBatch[],
+  tally: BatchTally,
+  moveCursor: (lastUid: number) => Promise<void>,
+): Promise<void> {
+  const last = group[group.length - 1];
+  if (!last) return;
+  if (last.kind === "oneByOne") {
+    if (group.length > 1) throw new Error("a batch written message by message is written alone");
+    await last.write();
+    await moveCursor(last.batch.lastUid);
+    return;
+  }
+  const batches = group.flatMap((b) => (b.kind === "steps" ? [b] : []));
+  const written = await writeRows(ctx, batches.flatMap((b) => b.steps));
+  let countedUntil: number | null = null;
+  try {
+    for (const { batch, steps } of batches) {
+      for (const step of steps) await countStep(ctx, where, step, written, tally);
+      countedUntil = batch.lastUid;
+    }
+  } catch (err) {
+    // The batches before this message are written and counted: the next run starts after them.
+    if (countedUntil !== null) await moveCursor(countedUntil).catch(() => {});
+    throw err;
+  }
+  await moveCursor(last.batch.lastUid);
 }
 
 type Step =
   | { kind: "duplicate" }
   | { kind: "failed"; message: FetchedMessage; error: unknown }
-  | { kind: "prepared"; message: FetchedMessage; prepared: PreparedMessage };
+  /** `isSourceGivenBack`: its source was given back once prepared (`message.source` is then null). */
+  | { kind: "prepared"; message: FetchedMessage; prepared: PreparedMessage; isSourceGivenBack: boolean };
 
 /**
- * Every message of the batch parsed (attachments stored), for `writeAll` to write. Preparing stops
+ * Every message of the batch parsed (attachments stored), for `writePrepared` to write. Preparing stops
  * at a failure that stops the folder: the messages before it are still written.
  */
 async function prepareAll(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>): Promise<Step[]> {
@@ -116,7 +179,10 @@ async function prepareAll(ctx: BatchImportContext, where: Where, batch: Download
       continue;
     }
     try {
-      steps.push({ kind: "prepared", message, prepared: await prepareMessage(incoming, dedupeKey, deps) });
+      const prepared = await prepareMessage(incoming, dedupeKey, deps);
+      // Its rows need only the parse: the bytes are downloaded again should they be refused.
+      const isSourceGivenBack = ctx.downloadAgain !== undefined && releaseIfAlone(message.source!);
+      steps.push({ kind: "prepared", message: isSourceGivenBack ? { ...message, source: null } : message, prepared, isSourceGivenBack });
     } catch (err) {
       steps.push({ kind: "failed", message, error: err });
       if (stopsFolder(err)) break;
@@ -126,31 +192,42 @@ async function prepareAll(ctx: BatchImportContext, where: Where, batch: Download
 }
 
 /**
- * The rows of every prepared message in one transaction (`write-batch.ts`); when a message's rows
- * are refused, one transaction per message. Then each step's outcome is counted, in UID order.
+ * The rows of every prepared step in one transaction (`write-batch.ts`): each one's outcome, or null
+ * when a message's rows were refused (`countStep` then writes them one message per transaction).
  */
-async function writeAll(ctx: BatchImportContext, where: Where, steps: Step[], tally: BatchTally): Promise<void> {
-  const deps = depsOf(ctx);
+async function writeRows(ctx: BatchImportContext, steps: Step[]): Promise<Map<PreparedMessage, StoreOutcome> | null> {
   const prepared = steps.flatMap((s) => (s.kind === "prepared" ? [s.prepared] : []));
-  let written: Map<PreparedMessage, StoreOutcome> | null = null;
   try {
-    const outcomes = await writeBatch(ctx.db, prepared, deps);
-    written = new Map(prepared.map((p, i) => [p, outcomes[i]!]));
+    const outcomes = await writeBatch(ctx.db, prepared, depsOf(ctx));
+    return new Map(prepared.map((p, i) => [p, outcomes[i]!]));
   } catch (err) {
     if (!(err instanceof BatchRefused)) throw err;
     // The database's own words only: a failed query's message quotes its parameters (message content).
     ctx.log.debug("batch written one message at a time", { messages: prepared.length, reason: describeDbError(err.cause) });
+    return null;
   }
-  for (const step of steps) {
-    if (step.kind === "duplicate") tally.duplicates++;
-    else if (step.kind === "failed") await failed(ctx, where, step.message, step.error, tally);
-    else {
-      const result: Written = written
-        ? { outcome: written.get(step.prepared)! }
-        : await writeMessage(ctx.db, step.prepared, deps).then((outcome): Written => ({ outcome }), (error: unknown): Written => ({ error }));
-      if ("outcome" in result) tally[result.outcome.status === "stored" ? "imported" : "duplicates"]++;
-      else await failed(ctx, where, step.message, result.error, tally);
-    }
+}
+
+/** Counts a step's outcome; `written` null: writes its rows first, alone. */
+async function countStep(ctx: BatchImportContext, where: Where, step: Step, written: Map<PreparedMessage, StoreOutcome> | null, tally: BatchTally): Promise<void> {
+  if (step.kind === "duplicate") tally.duplicates++;
+  else if (step.kind === "failed") await failed(ctx, where, step.message, step.error, tally);
+  else {
+    const result: Written = written
+      ? { outcome: written.get(step.prepared)! }
+      : await writeMessage(ctx.db, step.prepared, depsOf(ctx)).then((outcome): Written => ({ outcome }), (error: unknown): Written => ({ error }));
+    if ("outcome" in result) tally[result.outcome.status === "stored" ? "imported" : "duplicates"]++;
+    else if (stopsFolder(result.error)) throw result.error;
+    else await failed(ctx, where, step.isSourceGivenBack ? await downloadedAgain(ctx, step.message) : step.message, result.error, tally);
+  }
+}
+
+/** `message` with its source downloaded again, to be set aside; the folder stops before it when that fails. */
+async function downloadedAgain(ctx: BatchImportContext, message: FetchedMessage): Promise<FetchedMessage> {
+  try {
+    return { ...message, source: await ctx.downloadAgain!(message) };
+  } catch (err) {
+    throw new JobError("transient", `message could not be downloaded again to be set aside: ${shortReason(err)}`, { cause: err });
   }
 }
 

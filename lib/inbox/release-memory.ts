@@ -30,18 +30,19 @@ export function boundHeapGrowth(): void {
  * handed to a short-lived copy of its handle (no bytes are copied), which the next young-generation
  * collection frees, a few milliseconds later. Every view of that ArrayBuffer is empty afterwards,
  * so only for a Buffer whose memory nothing else uses. Small buffers (possibly Node's shared pool)
- * are left alone.
+ * are left alone. Returns whether the memory was given back.
  */
-export function releaseBuffer(buffer: Buffer): void {
+export function releaseBuffer(buffer: Buffer): boolean {
   const whole = buffer.buffer;
-  if (!(whole instanceof ArrayBuffer) || whole.byteLength < Math.max(MIN_RELEASED_BYTES, Buffer.poolSize + 1)) return;
+  if (!(whole instanceof ArrayBuffer) || whole.byteLength < Math.max(MIN_RELEASED_BYTES, Buffer.poolSize + 1)) return false;
   structuredClone(whole, { transfer: [whole] });
+  return true;
 }
 
 /**
  * `releaseBuffer` for a Buffer a library made: only when it is the sole view of its ArrayBuffer
  * (a buffer allocated on its own, such as a downloaded message, not a slice of a larger read).
  */
-export function releaseIfAlone(buffer: Buffer): void {
-  if (buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength) releaseBuffer(buffer);
+export function releaseIfAlone(buffer: Buffer): boolean {
+  return buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength && releaseBuffer(buffer);
 }

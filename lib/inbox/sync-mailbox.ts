@@ -5,8 +5,9 @@
  *
  * - First sync: only the recent window (INTERNALDATE within `initial_sync_days`, the newest
  *   `initial_sync_max_messages`), imported as backfill.
- * - Then: the UIDs after the cursor, in UID order, in small batches; the cursor moves after each
- *   batch, so a crash or a stall repeats at most one batch, and the dedupe keys make a repeat harmless.
+ * - Then: the UIDs after the cursor, in UID order, in small batches; the cursor moves once their rows
+ *   are written (about a hundred messages at a time), so a crash or a stall repeats at most that
+ *   many, and the dedupe keys make a repeat harmless.
  *   The next batch downloads while this one is stored (`read-ahead.ts`, bounded in bytes); how a
  *   batch is stored is in `import-batch.ts`.
  * - UIDVALIDITY changed: the same window again (Message-ID dedupe drops what is already imported),
@@ -28,9 +29,9 @@ import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
-import { BATCH_MAX_BYTES, downloadBatches } from "./fetch-new.js";
+import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, downloadBatches, fetchContent, type MessageMeta } from "./fetch-new.js";
 import type { SyncedFolder } from "./folder-plan.js";
-import { type KeyedBatch, keyBatch, prepareBatch } from "./import-batch.js";
+import { type KeyedBatch, keyBatch, type PreparedBatch, prepareBatch, writePrepared } from "./import-batch.js";
 import { readAhead } from "./read-ahead.js";
 import { boundHeapGrowth, releaseIfAlone } from "./release-memory.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
@@ -40,6 +41,13 @@ import { searchWindowUids, type WindowRule } from "./search-uids.js";
  * then stores at most the batch in hand and the one waiting.
  */
 export const READ_AHEAD = { maxBytes: BATCH_MAX_BYTES, maxItems: 1 };
+/**
+ * Prepared batches wait to be written together until they hold this many messages, or this many
+ * bytes of downloaded mail not given back yet (small messages are kept until written). Mail with
+ * attachments comes in batches of a few messages (cut by their bytes); written one batch per
+ * transaction, a first import spent more time on statements than on rows.
+ */
+export const WRITE_GROUP = { minMessages: BATCH_MAX_MESSAGES, maxHeldBytes: BATCH_MAX_BYTES };
 /** A server that gives a new UIDVALIDITY on this many syncs in a row is renumbering all the time. */
 export const MAX_CONSECUTIVE_UIDVALIDITY_CHANGES = 3;
 
@@ -141,11 +149,13 @@ async function openCursor(
 }
 
 /**
- * Downloads the folder's new messages batch by batch while storing them, three batches in flight:
- * one downloading, one parsed (attachments stored), the one before having its rows written; the
- * cursor moves after each batch's rows. At most one downloaded batch waits (READ_AHEAD). A batch
- * sharing a dedupe key with the one being written waits for those rows before it is parsed (see
- * `prepareBatch`). Downloaded mail is given back as soon as its batch is written.
+ * Downloads the folder's new messages batch by batch while storing them, three steps in flight: a
+ * batch downloading, one being parsed (attachments stored), and the rows of the ones before being
+ * written. Small batches wait to be written together (`WRITE_GROUP`): one transaction for the rows
+ * of about a hundred messages, whatever cut their downloads. The cursor moves past a group once its
+ * rows are in. At most one downloaded batch waits (READ_AHEAD). A batch sharing a dedupe key with
+ * one not written yet waits for those rows before it is parsed (see `prepareBatch`). Downloaded
+ * mail is given back as soon as it is parsed (`downloadAgain`, should its rows be refused).
  */
 async function importFolder(
   ctx: MailboxSyncContext,
@@ -160,41 +170,74 @@ async function importFolder(
   const isBudgetSpent = () => (isStoppedByBudget ||= ctx.budget.isExhausted(ctx.reserveMs));
   const plan = { afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule, now: ctx.now(), maxMessageBytes: ctx.maxMessageBytes };
   const batches = readAhead(downloadBatches(ctx.client, plan, isBudgetSpent), (b) => b.bytes, READ_AHEAD);
-  const batchCtx = { ...ctx, integration: ctx.integration, log };
+  const downloadAgain = async (message: MessageMeta) => (await fetchContent(ctx.client, [message], ctx.maxMessageBytes))[0]?.source ?? null;
+  const batchCtx = { ...ctx, integration: ctx.integration, log, downloadAgain };
   const where = { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity };
-  // The batch whose rows are being written (then the cursor moved past it).
-  let writing: { keyed: KeyedBatch; written: Promise<void> } | null = null;
+  // Prepared batches whose rows wait to be written together, and the group being written.
+  let waiting: { batches: PreparedBatch[]; keys: Set<string>; messages: number; heldBytes: number } = emptyGroup();
+  let writing: { batches: PreparedBatch[]; keys: Set<string>; written: Promise<void> } | null = null;
+  let hasWriteFailed = false;
   const finishWriting = async () => {
     if (!writing) return;
-    const { keyed, written } = writing;
+    const { batches: group, written } = writing;
     writing = null;
-    await written;
-    for (const message of keyed.batch.messages) if (message.source) releaseIfAlone(message.source);
+    await written.catch((err: unknown) => {
+      hasWriteFailed = true;
+      throw err;
+    });
+    for (const { batch } of group) for (const message of batch.messages) if (message.source) releaseIfAlone(message.source);
+  };
+  const isBeingWritten = (keyed: KeyedBatch) => writing !== null && sharesKey(keyed, writing.keys);
+  // The waiting group's rows, then the cursor past them: both while the next batch is prepared.
+  const writeWaiting = async () => {
+    await finishWriting();
+    if (waiting.batches.length === 0) return;
+    const { batches: group, keys } = waiting;
+    waiting = emptyGroup();
+    const written = writePrepared(batchCtx, where, group, result, (lastUid) => moveCursor(ctx, key, cursor, lastUid));
+    // Its failure is seen when it is awaited (finishWriting), possibly after the next batch is
+    // prepared: not an unhandled rejection meanwhile.
+    written.catch(() => {});
+    writing = { batches: group, keys, written };
   };
   try {
     // The budget is checked before each download only: a batch downloaded is stored (the reserve
     // covers storing it and the one waiting).
     for await (const batch of batches) {
       const keyed = keyBatch(batch);
-      if (writing && [...keyed.keys].some((k) => writing!.keyed.keys.has(k))) await finishWriting();
+      if (sharesKey(keyed, waiting.keys)) await writeWaiting();
+      if (isBeingWritten(keyed)) await finishWriting();
       const prepared = await prepareBatch(batchCtx, where, keyed, result);
-      await finishWriting();
-      // The rows, then the cursor past them: both while the next batch is prepared.
-      const written = prepared.write().then(() => moveCursor(ctx, key, cursor, batch.lastUid));
-      // Its failure is seen when it is awaited (finishWriting), possibly after the next batch is
-      // prepared: not an unhandled rejection meanwhile.
-      written.catch(() => {});
-      writing = { keyed, written };
+      // Written alone: a batch written message by message; after one that stops the folder, nothing.
+      if (prepared.kind === "oneByOne") await writeWaiting();
+      waiting.batches.push(prepared);
+      for (const k of keyed.keys) waiting.keys.add(k);
+      waiting.messages += batch.messages.length;
+      waiting.heldBytes += prepared.kind === "steps" ? prepared.heldBytes : batch.bytes;
+      const isFull = waiting.messages >= WRITE_GROUP.minMessages || waiting.heldBytes >= WRITE_GROUP.maxHeldBytes;
+      if (isFull || prepared.kind === "oneByOne" || prepared.isStopped) await writeWaiting();
     }
+    await writeWaiting();
     await finishWriting();
   } finally {
-    // Stopped by an error (a download, a batch's preparation) with rows still being written: let
-    // them end, and move the cursor past them when they were, before the folder stops with that error.
+    // Stopped by an error (a download, a batch's preparation): let the rows being written end, and
+    // unless they failed, write the batches prepared meanwhile; the cursor moves past what was
+    // written before the folder stops with that error.
     await finishWriting().catch(() => {});
+    if (!hasWriteFailed) await writeWaiting().then(finishWriting).catch(() => {});
     await batches.close();
     log.debug("folder downloaded ahead", { peakQueuedBytes: batches.peakQueuedBytes });
   }
   if (isStoppedByBudget) result.hasMore = true;
+}
+
+function emptyGroup() {
+  return { batches: [] as PreparedBatch[], keys: new Set<string>(), messages: 0, heldBytes: 0 };
+}
+
+function sharesKey(keyed: KeyedBatch, keys: Set<string>): boolean {
+  for (const k of keyed.keys) if (keys.has(k)) return true;
+  return false;
 }
 
 async function moveCursor(ctx: MailboxSyncContext, key: CursorKey, cursor: FolderCursor, lastUid: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
@@ -197,7 +197,7 @@ describe("a pipelined import of one folder", () => {
       await expect(syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir })).rejects.toThrow();
       const partial = await uidsOf(integrationId);
       expect(partial).toEqual(Array.from({ length: firstBatch }, (_, i) => i + 1));
-      // The batch written while the next one was downloading moved the cursor before the folder stopped.
+      // The batch prepared before the stall is written, and the cursor moved past it, before the folder stops.
       expect((await readCursor(database.db, { integrationId, folder: "INBOX" }))!.lastUid).toBe(firstBatch);
       proxy.heal();
       const resumed = await syncWith(mailbox, integrationId, { budget: roomy(), port: proxy.port, storageDir });
@@ -207,6 +207,52 @@ describe("a pipelined import of one folder", () => {
     }
     expect(await uidsOf(integrationId)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, integrationId))).toEqual([]);
+  });
+
+  it("writes the rows of consecutive batches cut by their bytes in one transaction", async () => {
+    const mailbox = await createMailbox();
+    // About 2 MB each: two per downloaded batch; their sources are given back once parsed.
+    await mailbox.appendAll(Array.from({ length: 6 }, (_, i) => ({ raw: mailWithAttachment(i, 1_500_000) })));
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
+
+    expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: 6, hasMore: false });
+    const rows = await database.db
+      .select({ uid: inboxMessages.uid, transaction: sql<string>`${inboxMessages}.xmin::text` })
+      .from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId));
+    expect(rows.map((r) => r.uid).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(new Set(rows.map((r) => r.transaction)).size).toBe(1);
+    expect(Math.ceil((6 * Buffer.byteLength(mailWithAttachment(0, 1_500_000))) / BATCH_MAX_BYTES)).toBeGreaterThan(1);
+  });
+
+  it("sets aside with its bytes a message whose rows are refused after its download was given back, and stores the rest", async () => {
+    const mailbox = await createMailbox();
+    // Over 64 KB: its source is given back once parsed, and must be downloaded again to be set aside.
+    const refused = mailWithAttachment(3, 300_000).replace("From: Client Test <client@example.test>", "From: Refusé <refused@pipeline.test>");
+    const others = Array.from({ length: 5 }, (_, i) => mailWithAttachment(i, 300_000));
+    await mailbox.appendAll([...others.slice(0, 3), refused, ...others.slice(3)].map((raw) => ({ raw })));
+    const { integrationId } = await insertIntegration(database.db, mailbox);
+    const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
+    // Stands for any value the database refuses in one message's rows (class 23: the data's fault).
+    await database.db.execute(sql.raw(`
+      create function refuse_pipeline_mail() returns trigger language plpgsql as $$
+      begin
+        if new.from_email = 'refused@pipeline.test' then raise exception 'refused by a check' using errcode = 'check_violation'; end if;
+        return new;
+      end $$;
+      create trigger refuse_pipeline_mail before insert on inbox_messages for each row execute function refuse_pipeline_mail();
+    `));
+    try {
+      expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: 5, setAside: 1, hasMore: false });
+    } finally {
+      await database.db.execute(sql.raw("drop trigger refuse_pipeline_mail on inbox_messages; drop function refuse_pipeline_mail()"));
+    }
+
+    expect(await uidsOf(integrationId)).toEqual([1, 2, 3, 5, 6]);
+    const [aside] = await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, integrationId));
+    expect(aside).toMatchObject({ uid: 4, reason: expect.stringMatching(/inbox_messages/) });
+    expect(readFileSync(join(storageDir, aside!.rawPath!), "utf8")).toBe(refused);
+    expect((await readCursor(database.db, { integrationId, folder: "INBOX" }))!.lastUid).toBe(6);
   });
 
   it("stores a message repeated in one batch once, without its copy overwriting the attachment first stored", async () => {
