@@ -1,6 +1,7 @@
 // A downloaded batch stored at once: its rows in one transaction, with the outcome of storing its
 // messages one by one (threading inside the batch, a refused message set aside alone).
 
+import { buffer } from "node:stream/consumers";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
@@ -42,9 +43,9 @@ describe("a downloaded batch stored at once", () => {
     messages: sources.map((source, i) => ({ uid: i + 1, sizeBytes: source.length, internalDate: null, source, isOversize: false })),
     isBackfill: false, lastUid: sources.length, bytes: sources.reduce((sum, s) => sum + s.length, 0),
   });
-  const importAll = async (mailbox: TestMailboxRow, sources: Buffer[]) => {
+  const importAll = async (mailbox: TestMailboxRow, sources: Buffer[], downloadAgain?: BatchImportContext["downloadAgain"]) => {
     const tally: BatchTally = { imported: 0, duplicates: 0, setAside: 0 };
-    await importBatch(contextFor(mailbox), where, batchOf(sources), tally);
+    await importBatch({ ...contextFor(mailbox), downloadAgain }, where, batchOf(sources), tally);
     return tally;
   };
   const rowsOf = (mailbox: TestMailboxRow) =>
@@ -92,5 +93,43 @@ describe("a downloaded batch stored at once", () => {
     const aside = await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, mailbox.id));
     expect(aside.map((q) => q.uid)).toEqual([2]);
     expect(aside[0]!.reason).toMatch(/inbox_messages/);
+  });
+
+  describe("when the sources of parsed messages are given back before their rows are written", () => {
+    // Over 64 KB, in memory of its own: given back once parsed.
+    const largeRefused = () => buildEml({ from: "refused@client.example", subject: "Refusé", body: "Texte long. ".repeat(10_000) });
+
+    it("downloads a refused message again to set it aside with its bytes", async () => {
+      const mailbox = await createCompanyWithMailbox(database.db);
+      const refused = largeRefused();
+      const original = Buffer.from(refused);
+      const downloads: number[] = [];
+      const sources = [buildEml({ subject: "Devis 1" }), refused, buildEml({ subject: "Devis 3" })];
+
+      const tally = await importAll(mailbox, sources, async (message) => {
+        downloads.push(message.uid);
+        return Buffer.from(original);
+      });
+
+      expect(tally).toEqual({ imported: 2, duplicates: 0, setAside: 1 });
+      // Given back: its memory is gone, and it was downloaded again, once.
+      expect(refused.length).toBe(0);
+      expect(downloads).toEqual([2]);
+      const [aside] = await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, mailbox.id));
+      expect(aside!.uid).toBe(2);
+      expect(await buffer(temp.storage.open(aside!.rawPath!))).toEqual(original);
+    });
+
+    it("stops before a refused message it cannot download again, setting nothing aside", async () => {
+      const mailbox = await createCompanyWithMailbox(database.db);
+      const sources = [buildEml({ subject: "Devis 1" }), largeRefused(), buildEml({ subject: "Devis 3" })];
+
+      await expect(importAll(mailbox, sources, () => Promise.reject(new Error("connection closed")))).rejects.toMatchObject({
+        kind: "transient", message: expect.stringMatching(/downloaded again.*connection closed/),
+      });
+
+      expect((await rowsOf(mailbox)).map((r) => r.uid)).toEqual([1]);
+      expect(await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, mailbox.id))).toEqual([]);
+    });
   });
 });
