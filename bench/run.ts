@@ -22,6 +22,7 @@ import { createLogger } from "../lib/log.js";
 import { startDovecot } from "../tests/support/dovecot.js";
 import { startPostgres } from "../tests/support/postgres.js";
 import { benchFirstImport } from "./first-import.js";
+import { median } from "./median.js";
 import { benchFleet } from "./fleet.js";
 import { benchFollowups } from "./followups.js";
 
@@ -153,11 +154,6 @@ function report(figures: Figure[], shouldSave: boolean): void {
     writeFileSync(BASELINE_FILE, `${JSON.stringify(merged, null, 2)}\n`);
     console.log(`baseline saved to ${BASELINE_FILE}`);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** A plausible client mail of about 3 KB, every tenth with a small PDF attachment. */
