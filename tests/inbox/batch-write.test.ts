@@ -8,7 +8,7 @@ import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import type { DownloadedBatch } from "../../lib/inbox/fetch-new.js";
 import { type BatchImportContext, type BatchTally, importBatch } from "../../lib/inbox/import-batch.js";
 import { silentLogger } from "../../lib/log.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { createTestDatabase, refuseMessagesFrom, type TestDatabase } from "../support/databases.js";
 import { buildEml, createCompanyWithMailbox, createTempStorage, type TempStorage, type TestMailboxRow } from "./message-kit.js";
 
 const now = new Date("2025-02-10T12:00:00Z");
@@ -20,15 +20,7 @@ describe("a downloaded batch stored at once", () => {
   beforeAll(async () => {
     database = await createTestDatabase("pg");
     temp = await createTempStorage();
-    // Stands for any value the database refuses in one message's rows (class 23: the data's fault).
-    await database.db.execute(sql.raw(`
-      create function refuse_marked_mail() returns trigger language plpgsql as $$
-      begin
-        if new.from_email = 'refused@client.example' then raise exception 'refused by a check' using errcode = 'check_violation'; end if;
-        return new;
-      end $$;
-      create trigger refuse_marked_mail before insert on inbox_messages for each row execute function refuse_marked_mail();
-    `));
+    await refuseMessagesFrom(database.db, "refused@client.example");
   });
   afterAll(async () => {
     await database.drop();

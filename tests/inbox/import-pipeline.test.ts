@@ -14,7 +14,7 @@ import { createLogger, silentLogger } from "../../lib/log.js";
 import { withImap } from "../../lib/mail/imap.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
 import { TEST_ENCRYPTION_KEY, TEST_MAIL_HOST_POLICY } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { createTestDatabase, refuseMessagesFrom, type TestDatabase } from "../support/databases.js";
 import { startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
@@ -233,19 +233,11 @@ describe("a pipelined import of one folder", () => {
     await mailbox.appendAll([...others.slice(0, 3), refused, ...others.slice(3)].map((raw) => ({ raw })));
     const { integrationId } = await insertIntegration(database.db, mailbox);
     const storageDir = mkdtempSync(join(tmpdir(), "lokario-pipeline-"));
-    // Stands for any value the database refuses in one message's rows (class 23: the data's fault).
-    await database.db.execute(sql.raw(`
-      create function refuse_pipeline_mail() returns trigger language plpgsql as $$
-      begin
-        if new.from_email = 'refused@pipeline.test' then raise exception 'refused by a check' using errcode = 'check_violation'; end if;
-        return new;
-      end $$;
-      create trigger refuse_pipeline_mail before insert on inbox_messages for each row execute function refuse_pipeline_mail();
-    `));
+    const undoRefusal = await refuseMessagesFrom(database.db, "refused@pipeline.test");
     try {
       expect(await syncWith(mailbox, integrationId, { budget: roomy(), storageDir })).toMatchObject({ imported: 5, setAside: 1, hasMore: false });
     } finally {
-      await database.db.execute(sql.raw("drop trigger refuse_pipeline_mail on inbox_messages; drop function refuse_pipeline_mail()"));
+      await undoRefusal();
     }
 
     expect(await uidsOf(integrationId)).toEqual([1, 2, 3, 5, 6]);

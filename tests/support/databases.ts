@@ -6,6 +6,7 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, inject } from "vitest";
 import type { Config, DatabaseDriver } from "../../lib/config.js";
 import { PGlite } from "@electric-sql/pglite";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/pglite";
 import { closeAllDatabases, type Db, openDb, providePglite } from "../../lib/db/client.js";
 import * as schema from "../../lib/db/schema.js";
@@ -123,4 +124,23 @@ async function adminQuery(port: number, text: string): Promise<void> {
       await client.end();
     }
   }
+}
+
+/**
+ * Makes the database refuse the rows of any message from `fromEmail` (class 23, a check violation:
+ * the data's fault), standing for any value it rejects in one message's rows. Returns the undoing.
+ */
+export async function refuseMessagesFrom(db: Db, fromEmail: string): Promise<() => Promise<void>> {
+  const name = `refuse_mail_${randomBytes(4).toString("hex")}`;
+  await db.execute(sql.raw(`
+    create function ${name}() returns trigger language plpgsql as $$
+    begin
+      if new.from_email = '${fromEmail.replace(/'/g, "''")}' then raise exception 'refused by a check' using errcode = 'check_violation'; end if;
+      return new;
+    end $$;
+    create trigger ${name} before insert on inbox_messages for each row execute function ${name}();
+  `));
+  return async () => {
+    await db.execute(sql.raw(`drop trigger ${name} on inbox_messages; drop function ${name}()`));
+  };
 }
