@@ -1,6 +1,6 @@
 // OAuth2 mailboxes end to end against a real authorization server (oidc-provider): connecting through
 // the endpoints, syncing through Dovecot with XOAUTH2, sending a follow-up through XOAUTH2 SMTP, and
-// the token's life (expiry, rotation under concurrent runs, revocation).
+// the token's life (expiry, rotation under concurrent runs, revocation), on each database driver.
 
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
@@ -17,7 +17,7 @@ import { startAuthorization } from "../../lib/oauth/start-authorization.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { consentAs, isTokenActive, revokeToken } from "../support/authorization-server.js";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
 import { createMailbox, rawMail } from "../support/mailbox.js";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
 import { runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
@@ -26,7 +26,7 @@ const HOUR_MS = 3_600_000;
 const FIRST_DAY = new Date("2026-03-09T09:00:00Z");
 const keys = { encryptionKey: TEST_ENCRYPTION_KEY };
 
-describe("OAuth2 mailboxes", () => {
+describe.each(DRIVERS)("OAuth2 mailboxes (%s)", (driver) => {
   const authorizationServer = inject("authorizationServer");
   const dovecot = inject("dovecot");
   let database: TestDatabase;
@@ -38,7 +38,7 @@ describe("OAuth2 mailboxes", () => {
   const log = createLogger("test", { level: "silent" });
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
+    database = await createTestDatabase(driver);
     smtp = await startSmtpServer();
     smtp.requireOAuth2(authorizationServer);
     env = testEnv(database, {
