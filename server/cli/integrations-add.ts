@@ -10,7 +10,7 @@ import { duplicateMailboxError, isDuplicateMailboxError } from "../../lib/inbox/
 import { parseFolderRoles } from "../../lib/inbox/folder-plan.js";
 import { resolveMailHost } from "../../lib/mail/mail-host-guard.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
-import { readPassword } from "./read-password.js";
+import { secretFrom } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
 
 const IMPLICIT_TLS_PORT = 993;
@@ -51,7 +51,7 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
   return ctx.withDatabase("integrations add", async ({ db }) => {
     const [company] = await db.select({ id: companies.id }).from(companies).where(eq(companies.id, companyId));
     if (!company) throw new CliError(`company ${companyId} does not exist (create it with: lokario-cron companies add NAME)`);
-    const password = await passwordFrom(values["password-env"], ctx);
+    const password = await secretFrom(values["password-env"], "IMAP password: ", ctx);
     const row = {
       companyId,
       integrationType: INTEGRATION_TYPE_IMAP,
@@ -110,9 +110,3 @@ function required(value: string | undefined, name: string): string {
   return value.trim();
 }
 
-async function passwordFrom(variable: string | undefined, ctx: CliContext): Promise<string> {
-  if (variable === undefined) return readPassword(ctx.io.stdin, ctx.io.stderr, "IMAP password: ");
-  const value = ctx.io.env[variable];
-  if (!value) throw new CliError(`environment variable ${variable} (from --password-env) is not set or empty`);
-  return value;
-}

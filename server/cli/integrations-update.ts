@@ -9,7 +9,7 @@ import { parseFolderRoles } from "../../lib/inbox/folder-plan.js";
 import { type DiscoveredSmtp, discoverSmtp } from "../../lib/mail/discover-smtp.js";
 import { type IntegrationChanges, type IntegrationUpdate, updateIntegration } from "../../lib/inbox/update-integration.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
-import { readPassword } from "./read-password.js";
+import { secretFrom } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
 
 const HOST = /^[A-Za-z0-9.:[\]-]+$/;
@@ -85,9 +85,9 @@ export async function updateIntegrationCommand(args: string[], ctx: CliContext):
   if (needsImapPassword || needsSmtpPassword) encryptSecret("", keys);
 
   return ctx.withDatabase("integrations update", async ({ db }) => {
-    if (needsImapPassword) changes.emailPassword = encryptSecret(await passwordFrom(v["password-env"], "IMAP password: ", ctx), keys);
+    if (needsImapPassword) changes.emailPassword = encryptSecret(await secretFrom(v["password-env"], "IMAP password: ", ctx), keys);
     if (needsSmtpPassword) {
-      changes.smtp = { ...changes.smtp, password: encryptSecret(await passwordFrom(v["smtp-password-env"], "SMTP password: ", ctx), keys) };
+      changes.smtp = { ...changes.smtp, password: encryptSecret(await secretFrom(v["smtp-password-env"], "SMTP password: ", ctx), keys) };
     }
     let discovered: DiscoveredSmtp | undefined;
     if (v["smtp-discover"]) {
@@ -180,12 +180,6 @@ async function discoverFor(db: Db, id: number, ctx: CliContext): Promise<Discove
   return found;
 }
 
-async function passwordFrom(variable: string | undefined, prompt: string, ctx: CliContext): Promise<string> {
-  if (variable === undefined) return readPassword(ctx.io.stdin, ctx.io.stderr, prompt);
-  const value = ctx.io.env[variable];
-  if (!value) throw new CliError(`environment variable ${variable} is not set or empty`);
-  return value;
-}
 
 function foldersOf(text: string): FolderRole[] {
   const roles = parseFolderRoles(text);

@@ -1,8 +1,9 @@
-// Reads a mailbox password for the CLI: from a pipe, or typed at a terminal without echo. Never
-// from argv, where it would show in `ps` and in shell history.
+// Reads a secret for the CLI (a mailbox password, an SMS account's): from a pipe, typed at a
+// terminal without echo, or from a named environment variable. Never from argv, where it would show
+// in `ps` and in shell history.
 
 import type { Writable } from "node:stream";
-import type { PasswordInput } from "./context.js";
+import type { CliContext, PasswordInput } from "./context.js";
 import { CliError } from "./usage.js";
 
 const CTRL_C = "\u0003";
@@ -14,6 +15,14 @@ export async function readPassword(stdin: PasswordInput, stderr: Writable, promp
   const password = stdin.isTTY && stdin.setRawMode ? await promptMuted(stdin, stderr, prompt) : await readAll(stdin);
   if (password.length === 0) throw new CliError("no password given on standard input");
   return password;
+}
+
+/** The secret in environment variable `variable` (named by an option) when given, else `readPassword`. */
+export async function secretFrom(variable: string | undefined, prompt: string, ctx: CliContext): Promise<string> {
+  if (variable === undefined) return readPassword(ctx.io.stdin, ctx.io.stderr, prompt);
+  const value = ctx.io.env[variable];
+  if (!value) throw new CliError(`environment variable ${variable} is not set or empty`);
+  return value;
 }
 
 async function readAll(stdin: PasswordInput): Promise<string> {
