@@ -29,7 +29,8 @@ const SMS_DAYS = [1, 2, 3, 4, 5, 6];
 const SMS_START_MINUTE = 9 * 60;
 const SMS_END_MINUTE = 19 * 60;
 
-const schema = {
+/** The rule of each value, for whoever writes them too (the CLI's `companies sms`). */
+export const SMS_SETTINGS_RULES = {
   senderName: z.string().trim().regex(SENDER_NAME),
   maxSegments: z.coerce.number().int().min(1).max(10),
   provider: z.enum(["vonage", "smpp"]),
@@ -64,13 +65,13 @@ export function parseSmsSettings(
     warnings.push(`settings.sms.${key} is invalid: using the default`);
     return undefined;
   };
-  const vonage = read("vonage", schema.vonage);
-  const smpp = read("smpp", schema.smpp);
+  const vonage = read("vonage", SMS_SETTINGS_RULES.vonage);
+  const smpp = read("smpp", SMS_SETTINGS_RULES.smpp);
   return {
-    senderName: read("sender_name", schema.senderName),
-    maxSegments: read("max_segments", schema.maxSegments),
+    senderName: read("sender_name", SMS_SETTINGS_RULES.senderName),
+    maxSegments: read("max_segments", SMS_SETTINGS_RULES.maxSegments),
     sendingWindow: value.sending_window === undefined ? undefined : readWindow(["sms", "sending_window"]),
-    provider: read("provider", schema.provider),
+    provider: read("provider", SMS_SETTINGS_RULES.provider),
     vonage: vonage && { apiKey: vonage.api_key, apiSecretStored: vonage.api_secret },
     smpp: smpp && { url: smpp.url, systemId: smpp.system_id, passwordStored: smpp.password, systemType: smpp.system_type },
   };

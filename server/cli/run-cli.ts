@@ -14,6 +14,7 @@ type Command = (args: string[], ctx: CliContext) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   migrate: async () => (await import("./migrate.js")).migrateCommand,
   "companies add": async () => (await import("./companies.js")).addCompanyCommand,
+  "companies sms": async () => (await import("./companies-sms.js")).companySmsCommand,
   "integrations add": async () => (await import("./integrations-add.js")).addIntegrationCommand,
   "integrations list": async () => (await import("./integrations-list.js")).listIntegrationsCommand,
   "integrations test": async () => (await import("./integrations-test.js")).testIntegrationCommand,

@@ -7,6 +7,13 @@ Usage: lokario-cron <command> [options]
 Commands
   migrate                       Apply the database migrations (as npm start does).
   companies add NAME            Create a company; prints its id.
+  companies sms ID              Set how a company's follow-ups go out by SMS; options not given are kept.
+      --vonage KEY              Its own Vonage account: the API key (the API secret from stdin or --secret-env VAR)
+      --smpp URL --system-id ID Its own SMPP account, smpp://HOST[:PORT] or ssmpp:// for TLS (password likewise)
+      --system-type T           SMPP system type, when the operator asks for one
+      --global                  Through the deployment's account (SMS_PROVIDER) again
+      --sender-name NAME        Sender shown on the phone: up to 11 letters, digits or spaces
+      --max-segments N          Longest text sent, in billed segments (1 to 10)
   integrations add              Add an IMAP mailbox to a company (password from stdin or --password-env).
       --company ID              Company id (required)
       --email ADDR              Mailbox address, also the login unless --username (required)

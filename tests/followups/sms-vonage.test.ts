@@ -4,11 +4,12 @@
 
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { clients, smsOptOuts } from "../../lib/db/schema.js";
+import { clients, companySettings, smsOptOuts } from "../../lib/db/schema.js";
 import { vonageWebhookEndpoint } from "../../lib/http/sms-endpoints.js";
 import { testConfig, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { startVonageServer, type TestVonageServer } from "../support/vonage-server.js";
+import { runCli } from "../endpoints/run-cli.js";
 import { historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
 const TUESDAY = new Date("2026-03-10T09:00:00Z");
@@ -87,5 +88,54 @@ describe("SMS follow-ups through Vonage", () => {
     expect(await runFollowups(config, NEXT_TUESDAY)).toMatchObject({ sent: 0, skippedByReason: { sms_opted_out: 1 } });
     expect(vonage.requests.filter((r) => r.to === "33612345613")).toHaveLength(1);
     expect(await historyOf(database.db, seeded.followupId)).toHaveLength(1);
+  });
+
+  describe("a company's own account, set with `lokario-cron companies sms`", () => {
+    // The deployment's account is refused by the server: a text that goes out went through the company's.
+    const refusedGlobal = () => ({ ...env(), VONAGE_API_SECRET: "not-the-deployment-secret" });
+    const settingsOf = async (companyId: number) =>
+      (await database.db.select().from(companySettings).where(eq(companySettings.companyId, companyId)))[0]!.settings as Record<string, Record<string, unknown>>;
+
+    it("sends through the account the CLI stored, its secret encrypted and the other settings kept", async () => {
+      const seeded = await seedSmsFollowup("06 12 34 56 22");
+
+      const set = await runCli(
+        ["companies", "sms", String(seeded.companyId), "--vonage", vonage.apiKey, "--sender-name", "ATELIER", "--max-segments", "4"],
+        testEnv(database, refusedGlobal()),
+        `${vonage.apiSecret}\n`,
+      );
+
+      expect(set).toMatchObject({ code: 0, stderr: "" });
+      expect(set.stdout).toMatch(/its own Vonage account \(key abcd1234\), sender ATELIER, at most 4 segment/);
+      const settings = await settingsOf(seeded.companyId);
+      expect(JSON.stringify(settings)).not.toContain(vonage.apiSecret);
+      expect(settings.sms).toMatchObject({ provider: "vonage", sender_name: "ATELIER", max_segments: 4, vonage: { api_key: vonage.apiKey, api_secret: expect.stringMatching(/^v1:/) } });
+      expect(settings.followups).toEqual(SMS_SETTINGS.followups);
+      expect((await runFollowups(testConfig(database, refusedGlobal()), TUESDAY)).sent).toBe(1);
+      expect(vonage.requests.filter((r) => r.to === "33612345622")).toEqual([expect.objectContaining({ from: "ATELIER" })]);
+    });
+
+    it("goes back to the deployment's account with --global, and refuses bad values without writing", async () => {
+      const seeded = await seedSmsFollowup("06 12 34 56 33");
+      const cliEnv = testEnv(database, env());
+      const id = String(seeded.companyId);
+      expect((await runCli(["companies", "sms", id, "--smpp", "ssmpp://smpp.operateur.test:3550", "--system-id", "atelier", "--secret-env", "SMPP_PASS"], { ...cliEnv, SMPP_PASS: "smpp-pass" })).code).toBe(0);
+      expect((await settingsOf(seeded.companyId)).sms).toMatchObject({ provider: "smpp", smpp: { url: "ssmpp://smpp.operateur.test:3550", system_id: "atelier" } });
+
+      const before = await settingsOf(seeded.companyId);
+      for (const args of [["--smpp", "http://smpp.operateur.test"], ["--sender-name", "Beaucoup trop long"], ["--vonage", "k", "--global"], []]) {
+        const refused = await runCli(["companies", "sms", id, ...args], cliEnv, "secret\n");
+        expect(refused.code, args.join(" ")).toBe(2);
+      }
+      expect(await settingsOf(seeded.companyId)).toEqual(before);
+      expect(await runCli(["companies", "sms", "999999", "--global"], cliEnv)).toMatchObject({ code: 1, stderr: expect.stringContaining("company 999999 does not exist") });
+
+      const back = await runCli(["companies", "sms", id, "--global", "--json"], cliEnv);
+      expect(JSON.parse(back.stdout)).toMatchObject({ companyId: seeded.companyId, provider: "global" });
+      const sms = (await settingsOf(seeded.companyId)).sms!;
+      expect(Object.keys(sms).filter((k) => ["provider", "vonage", "smpp"].includes(k))).toEqual([]);
+      expect((await runFollowups(testConfig(database, env()), TUESDAY)).sent).toBe(1);
+      expect(vonage.requests.filter((r) => r.to === "33612345633")).toEqual([expect.objectContaining({ from: "LOKARIO" })]);
+    });
   });
 });
