@@ -42,7 +42,11 @@ export async function companySmsCommand(args: string[], ctx: CliContext): Promis
     if (!name.success) throw new UsageError(`--sender-name must be 1 to 11 letters, digits or spaces with a letter, got "${values["sender-name"]}"`);
     patch.sender_name = name.data;
   }
-  if (values["max-segments"] !== undefined) patch.max_segments = parseId(values["max-segments"], "--max-segments", { max: 10 });
+  if (values["max-segments"] !== undefined) {
+    const segments = SMS_SETTINGS_RULES.maxSegments.safeParse(values["max-segments"]);
+    if (!segments.success) throw new UsageError(`--max-segments must be a whole number from 1 to 10, got "${values["max-segments"]}"`);
+    patch.max_segments = segments.data;
+  }
   const vonageKey = values.vonage?.trim();
   if (vonageKey === "") throw new UsageError("--vonage needs the account's API key");
   if (values.smpp !== undefined) {
@@ -58,17 +62,16 @@ export async function companySmsCommand(args: string[], ctx: CliContext): Promis
   return ctx.withDatabase("companies sms", async ({ db }) => {
     const [company] = await db.select({ name: companies.name }).from(companies).where(eq(companies.id, companyId));
     if (!company) throw new CliError(`company ${companyId} does not exist`);
-    let removed = values.global ? ACCOUNT_KEYS : [];
     if (vonageKey !== undefined) {
       const secret = await secretFrom(values["secret-env"], "Vonage API secret: ", ctx);
       Object.assign(patch, { provider: "vonage", vonage: { api_key: vonageKey, api_secret: encryptSecret(secret, keys) } });
-      removed = ["smpp"];
     } else if (values.smpp !== undefined) {
       const password = await secretFrom(values["secret-env"], "SMPP password: ", ctx);
       const smpp = { url: values.smpp, system_id: values["system-id"]!.trim(), password: encryptSecret(password, keys), ...(values["system-type"] ? { system_type: values["system-type"] } : {}) };
       Object.assign(patch, { provider: "smpp", smpp });
-      removed = ["vonage"];
     }
+    // A new account (or --global) replaces the old one whole: its keys not in the patch go.
+    const removed = accounts > 0 ? ACCOUNT_KEYS.filter((k) => !(k in patch)) : [];
     // One statement: what the app wrote meanwhile to other keys is kept.
     const sms = sql`case when jsonb_typeof(${companySettings.settings} -> 'sms') = 'object' then ${companySettings.settings} -> 'sms' else '{}'::jsonb end`;
     const result = await db.execute(sql`
