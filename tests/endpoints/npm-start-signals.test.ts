@@ -72,7 +72,10 @@ describe("npm start under a process manager", () => {
     await expect.poll(() => logLine(output, "shutting down"), { timeout: STOP_TIMEOUT_MS }).toMatchObject({ signal: "SIGTERM" });
     expect(isAnswered).toBe(false);
     gate.release();
-    expect((await inFlight).status).toBe(200);
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    // npm start caps glibc's malloc arenas unless told otherwise (README, "Memory").
+    expect(await answer.json()).toMatchObject({ status: "ok", mallocArenaMax: 2 });
 
     await expect.poll(() => [npm.pid!, ...tree].filter(isAlive), { timeout: STOP_TIMEOUT_MS }).toEqual([]);
     // The process may be gone from /proc before its 'exit' event reaches this side.
