@@ -6,32 +6,47 @@
 // A body is decoded in slices of about 64 KB cut at line ends: a string of the whole body (several
 // MB) would be held outside V8's young generation until a full collection. Slicing is exact only
 // when each slice holds whole groups of four base64 characters and nothing else but line breaks;
-// the first slice that does not (junk among the characters, an odd line length, a "=" before the
-// end) sends the whole body to the one-string way, which handles everything.
+// from the first slice that does not (junk among the characters, an odd line length, a "=" before
+// the end), the rest of the body goes the one-string way, which handles everything. The decoded
+// bytes come out in pieces of about 1 MB, for the storage to write as they come.
 
 const SLICE_BYTES = 64 * 1024;
+/**
+ * The decoded bytes are handed out in pieces of about this size, each written to storage as it
+ * comes: a well-formed attachment of 15 MB (or one over the limit, only measured) never sits whole
+ * in memory.
+ */
+export const DECODED_PIECE_BYTES = 1024 * 1024;
 
-/** The decoded bytes of `body`, the raw base64 text of one MIME part, in a Buffer of their own. */
-export function decodeBase64Body(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(Math.ceil((body.length * 3) / 4));
+/** The decoded bytes of `body`, the raw base64 text of one MIME part, piece by piece, each a Buffer of its own. */
+export function* decodeBase64Pieces(body: Buffer): Generator<Buffer> {
+  let out = Buffer.allocUnsafe(0);
   let length = 0;
-  for (let start = 0; start < body.length; ) {
+  let start = 0;
+  while (start < body.length) {
     let end = Math.min(body.length, start + SLICE_BYTES);
     if (end < body.length) {
       const lineEnd = body.indexOf(0x0a, end);
       end = lineEnd < 0 ? body.length : lineEnd + 1;
     }
+    if (end === body.length) break;
     const text = body.toString("latin1", start, end);
-    if (end === body.length) {
-      length += decodeSegments(text, out, length);
-      break;
+    const room = Math.ceil((text.length * 3) / 4);
+    if (length + room > out.length) {
+      if (length > 0) yield out.subarray(0, length);
+      out = Buffer.allocUnsafe(Math.max(DECODED_PIECE_BYTES, room));
+      length = 0;
     }
     const written = decodeWholeQuartets(text, out, length);
-    if (written < 0) return decodeAtOnce(body);
+    if (written < 0) break;
     length += written;
     start = end;
   }
-  return out.subarray(0, length);
+  if (length > 0) yield out.subarray(0, length);
+  // The last slice, or the first that does not slice exactly: the rest at once. The slices before
+  // it held whole groups of four base64 characters and nothing else, so nothing of them is pending:
+  // the rest decodes as it would within the whole body.
+  if (start < body.length) yield decodeAtOnce(body.subarray(start));
 }
 
 /**

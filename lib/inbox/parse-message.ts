@@ -5,7 +5,7 @@
 // out): each is decoded in one call from the message's bytes when the parser reaches its part.
 
 import { randomBytes } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { AddressObject, AttachmentStream, MessageText } from "mailparser";
 import { shortReason } from "../errors.js";
 import { decodeUtf8OrLegacy, isAscii } from "./decode-legacy-text.js";
@@ -14,8 +14,7 @@ import { htmlToReadableText, MAX_HTML_TO_TEXT_CHARS } from "./html-to-text.js";
 import { LenientMailParser } from "./lenient-mail-parser.js";
 import { chooseMessageDate, type MessageDateSource } from "./message-date.js";
 import { messageIdsIn, normalizeMessageId } from "./message-id.js";
-import { decodeBase64Body } from "./decode-base64.js";
-import { releaseBuffer } from "./release-memory.js";
+import { decodeBase64Pieces } from "./decode-base64.js";
 import { LIFTED_PART_FIELD, type LiftedBody, MAX_MIME_PARTS, pruneMime } from "./prune-mime.js";
 import { bodyOf, headerValue, type MessageHead, readHead } from "./raw-headers.js";
 
@@ -42,12 +41,10 @@ export interface SavedAttachmentContent {
 }
 
 /**
- * Receives each attachment's decoded content: a stream it must read to its end, or the whole
- * content at once (a base64 body decoded outside the parser). A whole content is the sink's only
- * until its promise settles: its memory is then given back (`releaseBuffer`), so a sink that keeps
- * the bytes keeps a copy.
+ * Receives each attachment's decoded content as a stream it must read to its end (a base64 body
+ * lifted out of the parser comes decoded piece by piece, `decode-base64.ts`).
  */
-export type AttachmentSink = (attachment: AttachmentMeta, content: Readable | Buffer) => Promise<SavedAttachmentContent>;
+export type AttachmentSink = (attachment: AttachmentMeta, content: Readable) => Promise<SavedAttachmentContent>;
 
 export interface ParsedAttachment extends AttachmentMeta {
   sizeBytes: number;
@@ -125,14 +122,12 @@ export async function parseMessage(source: Buffer, options: ParseOptions): Promi
     const meta = attachmentMeta(item, attachments.length);
     try {
       const body = liftedBodyOf(item, partTag, lifted);
-      let content: Readable | Buffer = item.content;
+      let content: Readable = item.content;
       if (body && input) {
         await drain(item.content);
-        content = decodeBase64Body(input.subarray(body.start, body.end));
+        content = Readable.from(decodeBase64Pieces(input.subarray(body.start, body.end)), { objectMode: false });
       }
       const saved = await sink(meta, content);
-      // Decoded here into memory of its own, now written (or dropped) by the sink: given back now.
-      if (Buffer.isBuffer(content) && content.buffer !== input?.buffer) releaseBuffer(content);
       attachments.push({ ...meta, ...saved, saveError: null });
     } catch (err) {
       item.content.resume();
@@ -325,8 +320,7 @@ function firstAddress(value: AddressObject | undefined): MailAddress | null {
   return all.find((a) => a.address) ?? all[0] ?? null;
 }
 
-async function measureAndDrop(_attachment: AttachmentMeta, content: Readable | Buffer): Promise<SavedAttachmentContent> {
-  if (Buffer.isBuffer(content)) return { path: null, sizeBytes: content.length };
+async function measureAndDrop(_attachment: AttachmentMeta, content: Readable): Promise<SavedAttachmentContent> {
   let sizeBytes = 0;
   for await (const chunk of content) sizeBytes += (chunk as Buffer).length;
   return { path: null, sizeBytes };

@@ -1,8 +1,8 @@
 // Keeps an import's memory near what it holds. Downloaded mail lives in Buffers, whose memory V8
 // gives back only when it collects their small JavaScript objects; a serverless function's fixed
 // memory pays for whatever lingers.
-// - What the import knows it no longer needs (a written batch's sources, a decoded attachment once
-//   stored) it gives back at once (`releaseBuffer`), without waiting for a full collection.
+// - What the import knows it no longer needs (a parsed message's download, a written batch's
+//   sources) it gives back at once (`releaseBuffer`), without waiting for a full collection.
 // - V8 sizes its heap after each full collection by a growing factor it picks from how fast the
 //   collection was, up to 4× what survived; Buffers count toward that size. On the import the
 //   picked factor left the process 30–40 MB above the same work with a factor of 2, and asking for

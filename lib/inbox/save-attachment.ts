@@ -1,4 +1,4 @@
-// Writes attachment content (a stream, or a whole decoded body) into the storage under keys derived from the message's dedupe key,
+// Writes attachment content (a stream) into the storage under keys derived from the message's dedupe key,
 // so a retried or repeated import of one message writes the same files instead of new ones. Content
 // over the size limit is measured to its end but not kept.
 
@@ -30,11 +30,6 @@ export function createAttachmentSaver(
 ): AttachmentSink {
   return async (attachment, content) => {
     const key = `${options.keyPrefix}/${attachment.index}-${safeFileName(attachment.fileName)}`;
-    if (Buffer.isBuffer(content)) {
-      if (content.length > options.maxAttachmentBytes) return { path: null, sizeBytes: content.length };
-      const { path } = await storage.put(key, content);
-      return { path, sizeBytes: content.length };
-    }
     const limiter = new SizeLimiter(options.maxAttachmentBytes);
     // Its error (over the limit) can fire before the store starts reading (it may first create a
     // folder); the store still sees it, and `isOverLimit` says what happened.

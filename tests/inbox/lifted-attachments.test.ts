@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { simpleParser } from "mailparser";
 import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { DECODED_PIECE_BYTES } from "../../lib/inbox/decode-base64.js";
 import { type AttachmentMeta, parseMessage } from "../../lib/inbox/parse-message.js";
 import { pruneMime } from "../../lib/inbox/prune-mime.js";
 
@@ -108,6 +109,44 @@ describe("attachments decoded outside the MIME parser", () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("gives the bytes mailparser gives for bodies of several decoded pieces, whatever comes odd and where", async () => {
+    // Each about 2.6 MB decoded: three pieces of DECODED_PIECE_BYTES. The stray character falls in
+    // the second and in the third piece, after pieces were already handed out; one body has no line break.
+    const bytes = Buffer.from(pseudoRandomBytes({ size: 2_600_000, seed: 42 }));
+    const clean = wrap(bytes.toString("base64"), 76, "\r\n");
+    const strayAt = (at: number) => `${clean.slice(0, at)}*${clean.slice(at)}`;
+    const source = messageWith([
+      { name: "clean.bin", type: "application/octet-stream", body: clean },
+      { name: "stray-second.bin", type: "application/octet-stream", body: strayAt(1_500_000) },
+      { name: "stray-third.bin", type: "application/octet-stream", body: strayAt(3_300_000) },
+      { name: "one-line.bin", type: "application/octet-stream", body: bytes.toString("base64") },
+    ]);
+    expect(DECODED_PIECE_BYTES * 2).toBeLessThan(bytes.length);
+    const ours = await parseKeeping(source);
+    const theirs = await reference(source);
+    expect(ours.kept.map((k) => k.meta.fileName)).toEqual(theirs.map((t) => t.fileName));
+    for (const [i, k] of ours.kept.entries()) {
+      expect(k.bytes.equals(theirs[i]!.bytes)).toBe(true);
+      expect(k.bytes.equals(bytes)).toBe(true); // a stray character is skipped, as mailparser skips it
+    }
+  });
+
+  it("hands a decoded attachment to the storage in pieces, never whole", async () => {
+    const bytes = Buffer.from(pseudoRandomBytes({ size: 2_600_000, seed: 7 }));
+    const source = messageWith([{ name: "scan.pdf", type: "application/pdf", body: wrap(bytes.toString("base64"), 76, "\r\n") }]);
+    const pieces: number[] = [];
+    await parseMessage(source, {
+      now, internalDate: null,
+      saveAttachment: async (_meta, content) => {
+        for await (const chunk of content) pieces.push((chunk as Buffer).length);
+        return { path: null, sizeBytes: pieces.reduce((a, b) => a + b, 0) };
+      },
+    });
+    expect(pieces.reduce((a, b) => a + b, 0)).toBe(bytes.length);
+    expect(Math.max(...pieces)).toBeLessThanOrEqual(DECODED_PIECE_BYTES + 64 * 1024);
+    expect(pieces.length).toBeGreaterThanOrEqual(3);
   });
 
   it("lifts the bodies out of the parser's input, and only attachments' base64 bodies", () => {
