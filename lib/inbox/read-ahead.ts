@@ -1,6 +1,8 @@
 // Runs a producer ahead of its consumer, holding at most a bounded number of bytes of what it made:
 // the import downloads the next batch while the current one is parsed and stored, and memory stays
-// bounded by the queue, whatever the size of the mailbox. The producer is driven from one loop only,
+// bounded, whatever the size of the mailbox or of one message. The bound counts what waits in the
+// queue and the item the consumer has in hand (until it asks for the next): a message larger than
+// the bound is downloaded alone, never while another large one is being parsed. The producer is driven from one loop only,
 // so it never runs two steps at once (imapflow takes one command at a time per connection).
 
 export interface ReadAhead<T> extends AsyncIterable<T> {
@@ -13,9 +15,12 @@ export interface ReadAhead<T> extends AsyncIterable<T> {
   readonly peakQueuedBytes: number;
 }
 
-/** How far the producer may run ahead: what waits in the queue, at most. */
+/** How far the producer may run ahead, at most. */
 export interface ReadAheadBounds {
-  /** Bytes waiting (at least one item always may wait, however large). */
+  /**
+   * Bytes held: waiting in the queue and in the consumer's hand. The producer makes an item when
+   * fewer are held, or when nothing is held at all, however large the item turns out.
+   */
   maxBytes: number;
   /** Items waiting. */
   maxItems: number;
@@ -29,6 +34,8 @@ export function readAhead<T>(source: AsyncIterator<T>, sizeOf: (item: T) => numb
   const queue: { item: T; bytes: number }[] = [];
   let queuedBytes = 0;
   let peakQueuedBytes = 0;
+  // The item the consumer took and is still working on (until it asks for the next).
+  let inHandBytes = 0;
   let isDone = false;
   let isClosed = false;
   let failure: { error: unknown } | null = null;
@@ -39,7 +46,8 @@ export function readAhead<T>(source: AsyncIterator<T>, sizeOf: (item: T) => numb
   const produce = async () => {
     try {
       while (!isClosed) {
-        if (queue.length >= bounds.maxItems || (queue.length > 0 && queuedBytes >= bounds.maxBytes)) {
+        const isHolding = queue.length > 0 || inHandBytes > 0;
+        if (queue.length >= bounds.maxItems || (isHolding && queuedBytes + inHandBytes >= bounds.maxBytes)) {
           await new Promise<void>((resolve) => (wakeProducer = resolve));
           wakeProducer = null;
           continue;
@@ -76,8 +84,11 @@ export function readAhead<T>(source: AsyncIterator<T>, sizeOf: (item: T) => numb
         const head = queue.shift();
         if (head) {
           queuedBytes -= head.bytes;
+          inHandBytes = head.bytes;
           wakeProducer?.();
           yield head.item;
+          inHandBytes = 0;
+          wakeProducer?.();
           continue;
         }
         if (isDone) {

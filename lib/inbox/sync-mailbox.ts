@@ -37,10 +37,12 @@ import { boundHeapGrowth, releaseIfAlone } from "./release-memory.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
 /**
- * Downloaded content waiting to be stored, at most: one batch. A run told to stop (budget, shutdown)
- * then stores at most the batch in hand and the one waiting.
+ * Downloaded content held, at most: the batch being parsed and one waiting, 8 MB in all. A larger
+ * message (up to MAX_MESSAGE_BYTES) counts whole: nothing more is downloaded while it is parsed, so
+ * two of them are never held at once. A run told to stop (budget, shutdown) then stores at most the
+ * batch in hand and the one waiting.
  */
-export const READ_AHEAD = { maxBytes: BATCH_MAX_BYTES, maxItems: 1 };
+export const READ_AHEAD = { maxBytes: 2 * BATCH_MAX_BYTES, maxItems: 1 };
 /**
  * Prepared batches wait to be written together until they hold this many messages, or this many
  * bytes of downloaded mail not given back yet (small messages are kept until written). Mail with

@@ -64,6 +64,29 @@ describe("reading ahead of a slower consumer", () => {
     expect(ahead.peakQueuedBytes).toBeLessThanOrEqual(7 + 3);
   });
 
+  it("makes nothing while the consumer holds an item over its byte bound, and one large item at a time", async () => {
+    // Sizes in MB of the batches a folder gives: small ones, then large messages, each alone.
+    const sizes = [3, 3, 23, 23, 3, 23, 3];
+    let made = 0;
+    async function* produce() {
+      for (const [i, bytes] of sizes.entries()) {
+        made++;
+        yield { i, bytes };
+      }
+    }
+    const ahead = readAhead(produce(), (item) => item.bytes, { maxBytes: 8, maxItems: 1 });
+    for await (const item of ahead) {
+      for (let k = 0; k < 20; k++) await new Promise((resolve) => setImmediate(resolve));
+      // Held: the item in hand and what was made after it (waiting, or being made).
+      const held = sizes.slice(item.i, made).reduce((a, b) => a + b, 0);
+      if (item.bytes > 8) expect(made).toBe(item.i + 1);
+      expect(held).toBeLessThanOrEqual(item.bytes > 8 ? item.bytes : 8 + 23);
+      expect(sizes.slice(item.i, made).filter((b) => b > 8).length).toBeLessThanOrEqual(1);
+    }
+    await ahead.close();
+    expect(made).toBe(sizes.length);
+  });
+
   it("holds no more items than its count bound, however small they are", async () => {
     let made = 0;
     async function* produce() {
@@ -161,7 +184,7 @@ describe("a pipelined import of one folder", () => {
     expect(await syncWith(mailbox, integrationId, { budget: roomy(), logLines, storageDir })).toMatchObject({ imported: 8, hasMore: false });
 
     const line = logLines.map((l) => JSON.parse(l) as { msg: string; peakQueuedBytes?: number }).find((l) => l.msg === "folder downloaded ahead");
-    // One batch waits at most, and a batch holds 8 MB at most.
+    // One batch waits at most, and a batch holds 4 MB at most (these messages are under it).
     expect(line?.peakQueuedBytes).toBeGreaterThan(0);
     expect(line!.peakQueuedBytes).toBeLessThanOrEqual(READ_AHEAD.maxItems * BATCH_MAX_BYTES);
     expect(await uidsOf(integrationId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
