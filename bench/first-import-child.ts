@@ -1,5 +1,6 @@
 // The product's side of the first-import benchmark, alone in its process: sync runs until nothing
-// is left, then one JSON line on stdout with the time, the messages stored and the peak RSS.
+// is left, then one JSON line on stdout with the time, the messages stored, the peak RSS and the
+// malloc arena cap it started with.
 
 import { readFileSync } from "node:fs";
 import { loadConfig } from "../lib/config.js";
@@ -8,6 +9,7 @@ import { inboxIntegrations, inboxMessages } from "../lib/db/schema.js";
 import { syncAllJob } from "../lib/inbox/sync-all.js";
 import { runJob } from "../lib/jobs/run-job.js";
 import { createLogger } from "../lib/log.js";
+import { mallocArenaMaxAtStart } from "../lib/ops/malloc-arenas.js";
 import type { ChildReport } from "./first-import.js";
 
 const config = loadConfig(process.env);
@@ -25,7 +27,7 @@ for (;;) {
 const ms = performance.now() - started;
 const imported = (await open.db.$count(inboxMessages));
 await open.close();
-const report: ChildReport = { ms, runs, imported, peakRssBytes: peakRss() };
+const report: ChildReport = { ms, runs, imported, peakRssBytes: peakRss(), mallocArenaMax: mallocArenaMaxAtStart() };
 console.log(JSON.stringify(report));
 
 /** The process's high-water mark of resident memory (VmHWM), in bytes. */

@@ -6,7 +6,10 @@
 // Size: BENCH_IMPORT_MESSAGES (default 3000: mostly small text mails, one in 24 with a 0.5–4.5 MB
 // attachment, about 440 MB in all). The three run BENCH_IMPORT_ROUNDS times in turn (default 3):
 // figures and ratios are the medians over the rounds (a virtual machine's neighbours move a single
-// run by ±15%), the peak RSS the highest.
+// run by ±15%), the peak RSS the highest. The product's process starts with MALLOC_ARENA_MAX=2, as
+// `npm start` and the README's deployments do (`MALLOC_ARENA_MAX= npm run bench` for glibc's
+// default). BENCH_IMPORT_DB_RTT_MS (default 0) puts the product's PostgreSQL that many milliseconds
+// of round trip away (a proxy), as a hosted database is.
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -22,12 +25,22 @@ import { openDb } from "../lib/db/client.js";
 import { migrateDb } from "../lib/db/migrate.js";
 import { companies, inboxIntegrations } from "../lib/db/schema.js";
 import type { DovecotServer } from "../tests/support/dovecot.js";
+import { startFaultProxy } from "../tests/support/fault-proxy.js";
 import type { PostgresServer } from "../tests/support/postgres.js";
 import { median } from "./median.js";
 import type { Figure } from "./run.js";
 
 const MESSAGES = Number(process.env.BENCH_IMPORT_MESSAGES ?? 3000);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_IMPORT_ROUNDS ?? 3));
+const DB_RTT_MS = Number(process.env.BENCH_IMPORT_DB_RTT_MS ?? 0);
+// Other mailboxes and stores: one message in BENCH_IMPORT_ATTACHMENT_EVERY (default 24) carries an
+// attachment of BENCH_IMPORT_ATTACHMENT_MB (default: 0.5 to 4.5 MB); BENCH_IMPORT_STORAGE=database
+// keeps attachments in the database, as on Vercel and Netlify (default: a local directory).
+const ATTACHMENT_EVERY = Math.max(1, Number(process.env.BENCH_IMPORT_ATTACHMENT_EVERY ?? 24));
+const ATTACHMENT_MB = Number(process.env.BENCH_IMPORT_ATTACHMENT_MB ?? 0);
+const STORAGE = process.env.BENCH_IMPORT_STORAGE === "database" ? "database" : "local";
+/** glibc's arena cap for the product's process (README, "Memory"); empty: glibc's default. */
+const MALLOC_ARENA_MAX = process.env.MALLOC_ARENA_MAX ?? "2";
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
 const CHILD = fileURLToPath(new URL("./first-import-child.ts", import.meta.url));
 const USER = "import@example.test";
@@ -39,6 +52,7 @@ export interface ChildReport {
   runs: number;
   imported: number;
   peakRssBytes: number;
+  mallocArenaMax: number | null;
 }
 
 /** Runs the three imports of one mailbox and returns their figures (durations, ratios, peak RSS). */
@@ -47,7 +61,9 @@ export async function benchFirstImport(dovecot: DovecotServer, postgres: Postgre
   if (mbsync.error) throw new Error("mbsync is missing: install it with `apt-get install isync` (Debian/Ubuntu), then run the bench again");
   const bytes = deliverMailbox(dovecot);
   const label = `${MESSAGES} messages / ${Math.round(bytes / 1e6)} MB`;
-  console.error(`first import: mailbox of ${label}; ${machine()}; ${mbsync.stdout.trim()}`);
+  console.error(`first import: mailbox of ${label}; ${machine()}; ${mbsync.stdout.trim()}; ` +
+    `product with MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX || "(glibc default)"}, attachments in ${STORAGE === "database" ? "the database" : "a directory"}` +
+    `${DB_RTT_MS > 0 ? `, PostgreSQL ${DB_RTT_MS} ms away` : ""}`);
 
   const rounds: { rawMs: number; mbsyncMs: number; product: ChildReport }[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -58,7 +74,7 @@ export async function benchFirstImport(dovecot: DovecotServer, postgres: Postgre
     console.error(
       `first import, round ${round}/${ROUNDS}: raw fetch ${(rawMs / 1000).toFixed(1)} s, mbsync ${(mbsyncMs / 1000).toFixed(1)} s, ` +
         `product ${(product.ms / 1000).toFixed(1)} s in ${product.runs} run(s) (${(product.ms / rawMs).toFixed(2)}× / ${(product.ms / mbsyncMs).toFixed(2)}×), ` +
-        `peak RSS ${(product.peakRssBytes / 1e6).toFixed(0)} MB`,
+        `peak RSS ${(product.peakRssBytes / 1e6).toFixed(0)} MB (started with MALLOC_ARENA_MAX ${product.mallocArenaMax ?? "unset"})`,
     );
     rounds.push({ rawMs, mbsyncMs, product });
   }
@@ -95,7 +111,7 @@ function deliverMailbox(dovecot: DovecotServer): number {
   return bytes;
 }
 
-/** A client mail: a few KB of text, one in 24 with an attachment of 0.5 to 4.5 MB (random bytes: a scan, a photo). */
+/** A client mail: a few KB of text, one in 24 with an attachment of 0.5 to 4.5 MB (random bytes: a scan, a photo), unless told otherwise. */
 function importMail(i: number): Buffer {
   const date = new Date(Date.UTC(2026, 0, 1) + i * 60_000).toUTCString().replace("GMT", "+0000");
   const text = `Bonjour,\r\n\r\nSuite à notre échange, voici ma demande numéro ${i}.\r\n${"Merci de revenir vers moi rapidement. ".repeat(40 + (i % 80))}\r\n\r\nCordialement,\r\nClient ${i % 211}\r\n`;
@@ -105,8 +121,8 @@ function importMail(i: number): Buffer {
     `Subject: ${i % 3 === 0 ? "" : "Re: "}Demande de devis ${i % 211}`,
     `Date: ${date}`, `Message-ID: <import-${i}@example.test>`, "MIME-Version: 1.0",
   ];
-  if (i % 24 !== 5) return Buffer.from(`${head.join("\r\n")}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}`);
-  const size = Math.round((0.5 + (Math.floor(i / 24) % 10) * 0.448) * 1e6);
+  if (i % ATTACHMENT_EVERY !== 5 % ATTACHMENT_EVERY) return Buffer.from(`${head.join("\r\n")}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}`);
+  const size = ATTACHMENT_MB > 0 ? Math.round(ATTACHMENT_MB * 1e6) : Math.round((0.5 + (Math.floor(i / 24) % 10) * 0.448) * 1e6);
   const attachment = randomBytes(size).toString("base64").replace(/.{76}/g, "$&\r\n");
   return Buffer.from(
     `${head.join("\r\n")}\r\nContent-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
@@ -179,10 +195,12 @@ async function productImport(dovecot: DovecotServer, postgres: PostgresServer, r
   // Each round writes into an empty folder, as the first round does.
   const attachmentsDir = join(dovecot.dir, "import-attachments");
   rmSync(attachmentsDir, { recursive: true, force: true });
+  const distant = DB_RTT_MS > 0 ? await startFaultProxy(postgres.port, { latencyMs: DB_RTT_MS }) : null;
   const env = {
     ...process.env,
-    DATABASE_URL: url, ENCRYPTION_KEY, LOG_LEVEL: "silent", RUN_BUDGET_MS: "900000",
-    ATTACHMENTS_STORAGE: "local", ATTACHMENTS_DIR: attachmentsDir, ALLOW_PRIVATE_MAIL_HOSTS: "true",
+    DATABASE_URL: distant ? url.replace(`:${postgres.port}/`, `:${distant.port}/`) : url, ENCRYPTION_KEY, LOG_LEVEL: "silent", RUN_BUDGET_MS: "900000",
+    MALLOC_ARENA_MAX,
+    ATTACHMENTS_STORAGE: STORAGE, ATTACHMENTS_DIR: attachmentsDir, ALLOW_PRIVATE_MAIL_HOSTS: "true",
   };
   const entry = process.env.BENCH_IMPORT_RUNTIME === "tsx" ? ["--import", "tsx", CHILD] : [await bundleChild()];
   const output = await new Promise<string>((resolve, reject) => {
@@ -193,7 +211,7 @@ async function productImport(dovecot: DovecotServer, postgres: PostgresServer, r
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.on("error", reject);
     child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`first import child exited with ${code}`))));
-  });
+  }).finally(() => distant?.close());
   return JSON.parse(output.trim().split("\n").pop()!) as ChildReport;
 }
 
