@@ -2,7 +2,7 @@
 // returned, and what could not is listed in `notes`. Attachment content goes to a sink as the
 // parser reaches it, one attachment at a time, so decoded attachments are never all held in memory.
 // The base64 bodies of attachments do not go through the parser at all (`pruneMime` lifts them
-// out): each is decoded in one call from the message's bytes when the parser reaches its part.
+// out): each is decoded from the message's bytes, piece by piece, when the parser reaches its part.
 
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";

@@ -1,9 +1,9 @@
 // Runs a producer ahead of its consumer, holding at most a bounded number of bytes of what it made:
 // the import downloads the next batch while the current one is parsed and stored, and memory stays
 // bounded, whatever the size of the mailbox or of one message. The bound counts what waits in the
-// queue and the item the consumer has in hand (until it asks for the next): a message larger than
-// the bound is downloaded alone, never while another large one is being parsed. The producer is driven from one loop only,
-// so it never runs two steps at once (imapflow takes one command at a time per connection).
+// queue and the item the consumer has in hand (until it asks for the next): nothing more is made
+// while the consumer works on an item larger than the bound. The producer is driven from one loop
+// only, so it never runs two steps at once (imapflow takes one command at a time per connection).
 
 export interface ReadAhead<T> extends AsyncIterable<T> {
   /**
