@@ -10,7 +10,7 @@
 // the parser would split them line by line and decode them a chunk at a time, which costs more
 // than everything else the import does with a message. Each lifted body is replaced by nothing
 // and its part gets one header field naming it (`X-Lokario-Part: <tag>:<n>`); the caller decodes
-// the body from the original bytes in one call when the parser reaches that attachment.
+// the body from the original bytes, piece by piece, when the parser reaches that attachment.
 
 export const MAX_MIME_PARTS = 500;
 /** Deeper parts are not correspondence; each level costs the splitter a check on every `--` line. */

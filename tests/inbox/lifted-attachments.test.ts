@@ -1,4 +1,4 @@
-// The base64 bodies of attachments are decoded by the product in one call instead of by the MIME
+// The base64 bodies of attachments are decoded by the product (in pieces) instead of by the MIME
 // parser (prune-mime.ts lifts them out). The parser's own decoding is the reference: for any body
 // (clean, wrapped oddly, padded line by line, with junk among the characters) both must give the
 // same bytes, and the attachments' names, types and order must not change.
