@@ -215,11 +215,23 @@ async function countStep(ctx: BatchImportContext, where: Where, step: Step, writ
   else {
     const result: Written = written
       ? { outcome: written.get(step.prepared)! }
-      : await writeMessage(ctx.db, step.prepared, depsOf(ctx)).then((outcome): Written => ({ outcome }), (error: unknown): Written => ({ error }));
-    if ("outcome" in result) tally[result.outcome.status === "stored" ? "imported" : "duplicates"]++;
+      : await writeAlone(ctx, step.prepared, depsOf(ctx));
+    if ("outcome" in result) countOutcome(tally, result.outcome);
     else if (stopsFolder(result.error)) throw result.error;
     else await failed(ctx, where, step.isSourceGivenBack ? await downloadedAgain(ctx, step.message) : step.message, result.error, tally);
   }
+}
+
+/** One message's rows in a transaction of their own: its outcome, or why they were refused (never throws). */
+function writeAlone(ctx: BatchImportContext, prepared: PreparedMessage, deps: StoreDeps): Promise<Written> {
+  return writeMessage(ctx.db, prepared, deps).then(
+    (outcome): Written => ({ outcome }),
+    (error: unknown): Written => ({ error }),
+  );
+}
+
+function countOutcome(tally: BatchTally, outcome: StoreOutcome): void {
+  tally[outcome.status === "stored" ? "imported" : "duplicates"]++;
 }
 
 /** `message` with its source downloaded again, to be set aside; the folder stops before it when that fails. */
@@ -249,7 +261,7 @@ async function importOneByOne(ctx: BatchImportContext, where: Where, batch: Down
     const { message, written } = writing;
     writing = null;
     const result = await written;
-    if ("outcome" in result) tally[result.outcome.status === "stored" ? "imported" : "duplicates"]++;
+    if ("outcome" in result) countOutcome(tally, result.outcome);
     else await failed(ctx, where, message, result.error, tally);
   };
 
@@ -275,10 +287,7 @@ async function importOneByOne(ctx: BatchImportContext, where: Where, batch: Down
       if (isDuplicate) tally.duplicates++;
       else if (!prepared) await failed(ctx, where, message, prepareError, tally);
       else {
-        const written = writeMessage(ctx.db, prepared, deps).then(
-          (outcome): Written => ({ outcome }),
-          (error: unknown): Written => ({ error }),
-        );
+        const written = writeAlone(ctx, prepared, deps);
         writing = { message, written };
       }
     }

@@ -176,8 +176,8 @@ async function importFolder(
   const batchCtx = { ...ctx, integration: ctx.integration, log, downloadAgain };
   const where = { folder: key.folder, direction: key.direction, uidValidity: cursor.uidValidity };
   // Prepared batches whose rows wait to be written together, and the group being written.
-  let waiting: { batches: PreparedBatch[]; keys: Set<string>; messages: number; heldBytes: number } = emptyGroup();
-  let writing: { batches: PreparedBatch[]; keys: Set<string>; written: Promise<void> } | null = null;
+  let waiting: Group = emptyGroup();
+  let writing: (Group & { written: Promise<void> }) | null = null;
   let hasWriteFailed = false;
   const finishWriting = async () => {
     if (!writing) return;
@@ -194,13 +194,13 @@ async function importFolder(
   const writeWaiting = async () => {
     await finishWriting();
     if (waiting.batches.length === 0) return;
-    const { batches: group, keys } = waiting;
+    const group = waiting;
     waiting = emptyGroup();
-    const written = writePrepared(batchCtx, where, group, result, (lastUid) => moveCursor(ctx, key, cursor, lastUid));
+    const written = writePrepared(batchCtx, where, group.batches, result, (lastUid) => moveCursor(ctx, key, cursor, lastUid));
     // Its failure is seen when it is awaited (finishWriting), possibly after the next batch is
     // prepared: not an unhandled rejection meanwhile.
     written.catch(() => {});
-    writing = { batches: group, keys, written };
+    writing = { ...group, written };
   };
   try {
     // The budget is checked before each download only: a batch downloaded is stored (the reserve
@@ -233,8 +233,16 @@ async function importFolder(
   if (isStoppedByBudget) result.hasMore = true;
 }
 
-function emptyGroup() {
-  return { batches: [] as PreparedBatch[], keys: new Set<string>(), messages: 0, heldBytes: 0 };
+/** Consecutive prepared batches whose rows are written in one transaction. */
+interface Group {
+  batches: PreparedBatch[];
+  keys: Set<string>;
+  messages: number;
+  heldBytes: number;
+}
+
+function emptyGroup(): Group {
+  return { batches: [], keys: new Set<string>(), messages: 0, heldBytes: 0 };
 }
 
 function sharesKey(keyed: KeyedBatch, keys: Set<string>): boolean {

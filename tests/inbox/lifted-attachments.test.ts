@@ -23,10 +23,9 @@ async function parseKeeping(source: Buffer): Promise<{ text: string; kept: Kept[
   const parsed = await parseMessage(source, {
     now,
     internalDate: null,
-    saveAttachment: async (meta, content: Readable | Buffer) => {
+    saveAttachment: async (meta, content: Readable) => {
       const chunks: Buffer[] = [];
-      if (Buffer.isBuffer(content)) chunks.push(content);
-      else for await (const chunk of content) chunks.push(chunk as Buffer);
+      for await (const chunk of content) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
       kept.push({ meta, bytes });
       return { path: null, sizeBytes: bytes.length };
