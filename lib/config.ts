@@ -31,9 +31,15 @@ const envSchema = z.object({
   ATTACHMENTS_DIR: z.string().default("./.data/attachments"),
   /** `local` (ATTACHMENTS_DIR) or `database`; the default is `database` on Vercel and Netlify. */
   ATTACHMENTS_STORAGE: z.enum(["local", "database"]).optional(),
-  /** Set by the platforms themselves: their disk does not outlive a request. */
+  /**
+   * Set by the platforms themselves, and read to tell where this process runs (see `platformOf`).
+   * Vercel exposes `VERCEL` to functions at run time; Netlify sets `NETLIFY` during builds only, and
+   * gives its functions `SITE_ID`, `SITE_NAME` and `URL` ("Environment variables and functions").
+   */
   VERCEL: z.string().optional(),
   NETLIFY: z.string().optional(),
+  SITE_ID: z.string().optional(),
+  SITE_NAME: z.string().optional(),
   /** Deprecated: an upper bound on the mailboxes one run claims (no bound when unset). */
   INTEGRATIONS_PER_RUN: z.coerce.number().int().min(1).optional(),
   SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(24),
@@ -185,8 +191,13 @@ export interface OAuthConfig {
   oidc?: OidcProviderConfig;
 }
 
+/** Where this process runs: a platform's function, or a Node.js process of our own (`npm start`, the CLI). */
+export type Platform = "vercel" | "netlify" | "node";
+
 export interface Config {
   isProduction: boolean;
+  /** Read from what each platform sets at run time, never from a request. */
+  platform: Platform;
   cronSecrets: string[];
   database: { url: string; driver: DatabaseDriver; neonWebSocketProxy?: string };
   encryptionKey?: string;
@@ -245,6 +256,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(`invalid environment variables: ${fields}`);
   }
   const env = parsed.data;
+  const platform = platformOf(env);
   const isProduction = env.NODE_ENV === "production" || env.VERCEL_ENV === "production";
   const url = env.DATABASE_URL?.trim() || (isProduction ? "" : DEFAULT_PGLITE_URL);
   if (!url) throw new ConfigError("DATABASE_URL is not configured");
@@ -258,6 +270,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   };
   return {
     isProduction,
+    platform,
     cronSecrets,
     database: {
       url,
@@ -272,7 +285,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxAttachmentBytes: env.MAX_ATTACHMENT_BYTES,
     attachmentsDir: env.ATTACHMENTS_DIR,
     // Serverless disks are wiped between requests: attachments kept there would be lost.
-    attachmentsStorage: env.ATTACHMENTS_STORAGE ?? (env.VERCEL || env.NETLIFY ? "database" : "local"),
+    attachmentsStorage: env.ATTACHMENTS_STORAGE ?? (platform === "node" ? "local" : "database"),
     sync: {
       concurrency: env.SYNC_CONCURRENCY,
       concurrencyPerHost: Math.min(env.SYNC_CONCURRENCY_PER_HOST, env.SYNC_CONCURRENCY),
@@ -280,7 +293,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     fanout: {
       maxInvocations: env.FANOUT_MAX_INVOCATIONS,
-      baseUrl: fanoutBaseUrl(env),
+      baseUrl: fanoutBaseUrl(env, platform),
       // A cautious guess of one invocation's reach: every slot busy the whole budget, 2 s a mailbox
       // (an idle mailbox on a remote provider takes 0.3–1 s; one with new mail, more).
       mailboxesPerInvocation: env.FANOUT_MAILBOXES_PER_INVOCATION ?? Math.max(1, Math.floor((env.SYNC_CONCURRENCY * env.RUN_BUDGET_MS) / 2_000)),
@@ -402,14 +415,24 @@ function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean, 
  * The deployment's own address for fan-out: configured, else the platform's. Never the request's Host
  * header, which the client chooses (it would let a caller aim the secret-bearing requests elsewhere).
  */
-function fanoutBaseUrl(env: z.infer<typeof envSchema>): string | undefined {
+function fanoutBaseUrl(env: z.infer<typeof envSchema>, platform: Platform): string | undefined {
   const configured = env.FANOUT_BASE_URL ?? env.PUBLIC_BASE_URL;
   if (configured) return configured.replace(/\/+$/, "");
   // Vercel: the production domain in production (deployment URLs may sit behind Deployment Protection).
   const vercelHost = env.VERCEL_ENV === "production" ? (env.VERCEL_PROJECT_PRODUCTION_URL ?? env.VERCEL_URL) : env.VERCEL_URL;
-  if (env.VERCEL && vercelHost) return `https://${vercelHost}`;
-  if (env.NETLIFY && env.URL) return env.URL.replace(/\/+$/, "");
+  if (platform === "vercel" && vercelHost) return `https://${vercelHost}`;
+  if (platform === "netlify" && env.URL) return env.URL.replace(/\/+$/, "");
   return undefined;
+}
+
+/**
+ * The platform, from the variables it sets in its functions at run time. Netlify's `NETLIFY` is a
+ * build variable: a function sees `SITE_ID` with `URL` or `SITE_NAME` instead.
+ */
+function platformOf(env: z.infer<typeof envSchema>): Platform {
+  if (env.VERCEL) return "vercel";
+  if (env.NETLIFY || (env.SITE_ID && (env.URL || env.SITE_NAME))) return "netlify";
+  return "node";
 }
 
 /** PGlite for `pglite:` URLs and plain paths, Neon for Neon hosts, node-postgres otherwise. */

@@ -54,6 +54,14 @@ describe("attachment storage choice", () => {
     expect(loadConfig({ VERCEL: "1", ATTACHMENTS_STORAGE: "local" }).attachmentsStorage).toBe("local");
   });
 
+  it("knows a Netlify function by the variables Netlify sets at run time (NETLIFY is a build variable only)", () => {
+    const netlifyAtRunTime = { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95" };
+    expect(loadConfig(netlifyAtRunTime).platform).toBe("netlify");
+    expect(loadConfig(netlifyAtRunTime).attachmentsStorage).toBe("database");
+    expect(loadConfig(netlifyAtRunTime).fanout.baseUrl).toBe("https://site.netlify.app");
+    expect(loadConfig({ URL: "https://example.test" }).platform).toBe("node");
+  });
+
   it("imports a mail's attachment into the database when ATTACHMENTS_STORAGE=database, readable back", async () => {
     const database = await createTestDatabase("pg");
     try {
