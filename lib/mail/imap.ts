@@ -137,7 +137,9 @@ function bridgeLogger(log: Logger): NonNullable<ImapFlowOptions["logger"]> {
     const record = (entry ?? {}) as { msg?: unknown; cid?: unknown; err?: unknown };
     const fields: Record<string, unknown> = { cid: record.cid };
     if (record.err) fields.err = describe(record.err);
-    log[level](`imapflow: ${String(record.msg ?? "")}`, fields);
+    // imapflow logs a failed command as `{ err }` alone: name it, rather than print an empty line.
+    const message = typeof record.msg === "string" && record.msg.trim() ? record.msg : record.err ? "command failed" : "event";
+    log[level](`imapflow: ${message}`, fields);
   };
   // imapflow reports routine protocol steps at info: they belong at debug in a job's log.
   return { debug: line("debug"), info: line("debug"), warn: line("warn"), error: line("warn") };

@@ -1,10 +1,13 @@
 // `lokario-cron integrations test ID`: connects to one mailbox with its stored settings and says
-// what it found, without changing anything (LIST and STATUS only: no SELECT, no flags touched).
+// what it found, without changing anything in the mailbox (LIST and STATUS only: no SELECT, no flags
+// touched). It logs in as the sync does (`credentialsFor`): the stored password, or for an OAuth2
+// mailbox an access token, refreshed first when it is about to expire (the new token is stored).
 
 import { eq } from "drizzle-orm";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { JobError, kindOf, shortReason } from "../../lib/errors.js";
-import { type ImapSettings, imapLogin, withImap } from "../../lib/mail/imap.js";
+import { credentialsFor, isRenewable, type MailLogin } from "../../lib/mail/credentials.js";
+import { withImap } from "../../lib/mail/imap.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { CliError } from "./usage.js";
 
@@ -12,7 +15,8 @@ interface MailboxReport {
   integrationId: number;
   server: string;
   port: number;
-  login: string | null;
+  login: string;
+  authMethod: "password" | "oauth2";
   tls: "implicit" | "starttls";
   folders: { path: string; specialUse?: string }[];
   inbox: { messages?: number; unseen?: number; uidValidity?: string; uidNext?: number };
@@ -21,28 +25,30 @@ interface MailboxReport {
 export async function testIntegrationCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseCommand(args, {}, ["ID"]);
   const id = parseId(positionals[0], "ID");
-  const integration: ImapSettings | undefined = await ctx.withDatabase("integrations test", async ({ db }) => {
+  const { config } = ctx;
+  const log = ctx.logger("cli:integrations-test");
+  // The database stays open during the test: an OAuth2 token may have to be refreshed and stored.
+  const outcome = await ctx.withDatabase("integrations test", async ({ db }): Promise<{ report: MailboxReport } | { error: unknown }> => {
     const t = inboxIntegrations;
-    const [row] = await db
+    const [integration] = await db
       .select({
-        id: t.id, imapServer: t.imapServer, imapPort: t.imapPort, emailAddress: t.emailAddress, imapUsername: t.imapUsername,
-        emailPassword: t.emailPassword, useSsl: t.useSsl, tlsRejectUnauthorized: t.tlsRejectUnauthorized,
+        id: t.id, authMethod: t.authMethod, imapServer: t.imapServer, imapPort: t.imapPort, emailAddress: t.emailAddress,
+        imapUsername: t.imapUsername, emailPassword: t.emailPassword, smtpUsername: t.smtpUsername, smtpPassword: t.smtpPassword,
+        useSsl: t.useSsl, tlsRejectUnauthorized: t.tlsRejectUnauthorized,
       })
       .from(t)
       .where(eq(t.id, id));
-    return row;
-  });
-  if (!integration) throw new CliError(`integration ${id} does not exist (see: lokario-cron integrations list)`);
+    if (!integration) throw new CliError(`integration ${id} does not exist (see: lokario-cron integrations list)`);
 
-  const { config } = ctx;
-  try {
-    const report = await withImap(
+    const deps = { db, config, now: () => new Date(), log };
+    const session = (login: MailLogin) => withImap(
       integration,
       {
         keys: { encryptionKey: config.encryptionKey, legacyMasterKey: config.legacyMasterKey },
+        login,
         connectTimeoutMs: config.imap.connectTimeoutMs,
         commandTimeoutMs: config.imap.commandTimeoutMs,
-        log: ctx.logger("cli:integrations-test"),
+        log,
         hostPolicy: config.mailHosts,
       },
       async ({ client }): Promise<MailboxReport> => {
@@ -54,26 +60,36 @@ export async function testIntegrationCommand(args: string[], ctx: CliContext): P
           integrationId: id,
           server: integration.imapServer ?? "",
           port: integration.imapPort ?? (integration.useSsl ? 993 : 143),
-          login: imapLogin(integration),
+          login: login.user,
+          authMethod: integration.authMethod,
           tls: integration.useSsl ? "implicit" : "starttls",
           folders: folders.map((f) => (f.specialUse ? { path: f.path, specialUse: f.specialUse } : { path: f.path })),
-          inbox: {
-            messages: inbox.messages,
-            unseen: inbox.unseen,
-            uidValidity: inbox.uidValidity?.toString(),
-            uidNext: inbox.uidNext,
-          },
+          inbox: { messages: inbox.messages, unseen: inbox.unseen, uidValidity: inbox.uidValidity?.toString(), uidNext: inbox.uidNext },
         };
       },
     );
-    ctx.print(values.json, { success: true, ...report }, describe(report));
+    try {
+      const login = await credentialsFor(integration, "imap", deps);
+      try {
+        return { report: await session(login) };
+      } catch (err) {
+        // As the sync: a token the server refused before its expiry (revoked early) is replaced once.
+        if (!(err instanceof JobError && err.kind === "auth" && isRenewable(login))) throw err;
+        return { report: await session(await credentialsFor(integration, "imap", deps, login)) };
+      }
+    } catch (err) {
+      return { error: err };
+    }
+  });
+
+  if ("report" in outcome) {
+    ctx.print(values.json, { success: true, ...outcome.report }, describe(outcome.report));
     return 0;
-  } catch (err) {
-    const kind = kindOf(err);
-    const reason = err instanceof JobError ? err.message : shortReason(err);
-    ctx.print(values.json, { success: false, integrationId: id, kind, error: reason }, `Integration ${id}: connection failed (${kind}): ${reason}`);
-    return 1;
   }
+  const kind = kindOf(outcome.error);
+  const reason = outcome.error instanceof JobError ? outcome.error.message : shortReason(outcome.error);
+  ctx.print(values.json, { success: false, integrationId: id, kind, error: reason }, `Integration ${id}: connection failed (${kind}): ${reason}`);
+  return 1;
 }
 
 function describe(report: MailboxReport): string {
@@ -81,8 +97,8 @@ function describe(report: MailboxReport): string {
   const folders = report.folders.map((f) => (f.specialUse ? `${f.path} ${f.specialUse}` : f.path));
   return [
     `Integration ${report.integrationId}: connected to ${report.server}:${report.port} ` +
-      `(${report.tls === "implicit" ? "implicit TLS" : "STARTTLS"}) as ${report.login}`,
-    `INBOX: ${inbox.messages ?? "?"} messages (${inbox.unseen ?? "?"} unseen), UIDVALIDITY ${inbox.uidValidity ?? "?"}, next UID ${inbox.uidNext ?? "?"}`,
+      `(${report.tls === "implicit" ? "implicit TLS" : "STARTTLS"}) as ${report.login}${report.authMethod === "oauth2" ? " (OAuth2)" : ""}`,
+    `INBOX: ${inbox.messages === undefined ? "?" : inbox.messages} ${inbox.messages === 1 ? "message" : "messages"} (${inbox.unseen ?? "?"} unseen), UIDVALIDITY ${inbox.uidValidity ?? "?"}, next UID ${inbox.uidNext ?? "?"}`,
     `Folders (${folders.length}): ${folders.join(", ")}`,
   ].join("\n");
 }

@@ -1,5 +1,6 @@
 // `lokario-cron integrations connect` on the real binary, against the test authorization server:
-// with the loopback listener (RFC 8252) and with the redirect URL pasted on standard input.
+// with the loopback listener (RFC 8252) and with the redirect URL pasted on standard input; and
+// `integrations test` on the mailbox it connected, logging in to Dovecot with XOAUTH2.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -8,11 +9,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { consentAs } from "../support/authorization-server.js";
-import { testEnv } from "../support/config.js";
+import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
+import { startAuthorization } from "../../lib/oauth/start-authorization.js";
+import { consentAs, revokeToken } from "../support/authorization-server.js";
+import { TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { createMailbox } from "../support/mailbox.js";
+import { runCli } from "../endpoints/run-cli.js";
 import { seedCompany } from "../followups/seed.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lokario-cron.js", import.meta.url));
@@ -98,5 +103,57 @@ describe("integrations connect (CLI)", () => {
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout.slice(result.stdout.indexOf("{")))).toMatchObject({ companyId, emailAddress: mailbox.user, isNew: true });
     expect(await integrationsOf(companyId)).toMatchObject([{ authMethod: "oauth2", emailAddress: mailbox.user, oauthProvider: "oidc" }]);
+  });
+
+  /** A mailbox connected with OAuth2 through the library (the flow the CLI and the endpoints share). */
+  const connectedMailbox = async () => {
+    const mailbox = await createMailbox();
+    const companyId = await seedCompany(database.db);
+    const config = testConfig(database, env);
+    const start = await startAuthorization(database.db, config, { companyId, provider: "oidc", redirectUri: authorizationServer.webRedirectUri, now: new Date() });
+    const back = await consentAs(authorizationServer, start.url, mailbox.user);
+    const { integrationId } = await completeAuthorization(database.db, config, back, new Date());
+    return { mailbox, integrationId };
+  };
+  const accessTokenOf = async (integrationId: number) => {
+    const [row] = await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.id, integrationId));
+    return decryptSecret(row!.oauthAccessToken!, { encryptionKey: TEST_ENCRYPTION_KEY });
+  };
+
+  it("tests an OAuth2 mailbox by logging in to Dovecot with XOAUTH2, as the sync does", async () => {
+    const { mailbox, integrationId } = await connectedMailbox();
+
+    const result = await runCli(["integrations", "test", String(integrationId)], env);
+
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`connected to 127.0.0.1:${dovecot.tlsPort} (implicit TLS) as ${mailbox.user} (OAuth2)`);
+    expect(result.stdout).toMatch(/INBOX: 0 messages \(0 unseen\), UIDVALIDITY \d+/);
+  });
+
+  it("refreshes an OAuth2 mailbox's expired access token before testing it, and keeps the new one", async () => {
+    const { integrationId } = await connectedMailbox();
+    const before = await accessTokenOf(integrationId);
+    await database.db.update(inboxIntegrations).set({ oauthAccessTokenExpiresAt: new Date(Date.now() - 60_000) }).where(eq(inboxIntegrations.id, integrationId));
+
+    const result = await runCli(["integrations", "test", String(integrationId), "--json"], env);
+
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ success: true, integrationId, authMethod: "oauth2" });
+    expect(await accessTokenOf(integrationId)).not.toBe(before);
+  });
+
+  it("says an OAuth2 mailbox whose access was revoked must be connected again, with no empty imapflow log line", async () => {
+    const { integrationId } = await connectedMailbox();
+    const [row] = await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.id, integrationId));
+    await revokeToken(authorizationServer, decryptSecret(row!.oauthRefreshToken!, { encryptionKey: TEST_ENCRYPTION_KEY }));
+
+    const result = await runCli(["integrations", "test", String(integrationId), "--json"], { ...env, LOG_LEVEL: "warn" });
+
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ success: false, kind: "auth", error: expect.stringContaining("connect it again") });
+    const logLines = result.stderr.split("\n").filter(Boolean).map((line) => JSON.parse(line) as { msg: string });
+    expect(logLines.length).toBeGreaterThan(0);
+    for (const line of logLines) expect(line.msg).not.toMatch(/^imapflow:\s*$/);
   });
 });
