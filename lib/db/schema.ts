@@ -223,17 +223,39 @@ export const inboxIntegrations = pgTable(
 
 /**
  * Added: an OAuth2 authorization in progress (RFC 6749 §10.12, RFC 7636). Keyed by the SHA-256 of
- * `state`, so a database read does not hand out a usable state; used once (deleted on return) and
+ * `state`, so a database read does not hand out a usable state; redeemed once (`redeemed_at`) and
  * only before `expires_at`. Holds the PKCE verifier (encrypted) and the company it connects.
+ * `browser_binding_hash`: the SHA-256 of the nonce in the cookie of the browser that started it
+ * (null for the CLI, which takes the redirect itself); the callback needs that cookie. Between the
+ * callback and the person's confirmation, `email_address` and `pending_tokens` (encrypted JSON)
+ * hold what the provider granted; nothing is stored in `inbox_integrations` before that.
  */
-export const oauthAuthorizationRequests = pgTable("oauth_authorization_requests", {
-  stateHash: text("state_hash").primaryKey(),
-  companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
-  provider: text("provider").$type<OAuthProviderName>().notNull(),
-  codeVerifier: text("code_verifier").notNull(),
-  redirectUri: text("redirect_uri").notNull(),
+export const oauthAuthorizationRequests = pgTable(
+  "oauth_authorization_requests",
+  {
+    stateHash: text("state_hash").primaryKey(),
+    companyId: integer("company_id").notNull().references(() => companies.id, { onDelete: "cascade" }),
+    provider: text("provider").$type<OAuthProviderName>().notNull(),
+    codeVerifier: text("code_verifier").notNull(),
+    redirectUri: text("redirect_uri").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    browserBindingHash: text("browser_binding_hash"),
+    redeemedAt: timestamp("redeemed_at", { withTimezone: true }),
+    emailAddress: text("email_address"),
+    pendingTokens: text("pending_tokens"),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("oauth_authorization_requests_browser_binding_key").on(t.browserBindingHash)],
+);
+
+/**
+ * Added: the signed start links already used (by the SHA-256 of their nonce), so each works once.
+ * A row is kept until the link itself expires, then swept.
+ */
+export const oauthStartLinkUses = pgTable("oauth_start_link_uses", {
+  nonceHash: text("nonce_hash").primaryKey(),
   expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
-  createdAt: createdAt(),
+  usedAt: timestamp("used_at", { withTimezone: true }).notNull().defaultNow(),
 });
 
 /**

@@ -1,7 +1,8 @@
 // Starts connecting a company's mailbox with OAuth2: the authorization-code flow with PKCE (RFC 7636,
 // S256). The `state` sent to the provider is random and single-use; what it stands for (the company,
 // the provider, the PKCE verifier, the redirect URI) stays on the server until the callback, so the
-// browser carries nothing that could be altered to attach a mailbox to another company.
+// browser carries nothing that could be altered to attach a mailbox to another company. When started
+// from a browser, the row also holds the hash of that browser's binding nonce (browser-binding.ts).
 
 import { createHash, randomBytes } from "node:crypto";
 import { eq, lt } from "drizzle-orm";
@@ -25,7 +26,14 @@ export interface AuthorizationStart {
 export async function startAuthorization(
   db: Db,
   config: Config,
-  request: { companyId: number; provider: OAuthProviderName; redirectUri: string; now: Date },
+  request: {
+    companyId: number;
+    provider: OAuthProviderName;
+    redirectUri: string;
+    now: Date;
+    /** The starting browser's binding (`BrowserBinding.hash`); absent for the CLI, which takes the redirect itself. */
+    browserBindingHash?: string;
+  },
 ): Promise<AuthorizationStart> {
   const provider = oauthProvider(config, request.provider);
   const [company] = await db.select({ id: companies.id }).from(companies).where(eq(companies.id, request.companyId));
@@ -43,6 +51,7 @@ export async function startAuthorization(
     codeVerifier: encryptSecret(verifier, { encryptionKey: config.encryptionKey }),
     redirectUri: request.redirectUri,
     expiresAt,
+    browserBindingHash: request.browserBindingHash ?? null,
   });
   const url = new URL(endpoints.authorization);
   const params: Record<string, string> = {

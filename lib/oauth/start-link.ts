@@ -1,52 +1,83 @@
-// Short-lived signed links to start connecting a mailbox, for the app to hand to a business owner
-// (who must not hold the cron secret): HMAC-SHA256 over the company, the provider and the expiry,
-// with a key derived from ENCRYPTION_KEY (else the cron secret), so no new secret is needed.
+// Signed links to start connecting a mailbox, for the app to hand to a business owner (who must not
+// hold the cron secret): HMAC-SHA256 over the company, the provider, the expiry and a random nonce.
+// A link works once (its nonce is recorded when it is used) and for minutes: a link forwarded or
+// found later in a mailbox, a chat or a proxy's log opens nothing.
 
-import { createHmac } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { eq, lt } from "drizzle-orm";
 import type { Config } from "../config.js";
-import { safeEqual } from "../crypto/safe-equal.js";
-import type { OAuthProviderName } from "../db/schema.js";
+import { isSignedBy, sign } from "../crypto/hmac.js";
+import type { Db } from "../db/client.js";
+import { OAUTH_PROVIDERS, type OAuthProviderName, oauthStartLinkUses } from "../db/schema.js";
+import { oauthSigningKey } from "./signing-key.js";
 
-/** How long a link works when the app does not say. */
-export const START_LINK_TTL_MS = 30 * 60_000;
-/** The longest a link may work: past that, leaked links would keep opening consent pages. */
-export const MAX_START_LINK_TTL_MS = 24 * 60 * 60_000;
+/** How long a link works when the app does not say: time to open it from the app's page, not from a mail read tomorrow. */
+export const START_LINK_TTL_MS = 15 * 60_000;
+/** The longest a link may work. */
+export const MAX_START_LINK_TTL_MS = 60 * 60_000;
 
 export interface StartLink {
   companyId: number;
   provider: OAuthProviderName;
   expiresAt: Date;
+  nonce: string;
 }
 
-/** The query string (`company`, `provider`, `expires`, `signature`) of a signed start link. */
-export function signStartLink(config: Config, link: StartLink): URLSearchParams {
-  const expires = String(Math.floor(link.expiresAt.getTime() / 1000));
-  return new URLSearchParams({
+/** A new link's query string (`company`, `provider`, `expires`, `nonce`, `signature`). */
+export function signStartLink(config: Config, link: Omit<StartLink, "nonce">): URLSearchParams {
+  const fields = {
     company: String(link.companyId),
     provider: link.provider,
-    expires,
-    signature: signature(config, link.companyId, link.provider, expires),
-  });
+    expires: String(Math.floor(link.expiresAt.getTime() / 1000)),
+    nonce: randomBytes(18).toString("base64url"),
+  };
+  return new URLSearchParams({ ...fields, signature: sign(oauthSigningKey(config, "oauth-start-link"), signedText(fields)) });
 }
 
-/** True when `query` carries a valid, unexpired signature for its company and provider. */
-export function isStartLinkValid(config: Config, query: URLSearchParams, now: Date): boolean {
-  const [company, provider, expires, given] = ["company", "provider", "expires", "signature"].map((name) => query.get(name));
-  if (!company || !provider || !expires || !given || !/^\d+$/.test(expires)) return false;
+/**
+ * The link `query` stands for when its signature is ours and it has not expired (nor claims to live
+ * longer than the maximum); undefined otherwise. Whether it was already used is `spendStartLink`'s.
+ */
+export function readStartLink(config: Config, query: URLSearchParams, now: Date): StartLink | undefined {
+  const [company, provider, expires, nonce, signature] = ["company", "provider", "expires", "nonce", "signature"].map((name) => query.get(name) ?? "");
+  if (!/^\d{1,9}$/.test(company!) || !/^\d{1,12}$/.test(expires!) || !/^[\w-]{16,64}$/.test(nonce!) || signature!.length > 64) return undefined;
+  if (!OAUTH_PROVIDERS.includes(provider as OAuthProviderName)) return undefined;
   const expiresAtMs = Number(expires) * 1000;
-  if (expiresAtMs <= now.getTime() || expiresAtMs > now.getTime() + MAX_START_LINK_TTL_MS) return false;
-  const key = linkKey(config);
-  return key !== undefined && safeEqual(given, signature(config, Number(company), provider, expires));
+  if (expiresAtMs <= now.getTime() || expiresAtMs > now.getTime() + MAX_START_LINK_TTL_MS) return undefined;
+  const key = oauthSigningKey(config, "oauth-start-link");
+  if (!isSignedBy([key], signedText({ company: company!, provider: provider!, expires: expires!, nonce: nonce! }), signature!)) return undefined;
+  return { companyId: Number(company), provider: provider as OAuthProviderName, expiresAt: new Date(expiresAtMs), nonce: nonce! };
 }
 
-function signature(config: Config, companyId: number, provider: string, expires: string): string {
-  const key = linkKey(config);
-  if (!key) throw new Error("signed links need ENCRYPTION_KEY or CRON_SECRET");
-  return createHmac("sha256", key).update(`oauth-start|${companyId}|${provider}|${expires}`).digest("base64url");
+/** The query string of `link` as it was signed (to post it back from the page that opens it). */
+export function startLinkQuery(query: URLSearchParams): URLSearchParams {
+  return new URLSearchParams(["company", "provider", "expires", "nonce", "signature"].map((name) => [name, query.get(name) ?? ""]));
 }
 
-/** A key of its own (not the encryption key itself), so a signature reveals nothing usable elsewhere. */
-function linkKey(config: Config): Buffer | undefined {
-  const root = config.encryptionKey ?? config.cronSecrets[0];
-  return root ? createHmac("sha256", root).update("lokario-cron oauth start link v1").digest() : undefined;
+/**
+ * Records that `link` is being used. True the first time only: the insert of its nonce's hash is
+ * the one statement that decides, so two browsers opening the same link at once get one `true`.
+ */
+export async function spendStartLink(db: Db, link: StartLink, now: Date): Promise<boolean> {
+  // Used links are kept until they would have expired anyway; older rows are swept here.
+  await db.delete(oauthStartLinkUses).where(lt(oauthStartLinkUses.expiresAt, now));
+  const inserted = await db
+    .insert(oauthStartLinkUses)
+    .values({ nonceHash: nonceHash(link.nonce), expiresAt: link.expiresAt, usedAt: now })
+    .onConflictDoNothing()
+    .returning({ nonceHash: oauthStartLinkUses.nonceHash });
+  return inserted.length === 1;
+}
+
+/** True when `link` was already used. */
+export async function isStartLinkSpent(db: Db, link: StartLink): Promise<boolean> {
+  return (await db.$count(oauthStartLinkUses, eq(oauthStartLinkUses.nonceHash, nonceHash(link.nonce)))) > 0;
+}
+
+function signedText(fields: { company: string; provider: string; expires: string; nonce: string }): string {
+  return `oauth-start|${fields.company}|${fields.provider}|${fields.expires}|${fields.nonce}`;
+}
+
+function nonceHash(nonce: string): string {
+  return createHash("sha256").update(nonce).digest("base64url");
 }

@@ -11,6 +11,8 @@ import { OAUTH_PROVIDERS, type OAuthProviderName } from "../../lib/db/schema.js"
 import { completeAuthorization, type ConnectedMailbox } from "../../lib/oauth/complete-authorization.js";
 import { AUTHORIZATION_TTL_MS, startAuthorization } from "../../lib/oauth/start-authorization.js";
 import type { Db } from "../../lib/db/client.js";
+import { html } from "../../lib/http/html.js";
+import { pageResponse } from "../../lib/http/oauth-pages.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { CliError, UsageError } from "./usage.js";
 
@@ -68,15 +70,17 @@ function completeOnRedirect(server: Server, db: Db, ctx: CliContext): Promise<Co
         res.writeHead(404).end();
         return;
       }
+      const answer = (page: Response) => page.text().then((body) => res.writeHead(page.status, Object.fromEntries(page.headers)).end(body));
       completeAuthorization(db, ctx.config, url, new Date()).then(
-        (connected) => {
+        async (connected) => {
           clearTimeout(timer);
-          res.writeHead(200, { "content-type": "text/plain; charset=utf-8" }).end("Mailbox connected. You can close this tab.\n");
+          await answer(pageResponse(200, "Boîte mail connectée",
+            html`<p>La boîte <strong>${connected.emailAddress}</strong> est connectée. Vous pouvez fermer cet onglet et revenir au terminal.</p>`));
           resolve(connected);
         },
-        (err: unknown) => {
+        async (err: unknown) => {
           clearTimeout(timer);
-          res.writeHead(400, { "content-type": "text/plain; charset=utf-8" }).end("The mailbox could not be connected: see the terminal.\n");
+          await answer(pageResponse(400, "Connexion impossible", html`<p>La boîte mail n'a pas pu être connectée : la raison est affichée dans le terminal.</p>`));
           reject(err);
         },
       );

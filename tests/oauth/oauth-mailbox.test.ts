@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import type { Config } from "../../lib/config.js";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
-import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
+import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
@@ -21,6 +21,7 @@ import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/datab
 import { createMailbox, rawMail } from "../support/mailbox.js";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
 import { runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
+import { appBrowser, formOf } from "./app-browser.js";
 
 const HOUR_MS = 3_600_000;
 const FIRST_DAY = new Date("2026-03-09T09:00:00Z");
@@ -73,49 +74,51 @@ describe.each(DRIVERS)("OAuth2 mailboxes (%s)", (driver) => {
     const back = await consentAs(authorizationServer, start.url, user);
     return completeAuthorization(database.db, config, back, now());
   };
+  const integrationsOf = (companyId: number) => database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.companyId, companyId));
   const integrationRow = async (id: number) =>
     (await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.id, id)))[0]!;
   const sync = () => runJob(syncAllJob, {}, { config, log, trigger: "test", now });
 
-  it("connects a mailbox through the start and callback endpoints, with the address the provider gives", async () => {
+  it("connects a mailbox from a signed link: a page names the company, then the provider's consent, then a confirmation naming the company and the address, and only then saves it", async () => {
     clockMs = Date.now();
     const mailbox = await createMailbox();
-    const companyId = await seedCompany(database.db);
+    const companyId = await seedCompany(database.db, undefined, "Plomberie Martin");
     const options = { env: () => env, db: database.db, now };
-    const started = await oauthStartEndpoint(options)(new Request(`https://app.test${OAUTH_START_PATH}?company=${companyId}&provider=oidc`, {
-      headers: { authorization: `Bearer ${TEST_CRON_SECRET}` },
-    }));
-    expect(started.status).toBe(302);
-    const back = await consentAs(authorizationServer, started.headers.get("location")!, mailbox.user);
-
-    const answer = await oauthCallbackEndpoint(options)(new Request(`https://app.test${OAUTH_CALLBACK_PATH}${back.search}`));
-
-    expect(answer.status).toBe(200);
-    const body = (await answer.json()) as { integrationId: number; emailAddress: string; isNew: boolean };
-    expect(body).toMatchObject({ emailAddress: mailbox.user, isNew: true });
-    const row = await integrationRow(body.integrationId);
-    expect(row).toMatchObject({
-      companyId, authMethod: "oauth2", oauthProvider: "oidc", emailAddress: mailbox.user, emailPassword: null,
-      imapServer: "127.0.0.1", imapPort: dovecot.tlsPort, smtpServer: "127.0.0.1", smtpPort: smtp.port, isPrimary: true,
-    });
-    expect(await isTokenActive(authorizationServer, decryptSecret(row.oauthRefreshToken!, keys))).toBe(true);
-    // The state works once: replaying the redirect is refused.
-    const replay = await oauthCallbackEndpoint(options)(new Request(`https://app.test${OAUTH_CALLBACK_PATH}${back.search}`));
-    expect(replay.status).toBe(400);
-  });
-
-  it("starts from a signed link without the cron secret, and refuses a link whose signature was altered", async () => {
-    clockMs = Date.now();
-    const companyId = await seedCompany(database.db);
-    const options = { env: () => env, db: database.db, now };
+    const browser = appBrowser({ start: oauthStartEndpoint(options), callback: oauthCallbackEndpoint(options) });
     const linkAnswer = await oauthStartEndpoint(options)(new Request(`https://app.test${OAUTH_START_PATH}?company=${companyId}&provider=oidc&format=link`, {
       headers: { authorization: `Bearer ${TEST_CRON_SECRET}` },
     }));
     const { link } = (await linkAnswer.json()) as { link: string };
-    expect((await oauthStartEndpoint(options)(new Request(link))).status).toBe(302);
-    const forged = new URL(link);
-    forged.searchParams.set("company", String(companyId + 1));
-    expect((await oauthStartEndpoint(options)(new Request(forged))).status).toBe(403);
+
+    const linkPage = await browser.open(link);
+    expect(linkPage.status).toBe(200);
+    const linkHtml = await linkPage.text();
+    expect(linkHtml).toContain("Plomberie Martin");
+    const toProvider = await browser.open(formOf(linkHtml, link).action, {});
+    expect(toProvider.status).toBe(303);
+    expect(toProvider.headers.get("location")).toMatch(new RegExp(`^${authorizationServer.issuer}/`));
+    const back = await consentAs(authorizationServer, toProvider.headers.get("location")!, mailbox.user);
+
+    const confirmation = await browser.open(back);
+    expect(confirmation.status).toBe(200);
+    const confirmationHtml = await confirmation.text();
+    expect(confirmationHtml).toContain("Plomberie Martin");
+    expect(confirmationHtml).toContain(mailbox.user);
+    expect(await integrationsOf(companyId)).toEqual([]);
+    // The state works once: the same redirect again, even in the same browser, is refused.
+    expect((await browser.open(back)).status).toBe(400);
+
+    const saved = await browser.open(formOf(confirmationHtml, back).action, { ...formOf(confirmationHtml, back).fields, action: "confirm" });
+
+    expect(saved.status).toBe(200);
+    expect(await saved.text()).toContain("Boîte mail connectée");
+    const [row] = await integrationsOf(companyId);
+    expect(row).toMatchObject({
+      companyId, authMethod: "oauth2", oauthProvider: "oidc", emailAddress: mailbox.user, emailPassword: null,
+      imapServer: "127.0.0.1", imapPort: dovecot.tlsPort, smtpServer: "127.0.0.1", smtpPort: smtp.port, isPrimary: true,
+    });
+    expect(await isTokenActive(authorizationServer, decryptSecret(row!.oauthRefreshToken!, keys))).toBe(true);
+    expect(browser.cookies.size).toBe(0);
   });
 
   it("syncs an OAuth2 mailbox through Dovecot, logging in with XOAUTH2", async () => {
