@@ -29,17 +29,17 @@ export interface VonageWebhookRequest {
   now: Date;
 }
 
-/** Why one account's credentials did not let a request through, for the log (the caller only sees 403). */
-export type WebhookRefusal =
-  | "no_api_key"
-  | "unknown_api_key"
-  | "no_secret_configured"
-  | "wrong_secret"
-  | `signature_${Exclude<SignatureCheck, "valid">}`;
-
+/**
+ * The scope proved, or the reasons none was, for the log (the caller only sees 403); when the
+ * request names the deployment's account and it has no credentials at all, that is a configuration
+ * fault (503), not a refusal.
+ */
 export type VonageWebhookAuth =
   | { scope: SmsAccountScope }
   | { refused: { reasons: string[]; isDeploymentUnconfigured: boolean } };
+
+/** Why one account's credentials did not let a request through. */
+type WebhookRefusal = "no_secret_configured" | "wrong_secret" | `signature_${Exclude<SignatureCheck, "valid">}`;
 
 /** One account's credentials for its webhooks, and whose rows it may touch. */
 interface WebhookCredentials {
