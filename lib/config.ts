@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { type SmtpDiscoveryOptions, STANDARD_AUTOCONFIG_URLS } from "./mail/discover-smtp.js";
+import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "./sms/vonage-signature.js";
 
 const DEFAULT_PGLITE_URL = "pglite:./.data/pglite";
 
@@ -83,12 +84,14 @@ const envSchema = z.object({
   SMS_SENDER_NAME: z.string().optional(),
   SMS_MAX_SEGMENTS: z.coerce.number().int().min(1).max(10).default(3),
   SMS_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
-  /** Secret in the receipts and inbound webhooks' URL (`?secret=`). */
+  /** Secret in the URL (`?secret=`) of the deployment's own Vonage account's webhooks. */
   SMS_WEBHOOK_SECRET: z.string().optional(),
   VONAGE_API_KEY: z.string().optional(),
   VONAGE_API_SECRET: z.string().optional(),
-  /** Vonage's signature secret: signed webhooks (`sig`) are accepted without SMS_WEBHOOK_SECRET. */
+  /** The account's signature secret: its webhooks must then be signed (`sig`), and no `?secret=` is needed. */
   VONAGE_SIGNATURE_SECRET: z.string().optional(),
+  /** The dashboard's "Signature method" (Vonage's default: MD5 hash). */
+  VONAGE_SIGNATURE_METHOD: z.enum(VONAGE_SIGNATURE_METHODS).default("md5hash"),
   /** Tests only: the SDK's REST host instead of https://rest.nexmo.com. */
   VONAGE_REST_HOST: z.string().url().optional(),
   /** smpp://host:port or ssmpp://host:port (TLS). */
@@ -165,7 +168,7 @@ export interface SmsConfig {
   maxSegments: number;
   timeoutMs: number;
   webhookSecret?: string;
-  vonage?: { apiKey: string; apiSecret: string; signatureSecret?: string; restHost?: string };
+  vonage?: { apiKey: string; apiSecret: string; signatureSecret?: string; signatureMethod: VonageSignatureMethod; restHost?: string };
   smpp?: { host: string; port: number; isSecure: boolean; systemId: string; password: string; systemType?: string };
 }
 
@@ -324,7 +327,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 /** The global SMS provider; a chosen provider without its credentials is a mistake. */
 function smsConfig(env: z.infer<typeof envSchema>): SmsConfig {
   const vonage = env.VONAGE_API_KEY && env.VONAGE_API_SECRET
-    ? { apiKey: env.VONAGE_API_KEY, apiSecret: env.VONAGE_API_SECRET, signatureSecret: env.VONAGE_SIGNATURE_SECRET || undefined, restHost: env.VONAGE_REST_HOST }
+    ? {
+        apiKey: env.VONAGE_API_KEY,
+        apiSecret: env.VONAGE_API_SECRET,
+        signatureSecret: env.VONAGE_SIGNATURE_SECRET?.trim() || undefined,
+        signatureMethod: env.VONAGE_SIGNATURE_METHOD,
+        restHost: env.VONAGE_REST_HOST,
+      }
     : undefined;
   const smppUrl = env.SMPP_URL ? new URL(env.SMPP_URL.replace(/^(s?)smpp:/, "http$1:")) : undefined;
   const smpp = smppUrl && env.SMPP_SYSTEM_ID && env.SMPP_PASSWORD

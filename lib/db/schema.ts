@@ -481,7 +481,9 @@ export const followupHistory = pgTable(
  * was about to go; null while connecting, logging in or giving the envelope, when nothing can have
  * been delivered yet. `channel`: `email` or `sms`; for an SMS, `message_id` is the reference given
  * to the provider (Vonage's `client-ref`), `recipient` the E.164 number and `handed_over_at` the
- * moment the submit request was written.
+ * moment the submit request was written; `sms_provider` is the account it goes through (as
+ * `sms_parts.provider`) and `sms_sender` the sender shown on the phone, written with the claim so
+ * that a STOP answering even an uncertain send finds the company and the account it came from.
  */
 export const followupSendAttempts = pgTable(
   "followup_send_attempts",
@@ -496,6 +498,8 @@ export const followupSendAttempts = pgTable(
     messageId: text("message_id").notNull(),
     recipient: text("recipient").notNull(),
     subject: text("subject").notNull(),
+    smsProvider: text("sms_provider"),
+    smsSender: text("sms_sender"),
     smtpResponse: text("smtp_response"),
     error: text("error"),
     historyId: integer("history_id"),

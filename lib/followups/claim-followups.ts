@@ -48,6 +48,8 @@ export interface StepClaim {
   subject: string;
   /** Email unless said: the per-client day counts every channel. */
   channel?: FollowupChannelName;
+  /** An SMS's account (`sms_parts.provider`) and sender: what its receipts and STOP answers are matched by. */
+  sms?: { provider: string; sender: string };
 }
 
 export type ClaimResult = { claimed: true; attemptId: number } | { claimed: false; reason: "step_taken" | "client_contacted_today" };
@@ -96,6 +98,8 @@ export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: 
         messageId: claim.messageId,
         recipient: claim.recipient,
         subject: claim.subject,
+        smsProvider: claim.sms?.provider ?? null,
+        smsSender: claim.sms?.sender ?? null,
         leaseUntil: context.leaseUntil,
         startedAt: context.startedAt,
         updatedAt: context.startedAt,

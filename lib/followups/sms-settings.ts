@@ -9,8 +9,12 @@
 //   provider         "vonage" | "smpp": the company's own account instead of the global one, with
 //   vonage           { api_key, api_secret }                       (secrets: `v1:` values encrypted
 //   smpp             { url, system_id, password, system_type }      with ENCRYPTION_KEY, secret-box.ts)
+//                    and what the account's webhooks prove themselves with (lib/sms/vonage-webhook-auth.ts):
+//                    vonage.signature_secret (encrypted) and vonage.signature_method, when Vonage signs
+//                    them; else vonage.webhook_secret_sha256, the SHA-256 of the account's `?secret=`
 
 import { z } from "zod";
+import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../sms/vonage-signature.js";
 import type { SendingWindow } from "./settings.js";
 
 export interface CompanySmsSettings {
@@ -19,7 +23,14 @@ export interface CompanySmsSettings {
   /** Undefined: derived from the email window (smsWindowOf). */
   sendingWindow?: SendingWindow;
   provider?: "vonage" | "smpp";
-  vonage?: { apiKey: string; apiSecretStored: string };
+  vonage?: {
+    apiKey: string;
+    apiSecretStored: string;
+    signatureSecretStored?: string;
+    signatureMethod?: VonageSignatureMethod;
+    /** Hex SHA-256 of the account's webhook secret: the secret itself is shown once and never kept. */
+    webhookSecretSha256?: string;
+  };
   smpp?: { url: string; systemId: string; passwordStored: string; systemType?: string };
 }
 
@@ -34,7 +45,13 @@ export const SMS_SETTINGS_RULES = {
   senderName: z.string().trim().regex(SENDER_NAME),
   maxSegments: z.coerce.number().int().min(1).max(10),
   provider: z.enum(["vonage", "smpp"]),
-  vonage: z.object({ api_key: z.string().min(1), api_secret: z.string().min(1) }),
+  vonage: z.object({
+    api_key: z.string().min(1),
+    api_secret: z.string().min(1),
+    signature_secret: z.string().min(1).optional(),
+    signature_method: z.enum(VONAGE_SIGNATURE_METHODS).optional(),
+    webhook_secret_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  }),
   smpp: z.object({
     url: z.string().regex(/^s?smpp:\/\/[^/:]+(:\d{1,5})?\/?$/),
     system_id: z.string().min(1),
@@ -72,7 +89,13 @@ export function parseSmsSettings(
     maxSegments: read("max_segments", SMS_SETTINGS_RULES.maxSegments),
     sendingWindow: value.sending_window === undefined ? undefined : readWindow(["sms", "sending_window"]),
     provider: read("provider", SMS_SETTINGS_RULES.provider),
-    vonage: vonage && { apiKey: vonage.api_key, apiSecretStored: vonage.api_secret },
+    vonage: vonage && {
+      apiKey: vonage.api_key,
+      apiSecretStored: vonage.api_secret,
+      signatureSecretStored: vonage.signature_secret,
+      signatureMethod: vonage.signature_method,
+      webhookSecretSha256: vonage.webhook_secret_sha256,
+    },
     smpp: smpp && { url: smpp.url, systemId: smpp.system_id, passwordStored: smpp.password, systemType: smpp.system_type },
   };
 }

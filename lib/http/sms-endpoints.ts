@@ -1,16 +1,18 @@
 // `/api/sms/vonage`: Vonage's webhooks, both its delivery receipts (one per segment: `messageId`,
-// `status`, `err-code`, `api-key`…) and the clients' inbound texts (`msisdn`, `text`…), as GET
-// query or POST (JSON or form), behind SMS_WEBHOOK_SECRET given as `?secret=` in the URL set in
-// Vonage's dashboard. A receipt updates its `sms_parts` row and the history row's delivery status;
-// a STOP records an opt-out. Vonage retries a webhook until it gets a 2xx, so a receipt for an id
-// this product does not know is still answered 200.
+// `status`, `err-code`, `api-key`…) and the clients' inbound texts (`msisdn`, `to`, `text`…), as GET
+// query or POST (JSON or form). Each names its account (`api-key`) and must prove it came from that
+// account, signed by Vonage or with the account's `?secret=` (lib/sms/vonage-webhook-auth.ts); it then
+// only touches what that account sent. A receipt updates its `sms_parts` row and the history row's
+// delivery status; a STOP records an opt-out. Vonage retries a webhook until it gets a 2xx, so a
+// receipt for an id this product does not know is still answered 200.
 
 import { openDb } from "../db/client.js";
 import { HttpError } from "../errors.js";
 import { DatabaseUnavailableError } from "../jobs/run-job.js";
-import { safeEqual } from "../crypto/safe-equal.js";
 import { recordDeliveryReceipt, recordInboundText } from "../sms/record-delivery.js";
 import type { DeliveryStatus } from "../sms/sms-provider.js";
+import { authenticateVonageWebhook } from "../sms/vonage-webhook-auth.js";
+import { MIN_SECRET_LENGTH } from "./auth.js";
 import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
 import { json } from "./respond.js";
 
@@ -23,24 +25,37 @@ const VONAGE_STATUS: Record<string, DeliveryStatus> = {
 
 export function vonageWebhookEndpoint(options: EndpointOptions = {}) {
   return guardedEndpoint("endpoint:sms-vonage", ["GET", "POST"], options, async (req, { config, log }) => {
-    const expected = config.sms.webhookSecret;
-    if (!expected) throw new HttpError(503, "SMS_WEBHOOK_SECRET is not configured");
+    const webhookSecret = config.sms.webhookSecret;
+    // As for CRON_SECRET: a short secret in a URL is guessed, and it would speak for every company
+    // sending through the deployment's account.
+    if (config.isProduction && webhookSecret !== undefined && webhookSecret.length < MIN_SECRET_LENGTH) {
+      throw new HttpError(503, `SMS_WEBHOOK_SECRET is too short: use at least ${MIN_SECRET_LENGTH} characters (openssl rand -hex 32)`);
+    }
     const url = new URL(req.url);
-    if (!safeEqual(url.searchParams.get("secret") ?? "", expected)) {
-      log.warn("SMS webhook refused: wrong secret");
+    // Read before the check: a signed webhook's signature covers its body's fields.
+    const fields = await fieldsOf(req, url);
+    const presentedSecret = url.searchParams.get("secret") ?? undefined;
+    if (!fields.sig && presentedSecret === undefined) {
+      log.warn("SMS webhook refused", { reasons: ["neither signed nor with a secret"] });
       throw new HttpError(403, "Forbidden");
     }
-    const fields = await fieldsOf(req, url);
     const opened = options.db ? undefined : await openDb(config.database).catch((err: unknown) => {
       throw new DatabaseUnavailableError(err);
     });
     try {
       const db = options.db ?? opened!.db;
       const at = options.now?.() ?? new Date();
+      const auth = await authenticateVonageWebhook(db, config, { fields, presentedSecret, now: at });
+      if ("refused" in auth) {
+        if (auth.refused.isDeploymentUnconfigured) throw new HttpError(503, "SMS_WEBHOOK_SECRET is not configured");
+        log.warn("SMS webhook refused", { reasons: auth.refused.reasons });
+        throw new HttpError(403, "Forbidden");
+      }
+      const { scope } = auth;
       const messageId = fields.messageId ?? fields["message-id"];
       if (messageId && fields.status) {
         const isRecorded = await recordDeliveryReceipt(db, {
-          provider: `vonage:${fields["api-key"] ?? ""}`,
+          ...scope,
           providerMessageId: messageId,
           status: VONAGE_STATUS[fields.status.toLowerCase()] ?? "unknown",
           errorCode: fields["err-code"],
@@ -49,7 +64,7 @@ export function vonageWebhookEndpoint(options: EndpointOptions = {}) {
         return json(200, { success: true, kind: "receipt", recorded: isRecorded });
       }
       if (fields.msisdn && fields.text !== undefined) {
-        const result = await recordInboundText(db, { from: `+${fields.msisdn.replace(/^\+/, "")}`, text: fields.text, at });
+        const result = await recordInboundText(db, { ...scope, from: `+${fields.msisdn.replace(/^\+/, "")}`, to: fields.to, text: fields.text, at });
         return json(200, { success: true, kind: "inbound", result });
       }
       throw new HttpError(400, "neither a delivery receipt nor an inbound message");

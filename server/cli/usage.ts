@@ -14,6 +14,9 @@ Commands
       --global                  Through the deployment's account (SMS_PROVIDER) again
       --sender-name NAME        Sender shown on the phone: up to 11 letters, digits or spaces
       --max-segments N          Longest text sent, in billed segments (1 to 10)
+      --webhook-secret          A new secret for its Vonage account's webhooks (shown once: paste its URL in Vonage)
+      --vonage-signature M      Its Vonage webhooks are signed with method M (md5hash, md5, sha1, sha256, sha512;
+                                the signature secret from stdin or --signature-secret-env VAR), or "off"
   integrations add              Add an IMAP mailbox to a company (password from stdin or --password-env).
       --company ID              Company id (required)
       --email ADDR              Mailbox address, also the login unless --username (required)

@@ -47,7 +47,8 @@ export function createSmsRun(db: Db, log: Logger, now: () => Date): SmsRun {
       const receipt = { provider, providerMessageId: event.providerMessageId, status: event.status, errorCode: event.errorCode, at: now() };
       if (!(await recordDeliveryReceipt(db, receipt))) early.push({ provider, event });
     } else if (event.kind === "text") {
-      await recordInboundText(db, { from: event.from, text: event.text, at: now() });
+      // The bind is the account's own: what it delivers speaks for every company sending through it.
+      await recordInboundText(db, { provider, from: event.from, to: event.to, text: event.text, at: now() });
     }
   };
   const retryEarlyReceipts = async () => {

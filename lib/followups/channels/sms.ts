@@ -60,6 +60,7 @@ async function sendSmsFollowup(db: Db, request: SmsSendRequest, log: Logger): Pr
     clientId: request.clientId,
     step: request.step,
     channel: "sms",
+    sms: { provider: request.provider.key, sender: request.senderName },
     messageId: reference,
     recipient: request.recipient,
     subject: `SMS (${request.segments} segment${request.segments > 1 ? "s" : ""})`,
