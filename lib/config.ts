@@ -106,6 +106,11 @@ const envSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /**
+   * `npm start` only: reverse proxies of this deployment's own in front of it (nginx, Caddy…), which
+   * append the client's address to X-Forwarded-For. 0 (the default) trusts no such header.
+   */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   /** Where providers send the user back after consent: the app's `/api/integrations/oauth/callback`. */
   OAUTH_REDIRECT_URL: z.string().url().optional(),
   /** The public address of this deployment; the redirect URL defaults to its callback path. */
@@ -219,6 +224,8 @@ export interface Config {
   mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
+  /** Reverse proxies of our own in front of `npm start` whose X-Forwarded-For entries are trusted (lib/http/client-address.ts). */
+  trustProxyHops: number;
   oauth: OAuthConfig;
 }
 
@@ -317,6 +324,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     mailHosts,
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
+    trustProxyHops: env.TRUST_PROXY_HOPS,
     oauth: oauthConfig(env),
   };
 }
