@@ -1,6 +1,7 @@
 // The only reader of process.env: parses the environment once into a typed, unit-named config.
 // Development defaults (embedded PGlite, no secret) apply only outside production.
 
+import { BlockList, isIP } from "node:net";
 import { z } from "zod";
 import { type SmtpDiscoveryOptions, STANDARD_AUTOCONFIG_URLS } from "./mail/discover-smtp.js";
 
@@ -425,13 +426,35 @@ function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean, 
  */
 function fanoutBaseUrl(env: z.infer<typeof envSchema>, platform: Platform): string | undefined {
   const configured = env.FANOUT_BASE_URL ?? env.PUBLIC_BASE_URL;
-  if (configured) return configured.replace(/\/+$/, "");
+  if (configured) {
+    if (env.FANOUT_MAX_INVOCATIONS > 0) assertSecretSafeUrl(configured);
+    return configured.replace(/\/+$/, "");
+  }
   // Vercel: the production domain in production (deployment URLs may sit behind Deployment Protection).
   const vercelHost = env.VERCEL_ENV === "production" ? (env.VERCEL_PROJECT_PRODUCTION_URL ?? env.VERCEL_URL) : env.VERCEL_URL;
   if (platform === "vercel" && vercelHost) return `https://${vercelHost}`;
   if (platform === "netlify" && env.URL) return env.URL.replace(/\/+$/, "");
   return undefined;
 }
+
+/**
+ * Fan-out sends CRON_SECRET to its address: only over TLS, or in plain http to this very machine
+ * (a loopback address, or `localhost`), where nothing on the wire can read it.
+ */
+function assertSecretSafeUrl(url: string): void {
+  const { protocol, hostname } = new URL(url);
+  if (protocol === "https:") return;
+  const host = hostname.replace(/^\[(.*)\]$/, "$1");
+  const isLoopback = host === "localhost" || (isIP(host) !== 0 && LOOPBACK.check(host, isIP(host) === 4 ? "ipv4" : "ipv6"));
+  if (protocol === "http:" && isLoopback) return;
+  throw new ConfigError(
+    "FANOUT_BASE_URL (or PUBLIC_BASE_URL, its default) must start with https://: fan-out sends CRON_SECRET to it (plain http:// only for a loopback host)",
+  );
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
 
 /**
  * The platform, from the variables it sets in its functions at run time. Netlify's `NETLIFY` is a
