@@ -1,6 +1,7 @@
 // The only reader of process.env: parses the environment once into a typed, unit-named config.
 // Development defaults (embedded PGlite, no secret) apply only outside production.
 
+import { BlockList, isIP } from "node:net";
 import { z } from "zod";
 import { type SmtpDiscoveryOptions, STANDARD_AUTOCONFIG_URLS } from "./mail/discover-smtp.js";
 import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "./sms/vonage-signature.js";
@@ -109,6 +110,11 @@ const envSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /**
+   * `npm start` only: reverse proxies of this deployment's own in front of it (nginx, Caddy…), which
+   * append the client's address to X-Forwarded-For. 0 (the default) trusts no such header.
+   */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   /** Where providers send the user back after consent: the app's `/api/integrations/oauth/callback`. */
   OAUTH_REDIRECT_URL: z.string().url().optional(),
   /** The public address of this deployment; the redirect URL defaults to its callback path. */
@@ -222,6 +228,8 @@ export interface Config {
   mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   port: number;
+  /** Reverse proxies of our own in front of `npm start` whose X-Forwarded-For entries are trusted (lib/http/client-address.ts). */
+  trustProxyHops: number;
   oauth: OAuthConfig;
 }
 
@@ -320,6 +328,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     mailHosts,
     logLevel: env.LOG_LEVEL,
     port: env.PORT,
+    trustProxyHops: env.TRUST_PROXY_HOPS,
     oauth: oauthConfig(env),
   };
 }
@@ -426,13 +435,35 @@ function smtpDiscoveryOf(env: z.infer<typeof envSchema>, isProduction: boolean, 
  */
 function fanoutBaseUrl(env: z.infer<typeof envSchema>, platform: Platform): string | undefined {
   const configured = env.FANOUT_BASE_URL ?? env.PUBLIC_BASE_URL;
-  if (configured) return configured.replace(/\/+$/, "");
+  if (configured) {
+    if (env.FANOUT_MAX_INVOCATIONS > 0) assertSecretSafeUrl(configured);
+    return configured.replace(/\/+$/, "");
+  }
   // Vercel: the production domain in production (deployment URLs may sit behind Deployment Protection).
   const vercelHost = env.VERCEL_ENV === "production" ? (env.VERCEL_PROJECT_PRODUCTION_URL ?? env.VERCEL_URL) : env.VERCEL_URL;
   if (platform === "vercel" && vercelHost) return `https://${vercelHost}`;
   if (platform === "netlify" && env.URL) return env.URL.replace(/\/+$/, "");
   return undefined;
 }
+
+/**
+ * Fan-out sends CRON_SECRET to its address: only over TLS, or in plain http to this very machine
+ * (a loopback address, or `localhost`), where nothing on the wire can read it.
+ */
+function assertSecretSafeUrl(url: string): void {
+  const { protocol, hostname } = new URL(url);
+  if (protocol === "https:") return;
+  const host = hostname.replace(/^\[(.*)\]$/, "$1");
+  const isLoopback = host === "localhost" || (isIP(host) !== 0 && LOOPBACK.check(host, isIP(host) === 4 ? "ipv4" : "ipv6"));
+  if (protocol === "http:" && isLoopback) return;
+  throw new ConfigError(
+    "FANOUT_BASE_URL (or PUBLIC_BASE_URL, its default) must start with https://: fan-out sends CRON_SECRET to it (plain http:// only for a loopback host)",
+  );
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
 
 /**
  * The platform, from the variables it sets in its functions at run time. Netlify's `NETLIFY` is a

@@ -6,7 +6,7 @@
 
 import { realpathSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { type Config, type DatabaseDriver, loadConfig } from "../lib/config.js";
@@ -33,7 +33,38 @@ export interface LocalServerOptions {
   logSink?: LogSink;
   /** Run every job on its registry schedule in this process (default true; `--no-cron` turns it off). */
   isCronOn?: boolean;
+  /** Overrides some of CONNECTION_LIMITS (tests use small values). */
+  limits?: Partial<ConnectionLimits>;
 }
+
+/** What one client may hold of the server, and for how long. */
+export interface ConnectionLimits {
+  /** From the connection's first byte (or the previous answer) to the end of the request's headers. */
+  headersTimeoutMs: number;
+  /** From the same start to the end of the request's body. */
+  requestTimeoutMs: number;
+  /** An idle kept-alive connection between two requests. */
+  keepAliveTimeoutMs: number;
+  /** Connections open at once; past it, new ones are closed on arrival. */
+  maxConnections: number;
+}
+
+/**
+ * Short, because nothing legitimate needs more: every request this server takes is a bodiless ping
+ * or a form or webhook of at most a few kilobytes. Node's own defaults (60 s for the headers, 300 s
+ * for the request) let a client dribbling a byte every few seconds hold a connection five minutes.
+ */
+export const CONNECTION_LIMITS: ConnectionLimits = {
+  // A request's head is a few hundred bytes, one packet from any real client even on a poor mobile link.
+  headersTimeoutMs: 10_000,
+  // 16 KB in 30 s is about 4 kbit/s: slower than any working link.
+  requestTimeoutMs: 30_000,
+  // Node's default: enough for a browser's next request on the operator's page.
+  keepAliveTimeoutMs: 5_000,
+  // Cron pings, webhooks and an operator's browser (6 connections) use a handful; the cap keeps one
+  // client from exhausting the process's file descriptors (often 1024) with idle sockets.
+  maxConnections: 256,
+};
 
 export interface LocalServer {
   /** Base URL, e.g. http://localhost:3000. */
@@ -76,10 +107,25 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     [VONAGE_WEBHOOK_PATH]: vonageWebhookEndpoint(endpointOptions),
   };
   const inFlight = new Set<Promise<void>>();
-  const server = createServer((req, res) => {
-    const handling = serve(req, res).finally(() => inFlight.delete(handling));
-    inFlight.add(handling);
-  });
+  const limits = { ...CONNECTION_LIMITS, ...options.limits };
+  const server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks the two timeouts above on this interval (30 s by default, which would double them).
+      connectionsCheckingInterval: Math.max(10, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)),
+    },
+    (req, res) => {
+      req.socket.setTimeout(0); // a request came: the run it starts may be long and silent
+      const handling = serve(req, res).finally(() => inFlight.delete(handling));
+      inFlight.add(handling);
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  // node:http's headers timeout starts with a request's first byte: a connection that sends nothing
+  // at all would be kept for ever. Its socket is closed after the same time of silence.
+  server.on("connection", (socket: Socket) => socket.setTimeout(limits.headersTimeoutMs));
 
   server.on("connect", (req: IncomingMessage, socket: Duplex) => {
     refuseTunnel(socket);

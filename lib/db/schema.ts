@@ -615,3 +615,18 @@ export const operatorSignInFailures = pgTable("operator_sign_in_failures", {
   lastFailureAt: timestamp("last_failure_at", { withTimezone: true }).notNull(),
   blockedUntil: timestamp("blocked_until", { withTimezone: true }),
 });
+
+/**
+ * Added: the operator page's open sessions. The cookie is signed, but a signature cannot be recalled:
+ * this row can, so signing out ends the session wherever its cookie was copied. `id_hash` is the
+ * SHA-256 of the id the cookie carries (the table alone opens nothing).
+ */
+export const operatorSessions = pgTable(
+  "operator_sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    startedAt: timestamp("started_at", { withTimezone: true }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [index("operator_sessions_expires_idx").on(t.expiresAt)],
+);

@@ -14,6 +14,7 @@ import type { DeliveryStatus } from "../sms/sms-provider.js";
 import { authenticateVonageWebhook } from "../sms/vonage-webhook-auth.js";
 import { MIN_SECRET_LENGTH } from "./auth.js";
 import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
+import { MAX_FORM_BODY_BYTES, readBodyText } from "./read-body.js";
 import { json } from "./respond.js";
 
 export const VONAGE_WEBHOOK_PATH = "/api/sms/vonage";
@@ -79,11 +80,21 @@ async function fieldsOf(req: Request, url: URL): Promise<Record<string, string>>
   for (const [key, value] of url.searchParams) if (key !== "secret") fields[key] = value;
   if (req.method !== "POST") return fields;
   const type = req.headers.get("content-type") ?? "";
+  const text = await readBodyText(req, MAX_FORM_BODY_BYTES);
   if (type.includes("application/json")) {
-    const body = (await req.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    const body = parseJsonObject(text);
     for (const [key, value] of Object.entries(body ?? {})) if (value !== null && typeof value !== "object") fields[key] = String(value);
   } else {
-    for (const [key, value] of new URLSearchParams(await req.text())) fields[key] = value;
+    for (const [key, value] of new URLSearchParams(text)) fields[key] = value;
   }
   return fields;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed !== null && typeof parsed === "object" ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -2,8 +2,9 @@
 // fan-out invocations are sent (configuration or the platform's own address, never a request's Host).
 
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../lib/config.js";
-import { childInvocationsFor } from "../../lib/inbox/fan-out.js";
+import { ConfigError, loadConfig } from "../../lib/config.js";
+import { createEndpoints } from "../../lib/http/endpoints.js";
+import { childInvocationsFor, SYNC_ALL_PATH } from "../../lib/inbox/fan-out.js";
 
 describe("fleet settings", () => {
   it("syncs many mailboxes at once by default, few per host, with no fixed count per run and fan-out off", () => {
@@ -33,5 +34,31 @@ describe("fleet settings", () => {
     expect(loadConfig({ VERCEL: "1", VERCEL_URL: "p-abc.vercel.app" }).fanout.baseUrl).toBe("https://p-abc.vercel.app");
     expect(loadConfig({ NETLIFY: "true", URL: "https://site.netlify.app" }).fanout.baseUrl).toBe("https://site.netlify.app");
     expect(loadConfig({}).fanout.baseUrl).toBeUndefined();
+  });
+
+  it.each([
+    ["FANOUT_BASE_URL", { FANOUT_BASE_URL: "http://sync.example.test" }],
+    ["PUBLIC_BASE_URL", { PUBLIC_BASE_URL: "http://app.example.test" }],
+    ["a private address", { FANOUT_BASE_URL: "http://10.0.0.5:3000" }],
+    ["another scheme", { FANOUT_BASE_URL: "ftp://sync.example.test" }],
+  ])("refuses a fan-out address in plain text (%s): the cron secret would cross the network in clear", (_what, address) => {
+    const load = () => loadConfig({ FANOUT_MAX_INVOCATIONS: "2", ...address });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/FANOUT_BASE_URL \(or PUBLIC_BASE_URL, its default\) must start with https:\/\//);
+  });
+
+  it("allows plain http to a loopback host only, and says nothing of an http address while fan-out is off", () => {
+    for (const base of ["http://127.0.0.1:3000", "http://localhost:3000", "http://[::1]:3000"]) {
+      expect(loadConfig({ FANOUT_MAX_INVOCATIONS: "2", FANOUT_BASE_URL: base }).fanout.baseUrl).toBe(base);
+    }
+    expect(loadConfig({ PUBLIC_BASE_URL: "http://app.example.test" }).fanout.maxInvocations).toBe(0);
+  });
+
+  it("answers 503 \"misconfigured\", naming the variables, while fan-out is on with a plain http address", async () => {
+    const env = { NODE_ENV: "test", FANOUT_MAX_INVOCATIONS: "2", PUBLIC_BASE_URL: "http://app.example.test" };
+    const endpoint = createEndpoints({ env: () => env, logSink: () => {} })[SYNC_ALL_PATH]!;
+    const answer = await endpoint(new Request(`http://localhost${SYNC_ALL_PATH}`));
+    expect(answer.status).toBe(503);
+    expect(((await answer.json()) as { error: string }).error).toMatch(/^Server misconfigured: FANOUT_BASE_URL \(or PUBLIC_BASE_URL/);
   });
 });

@@ -9,7 +9,7 @@ import { SESSION_TTL_MS } from "../../lib/ops/page/session.js";
 import { startLocalServer } from "../../server/local.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
-import { cookieOf, type PageServer, postForm, startPageServer } from "./page-server.js";
+import { cookieOf, type PageServer, postForm, postFormFrom, startPageServer } from "./page-server.js";
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -63,7 +63,7 @@ describe("operator page access", () => {
   it("marks the session cookie Secure in production", async () => {
     const production = await startPageServer(database, { NODE_ENV: "production" });
     try {
-      const answer = await postForm(production.url, { action: "connexion", secret: TEST_CRON_SECRET }, { "x-forwarded-for": "203.0.113.50" });
+      const answer = await postForm(production.url, { action: "connexion", secret: TEST_CRON_SECRET });
       expect(answer.status).toBe(303);
       expect(answer.headers.get("set-cookie")).toMatch(/; HttpOnly; SameSite=Strict; Secure$/);
     } finally {
@@ -72,21 +72,22 @@ describe("operator page access", () => {
   });
 
   it(`refuses a client after ${FREE_FAILURES_PER_CLIENT} wrong secrets, even with the right one, until its wait is over`, async () => {
-    const guesser = { "x-forwarded-for": "198.51.100.7" };
+    // Clients are told apart by their socket's address: the guesser connects from 127.0.0.7.
+    const guess = (secret: string) => postFormFrom("127.0.0.7", page.url, { action: "connexion", secret });
     for (let i = 1; i < FREE_FAILURES_PER_CLIENT; i++) {
-      const wrong = await postForm(page.url, { action: "connexion", secret: `guess-${i}` }, guesser);
+      const wrong = await guess(`guess-${i}`);
       expect(wrong.status).toBe(401);
       expect(await wrong.text()).toContain("Secret incorrect");
     }
-    expect((await postForm(page.url, { action: "connexion", secret: "guess-last" }, guesser)).status).toBe(429);
-    const right = await postForm(page.url, { action: "connexion", secret: TEST_CRON_SECRET }, guesser);
+    expect((await guess("guess-last")).status).toBe(429);
+    const right = await guess(TEST_CRON_SECRET);
     expect(right.status).toBe(429);
     expect(right.headers.get("set-cookie")).toBeNull();
     expect(await right.text()).toContain("Trop de secrets incorrects");
     // Another client is not held back by this one.
-    await signIn({ "x-forwarded-for": "192.0.2.20" });
+    expect((await postFormFrom("127.0.0.20", page.url, { action: "connexion", secret: TEST_CRON_SECRET })).status).toBe(303);
     page.advance(HOUR_MS + 1000);
-    await signIn(guesser);
+    expect((await guess(TEST_CRON_SECRET)).status).toBe(303);
   });
 
   it("sends an expired session back to the sign-in form, saying so, and runs no action with it", async () => {

@@ -1,7 +1,7 @@
 // The operator's page for tests: its portable handler behind a real node:http server (through the
 // local server's own bridge), on a test database, with a clock the test moves.
 
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { operatorPage } from "../../lib/ops/page/operator-page.js";
 import { sendWebResponse, toWebRequest } from "../../server/node-http-bridge.js";
@@ -45,4 +45,31 @@ export function cookieOf(response: Response): string {
   const header = response.headers.get("set-cookie");
   if (!header) throw new Error(`no Set-Cookie in the ${response.status} answer`);
   return header.split(";")[0]!;
+}
+
+/**
+ * A form POST sent from `localAddress` (any 127.x.y.z reaches the loopback server on Linux), for
+ * tests that need several clients the server tells apart by their socket address.
+ */
+export function postFormFrom(localAddress: string, url: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  const body = new URLSearchParams(fields).toString();
+  return new Promise((resolve, reject) => {
+    const outgoing = request(url, {
+      method: "POST", localAddress,
+      headers: { "content-type": "application/x-www-form-urlencoded", "content-length": String(Buffer.byteLength(body)), ...headers },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => {
+        const answerHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) answerHeaders.append(name, item);
+        }
+        resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: answerHeaders }));
+      });
+      res.on("error", reject);
+    });
+    outgoing.on("error", reject);
+    outgoing.end(body);
+  });
 }

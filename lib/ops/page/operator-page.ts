@@ -9,6 +9,7 @@ import { type Db, openDb } from "../../db/client.js";
 import { HttpError } from "../../errors.js";
 import { assertSecretConfigured, isAcceptedSecret } from "../../http/auth.js";
 import { type EndpointOptions, guardedEndpoint } from "../../http/endpoint.js";
+import { MAX_FORM_BODY_BYTES, readBodyText } from "../../http/read-body.js";
 import { listQuarantine } from "../../inbox/reimport-quarantined.js";
 import { DatabaseUnavailableError } from "../../jobs/run-job.js";
 import type { Logger } from "../../log.js";
@@ -25,14 +26,13 @@ import { renderMailboxes } from "./render-mailboxes.js";
 import { PAGE_TITLE, renderSignIn } from "./render-sign-in.js";
 import {
   createSession, FLASH_COOKIE, type Flash, flashCookieValue, isCsrfTokenValid, isSecureCookie, type OperatorSession,
-  readFlash, readSession, SESSION_COOKIE, SESSION_TTL_MS, type SessionKeys, sessionKeysFor, setCookieHeader,
+  readFlash, readSession, SESSION_COOKIE, SESSION_TTL_MS, type SessionKeys, sessionKeysFor, type SessionState, setCookieHeader,
 } from "./session.js";
+import { isSessionOpen, recordSessionEnd, recordSessionStart } from "./session-store.js";
 import { clearSignInFailures, clientKeyOf, recordSignInFailure, signInBlockedUntil } from "./sign-in-throttle.js";
 
 export const OPERATOR_PAGE_PATH = "/admin";
 
-/** A form is a few short fields: anything larger is not one of ours. */
-const MAX_FORM_BYTES = 16 * 1024;
 const FLASH_MAX_AGE_MS = 60_000;
 
 interface PageRequest {
@@ -63,7 +63,7 @@ export function operatorPage(options: EndpointOptions = {}) {
       if (!form) return await showPage(page, { filter: filterOf(req) });
       const action = String(form.get("action") ?? "");
       if (action === "connexion") return await signIn(page, form);
-      const state = readSession(req, keys, page.now);
+      const state = await readOpenSession(page);
       if (state.status !== "signed-in") {
         // No session (expired, or a request forged elsewhere): nothing runs; back to the sign-in form.
         return redirect(basePath);
@@ -73,7 +73,10 @@ export function operatorPage(options: EndpointOptions = {}) {
         log.warn("operator action refused: missing or wrong CSRF token", { action: action.slice(0, 40) });
         return htmlResponse(403, renderPage(PAGE_TITLE, html`<p class="flash error" role="alert">Requête refusée : jeton de sécurité absent ou invalide. Rien n'a été fait.</p><p><a href="${basePath}">Revenir à la page</a></p>`));
       }
-      if (action === "deconnexion") return redirect(basePath, setCookieHeader(SESSION_COOKIE, "", { maxAgeMs: 0, isSecure: isSecureCookie(req, config) }));
+      if (action === "deconnexion") {
+        await recordSessionEnd(page.db, state.session.id);
+        return redirect(basePath, setCookieHeader(SESSION_COOKIE, "", { maxAgeMs: 0, isSecure: isSecureCookie(req, config) }));
+      }
       if (action === "rechercher") {
         const filter = MAILBOX_FILTERS.find((f) => f === form.get("etat")) ?? "toutes";
         return await showPage(page, { filter, search: String(form.get("recherche") ?? "").slice(0, 100), session: state.session });
@@ -89,7 +92,7 @@ export function operatorPage(options: EndpointOptions = {}) {
 
 async function signIn(page: PageRequest, form: FormData): Promise<Response> {
   const { req, db, now, basePath, log, config } = page;
-  const clientKey = clientKeyOf(req);
+  const clientKey = clientKeyOf(req, config);
   const blockedUntil = await signInBlockedUntil(db, clientKey, now);
   if (blockedUntil) return tooManyAttempts(basePath, blockedUntil, now);
   const given = form.get("secret");
@@ -100,14 +103,15 @@ async function signIn(page: PageRequest, form: FormData): Promise<Response> {
     return htmlResponse(401, renderSignIn(basePath, { tone: "error", text: "Secret incorrect." }));
   }
   await clearSignInFailures(db, clientKey);
-  const { cookieValue } = createSession(page.keys, now);
+  const { cookieValue, session } = createSession(page.keys, now);
+  await recordSessionStart(db, session, now);
   log.info("operator signed in");
   return redirect(basePath, setCookieHeader(SESSION_COOKIE, cookieValue, { maxAgeMs: SESSION_TTL_MS, isSecure: isSecureCookie(req, config) }));
 }
 
 async function showPage(page: PageRequest, view: { filter: MailboxFilter; search?: string; session?: OperatorSession }): Promise<Response> {
   const { req, keys, now, basePath, db, config, log } = page;
-  const state = view.session ? { status: "signed-in" as const, session: view.session } : readSession(req, keys, now);
+  const state = view.session ? { status: "signed-in" as const, session: view.session } : await readOpenSession(page);
   if (state.status !== "signed-in") {
     const notice = state.status === "expired" ? { tone: "error" as const, text: "Votre session a expiré : reconnectez-vous." } : undefined;
     return htmlResponse(200, renderSignIn(basePath, notice));
@@ -131,6 +135,13 @@ ${renderSetAside(setAside, ctx)}
   return htmlResponse(200, renderPage(PAGE_TITLE, body, signedInHeader(ctx)), clearFlash);
 }
 
+/** The request's session: its cookie must be good, and the session not signed out of since. */
+async function readOpenSession(page: PageRequest): Promise<SessionState> {
+  const state = readSession(page.req, page.keys, page.now);
+  if (state.status !== "signed-in" || (await isSessionOpen(page.db, state.session.id, page.now))) return state;
+  return { status: "none" };
+}
+
 function tooManyAttempts(basePath: string, until: Date, now: Date): Response {
   const retryAfterS = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
   return htmlResponse(429, renderSignIn(basePath, { tone: "error", text: `Trop de secrets incorrects : réessayez après ${formatHour(until)}.` }), undefined, {
@@ -139,11 +150,9 @@ function tooManyAttempts(basePath: string, until: Date, now: Date): Response {
 }
 
 async function readForm(req: Request): Promise<FormData> {
-  if (Number(req.headers.get("content-length") ?? 0) > MAX_FORM_BYTES) throw new HttpError(413, "Form too large");
   const type = req.headers.get("content-type") ?? "";
   if (!type.startsWith("application/x-www-form-urlencoded")) throw new HttpError(415, "Expected a form (application/x-www-form-urlencoded)");
-  const text = await req.text();
-  if (text.length > MAX_FORM_BYTES) throw new HttpError(413, "Form too large");
+  const text = await readBodyText(req, MAX_FORM_BODY_BYTES);
   const form = new FormData();
   for (const [name, value] of new URLSearchParams(text)) form.append(name, value);
   return form;

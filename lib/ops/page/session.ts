@@ -1,7 +1,7 @@
-// The operator's session: a signed cookie (no server-side state) carrying its expiry and a random
-// id, the CSRF token bound to that id, and the one-shot "flash" cookie that carries an action's
-// outcome across its redirect. Keys are derived from the cron secret, so rotating the secret signs
-// everyone out.
+// The operator's session: a signed cookie carrying its expiry and a random id (the session is also
+// recorded in the database, so signing out can end it: session-store.ts), the CSRF token bound to
+// that id, and the one-shot "flash" cookie that carries an action's outcome across its redirect.
+// Keys are derived from the cron secret, so rotating the secret signs everyone out.
 
 import { randomBytes } from "node:crypto";
 import type { Config } from "../../config.js";

@@ -1,12 +1,15 @@
 // Slows down guessing of the cron secret through the sign-in form. Each wrong secret is counted
 // for the client (a hash of its address) and for everyone together; past a few, sign-in is refused
 // for a while that doubles with each further failure. The count lives in the database because
-// serverless instances share nothing else. The global count is what stops a guesser who changes
-// address (or forges X-Forwarded-For on a server without a proxy); the CLI still works meanwhile.
+// serverless instances share nothing else. The client's address is the one its platform vouches
+// for (lib/http/client-address.ts), never a header the client could write; the global count is
+// what stops a guesser who changes address. The CLI still works meanwhile.
 
 import { createHash } from "node:crypto";
 import { eq, inArray, sql } from "drizzle-orm";
+import type { Config } from "../../config.js";
 import type { Db } from "../../db/client.js";
+import { clientAddressOf } from "../../http/client-address.js";
 import { operatorSignInFailures } from "../../db/schema.js";
 
 /** Wrong secrets a client may type before it has to wait. */
@@ -45,14 +48,10 @@ export async function clearSignInFailures(db: Db, clientKey: string): Promise<vo
 
 /**
  * Who is signing in, as a hash (an address is personal data, and the table needs only equality).
- * Netlify and Vercel set these headers themselves; behind no proxy every client is one client.
+ * Requests whose address cannot be told all count as one client.
  */
-export function clientKeyOf(req: Request): string {
-  const address =
-    req.headers.get("x-nf-client-connection-ip") ??
-    req.headers.get("x-real-ip") ??
-    req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ??
-    "direct";
+export function clientKeyOf(req: Request, config: Pick<Config, "platform" | "trustProxyHops">): string {
+  const address = clientAddressOf(req, config) ?? "unknown";
   return createHash("sha256").update(address).digest("base64url").slice(0, 22);
 }
 
