@@ -27,6 +27,7 @@ import { isStartLinkSpent, MAX_START_LINK_TTL_MS, readStartLink, signStartLink, 
 import { startAuthorization } from "../oauth/start-authorization.js";
 import { assertCronSecret } from "./auth.js";
 import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
+import { readBodyText } from "./read-body.js";
 import { cancelledPage, confirmationPage, connectedPage, PageError, startPage } from "./oauth-pages.js";
 import { json } from "./respond.js";
 
@@ -256,23 +257,14 @@ async function withDb<T>(config: Config, given: Db | undefined, work: (db: Db) =
   }
 }
 
-/**
- * The form fields of `req`, read up to `maxBytes` whatever Content-Length says: the stream is
- * cancelled at the cap, so an oversized body is never held in memory.
- */
+/** The confirmation form's fields, read through the capped reader; its 413 becomes a French page. */
 async function readForm(req: Request, maxBytes: number): Promise<URLSearchParams> {
-  const reader = req.body?.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const read = await reader?.read();
-    if (!read || read.done) break;
-    size += read.value.byteLength;
-    if (size > maxBytes) {
-      await reader!.cancel();
+  try {
+    return new URLSearchParams(await readBodyText(req, maxBytes));
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 413) {
       throw new PageError(413, "Formulaire trop long", "Ce formulaire est trop long. Recommencez la connexion depuis Lokario.");
     }
-    chunks.push(read.value);
+    throw err;
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
 }
