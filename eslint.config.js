@@ -4,7 +4,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".vercel/**", ".netlify/**", ".data/**", "drizzle/**", "scratch/**", "public/**", "bench/.build/**"] },
+  { ignores: ["node_modules/**", ".vercel/**", ".netlify/**", ".data/**", "drizzle/**", "scratch/**", "public/**", "bench/.build/**", "dist/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -218,7 +218,7 @@ async function productImport(dovecot: DovecotServer, postgres: PostgresServer, r
 /**
  * The child as the serverless deployments run the product: bundled by esbuild (Netlify's
  * `node_bundler`, Vercel's builder do the same), then run by plain Node. Under tsx (what `npm start`
- * and the CLI use; `BENCH_IMPORT_RUNTIME=tsx` measures that) the process also holds tsx's loader
+ * and the CLI used before scripts/build.js; `BENCH_IMPORT_RUNTIME=tsx` measures that) the process also holds tsx's loader
  * thread and every module's compiled source and source map: about 70 MB more before any mail.
  */
 async function bundleChild(): Promise<string> {

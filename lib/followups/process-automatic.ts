@@ -71,6 +71,8 @@ export const processAutomaticJob: Job<FollowupParams, FollowupSummary> = {
   successMessage: "Traitement des relances automatiques terminé avec succès",
   paramsFromQuery: (query) => ({ isDryRun: ["1", "true", "yes"].includes(query.get("dry_run") ?? "") }),
   run: processAutomaticFollowups,
+  // A send started just before the deadline waits on its server up to its time-out.
+  lastStepMs: (config) => Math.max(config.smtpTimeoutMs, config.sms.timeoutMs),
 };
 
 /**

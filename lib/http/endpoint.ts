@@ -4,6 +4,7 @@
 import { type Config, loadConfig } from "../config.js";
 import type { Db } from "../db/client.js";
 import { HttpError } from "../errors.js";
+import { invocationLimitMs } from "../jobs/budget.js";
 import { type Job, type JobSummary, runJob } from "../jobs/run-job.js";
 import { createLogger, type Logger, type LogSink } from "../log.js";
 import { assertCronSecret } from "./auth.js";
@@ -17,6 +18,8 @@ export interface EndpointOptions {
   logSink?: LogSink;
   /** An already open database (the local server keeps one for its lifetime); otherwise each run opens its own. */
   db?: Db;
+  /** The function's `maxDuration` on Vercel (the job's registry entry): the limit a run's budget fits in there. */
+  maxDurationS?: number;
 }
 
 /**
@@ -32,6 +35,8 @@ export const ANY_METHOD = "*";
 export interface EndpointContext {
   config: Config;
   log: Logger;
+  /** `performance.now()` at the handler's first line: where the platform starts counting its limit. */
+  startedAtMs: number;
 }
 
 /**
@@ -47,6 +52,7 @@ export function guardedEndpoint(
   work: (req: Request, ctx: EndpointContext) => Promise<Response>,
 ): GuardedEndpoint {
   const handler = async (req: Request): Promise<Response> => {
+    const startedAtMs = performance.now();
     let log = createLogger(scope, { sink: options.logSink });
     try {
       if (!methods.includes(ANY_METHOD) && !methods.includes(req.method)) {
@@ -54,7 +60,7 @@ export function guardedEndpoint(
       }
       const config = loadConfig(options.env?.() ?? process.env);
       log = createLogger(scope, { sink: options.logSink, level: config.logLevel });
-      return await work(req, { config, log });
+      return await work(req, { config, log, startedAtMs });
     } catch (err) {
       return errorResponse(err, log);
     }
@@ -64,11 +70,12 @@ export function guardedEndpoint(
 
 /** Builds the HTTP endpoint of a job: GET or POST, behind the cron secret. */
 export function cronEndpoint<P, S extends JobSummary>(job: Job<P, S>, options: EndpointOptions = {}) {
-  return guardedEndpoint(`endpoint:${job.name}`, ["GET", "POST"], options, async (req, { config, log }) => {
+  return guardedEndpoint(`endpoint:${job.name}`, ["GET", "POST"], options, async (req, { config, log, startedAtMs }) => {
     assertCronSecret(req, config, log);
     log.info(job.triggerLogLine);
     const query = new URL(req.url).searchParams;
-    const summary = await runJob(job, job.paramsFromQuery(query), { config, log, trigger: "http", now: options.now, db: options.db });
+    const invocation = { startedAtMs, limitMs: invocationLimitMs(config.platform, "request", options.maxDurationS) };
+    const summary = await runJob(job, job.paramsFromQuery(query), { config, log, trigger: "http", now: options.now, db: options.db, invocation });
     return json(200, {
       success: true,
       message: job.successMessage,

@@ -10,12 +10,13 @@ export type Endpoint = (req: Request) => Promise<Response>;
 
 /** Every job's endpoint by its path, built with `options` (a server's environment and database, a test's log sink). */
 export function createEndpoints(options: EndpointOptions = {}, jobs: readonly JobEntry[] = JOBS): Record<string, GuardedEndpoint> {
-  return Object.fromEntries(jobs.map((entry) => [entry.path, cronEndpoint(entry.job, options)]));
+  return Object.fromEntries(jobs.map((entry) => [entry.path, cronEndpoint(entry.job, { maxDurationS: entry.maxDurationS, ...options })]));
 }
 
 /** `GET|POST` on the path of the job named `name`, reading process.env on each request (a platform entry point). */
 export function jobEndpoint(name: string): GuardedEndpoint {
-  return cronEndpoint(jobNamed(name).job);
+  const entry = jobNamed(name);
+  return cronEndpoint(entry.job, { maxDurationS: entry.maxDurationS });
 }
 
 /** The platform scheduler's handler of the job named `name` (a Netlify scheduled function). */

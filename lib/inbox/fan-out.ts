@@ -20,7 +20,7 @@ import type { Logger } from "../log.js";
 export const SYNC_ALL_PATH = "/api/inbox/integrations/sync-all";
 
 /** A child runs on its own budget, started a little after ours: wait this much past our deadline for its answer. */
-const CHILD_ANSWER_GRACE_MS = 5_000;
+export const CHILD_ANSWER_GRACE_MS = 5_000;
 
 /** The query parameter that marks a fanned-out invocation: `?fanout=child`. */
 const CHILD_MARKER = { name: "fanout", value: "child" } as const;

@@ -15,7 +15,7 @@ import {
 } from "./claim-integrations.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
 import { attachmentStorageFor } from "../storage/attachment-storage.js";
-import { childInvocationsFor, type FanoutSummary, isFanoutChildQuery, startFanout } from "./fan-out.js";
+import { CHILD_ANSWER_GRACE_MS, childInvocationsFor, type FanoutSummary, isFanoutChildQuery, startFanout } from "./fan-out.js";
 import { createSuccessRecorder } from "./success-recorder.js";
 import { type IntegrationSyncContext, syncIntegration } from "./sync-integration.js";
 
@@ -52,6 +52,8 @@ export const syncAllJob: Job<SyncParams, SyncSummary> = {
   successMessage: "Synchronisation inbox terminée avec succès",
   paramsFromQuery: (query) => (isFanoutChildQuery(query) ? { isFanoutChild: true } : {}),
   run: syncAll,
+  // IMAP sessions are cut before the deadline; only the wait for fanned-out children's answers runs past it.
+  lastStepMs: (config) => (config.fanout.maxInvocations > 0 ? CHILD_ANSWER_GRACE_MS : 0),
 };
 
 async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary> {

@@ -1,7 +1,8 @@
 // Runs one job once: opens the database, records the run in `job_runs` (with a lease, and marks
 // the runs whose lease passed without an end as abandoned), hands the job its context (database,
 // clock, budget, logger) and closes everything in `finally`. HTTP, the CLI, the local scheduler and
-// the tests all start jobs here. The run's times come from the same clock `now()` as the job's.
+// the tests all start jobs here. The run's times come from the same clock `now()` as the job's; on a
+// platform its budget runs from the invocation's start (budget.ts), so loading and connecting count.
 
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
@@ -11,7 +12,7 @@ import { type JobRunStatus, jobRuns } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { markAbandonedRuns, runLeaseUntil } from "./abandon-runs.js";
-import { type Budget, startBudget } from "./budget.js";
+import { type Budget, type Invocation, runBudgetMs, startBudget } from "./budget.js";
 
 /** Who started a run; `operator` is a button of the operator's page. */
 export type Trigger = "http" | "cli" | "schedule" | "operator" | "test";
@@ -42,6 +43,11 @@ export interface Job<P, S extends JobSummary> {
   /** Job parameters read from a request's query string (e.g. a dry run). */
   paramsFromQuery(query: URLSearchParams): P;
   run(ctx: JobContext, params: P): Promise<S>;
+  /**
+   * How long the step the job started just before its deadline may still run past it (a send waiting
+   * on its server); a platform's limit keeps that much room after the budget. None when omitted.
+   */
+  lastStepMs?(config: Config): number;
 }
 
 /** The database could not be reached: nothing could be done at all. */
@@ -61,6 +67,8 @@ export interface RunJobOptions {
   db?: Db;
   /** Ends the run's budget early (shutdown): the job stops taking new work and returns. */
   stopSignal?: AbortSignal;
+  /** The platform invocation the run is in (an endpoint): the budget counts from its start, within its limit. */
+  invocation?: Invocation;
 }
 
 export type RunResult<S> = S & { runId: string; durationMs: number };
@@ -74,7 +82,8 @@ export async function runJob<P, S extends JobSummary>(
   const runId = randomUUID();
   const now = options.now ?? (() => new Date());
   const log = options.log.with({ job: job.name, run: runId });
-  const startedMs = performance.now();
+  const startedMs = options.invocation?.startedAtMs ?? performance.now();
+  const budgetMs = runBudgetMs(options.config.runBudgetMs, options.invocation?.limitMs, job.lastStepMs?.(options.config) ?? 0);
   const opened = options.db ? undefined : await openDb(options.config.database).catch((err: unknown) => {
     throw new DatabaseUnavailableError(err);
   });
@@ -83,7 +92,7 @@ export async function runJob<P, S extends JobSummary>(
     const startedAt = now();
     try {
       await db.insert(jobRuns).values({
-        runId, job: job.name, trigger: options.trigger, startedAt, leaseUntil: runLeaseUntil(startedAt, options.config.runBudgetMs),
+        runId, job: job.name, trigger: options.trigger, startedAt, leaseUntil: runLeaseUntil(startedAt, budgetMs),
       });
     } catch (err) {
       throw new DatabaseUnavailableError(err);
@@ -93,7 +102,8 @@ export async function runJob<P, S extends JobSummary>(
       return [];
     });
     if (abandoned.length > 0) log.warn("runs that never recorded their end marked abandoned", { runs: abandoned });
-    const budget = startBudget(options.config.runBudgetMs, options.stopSignal);
+    // From the invocation's start when there is one (the platform counts from there); else from now.
+    const budget = startBudget(budgetMs, options.stopSignal, options.invocation?.startedAtMs);
     let summary: S;
     try {
       summary = await job.run({ db, config: options.config, log, now, budget, runId, trigger: options.trigger }, params);
@@ -104,7 +114,7 @@ export async function runJob<P, S extends JobSummary>(
     }
     const durationMs = Math.round(performance.now() - startedMs);
     await finishRun(db, runId, now(), "success", { ...summary, durationMs });
-    log.info("run finished", { durationMs, ...flatCounts(summary) });
+    log.info("run finished", { durationMs, budgetMs, ...flatCounts(summary) });
     return { ...summary, runId, durationMs };
   } finally {
     await opened?.close();

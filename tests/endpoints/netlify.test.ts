@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
+import { RUN_LEASE_GRACE_MS } from "../../lib/jobs/abandon-runs.js";
+import { FINISH_MARGIN_MS } from "../../lib/jobs/budget.js";
 import processAutomaticFn, { config as processAutomaticConfig } from "../../netlify/functions/process-automatic.mjs";
 import processAutomaticScheduled, { config as processAutomaticSchedule } from "../../netlify/functions/process-automatic-scheduled.mjs";
 import syncAllFn, { config as syncAllConfig } from "../../netlify/functions/sync-all.mjs";
@@ -14,6 +16,8 @@ const vercel = JSON.parse(readFileSync(new URL("../../vercel.json", import.meta.
   crons: { path: string; schedule: string }[];
 };
 const scheduleOf = (path: string) => vercel.crons.find((c) => c.path === path)?.schedule;
+/** What Netlify sets in its functions at run time ("Environment variables and functions"); not NETLIFY. */
+const NETLIFY_RUN_TIME_ENV = { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95" };
 
 describe("Netlify functions", () => {
   let database: TestDatabase;
@@ -89,6 +93,20 @@ describe("Netlify functions", () => {
     }
     const runs = await database.db.select().from(jobRuns).where(eq(jobRuns.trigger, "schedule"));
     expect(runs.filter((r) => r.job === "followups")).toHaveLength(3);
+  });
+
+  it("give a scheduled follow-up run a budget whose last send, at its SMTP time-out, still ends before Netlify's 30 s", async () => {
+    Object.assign(process.env, NETLIFY_RUN_TIME_ENV);
+    try {
+      const response = await processAutomaticScheduled(new Request("https://site.netlify.app/.netlify/functions/process-automatic-scheduled", { method: "POST" }));
+      expect(response.status).toBe(200);
+      const { runId } = (await response.json()) as { runId: string };
+      const [run] = await database.db.select().from(jobRuns).where(eq(jobRuns.runId, runId));
+      const budgetMs = run!.leaseUntil!.getTime() - run!.startedAt.getTime() - RUN_LEASE_GRACE_MS;
+      expect(budgetMs + 15_000 + FINISH_MARGIN_MS).toBeLessThanOrEqual(30_000);
+    } finally {
+      for (const name of Object.keys(NETLIFY_RUN_TIME_ENV)) delete process.env[name];
+    }
   });
 
   it("run the scheduled job in production even with no CRON_SECRET, which the scheduler could not send anyway", async () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +14,7 @@ const FUNCTIONS = {
   "/api/followups/process-automatic": "Traitement des relances automatiques terminé avec succès",
 };
 /** What a deployment would not upload, or that only matters here. */
-const NOT_DEPLOYED = new Set(["node_modules", ".git", ".data", ".vercel", "scratch", "coverage"]);
+const NOT_DEPLOYED = new Set(["node_modules", ".git", ".data", ".vercel", "scratch", "coverage", "dist"]);
 
 describe("vercel build output", () => {
   let outDir: string;
@@ -70,6 +70,19 @@ describe("vercel build output", () => {
     expect(existsSync(join(outDir, "static", "index.html"))).toBe(true);
     expect(existsSync(join(outDir, "static", "lib"))).toBe(false);
     expect(existsSync(join(outDir, "static", "package.json"))).toBe(false);
+  });
+
+  it("leaves PGlite and the migrations' SQL out of every function, keeping the journal the health check reads", () => {
+    const functionDirs = readdirSync(join(outDir, "functions"), { recursive: true, encoding: "utf8" })
+      .filter((path) => path.endsWith(".func"))
+      .map((path) => join(outDir, "functions", path));
+    expect(functionDirs.length).toBeGreaterThanOrEqual(8);
+    for (const dir of functionDirs) {
+      expect(existsSync(join(dir, "node_modules/@electric-sql/pglite")), dir).toBe(false);
+      const migrations = existsSync(join(dir, "drizzle")) ? readdirSync(join(dir, "drizzle")) : [];
+      expect(migrations.filter((f) => f.endsWith(".sql")), dir).toEqual([]);
+    }
+    expect(existsSync(join(outDir, "functions/api/health.func/drizzle/meta/_journal.json"))).toBe(true);
   });
 
   it("builds the health check with the migrations it compares against, public and private-free", async () => {

@@ -6,7 +6,6 @@ import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
@@ -19,8 +18,8 @@ import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { createMailbox } from "../support/mailbox.js";
 import { runCli } from "../endpoints/run-cli.js";
 import { seedCompany } from "../followups/seed.js";
+import { CLI_BIN, cliPath } from "../endpoints/run-cli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lokario-cron.js", import.meta.url));
 
 /** The running command: the URL it printed, what to type into it, and how it ended. */
 interface RunningConnect {
@@ -30,9 +29,9 @@ interface RunningConnect {
 }
 
 function startConnect(args: string[], env: Record<string, string>): RunningConnect {
-  const child = spawn(process.execPath, [BIN, "integrations", "connect", ...args], {
+  const child = spawn(CLI_BIN, ["integrations", "connect", ...args], {
     cwd: mkdtempSync(join(tmpdir(), "lokario-cli-")),
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: cliPath(), HOME: process.env.HOME, ...env },
     stdio: ["pipe", "pipe", "pipe"],
     timeout: 60_000,
   });
