@@ -66,7 +66,12 @@ export function createS3Storage(settings: S3Settings): BucketStorage {
       assertSafeKey(key);
       const [client, { Upload }] = await Promise.all([s3ClientFor(settings), import("@aws-sdk/lib-storage")]);
       let sizeBytes = 0;
-      const body = Buffer.isBuffer(content) ? content : Readable.from(counted(content, (n) => (sizeBytes += n)), { objectMode: false });
+      // What the source itself threw (an attachment over the size limit), told apart from the
+      // abort the SDK causes when it stops reading after a failed part.
+      let sourceError: unknown = null;
+      const body = Buffer.isBuffer(content)
+        ? content
+        : Readable.from(counted(content, (n) => (sizeBytes += n), (err) => (sourceError = err)), { objectMode: false });
       // One part in flight (queueSize 1): the next is read from the decoder only once this one is
       // sent, so the attachment flows at the store's pace. A failure aborts the multipart upload
       // (lib-storage's default), so nothing half-written becomes visible under the key.
@@ -76,9 +81,8 @@ export function createS3Storage(settings: S3Settings): BucketStorage {
       } catch (err) {
         // Stop reading the source: the caller drains it (a parser waits for its end).
         if (body instanceof Readable) body.destroy();
-        // The source's own failure (an attachment over the size limit) is the caller's to read.
-        if (!Buffer.isBuffer(content) && content.errored) throw content.errored;
-        throw s3Error("upload", key, err);
+        // The source's own failure is the caller's to read.
+        throw sourceError ?? s3Error("upload", key, err);
       }
       return { path: pathOf(key), sizeBytes: Buffer.isBuffer(content) ? content.length : sizeBytes };
     },
@@ -187,9 +191,31 @@ function s3Error(operation: string, key: string, err: unknown): Error {
   return new Error(`bucket ${operation} of ${key} failed: ${name}${message}${status ? ` (HTTP ${status})` : ""}`, { cause: err });
 }
 
-async function* counted(source: Readable, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const chunk of source as AsyncIterable<Buffer>) {
-    onBytes(chunk.length);
-    yield chunk;
+/**
+ * `source`'s chunks, counted. `onError` hears only what reading `source` threw, not an error the
+ * consumer throws in at a `yield` (a stream destroyed by the SDK ends its generator that way).
+ */
+async function* counted(source: Readable, onBytes: (n: number) => void, onError: (err: unknown) => void): AsyncGenerator<Buffer> {
+  const chunks = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let isDone = false;
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (err) {
+        isDone = true;
+        onError(err);
+        throw err;
+      }
+      if (next.done) {
+        isDone = true;
+        return;
+      }
+      onBytes(next.value.length);
+      yield next.value;
+    }
+  } finally {
+    if (!isDone) await chunks.return?.();
   }
 }

@@ -1,9 +1,10 @@
 // A real S3-API server for tests: s3rver (the file system behind the S3 REST API, signature V4
 // checked, multipart uploads), started once per run by global-setup on a free loopback port; each
 // test makes buckets of its own (s3-bucket.ts: a directory, as s3rver's own CreateBucket refuses the
-// SDK's signature of a bucket path, whose trailing slash it drops). `startS3Front` puts an HTTP front before it that can misbehave on
-// demand (refuse part N of a multipart upload or every request, hang up, alter the bytes read back)
-// and logs every request, as a store failing mid-import would.
+// SDK's signature of a bucket path, whose trailing slash it drops). `startS3Front` puts an HTTP
+// front before it that can misbehave on demand (refuse part N of a multipart upload or every
+// request, hang up, hang, alter the bytes read back) and logs every request, as a store failing
+// mid-import would.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
@@ -56,9 +57,10 @@ export interface S3Front {
   requests: S3Request[];
   /**
    * From now on, requests `matching` fail: `error` answers 500 InternalError (a store refusing),
-   * `hang-up` closes the connection without an answer (a store going away).
+   * `hang-up` closes the connection without an answer (a store going away), `stall` reads the
+   * request and never answers (a store hanging).
    */
-  refuse(matching: (r: S3Request) => boolean, how?: "error" | "hang-up"): void;
+  refuse(matching: (r: S3Request) => boolean, how?: "error" | "hang-up" | "stall"): void;
   /** From now on, the bytes of objects read back come altered (one byte flipped). */
   alterReads(): void;
   /** Forward everything faithfully again. */
@@ -75,7 +77,7 @@ export const anyRequest = () => true;
 export async function startS3Front(targetPort: number): Promise<S3Front> {
   const requests: S3Request[] = [];
   const sockets = new Set<Socket>();
-  let refusal: { matching: (r: S3Request) => boolean; how: "error" | "hang-up" } | null = null;
+  let refusal: { matching: (r: S3Request) => boolean; how: "error" | "hang-up" | "stall" } | null = null;
   let isAlteringReads = false;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -88,6 +90,7 @@ export async function startS3Front(targetPort: number): Promise<S3Front> {
         return;
       }
       req.resume();
+      if (refusal.how === "stall") return;
       req.on("end", () => {
         res.writeHead(500, { "content-type": "application/xml" });
         res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>');
