@@ -49,6 +49,8 @@ export interface S3Request {
   /** `/bucket/key`, decoded. */
   path: string;
   query: Record<string, string>;
+  /** Whether it reached the server (false: the front refused it). */
+  isForwarded: boolean;
 }
 
 export interface S3Front {
@@ -63,7 +65,9 @@ export interface S3Front {
   refuse(matching: (r: S3Request) => boolean, how?: "error" | "hang-up" | "stall"): void;
   /** From now on, the bytes of objects read back come altered (one byte flipped). */
   alterReads(): void;
-  /** Forward everything faithfully again. */
+  /** From now on, each request waits for `hook` before it is forwarded (a test acting at that moment). */
+  beforeForwarding(hook: ((r: S3Request) => Promise<void> | void) | null): void;
+  /** Forward everything faithfully again, at once. */
   heal(): void;
   close(): Promise<void>;
 }
@@ -79,10 +83,13 @@ export async function startS3Front(targetPort: number): Promise<S3Front> {
   const sockets = new Set<Socket>();
   let refusal: { matching: (r: S3Request) => boolean; how: "error" | "hang-up" | "stall" } | null = null;
   let isAlteringReads = false;
+  let hook: ((r: S3Request) => Promise<void> | void) | null = null;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://front");
-    const seen: S3Request = { method: req.method ?? "GET", path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams) };
+    const seen: S3Request = {
+      method: req.method ?? "GET", path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams), isForwarded: false,
+    };
     requests.push(seen);
     if (refusal?.matching(seen)) {
       if (refusal.how === "hang-up") {
@@ -97,7 +104,12 @@ export async function startS3Front(targetPort: number): Promise<S3Front> {
       });
       return;
     }
+    seen.isForwarded = true;
     const alter = isAlteringReads && seen.method === "GET";
+    req.pause();
+    void Promise.resolve(hook?.(seen)).then(() => forward(req, res, alter));
+  });
+  const forward = (req: IncomingMessage, res: ServerResponse, alter: boolean) => {
     const upstream = httpRequest({ host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       if (alter && answer.statusCode === 200) answer.pipe(flipFirstByte()).pipe(res);
@@ -105,7 +117,7 @@ export async function startS3Front(targetPort: number): Promise<S3Front> {
     });
     upstream.on("error", () => res.destroy());
     req.pipe(upstream);
-  });
+  };
   server.on("connection", (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -121,9 +133,13 @@ export async function startS3Front(targetPort: number): Promise<S3Front> {
     alterReads: () => {
       isAlteringReads = true;
     },
+    beforeForwarding: (next) => {
+      hook = next;
+    },
     heal: () => {
       refusal = null;
       isAlteringReads = false;
+      hook = null;
     },
     close: () =>
       new Promise<void>((resolve) => {
