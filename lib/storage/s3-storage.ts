@@ -1,23 +1,17 @@
 // The store in an S3-API bucket (AWS S3, Cloudflare R2, Scaleway, OVHcloud Object Storage…), through
-// the official AWS SDK. Content is uploaded as it is read, in parts of PART_SIZE_BYTES, never whole
-// in memory; paths handed out read `s3://<bucket>/<key>`. The SDK is loaded on first use, so
-// deployments without a bucket never pay for it.
+// the official AWS SDK. Content is uploaded as it is read, in parts of 5 MiB (upload-in-parts.ts),
+// never whole in memory; paths handed out read `s3://<bucket>/<key>`. The SDK is loaded on first
+// use, so deployments without a bucket never pay for it.
 
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Settings } from "../config.js";
 import { type AttachmentStorage, assertSafeKey } from "./store-contract.js";
+import { StoreError, uploadInParts } from "./upload-in-parts.js";
 
 /** Paths of the bucket store start with this: `s3://<bucket>/<key>`. */
 export const S3_PATH_PREFIX = "s3://";
-
-/**
- * Bytes held per upload. 5 MiB is S3's smallest part (but the last), so an upload holds one part
- * being filled and one being sent, about 10 MB, whatever the attachment's size; 10,000 parts (S3's
- * limit) still reach 50 GB, far above MAX_ATTACHMENT_BYTES.
- */
-export const PART_SIZE_BYTES = 5 * 1024 * 1024;
 
 /** A bucket store, with what moving files into it needs besides the common calls. */
 export interface BucketStorage extends AttachmentStorage {
@@ -64,27 +58,13 @@ export function createS3Storage(settings: S3Settings): BucketStorage {
 
     async put(key, content) {
       assertSafeKey(key);
-      const [client, { Upload }] = await Promise.all([s3ClientFor(settings), import("@aws-sdk/lib-storage")]);
-      let sizeBytes = 0;
-      // What the source itself threw (an attachment over the size limit), told apart from the
-      // abort the SDK causes when it stops reading after a failed part.
-      let sourceError: unknown = null;
-      const body = Buffer.isBuffer(content)
-        ? content
-        : Readable.from(counted(content, (n) => (sizeBytes += n), (err) => (sourceError = err)), { objectMode: false });
-      // One part in flight (queueSize 1): the next is read from the decoder only once this one is
-      // sent, so the attachment flows at the store's pace. A failure aborts the multipart upload
-      // (lib-storage's default), so nothing half-written becomes visible under the key.
-      const upload = new Upload({ client, params: { Bucket: bucket, Key: key, Body: body }, partSize: PART_SIZE_BYTES, queueSize: 1 });
+      const client = await s3ClientFor(settings);
       try {
-        await upload.done();
+        return { path: pathOf(key), sizeBytes: await uploadInParts(client, bucket, key, content) };
       } catch (err) {
-        // Stop reading the source: the caller drains it (a parser waits for its end).
-        if (body instanceof Readable) body.destroy();
-        // The source's own failure is the caller's to read.
-        throw sourceError ?? s3Error("upload", key, err);
+        // The source's own failure (an attachment over the size limit) is the caller's to read.
+        throw err instanceof StoreError ? s3Error("upload", key, err.cause) : err;
       }
-      return { path: pathOf(key), sizeBytes: Buffer.isBuffer(content) ? content.length : sizeBytes };
     },
 
     async remove(path) {
@@ -189,33 +169,4 @@ function s3Error(operation: string, key: string, err: unknown): Error {
   const status = e.$metadata?.httpStatusCode;
   const name = e.name && e.name !== "Error" && !message.startsWith(e.name) ? `${e.name}: ` : "";
   return new Error(`bucket ${operation} of ${key} failed: ${name}${message}${status ? ` (HTTP ${status})` : ""}`, { cause: err });
-}
-
-/**
- * `source`'s chunks, counted. `onError` hears only what reading `source` threw, not an error the
- * consumer throws in at a `yield` (a stream destroyed by the SDK ends its generator that way).
- */
-async function* counted(source: Readable, onBytes: (n: number) => void, onError: (err: unknown) => void): AsyncGenerator<Buffer> {
-  const chunks = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  let isDone = false;
-  try {
-    for (;;) {
-      let next: IteratorResult<Buffer>;
-      try {
-        next = await chunks.next();
-      } catch (err) {
-        isDone = true;
-        onError(err);
-        throw err;
-      }
-      if (next.done) {
-        isDone = true;
-        return;
-      }
-      onBytes(next.value.length);
-      yield next.value;
-    }
-  } finally {
-    if (!isDone) await chunks.return?.();
-  }
 }
