@@ -27,6 +27,7 @@ import { companies, inboxIntegrations } from "../lib/db/schema.js";
 import type { DovecotServer } from "../tests/support/dovecot.js";
 import { startFaultProxy } from "../tests/support/fault-proxy.js";
 import type { PostgresServer } from "../tests/support/postgres.js";
+import { type S3Server, startS3Server, TEST_S3_ACCESS_KEY_ID, TEST_S3_REGION, TEST_S3_SECRET_ACCESS_KEY } from "../tests/support/s3-server.js";
 import { median } from "./median.js";
 import type { Figure } from "./run.js";
 
@@ -35,10 +36,13 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_IMPORT_ROUNDS ?? 3));
 const DB_RTT_MS = Number(process.env.BENCH_IMPORT_DB_RTT_MS ?? 0);
 // Other mailboxes and stores: one message in BENCH_IMPORT_ATTACHMENT_EVERY (default 24) carries an
 // attachment of BENCH_IMPORT_ATTACHMENT_MB (default: 0.5 to 4.5 MB); BENCH_IMPORT_STORAGE=database
-// keeps attachments in the database, as on Vercel and Netlify (default: a local directory).
+// keeps attachments in the database, as on Vercel and Netlify without a bucket, and
+// BENCH_IMPORT_STORAGE=s3 in a bucket of a local S3-API server (s3rver, in the bench's own process,
+// so that its memory is not the import's); default: a local directory.
 const ATTACHMENT_EVERY = Math.max(1, Number(process.env.BENCH_IMPORT_ATTACHMENT_EVERY ?? 24));
 const ATTACHMENT_MB = Number(process.env.BENCH_IMPORT_ATTACHMENT_MB ?? 0);
-const STORAGE = process.env.BENCH_IMPORT_STORAGE === "database" ? "database" : "local";
+const STORAGE = (["database", "s3"] as const).find((s) => s === process.env.BENCH_IMPORT_STORAGE) ?? "local";
+const STORAGE_LABEL = { local: "a directory", database: "the database", s3: "an S3 bucket (s3rver)" }[STORAGE];
 /** glibc's arena cap for the product's process (README, "Memory"); empty: glibc's default. */
 const MALLOC_ARENA_MAX = process.env.MALLOC_ARENA_MAX ?? "2";
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
@@ -62,14 +66,15 @@ export async function benchFirstImport(dovecot: DovecotServer, postgres: Postgre
   const bytes = deliverMailbox(dovecot);
   const label = `${MESSAGES} messages / ${Math.round(bytes / 1e6)} MB`;
   console.error(`first import: mailbox of ${label}; ${machine()}; ${mbsync.stdout.trim()}; ` +
-    `product with MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX || "(glibc default)"}, attachments in ${STORAGE === "database" ? "the database" : "a directory"}` +
+    `product with MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX || "(glibc default)"}, attachments in ${STORAGE_LABEL}` +
     `${DB_RTT_MS > 0 ? `, PostgreSQL ${DB_RTT_MS} ms away` : ""}`);
 
+  const s3 = STORAGE === "s3" ? await startS3Server() : null;
   const rounds: { rawMs: number; mbsyncMs: number; product: ChildReport }[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const rawMs = await rawFetch(dovecot);
     const mbsyncMs = runMbsync(dovecot);
-    const product = await productImport(dovecot, postgres, round);
+    const product = await productImport(dovecot, postgres, round, s3);
     if (product.imported !== MESSAGES) throw new Error(`first import stored ${product.imported} of ${MESSAGES} messages`);
     console.error(
       `first import, round ${round}/${ROUNDS}: raw fetch ${(rawMs / 1000).toFixed(1)} s, mbsync ${(mbsyncMs / 1000).toFixed(1)} s, ` +
@@ -78,6 +83,7 @@ export async function benchFirstImport(dovecot: DovecotServer, postgres: Postgre
     );
     rounds.push({ rawMs, mbsyncMs, product });
   }
+  await s3?.stop();
   const medianOf = (pick: (r: (typeof rounds)[number]) => number) => median(rounds.map(pick));
   // The names stay those of bench/baseline.json (one round then): medians over rounds, highest peak.
   return [
@@ -176,7 +182,7 @@ function runMbsync(dovecot: DovecotServer): number {
 }
 
 /** The product's first import, in a child process of its own so that its peak RSS is its own. */
-async function productImport(dovecot: DovecotServer, postgres: PostgresServer, round: number): Promise<ChildReport> {
+async function productImport(dovecot: DovecotServer, postgres: PostgresServer, round: number, s3: S3Server | null): Promise<ChildReport> {
   const database = `bench_import_${round}`;
   const admin = new pg.Client({ connectionString: postgres.url("postgres") });
   await admin.connect();
@@ -201,6 +207,7 @@ async function productImport(dovecot: DovecotServer, postgres: PostgresServer, r
     DATABASE_URL: distant ? url.replace(`:${postgres.port}/`, `:${distant.port}/`) : url, ENCRYPTION_KEY, LOG_LEVEL: "silent", RUN_BUDGET_MS: "900000",
     MALLOC_ARENA_MAX,
     ATTACHMENTS_STORAGE: STORAGE, ATTACHMENTS_DIR: attachmentsDir, ALLOW_PRIVATE_MAIL_HOSTS: "true",
+    ...(s3 ? bucketEnv(s3, `bench-import-${round}`) : {}),
   };
   const entry = process.env.BENCH_IMPORT_RUNTIME === "tsx" ? ["--import", "tsx", CHILD] : [await bundleChild()];
   const output = await new Promise<string>((resolve, reject) => {
@@ -213,6 +220,15 @@ async function productImport(dovecot: DovecotServer, postgres: PostgresServer, r
     child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`first import child exited with ${code}`))));
   }).finally(() => distant?.close());
   return JSON.parse(output.trim().split("\n").pop()!) as ChildReport;
+}
+
+/** A fresh bucket on the bench's S3 server (a directory of s3rver's), and the variables naming it. */
+function bucketEnv(s3: S3Server, bucket: string): Record<string, string> {
+  mkdirSync(join(s3.directory, bucket));
+  return {
+    S3_BUCKET: bucket, S3_REGION: TEST_S3_REGION, S3_ENDPOINT: `http://127.0.0.1:${s3.port}`, S3_FORCE_PATH_STYLE: "true",
+    S3_ACCESS_KEY_ID: TEST_S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY: TEST_S3_SECRET_ACCESS_KEY,
+  };
 }
 
 /**

@@ -31,8 +31,26 @@ const envSchema = z.object({
   MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(25 * 1024 * 1024),
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(0).default(15 * 1024 * 1024),
   ATTACHMENTS_DIR: z.string().default("./.data/attachments"),
-  /** `local` (ATTACHMENTS_DIR) or `database`; the default is `database` on Vercel and Netlify. */
-  ATTACHMENTS_STORAGE: z.enum(["local", "database"]).optional(),
+  /**
+   * `local` (ATTACHMENTS_DIR), `database` or `s3` (S3_BUCKET). The default is `s3` when a bucket is
+   * configured, else `database` on Vercel and Netlify and `local` elsewhere.
+   */
+  ATTACHMENTS_STORAGE: z.enum(["local", "database", "s3"]).optional(),
+  /**
+   * An S3-API bucket (AWS S3, Cloudflare R2, Scaleway, OVHcloud…). Names of our own, not the SDK's
+   * `AWS_*`: on Vercel and Netlify (AWS Lambda underneath) those hold the platform's credentials and
+   * region, and Lambda reserves them.
+   */
+  S3_BUCKET: z.string().optional(),
+  S3_REGION: z.string().optional(),
+  /** The provider's address (R2, Scaleway, OVHcloud, a local server); unset for AWS S3 itself. */
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  /** `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key` (MinIO, most local servers). */
+  S3_FORCE_PATH_STYLE: booleanText.default(false),
+  /** Longest wait for a connection, and for the store's next byte once connected. */
+  S3_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(20_000),
   /**
    * Set by the platforms themselves, and read to tell where this process runs (see `platformOf`).
    * Vercel exposes `VERCEL` to functions at run time; Netlify sets `NETLIFY` during builds only, and
@@ -216,7 +234,9 @@ export interface Config {
   maxMessageBytes: number;
   maxAttachmentBytes: number;
   attachmentsDir: string;
-  attachmentsStorage: "local" | "database";
+  attachmentsStorage: "local" | "database" | "s3";
+  /** The bucket, when one is configured (it may be set while another store takes new files: `attachments move-to-bucket`). */
+  s3?: S3Settings;
   sync: SyncConfig;
   fanout: FanoutConfig;
   smtp?: SmtpServerConfig;
@@ -231,6 +251,18 @@ export interface Config {
   /** Reverse proxies of our own in front of `npm start` whose X-Forwarded-For entries are trusted (lib/http/client-address.ts). */
   trustProxyHops: number;
   oauth: OAuthConfig;
+}
+
+/** An S3-API bucket and how to reach it. */
+export interface S3Settings {
+  bucket: string;
+  region: string;
+  /** Unset: AWS S3's own address for the region. */
+  endpoint?: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: boolean;
+  timeoutMs: number;
 }
 
 export interface SyncConfig {
@@ -275,6 +307,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const cronSecrets = [env.CRON_SECRET, env.CRON_SECRET_NEXT]
     .map((s) => s?.trim())
     .filter((s): s is string => typeof s === "string" && s.length > 0);
+  const s3 = s3Settings(env, isProduction);
+  // Serverless disks are wiped between requests: attachments kept there would be lost.
+  const attachmentsStorage = env.ATTACHMENTS_STORAGE ?? (s3 ? "s3" : platform === "node" ? "local" : "database");
+  if (attachmentsStorage === "s3" && !s3) throw new ConfigError("ATTACHMENTS_STORAGE=s3 needs S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY");
   const mailHosts: MailHostPolicy = {
     isPrivateAllowed: env.ALLOW_PRIVATE_MAIL_HOSTS,
     allowedPorts: allowedPortsOf(env.MAIL_ALLOWED_PORTS, env.ALLOW_PRIVATE_MAIL_HOSTS),
@@ -295,8 +331,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     maxAttachmentBytes: env.MAX_ATTACHMENT_BYTES,
     attachmentsDir: env.ATTACHMENTS_DIR,
-    // Serverless disks are wiped between requests: attachments kept there would be lost.
-    attachmentsStorage: env.ATTACHMENTS_STORAGE ?? (platform === "node" ? "local" : "database"),
+    attachmentsStorage,
+    s3,
     sync: {
       concurrency: env.SYNC_CONCURRENCY,
       concurrencyPerHost: Math.min(env.SYNC_CONCURRENCY_PER_HOST, env.SYNC_CONCURRENCY),
@@ -331,6 +367,37 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxyHops: env.TRUST_PROXY_HOPS,
     oauth: oauthConfig(env),
   };
+}
+
+/**
+ * The bucket's settings, or undefined without S3_BUCKET. Errors name the variables, never their
+ * values: an access key pasted into the wrong field would otherwise end up in a log.
+ */
+function s3Settings(env: z.infer<typeof envSchema>, isProduction: boolean): S3Settings | undefined {
+  const bucket = env.S3_BUCKET?.trim();
+  if (!bucket) return undefined;
+  // The rules shared by AWS S3, R2 and the others for new buckets: 3–63 lower-case letters, digits, dots, hyphens.
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError("S3_BUCKET is not a valid bucket name (3 to 63 lower-case letters, digits, dots or hyphens)");
+  const region = env.S3_REGION?.trim();
+  const accessKeyId = env.S3_ACCESS_KEY_ID?.trim();
+  const secretAccessKey = env.S3_SECRET_ACCESS_KEY?.trim();
+  const missing = [["S3_REGION", region], ["S3_ACCESS_KEY_ID", accessKeyId], ["S3_SECRET_ACCESS_KEY", secretAccessKey]]
+    .filter(([, value]) => !value)
+    .map(([name]) => name);
+  if (missing.length > 0 || !region || !accessKeyId || !secretAccessKey) throw new ConfigError(`S3_BUCKET needs ${missing.join(", ")}`);
+  let endpoint: string | undefined;
+  if (env.S3_ENDPOINT) {
+    const url = new URL(env.S3_ENDPOINT);
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError("S3_ENDPOINT must be an http(s) address");
+    // Credentials never travel in a URL; a path or query would be silently dropped by the SDK.
+    if (url.username || url.password || url.search || url.hash || url.pathname !== "/") {
+      throw new ConfigError("S3_ENDPOINT must be the store's address alone (scheme, host, port): no path, query or credentials");
+    }
+    // Attachments are customers' documents: in production they travel encrypted.
+    if (isProduction && url.protocol !== "https:") throw new ConfigError("S3_ENDPOINT must use https in production");
+    endpoint = url.origin;
+  }
+  return { bucket, region, endpoint, accessKeyId, secretAccessKey, forcePathStyle: env.S3_FORCE_PATH_STYLE, timeoutMs: env.S3_TIMEOUT_MS };
 }
 
 /** The global SMS provider; a chosen provider without its credentials is a mistake. */

@@ -1,6 +1,7 @@
-// Where attachment content (and the raw bytes of set-aside messages) lives: a local directory, or
-// the database itself on platforms whose disk does not outlive a request. A blob store can replace
-// either by implementing the same two calls. Paths handed out are keys, never absolute paths.
+// Where attachment content (and the raw bytes of set-aside messages) lives: a local directory, the
+// database itself on platforms whose disk does not outlive a request, or an S3-API bucket
+// (s3-storage.ts). Paths handed out are keys, never absolute paths, prefixed with `db:` or `s3://`
+// outside the directory, so a path read back says which store holds it.
 
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -12,34 +13,35 @@ import { eq, sql } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { storedFiles } from "../db/schema.js";
+import { createS3Storage, isS3Path } from "./s3-storage.js";
+import { type AttachmentStorage, assertSafeKey } from "./store-contract.js";
 
-export interface AttachmentStorage {
-  /**
-   * Writes `content` under `key`, replacing what was there (a retried import rewrites the same key
-   * instead of leaving an orphan). The content becomes visible only once complete: a failed or
-   * aborted stream leaves nothing behind. Resolves to the path to store in `file_path`.
-   */
-  put(key: string, content: Readable | Buffer): Promise<{ path: string; sizeBytes: number }>;
-  /** Reads back what `put` stored under `path`. */
-  open(path: string): Readable;
-  /** Deletes what `put` stored under `path`; nothing there is not an error. */
-  remove(path: string): Promise<void>;
-}
-
-/**
- * A key is a relative path of plain segments: letters, digits, `.`, `_`, `-`, separated by `/`.
- * Anything else (absolute paths, `..`, backslashes, NUL, empty segments) is refused, so no key can
- * name a file outside the store whatever its origin.
- */
-const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
-const MAX_KEY_LENGTH = 512;
+export type { AttachmentStorage } from "./store-contract.js";
 
 /** Paths of the database store start with this, so a reader can tell where content lives. */
-const DATABASE_PATH_PREFIX = "db:";
+export const DATABASE_PATH_PREFIX = "db:";
 
-/** The store the configuration names: a local directory, or the database itself. */
+/**
+ * Writes go to the store the configuration names; reads and deletes go to the store a path names,
+ * so files written before a change of store (or not yet moved to the bucket) stay readable.
+ */
 export function attachmentStorageFor(config: Config, db: Db): AttachmentStorage {
-  return config.attachmentsStorage === "database" ? createDatabaseStorage(db) : createLocalStorage(config.attachmentsDir);
+  const database = createDatabaseStorage(db);
+  const local = createLocalStorage(config.attachmentsDir);
+  const bucket = config.s3 ? createS3Storage(config.s3) : undefined;
+  const storeOf = (path: string): AttachmentStorage => {
+    if (path.startsWith(DATABASE_PATH_PREFIX)) return database;
+    if (!isS3Path(path)) return local;
+    if (!bucket) throw new Error("this file is in a bucket, and no bucket is configured (S3_BUCKET)");
+    return bucket;
+  };
+  const writer = config.attachmentsStorage === "s3" ? bucket : config.attachmentsStorage === "database" ? database : local;
+  if (!writer) throw new Error("ATTACHMENTS_STORAGE=s3 without a bucket");
+  return {
+    put: (key, content) => writer.put(key, content),
+    open: (path) => storeOf(path).open(path),
+    remove: (path) => storeOf(path).remove(path),
+  };
 }
 
 /** The store in a local directory (created on first write). */
@@ -116,12 +118,6 @@ export function createDatabaseStorage(db: Db): AttachmentStorage {
       await db.delete(storedFiles).where(eq(storedFiles.key, path.slice(DATABASE_PATH_PREFIX.length)));
     },
   };
-}
-
-function assertSafeKey(key: string): void {
-  if (key.length > MAX_KEY_LENGTH || !SAFE_KEY.test(key) || key.split("/").some((s) => s === "." || s === "..")) {
-    throw new Error(`unsafe attachment storage key: ${JSON.stringify(key.slice(0, 80))}`);
-  }
 }
 
 async function collect(stream: Readable): Promise<Buffer> {

@@ -32,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   "inbox quarantine": async () => (await import("./inbox-quarantine.js")).listQuarantineCommand,
   "inbox reimport": async () => (await import("./inbox-quarantine.js")).reimportCommand,
   "inbox reset-folder": async () => (await import("./inbox-reset-folder.js")).resetFolderCommand,
+  "attachments move-to-bucket": async () => (await import("./attachments-move.js")).moveToBucketCommand,
 };
 
 /** Runs one command line and returns the process exit code. */

@@ -74,6 +74,9 @@ Commands
   inbox reimport ID             Import a set-aside message again from its kept raw bytes (after a fix).
   inbox reset-folder ID         Let a folder stopped by repeated UIDVALIDITY changes sync again (a recent-window resync).
       --folder NAME             The folder (default INBOX)
+  attachments move-to-bucket    Move the files kept in the database (stored_files) to the S3 bucket (S3_BUCKET):
+                                each read back and checked before its rows change; safe to cut and run again.
+      --batch-files N           Files checked per transaction (default 50)
 
 Options for every command
   --json                        Machine-readable output (sync and followups run always print JSON)

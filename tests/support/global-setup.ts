@@ -1,4 +1,4 @@
-// Starts the real peers once per test run (Dovecot, PostgreSQL, the Neon WebSocket proxy), migrates a
+// Starts the real peers once per test run (Dovecot, PostgreSQL, the Neon WebSocket proxy, an S3 server), migrates a
 // template database that each test file clones, and stops everything at the end.
 
 import pg from "pg";
@@ -9,6 +9,7 @@ import { type AuthorizationServerInfo, startAuthorizationServer } from "./author
 import { type DovecotInfo, startDovecot } from "./dovecot.js";
 import { startNeonWsProxy } from "./neon-ws-proxy.js";
 import { startPostgres } from "./postgres.js";
+import { startS3Server } from "./s3-server.js";
 
 export const TEMPLATE_DATABASE = "lokario_template";
 
@@ -18,13 +19,15 @@ declare module "vitest" {
     authorizationServer: AuthorizationServerInfo;
     postgresPort: number;
     neonWsProxy: string;
+    s3Port: number;
+    s3Directory: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Before Dovecot: Dovecot's OAuth2 logins are checked against this server's introspection.
   const authorizationServer = await startAuthorizationServer();
-  const [dovecot, postgres, proxy] = await Promise.all([startDovecot(authorizationServer), startPostgres(), startNeonWsProxy()]);
+  const [dovecot, postgres, proxy, s3] = await Promise.all([startDovecot(authorizationServer), startPostgres(), startNeonWsProxy(), startS3Server()]);
   const admin = new pg.Client({ connectionString: postgres.url("postgres") });
   await admin.connect();
   await admin.query(`create database ${TEMPLATE_DATABASE}`);
@@ -39,9 +42,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("authorizationServer", authorizationInfo);
   project.provide("postgresPort", postgres.port);
   project.provide("neonWsProxy", proxy.address);
+  project.provide("s3Port", s3.port);
+  project.provide("s3Directory", s3.directory);
 
   return async () => {
     await proxy.stop();
+    await s3.stop();
     await Promise.all([dovecot.stop(), postgres.stop()]);
     await authorizationServer.stop();
   };
