@@ -244,8 +244,8 @@ export const oauthAuthorizationRequests = pgTable("oauth_authorization_requests"
 /**
  * Added: the UID cursor of one folder of one integration (RFC 3501 UIDVALIDITY + last UID seen).
  * `backfill_until_uid`: the highest UID that existed when a first sync or a UIDVALIDITY resync began;
- * UIDs up to it are imported only inside the recent window and as backfill (never triggering
- * automation), even when that import spans several runs.
+ * UIDs up to it are imported only inside the recent window, as backfill (never triggering
+ * automation) unless dated after the mailbox was connected, even when that import spans several runs.
  */
 export const inboxFolderCursors = pgTable(
   "inbox_folder_cursors",
@@ -289,8 +289,8 @@ export const conversations = pgTable(
  * `company_id` and `mailbox_address` (the company mailbox it was imported from, by its lower-cased
  * address: kept when the integration is disabled, removed or added again, so that a message is one
  * row per company mailbox whatever the integration's id),
- * `html_content`, `is_auto_reply`, `is_bounce`, `is_backfill` (imported by a first sync: never
- * triggers automation), `size_bytes`, `imported_at`.
+ * `html_content`, `is_auto_reply`, `is_bounce`, `is_backfill` (found by a first sync, dated before
+ * the mailbox was connected: never triggers automation), `size_bytes`, `imported_at`.
  */
 export const inboxMessages = pgTable(
   "inbox_messages",

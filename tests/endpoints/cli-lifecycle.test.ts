@@ -132,14 +132,18 @@ describe("lokario-cron integrations lifecycle", () => {
     expect(await rowOf(id)).toMatchObject({ smtpServer: null, smtpPort: null, smtpPassword: null, tlsRejectUnauthorized: true, imapPort: 143 });
   });
 
-  it("resets the folder cursors when the server changes, and says so", async () => {
+  it("resets the folder cursors when the server changes, and says so; what the new account holds is then backfill", async () => {
     const { integrationId } = await syncedMailbox();
+    const connectedAt = new Date(Date.now() - 86_400_000);
+    await database.db.update(inboxIntegrations).set({ connectedAt }).where(eq(inboxIntegrations.id, integrationId));
     expect(await database.db.select().from(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, integrationId))).not.toEqual([]);
     const result = await runCli(["integrations", "update", String(integrationId), "--server", "localhost"], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Warning: a new server or login means new UIDs: the \d+ folder cursor\(s\) were reset/);
     expect(await database.db.select().from(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, integrationId))).toEqual([]);
     expect(await database.db.select().from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId))).toHaveLength(2);
+    // Connected anew: the mail it held until now comes in as backfill, not as a flood of new mail.
+    expect((await rowOf(integrationId))!.connectedAt.getTime()).toBeGreaterThan(connectedAt.getTime() + 3_600_000);
   });
 
   it("chooses the folders a mailbox syncs with --folders, and refuses a folder it does not know", async () => {
