@@ -8,7 +8,7 @@ import type { Db } from "../db/client.js";
 import { type FolderRole, inboxFolderCursors, inboxIntegrations } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import { imapLogin } from "../mail/imap.js";
-import { duplicateMailboxError, isDuplicateMailboxError } from "./duplicate-mailbox.js";
+import { duplicateMailboxError, findTwinMailboxes, isDuplicateMailboxError } from "./duplicate-mailbox.js";
 
 const IMPLICIT_TLS_PORT = 993;
 const STARTTLS_PORT = 143;
@@ -144,5 +144,7 @@ async function duplicateOf(db: Db, id: number, changes: IntegrationChanges, caus
     imapUsername: changes.imapUsername === undefined ? row?.imapUsername ?? null : changes.imapUsername,
     emailAddress: changes.emailAddress ?? row?.emailAddress ?? null,
   });
-  return duplicateMailboxError(login ?? "?", changes.imapServer ?? row?.imapServer ?? "?", row?.companyId ?? 0, cause);
+  const mailbox = { companyId: row?.companyId ?? 0, login: login ?? "?", imapServer: changes.imapServer ?? row?.imapServer ?? "?" };
+  const [twin] = row ? (await findTwinMailboxes(db, mailbox, id)).filter((t) => t.isActive) : [];
+  return duplicateMailboxError(mailbox, twin, cause);
 }

@@ -63,13 +63,17 @@ describe("lokario-cron integrations lifecycle", () => {
     return { mailbox, ...ids };
   }
 
-  it("refuses the same mailbox twice for a company, whatever the case of its login and server, and says which", async () => {
+  it("refuses the same mailbox twice for a company, whatever the case of its login and server, and names the mailbox in the way", async () => {
     const companyId = await addCompany();
     const first = await add(companyId, "contact@martin.fr", "imap.martin.fr");
     expect(first.code).toBe(0);
+    const { id: firstId } = JSON.parse(first.stdout) as { id: number };
     const second = await add(companyId, "Contact@Martin.fr", "IMAP.martin.fr");
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain(`company ${companyId} already has an active mailbox for Contact@Martin.fr on IMAP.martin.fr`);
+    expect(second.stderr).toContain(
+      `company ${companyId} already has an active mailbox for Contact@Martin.fr on IMAP.martin.fr: ` +
+        `integration ${firstId} (contact@martin.fr on imap.martin.fr, active). Change that one instead (lokario-cron integrations update ${firstId})`,
+    );
     expect(await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.companyId, companyId))).toHaveLength(1);
 
     // Another company may hold the same account (an accountant's shared mailbox), and so may another server.
@@ -96,9 +100,26 @@ describe("lokario-cron integrations lifecycle", () => {
     const [second] = await insert();
     const enabled = await runCli(["integrations", "enable", String(first!.id)], env);
     expect(enabled.code).toBe(1);
-    expect(enabled.stderr).toContain("already has an active mailbox for a@durand.fr on imap.durand.fr");
+    expect(enabled.stderr).toContain(`already has an active mailbox for a@durand.fr on imap.durand.fr: integration ${second!.id} (a@durand.fr on imap.durand.fr, active)`);
     expect((await rowOf(first!.id))!.isActive).toBe(false);
     expect((await rowOf(second!.id))!.isActive).toBe(true);
+  });
+
+  it("refuses to add again a mailbox the company has disabled, names it and says how to turn it back on", async () => {
+    const companyId = await addCompany("Menuiserie Roux");
+    const { id } = JSON.parse((await add(companyId, "atelier@roux.fr", "imap.roux.fr")).stdout) as { id: number };
+    expect((await runCli(["integrations", "disable", String(id)], env)).code).toBe(0);
+
+    const again = await add(companyId, "Atelier@Roux.fr", "imap.roux.fr");
+
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(
+      `company ${companyId} already has this mailbox, disabled: integration ${id} (atelier@roux.fr on imap.roux.fr, disabled). ` +
+        `Turn it back on with: lokario-cron integrations enable ${id}`,
+    );
+    expect(again.stdout).not.toContain("IMAP password");
+    expect(await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.companyId, companyId))).toHaveLength(1);
+    expect((await runCli(["integrations", "enable", String(id)], env)).code).toBe(0);
   });
 
   it("updates each setting, keeps the ones not given, and stores a new password from stdin encrypted", async () => {
