@@ -50,13 +50,9 @@ export async function storedAmong(db: Db, scope: StoredCheckScope, candidates: S
                ${m.uidValidity} as uidvalidity, ${m.uid} as uid
         from ${m}
         where ${or(
-          and(
-            inArray(m.dedupeKey, keys),
-            or(
-              eq(m.integrationId, scope.integration.id),
-              address === null ? undefined : and(eq(m.companyId, scope.integration.companyId), eq(m.mailboxAddress, address)),
-            ),
-          ),
+          // One arm per unique key, each whole, so that each is one index scan.
+          and(eq(m.integrationId, scope.integration.id), inArray(m.dedupeKey, keys)),
+          address === null ? undefined : and(eq(m.companyId, scope.integration.companyId), eq(m.mailboxAddress, address), inArray(m.dedupeKey, keys)),
           and(eq(m.integrationId, scope.integration.id), eq(m.folder, scope.folder), eq(m.uidValidity, scope.uidValidity), inArray(m.uid, uids)),
         )}
         union all
