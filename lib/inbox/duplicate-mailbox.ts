@@ -83,6 +83,6 @@ export function disabledTwinError(mailbox: MailboxLogin, twin: TwinMailbox): Job
 }
 
 /** `contact@x.fr on imap.x.fr, active`: the address, the server and the state. */
-export function describeTwin(twin: TwinMailbox): string {
+function describeTwin(twin: TwinMailbox): string {
   return `${twin.emailAddress ?? "no address"} on ${twin.imapServer ?? "no server"}, ${twin.isActive ? "active" : "disabled"}`;
 }
