@@ -40,6 +40,8 @@ export const MESSAGE_SOURCE_EMAIL = "email";
 export const INTEGRATION_TYPE_IMAP = "imap";
 /** The unique index that refuses a second active row for the same mailbox (added). */
 export const INTEGRATION_UNIQUE_INDEX = "inbox_integrations_mailbox_key";
+/** The unique index that keeps one row per message per company mailbox (added). */
+export const MESSAGE_MAILBOX_UNIQUE_INDEX = "inbox_messages_mailbox_dedupe_key";
 export const SYNC_STATUS = { success: "success", error: "error" } as const;
 /** How a mailbox logs in (added): its stored password, or an OAuth2 access token (SASL XOAUTH2). */
 export const AUTH_METHODS = ["password", "oauth2"] as const;
@@ -158,7 +160,9 @@ export const quotes = pgTable("quotes", {
  * (`auth_method`, `oauth_provider`, the encrypted `oauth_refresh_token` and cached
  * `oauth_access_token` with its expiry, `oauth_refresh_lease_until`: the one run refreshing the token
  * right now, and `oauth_reconnect_needed_at`: the provider refused the grant, a person must connect again),
- * and `synced_folders`: the roles of the folders the sync reads (`inbox`, `sent`; both by default).
+ * `synced_folders`: the roles of the folders the sync reads (`inbox`, `sent`; both by default), and
+ * `connected_at`: when this login on this server was connected; a message a first sync finds dated
+ * after it is live mail, one dated before it backfill (`backfill-rule.ts`).
  */
 export const inboxIntegrations = pgTable(
   "inbox_integrations",
@@ -203,6 +207,7 @@ export const inboxIntegrations = pgTable(
     oauthRefreshLeaseUntil: timestamp("oauth_refresh_lease_until", { withTimezone: true }),
     oauthReconnectNeededAt: timestamp("oauth_reconnect_needed_at", { withTimezone: true }),
     syncedFolders: text("synced_folders").array().$type<FolderRole[]>().notNull().default(sql`'{inbox,sent}'::text[]`),
+    connectedAt: timestamp("connected_at", { withTimezone: true }).notNull().defaultNow(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -261,8 +266,8 @@ export const oauthStartLinkUses = pgTable("oauth_start_link_uses", {
 /**
  * Added: the UID cursor of one folder of one integration (RFC 3501 UIDVALIDITY + last UID seen).
  * `backfill_until_uid`: the highest UID that existed when a first sync or a UIDVALIDITY resync began;
- * UIDs up to it are imported only inside the recent window and as backfill (never triggering
- * automation), even when that import spans several runs.
+ * UIDs up to it are imported only inside the recent window, as backfill (never triggering
+ * automation) unless dated after the mailbox was connected, even when that import spans several runs.
  */
 export const inboxFolderCursors = pgTable(
   "inbox_folder_cursors",
@@ -303,8 +308,11 @@ export const conversations = pgTable(
 /**
  * One message. `created_at` is the message's own date. Added: where it came from (`integration_id`,
  * `folder`, `uidvalidity`, `uid`), `dedupe_key` (the Message-ID, or a hash when it has none),
- * `html_content`, `is_auto_reply`, `is_bounce`, `is_backfill` (imported by a first sync: never
- * triggers automation), `size_bytes`, `imported_at`.
+ * `company_id` and `mailbox_address` (the company mailbox it was imported from, by its lower-cased
+ * address: kept when the integration is disabled, removed or added again, so that a message is one
+ * row per company mailbox whatever the integration's id),
+ * `html_content`, `is_auto_reply`, `is_bounce`, `is_backfill` (found by a first sync, dated before
+ * the mailbox was connected: never triggers automation), `size_bytes`, `imported_at`.
  */
 export const inboxMessages = pgTable(
   "inbox_messages",
@@ -324,6 +332,8 @@ export const inboxMessages = pgTable(
     uidValidity: bigint("uidvalidity", { mode: "number" }),
     uid: bigint("uid", { mode: "number" }),
     dedupeKey: text("dedupe_key").notNull(),
+    companyId: integer("company_id").references(() => companies.id, { onDelete: "cascade" }),
+    mailboxAddress: text("mailbox_address"),
     htmlContent: text("html_content"),
     isAutoReply: boolean("is_auto_reply").notNull().default(false),
     isBounce: boolean("is_bounce").notNull().default(false),
@@ -335,6 +345,10 @@ export const inboxMessages = pgTable(
   (t) => [
     uniqueIndex("inbox_messages_integration_uid_key").on(t.integrationId, t.folder, t.uidValidity, t.uid),
     uniqueIndex("inbox_messages_integration_dedupe_key").on(t.integrationId, t.dedupeKey),
+    // The same message once per company mailbox, whichever of its integrations (a disabled twin, one
+    // removed with its mail kept, one added again) found it. Rows without an address stay out (NULLs
+    // are distinct): the key above still holds for them.
+    uniqueIndex(MESSAGE_MAILBOX_UNIQUE_INDEX).on(t.companyId, t.mailboxAddress, t.dedupeKey),
     index("inbox_messages_conversation_idx").on(t.conversationId, t.createdAt),
     index("inbox_messages_external_id_idx").on(t.externalId),
   ],

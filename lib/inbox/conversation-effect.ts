@@ -6,7 +6,9 @@
 // | auto-reply (RFC 3834, bulk, list…)        | false | +1     | Résolu           | unchanged                      |
 // | sent by the business (Sent folder, or     | true  | —      | Répondu          | À répondre → Répondu, when it  |
 // | from the mailbox's own address)           |       |        |                  | is the latest message          |
-// | imported by a first sync or resync window | true  | —      | Résolu           | unchanged                      |
+// | backfill: found by a first sync or resync | true  | —      | Résolu           | unchanged                      |
+// | window, dated before the mailbox was      |       |        |                  |                                |
+// | connected (`backfill-rule.ts`)            |       |        |                  |                                |
 //
 // Backfill: connecting a mailbox imports up to 500 past messages that were handled elsewhere;
 // showing them as 500 unread "À répondre" conversations would bury the one that matters, so they

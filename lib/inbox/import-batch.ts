@@ -26,8 +26,10 @@ import { dbFailureOf, describeDbError } from "../db/transient-error.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
+import { isBackfillMessage } from "./backfill-rule.js";
 import type { DownloadedBatch, FetchedMessage } from "./fetch-new.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
+import { headerValue, readHead } from "./raw-headers.js";
 import { dedupeKeyOf, type IncomingMessage, type PreparedMessage, prepareMessage, type StoreDeps, type StoreOutcome, writeMessage } from "./store-message.js";
 import { isStored, storedAmong } from "./stored-check.js";
 import { releaseIfAlone } from "./release-memory.js";
@@ -35,7 +37,8 @@ import { BatchRefused, writeBatch } from "./write-batch.js";
 
 export interface BatchImportContext {
   db: Db;
-  integration: { id: number; companyId: number; emailAddress: string | null };
+  /** `connectedAt`: mail of the recent window dated before it is backfill (`backfill-rule.ts`). */
+  integration: { id: number; companyId: number; emailAddress: string | null; connectedAt: Date };
   storage: AttachmentStorage;
   now: () => Date;
   maxAttachmentBytes: number;
@@ -168,8 +171,9 @@ type Step =
 async function prepareAll(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>): Promise<Step[]> {
   const deps = depsOf(ctx);
   const steps: Step[] = [];
-  for (const { message, dedupeKey, keyError } of items) {
-    const incoming = incomingOf(ctx, where, message, batch.isBackfill);
+  for (const item of items) {
+    const { message, dedupeKey, keyError } = item;
+    const incoming = incomingOf(ctx, where, item, batch.isBackfill);
     if (!incoming || dedupeKey === null) {
       steps.push({ kind: "failed", message, error: keyError ?? new JobError("bad-input", "the server returned no content for this message") });
       continue;
@@ -266,8 +270,9 @@ async function importOneByOne(ctx: BatchImportContext, where: Where, batch: Down
   };
 
   try {
-    for (const { message, dedupeKey, keyError } of items) {
-      const incoming = incomingOf(ctx, where, message, batch.isBackfill);
+    for (const item of items) {
+      const { message, dedupeKey, keyError } = item;
+      const incoming = incomingOf(ctx, where, item, batch.isBackfill);
       if (!incoming || dedupeKey === null) {
         await settleWriting();
         await failed(ctx, where, message, keyError ?? new JobError("bad-input", "the server returned no content for this message"), tally);
@@ -301,20 +306,26 @@ async function importOneByOne(ctx: BatchImportContext, where: Where, batch: Down
 export interface Keyed {
   message: FetchedMessage;
   dedupeKey: string | null;
+  /** The raw Date header, for the backfill rule. */
+  dateHeader: string | null;
   keyError: unknown;
 }
 
 function keyed(message: FetchedMessage): Keyed {
-  if (!message.source) return { message, dedupeKey: null, keyError: null };
+  if (!message.source) return { message, dedupeKey: null, dateHeader: null, keyError: null };
   try {
-    return { message, dedupeKey: dedupeKeyOf({ source: message.source }), keyError: null };
+    const head = readHead(message.source);
+    return { message, dedupeKey: dedupeKeyOf({ source: message.source }, head), dateHeader: headerValue(head, "date"), keyError: null };
   } catch (err) {
-    return { message, dedupeKey: null, keyError: err };
+    return { message, dedupeKey: null, dateHeader: null, keyError: err };
   }
 }
 
-function incomingOf(ctx: BatchImportContext, where: Where, message: FetchedMessage, isBackfill: boolean): IncomingMessage | null {
+/** `item` as the message to store; `isInWindow`: its batch came from the recent window. */
+function incomingOf(ctx: BatchImportContext, where: Where, item: Keyed, isInWindow: boolean): IncomingMessage | null {
+  const { message } = item;
   if (!message.source) return null;
+  const isBackfill = isBackfillMessage({ isInWindow, internalDate: message.internalDate, dateHeader: item.dateHeader }, ctx.integration.connectedAt);
   return {
     integration: ctx.integration, folder: where.folder, direction: where.direction, uidValidity: where.uidValidity,
     uid: message.uid, source: message.source, sizeBytes: message.sizeBytes, internalDate: message.internalDate,

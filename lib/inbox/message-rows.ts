@@ -18,6 +18,7 @@ import { attachmentFileType } from "./attachment-file-type.js";
 import { lockConversations, lockCorrespondents } from "./conversation-locks.js";
 import { type FilingPlan, planFiling } from "./filing-plan.js";
 import { pgText } from "./message-content.js";
+import { mailboxAddressOf } from "./mailbox-address.js";
 import { MAX_MESSAGE_ID_CHARS } from "./message-id.js";
 import type { MailAddress, ParsedMessage } from "./parse-message.js";
 import type { IncomingMessage, PreparedMessage, StoreOutcome } from "./store-message.js";
@@ -139,6 +140,8 @@ async function insertMessages(tx: DbOrTx, batch: PreparedMessage[], threaded: Th
       uidValidity: message.uidValidity,
       uid: message.uid,
       dedupeKey,
+      companyId: message.integration.companyId,
+      mailboxAddress: mailboxAddressOf(message.integration),
       htmlContent: html,
       isAutoReply: parsed.isAutoReply,
       isBounce: parsed.isBounce,

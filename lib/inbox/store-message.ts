@@ -30,7 +30,7 @@ import { dedupeKeyFor } from "./dedupe-key.js";
 import { messageContent, pgText } from "./message-content.js";
 import { AlreadyStored, insertBatchRows, logStored } from "./message-rows.js";
 import { type MailAddress, type ParsedMessage, parseMessage } from "./parse-message.js";
-import { readHead } from "./raw-headers.js";
+import { type MessageHead, readHead } from "./raw-headers.js";
 import { attachmentKeyPrefix, createAttachmentSaver } from "./save-attachment.js";
 import { isStored } from "./stored-check.js";
 
@@ -49,7 +49,10 @@ export interface IncomingMessage {
   internalDate: Date | null;
   /** Only the headers were downloaded (over MAX_MESSAGE_BYTES): stored with a placeholder body. */
   isOversize: boolean;
-  /** Imported by a first sync or a resync window: stored read, never triggers automation. */
+  /**
+   * Mail the mailbox held before it was connected, found by a first sync or a resync window
+   * (`backfill-rule.ts`): stored read, never triggers automation.
+   */
   isBackfill: boolean;
 }
 
@@ -75,8 +78,7 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
 }
 
 /** The message's dedupe key; `JobError("bad-input")` when the bytes are not an e-mail. */
-export function dedupeKeyOf(message: Pick<IncomingMessage, "source">): string {
-  const head = readHead(message.source);
+export function dedupeKeyOf(message: Pick<IncomingMessage, "source">, head: MessageHead = readHead(message.source)): string {
   if (!head.isMailMessage) throw new JobError("bad-input", "not an e-mail: no header field of a mail message found");
   return dedupeKeyFor(head, message.source);
 }

@@ -1,9 +1,11 @@
-// The cheap check before any parsing or file writing: is a message already stored? Either unique
-// key is already taken (the dedupe key, or the folder's UID), or the message is a follow-up the
-// company's product sent (its Message-ID is in the follow-up history). The follow-up's own row
-// carries this integration's dedupe key when the mailbox sent it; when the global server sent it
-// (`integration_id` null), only the history recognises it. The insert's ON CONFLICT stays the
-// guarantee: this check only saves the parse and the attachment writes of a message seen before.
+// The cheap check before any parsing or file writing: is a message already stored? A unique key is
+// already taken (its dedupe key, in this integration or anywhere in the same company mailbox: a
+// disabled twin, a mailbox removed with its mail kept and added again; or the folder's UID), or the
+// message is a follow-up the company's product sent (its Message-ID is in the follow-up history).
+// The follow-up's own row carries this integration's dedupe key when the mailbox sent it; when the
+// global server sent it (`integration_id` null), only the history recognises it. The insert's ON
+// CONFLICT stays the guarantee: this check only saves the parse and the attachment writes of a
+// message seen before.
 
 import { and, eq, inArray, or, sql } from "drizzle-orm";
 import { type Db, rowsOf } from "../db/client.js";
@@ -11,10 +13,11 @@ import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
 import { followupHistory, inboxMessages } from "../db/schema.js";
 import type { Logger } from "../log.js";
+import { mailboxAddressOf } from "./mailbox-address.js";
 
 /** Where the messages checked come from: one folder of one integration, at one UIDVALIDITY. */
 export interface StoredCheckScope {
-  integration: { id: number; companyId: number };
+  integration: { id: number; companyId: number; emailAddress: string | null };
   folder: string;
   uidValidity: number;
 }
@@ -37,29 +40,35 @@ export async function storedAmong(db: Db, scope: StoredCheckScope, candidates: S
   if (candidates.length === 0) return new Set();
   const keys = [...new Set(candidates.map((c) => c.dedupeKey))];
   const uids = candidates.map((c) => c.uid);
+  const m = inboxMessages;
+  const address = mailboxAddressOf(scope.integration);
   const lookUp = async () => {
     // One round trip: the messages stored under these keys or UIDs, then the follow-ups sent with them.
-    const rows = rowsOf<{ kind: "stored" | "sent"; dedupe_key: string | null; folder: string | null; uidvalidity: number | null; uid: number | null }>(
+    const rows = rowsOf<{ kind: "stored" | "sent"; dedupe_key: string | null; integration_id: number | null; folder: string | null; uidvalidity: number | null; uid: number | null }>(
       await db.execute(sql`
-        select 'stored' as kind, ${inboxMessages.dedupeKey} as dedupe_key, ${inboxMessages.folder} as folder,
-               ${inboxMessages.uidValidity} as uidvalidity, ${inboxMessages.uid} as uid
-        from ${inboxMessages}
-        where ${and(
-          eq(inboxMessages.integrationId, scope.integration.id),
-          or(
-            inArray(inboxMessages.dedupeKey, keys),
-            and(eq(inboxMessages.folder, scope.folder), eq(inboxMessages.uidValidity, scope.uidValidity), inArray(inboxMessages.uid, uids)),
-          ),
+        select 'stored' as kind, ${m.dedupeKey} as dedupe_key, ${m.integrationId} as integration_id, ${m.folder} as folder,
+               ${m.uidValidity} as uidvalidity, ${m.uid} as uid
+        from ${m}
+        where ${or(
+          // One arm per unique key, each whole, so that each is one index scan.
+          and(eq(m.integrationId, scope.integration.id), inArray(m.dedupeKey, keys)),
+          address === null ? undefined : and(eq(m.companyId, scope.integration.companyId), eq(m.mailboxAddress, address), inArray(m.dedupeKey, keys)),
+          and(eq(m.integrationId, scope.integration.id), eq(m.folder, scope.folder), eq(m.uidValidity, scope.uidValidity), inArray(m.uid, uids)),
         )}
         union all
-        select 'sent', ${followupHistory.messageId}, null, null, null
+        select 'sent', ${followupHistory.messageId}, null, null, null, null
         from ${followupHistory}
         where ${and(eq(followupHistory.companyId, scope.integration.companyId), inArray(followupHistory.messageId, [...keys.map((k) => `<${k}>`), ...keys]))}`),
     );
     const stored = rows.filter((r) => r.kind === "stored");
     const sent = rows.filter((r) => r.kind === "sent");
     const takenKeys = new Set<string>([...sent.map((r) => (r.dedupe_key ?? "").replace(/^<|>$/g, "")), ...stored.map((r) => r.dedupe_key ?? "")]);
-    const takenUids = new Set(stored.filter((r) => r.folder === scope.folder && Number(r.uidvalidity) === scope.uidValidity).map((r) => Number(r.uid)));
+    // UIDs are this integration's own: another integration of the mailbox may be on another server.
+    const takenUids = new Set(
+      stored
+        .filter((r) => Number(r.integration_id) === scope.integration.id && r.folder === scope.folder && Number(r.uidvalidity) === scope.uidValidity)
+        .map((r) => Number(r.uid)),
+    );
     return new Set(candidates.filter((c) => takenKeys.has(c.dedupeKey) || takenUids.has(c.uid)).map((c) => c.uid));
   };
   return retryTransient(lookUp, { log }).catch((err: unknown) => {

@@ -3,8 +3,9 @@
  * mailbox, flags included, is never changed). The folder comes with its direction: its messages are
  * stored as mail to the business (INBOX) or from it (Sent); the rules below are the same for both.
  *
- * - First sync: only the recent window (INTERNALDATE within `initial_sync_days`, the newest
- *   `initial_sync_max_messages`), imported as backfill.
+ * - First sync (of the mailbox, or of a folder that appeared later): only the recent window
+ *   (INTERNALDATE within `initial_sync_days`, the newest `initial_sync_max_messages`), imported as
+ *   backfill, except the messages dated after the mailbox was connected (`backfill-rule.ts`).
  * - Then: the UIDs after the cursor, in UID order, in small batches; the cursor moves once their rows
  *   are written (about a hundred messages at a time), so a crash or a stall repeats at most that
  *   many, and the dedupe keys make a repeat harmless.
@@ -57,7 +58,7 @@ export interface MailboxSyncContext {
   db: Db;
   client: ImapFlow;
   log: Logger;
-  integration: Pick<ClaimedIntegration, "id" | "companyId" | "emailAddress" | "initialSyncDays" | "initialSyncMaxMessages">;
+  integration: Pick<ClaimedIntegration, "id" | "companyId" | "emailAddress" | "connectedAt" | "initialSyncDays" | "initialSyncMaxMessages">;
   /** The lease holder: cursor moves stop counting once another run owns the integration. */
   owner: string;
   now: () => Date;

@@ -1,13 +1,14 @@
 // Changes a mailbox's settings (server, login, TLS, password, interval, sending settings) or turns
 // it on and off, saying what the change does to its sync: a new server or login means new UIDs, so
-// the folder cursors are dropped and the next sync starts again from the recent window.
+// the folder cursors are dropped and the next sync starts again from the recent window, as for a
+// mailbox connected now (what it held before is backfill).
 
 import { and, eq, ne } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { type FolderRole, inboxFolderCursors, inboxIntegrations } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import { imapLogin } from "../mail/imap.js";
-import { duplicateMailboxError, isDuplicateMailboxError } from "./duplicate-mailbox.js";
+import { duplicateMailboxError, findTwinMailboxes, isDuplicateMailboxError } from "./duplicate-mailbox.js";
 
 const IMPLICIT_TLS_PORT = 993;
 const STARTTLS_PORT = 143;
@@ -110,6 +111,8 @@ export async function updateIntegration(db: Db, id: number, changes: Integration
         // mail. Messages already stored stay; their dedupe keys keep the re-import from doubling them.
         const dropped = await tx.delete(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, id)).returning({ id: inboxFolderCursors.id });
         foldersReset = dropped.length;
+        // Another account is connected now: what it already held is backfill, not new mail.
+        set.connectedAt = now;
       }
       // New connection settings, or a mailbox turned back on, deserve a try now and a clean record:
       // the old failures were about the old settings.
@@ -141,5 +144,7 @@ async function duplicateOf(db: Db, id: number, changes: IntegrationChanges, caus
     imapUsername: changes.imapUsername === undefined ? row?.imapUsername ?? null : changes.imapUsername,
     emailAddress: changes.emailAddress ?? row?.emailAddress ?? null,
   });
-  return duplicateMailboxError(login ?? "?", changes.imapServer ?? row?.imapServer ?? "?", row?.companyId ?? 0, cause);
+  const mailbox = { companyId: row?.companyId ?? 0, login: login ?? "?", imapServer: changes.imapServer ?? row?.imapServer ?? "?" };
+  const [twin] = row ? (await findTwinMailboxes(db, mailbox, id)).filter((t) => t.isActive) : [];
+  return duplicateMailboxError(mailbox, twin, cause);
 }

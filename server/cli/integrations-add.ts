@@ -1,12 +1,14 @@
 // `lokario-cron integrations add`: stores an IMAP mailbox for a company, its password encrypted
 // with ENCRYPTION_KEY. The password comes from stdin or a named environment variable, never argv.
+// A mailbox the company already has (same login on the same server) is refused, naming that row:
+// when it is disabled, turning it back on is what is meant.
 
 import { and, eq } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Config } from "../../lib/config.js";
 import { companies, FOLDER_ROLES, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
 import { JobError } from "../../lib/errors.js";
-import { duplicateMailboxError, isDuplicateMailboxError } from "../../lib/inbox/duplicate-mailbox.js";
+import { disabledTwinError, duplicateMailboxError, findTwinMailboxes, isDuplicateMailboxError } from "../../lib/inbox/duplicate-mailbox.js";
 import { parseFolderRoles } from "../../lib/inbox/folder-plan.js";
 import { resolveMailHost } from "../../lib/mail/mail-host-guard.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
@@ -51,6 +53,10 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
   return ctx.withDatabase("integrations add", async ({ db }) => {
     const [company] = await db.select({ id: companies.id }).from(companies).where(eq(companies.id, companyId));
     if (!company) throw new CliError(`company ${companyId} does not exist (create it with: lokario-cron companies add NAME)`);
+    // Before anyone types a password: the company may have this mailbox already, active or disabled.
+    const mailbox = { companyId, login: values.username ?? email, imapServer: server };
+    const [twin] = await findTwinMailboxes(db, mailbox);
+    if (twin) throw twin.isActive ? duplicateMailboxError(mailbox, twin) : disabledTwinError(mailbox, twin);
     const password = await secretFrom(values["password-env"], "IMAP password: ", ctx);
     const row = {
       companyId,
@@ -77,8 +83,11 @@ export async function addIntegrationCommand(args: string[], ctx: CliContext): Pr
       }
       const [inserted] = await tx.insert(inboxIntegrations).values(row).returning({ id: inboxIntegrations.id });
       return inserted!.id;
-    }).catch((err: unknown) => {
-      throw isDuplicateMailboxError(err) ? duplicateMailboxError(values.username ?? email, server, companyId, err) : err;
+    }).catch(async (err: unknown) => {
+      // Another command added it meanwhile: the index refused ours.
+      if (!isDuplicateMailboxError(err)) throw err;
+      const [added] = (await findTwinMailboxes(db, mailbox)).filter((t) => t.isActive);
+      throw duplicateMailboxError(mailbox, added, err);
     });
     const security = useSsl ? "implicit TLS" : "STARTTLS";
     ctx.print(

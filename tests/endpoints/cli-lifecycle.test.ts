@@ -63,13 +63,17 @@ describe("lokario-cron integrations lifecycle", () => {
     return { mailbox, ...ids };
   }
 
-  it("refuses the same mailbox twice for a company, whatever the case of its login and server, and says which", async () => {
+  it("refuses the same mailbox twice for a company, whatever the case of its login and server, and names the mailbox in the way", async () => {
     const companyId = await addCompany();
     const first = await add(companyId, "contact@martin.fr", "imap.martin.fr");
     expect(first.code).toBe(0);
+    const { id: firstId } = JSON.parse(first.stdout) as { id: number };
     const second = await add(companyId, "Contact@Martin.fr", "IMAP.martin.fr");
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain(`company ${companyId} already has an active mailbox for Contact@Martin.fr on IMAP.martin.fr`);
+    expect(second.stderr).toContain(
+      `company ${companyId} already has an active mailbox for Contact@Martin.fr on IMAP.martin.fr: ` +
+        `integration ${firstId} (contact@martin.fr on imap.martin.fr, active). Change that one instead (lokario-cron integrations update ${firstId})`,
+    );
     expect(await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.companyId, companyId))).toHaveLength(1);
 
     // Another company may hold the same account (an accountant's shared mailbox), and so may another server.
@@ -96,9 +100,26 @@ describe("lokario-cron integrations lifecycle", () => {
     const [second] = await insert();
     const enabled = await runCli(["integrations", "enable", String(first!.id)], env);
     expect(enabled.code).toBe(1);
-    expect(enabled.stderr).toContain("already has an active mailbox for a@durand.fr on imap.durand.fr");
+    expect(enabled.stderr).toContain(`already has an active mailbox for a@durand.fr on imap.durand.fr: integration ${second!.id} (a@durand.fr on imap.durand.fr, active)`);
     expect((await rowOf(first!.id))!.isActive).toBe(false);
     expect((await rowOf(second!.id))!.isActive).toBe(true);
+  });
+
+  it("refuses to add again a mailbox the company has disabled, names it and says how to turn it back on", async () => {
+    const companyId = await addCompany("Menuiserie Roux");
+    const { id } = JSON.parse((await add(companyId, "atelier@roux.fr", "imap.roux.fr")).stdout) as { id: number };
+    expect((await runCli(["integrations", "disable", String(id)], env)).code).toBe(0);
+
+    const again = await add(companyId, "Atelier@Roux.fr", "imap.roux.fr");
+
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(
+      `company ${companyId} already has this mailbox, disabled: integration ${id} (atelier@roux.fr on imap.roux.fr, disabled). ` +
+        `Turn it back on with: lokario-cron integrations enable ${id}`,
+    );
+    expect(again.stdout).not.toContain("IMAP password");
+    expect(await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.companyId, companyId))).toHaveLength(1);
+    expect((await runCli(["integrations", "enable", String(id)], env)).code).toBe(0);
   });
 
   it("updates each setting, keeps the ones not given, and stores a new password from stdin encrypted", async () => {
@@ -132,14 +153,18 @@ describe("lokario-cron integrations lifecycle", () => {
     expect(await rowOf(id)).toMatchObject({ smtpServer: null, smtpPort: null, smtpPassword: null, tlsRejectUnauthorized: true, imapPort: 143 });
   });
 
-  it("resets the folder cursors when the server changes, and says so", async () => {
+  it("resets the folder cursors when the server changes, and says so; what the new account holds is then backfill", async () => {
     const { integrationId } = await syncedMailbox();
+    const connectedAt = new Date(Date.now() - 86_400_000);
+    await database.db.update(inboxIntegrations).set({ connectedAt }).where(eq(inboxIntegrations.id, integrationId));
     expect(await database.db.select().from(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, integrationId))).not.toEqual([]);
     const result = await runCli(["integrations", "update", String(integrationId), "--server", "localhost"], env);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Warning: a new server or login means new UIDs: the \d+ folder cursor\(s\) were reset/);
     expect(await database.db.select().from(inboxFolderCursors).where(eq(inboxFolderCursors.integrationId, integrationId))).toEqual([]);
     expect(await database.db.select().from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId))).toHaveLength(2);
+    // Connected anew: the mail it held until now comes in as backfill, not as a flood of new mail.
+    expect((await rowOf(integrationId))!.connectedAt.getTime()).toBeGreaterThan(connectedAt.getTime() + 3_600_000);
   });
 
   it("chooses the folders a mailbox syncs with --folders, and refuses a folder it does not know", async () => {

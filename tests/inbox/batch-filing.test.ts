@@ -32,7 +32,7 @@ async function withDatabase(driver: (typeof DRIVERS)[number]) {
   const database = await createTestDatabase(driver);
   const temp = await createTempStorage();
   const contextFor = (mailbox: TestMailboxRow): BatchImportContext => ({
-    db: database.db, integration: { id: mailbox.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress },
+    db: database.db, integration: { id: mailbox.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress, connectedAt: mailbox.connectedAt },
     storage: temp.storage, now: () => now, maxAttachmentBytes: 1024 * 1024, log: silentLogger,
   });
   const createCompany = async (): Promise<Company> => {

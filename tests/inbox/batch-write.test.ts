@@ -28,7 +28,7 @@ describe("a downloaded batch stored at once", () => {
   });
 
   const contextFor = (mailbox: TestMailboxRow): BatchImportContext => ({
-    db: database.db, integration: { id: mailbox.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress },
+    db: database.db, integration: { id: mailbox.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress, connectedAt: mailbox.connectedAt },
     storage: temp.storage, now: () => now, maxAttachmentBytes: 1024 * 1024, log: silentLogger,
   });
   const batchOf = (sources: Buffer[]): DownloadedBatch => ({

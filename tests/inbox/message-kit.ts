@@ -21,6 +21,7 @@ export interface TestMailboxRow {
   id: number;
   companyId: number;
   emailAddress: string;
+  connectedAt: Date;
 }
 
 /** A company with one IMAP integration whose own address is `contact@lokario.example`. */
@@ -31,9 +32,9 @@ export async function createCompanyWithMailbox(db: Db, name = "Atelier test"): P
   const [integration] = await db
     .insert(inboxIntegrations)
     .values({ companyId: company.id, name: "Boîte principale", imapServer: "127.0.0.1", emailAddress })
-    .returning({ id: inboxIntegrations.id });
+    .returning({ id: inboxIntegrations.id, connectedAt: inboxIntegrations.connectedAt });
   if (!integration) throw new Error("no integration");
-  return { id: integration.id, companyId: company.id, emailAddress };
+  return { id: integration.id, companyId: company.id, emailAddress, connectedAt: integration.connectedAt };
 }
 
 export interface EmlParts {

@@ -240,6 +240,49 @@ describe("the Sent folder on Dovecot", () => {
     expect((await messagesOf(both.integrationId)).map((m) => m.folder).sort()).toEqual(["INBOX", "Sent"]);
   });
 
+  it("files a reply found in a Sent folder created after the mailbox was connected as live, and the older mail there as backfill", async () => {
+    clockMs = Date.now();
+    const mailbox = await createMailbox();
+    // Connected yesterday, without a Sent folder: the mail program creates it on its first send.
+    const connectedAt = new Date(clockMs - DAY_MS);
+    const { integrationId } = await insertIntegration(database.db, mailbox, { values: { connectedAt } });
+    await sync();
+    later();
+    const askedAt = new Date(Date.now() - 3 * HOUR_MS);
+    const question = clientMessage(mailbox, askedAt);
+    const questionId = /Message-ID: (<[^>]+>)/.exec(question)![1]!;
+    await mailbox.append(question, { internalDate: askedAt });
+    await sync();
+    later();
+    const [asked] = await messagesOf(integrationId);
+    expect(await conversationOf(asked!.conversationId)).toMatchObject({ status: "À répondre" });
+
+    await mailbox.createFolder("Sent");
+    const before = new Date(connectedAt.getTime() - 2 * DAY_MS);
+    const repliedAt = new Date(askedAt.getTime() + HOUR_MS);
+    await mailbox.appendAll([
+      { raw: rawMail({ from: mailbox.user, to: "paul@client.test", subject: "Avant la connexion", date: before }), internalDate: before, folder: "Sent" },
+      // Old mail copied in after the connection: a fresh INTERNALDATE, its own Date still before it.
+      { raw: rawMail({ from: mailbox.user, to: "luc@client.test", subject: "Copié plus tard", date: before }), folder: "Sent" },
+      {
+        raw: rawMail({ from: mailbox.user, to: "marie@client.test", subject: "Re: Devis salle de bain", date: repliedAt, headers: { "In-Reply-To": questionId } }),
+        internalDate: repliedAt,
+        folder: "Sent",
+      },
+    ]);
+
+    expect(await sync()).toMatchObject({ messagesImported: 3 });
+
+    const sent = (await messagesOf(integrationId)).filter((m) => m.folder === "Sent");
+    expect(sent.map((m) => [m.fromEmail, m.isFromClient, m.isBackfill])).toEqual([
+      [mailbox.user, false, true],
+      [mailbox.user, false, true],
+      [mailbox.user, false, false],
+    ]);
+    expect(sent[2]!.conversationId).toBe(asked!.conversationId);
+    expect(await conversationOf(asked!.conversationId)).toMatchObject({ status: "Répondu" });
+  });
+
   it("imports only the recent window of a Sent folder synced for the first time, as backfill that changes no conversation", async () => {
     // INBOX has been synced for a while; then the Sent folder is switched on.
     const { mailbox, integrationId } = await connectedMailbox("Sent", { syncedFolders: ["inbox"] });

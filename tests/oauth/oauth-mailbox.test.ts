@@ -6,8 +6,9 @@ import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../lib/config.js";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
-import { inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
+import { conversations, inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
 import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
+import { removeIntegration } from "../../lib/inbox/remove-integration.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
@@ -15,6 +16,7 @@ import { accessTokenFor } from "../../lib/oauth/access-token.js";
 import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
+import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
 import { consentAs, isTokenActive, revokeToken } from "../support/authorization-server.js";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
 import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
@@ -131,6 +133,28 @@ describe.each(DRIVERS)("OAuth2 mailboxes (%s)", (driver) => {
 
     expect(run).toMatchObject({ integrations: { attempted: 1, succeeded: 1, failed: 0 }, messagesImported: 2 });
     expect(await database.db.$count(inboxMessages, eq(inboxMessages.integrationId, integrationId))).toBe(2);
+  });
+
+  it("finds its mail already stored when a mailbox removed with its mail kept is connected again", async () => {
+    clockMs = Date.now();
+    const mailbox = await createMailbox();
+    await mailbox.appendAll([{ raw: rawMail({ subject: "Devis toiture" }) }, { raw: rawMail({ subject: "Sans identifiant", messageId: null }) }]);
+    const companyId = await seedCompany(database.db);
+    const first = await connect(companyId, mailbox.user);
+    expect(await sync()).toMatchObject({ messagesImported: 2 });
+    await removeIntegration(database.db, first.integrationId, { shouldDeleteMail: false, storage: attachmentStorageFor(config, database.db) });
+
+    const again = await connect(companyId, mailbox.user);
+    clockMs += HOUR_MS;
+
+    expect(again).toMatchObject({ isNew: true });
+    expect(await sync()).toMatchObject({ integrations: { succeeded: 1 }, messagesImported: 0 });
+    const stored = await database.db
+      .select({ id: inboxMessages.id })
+      .from(inboxMessages)
+      .innerJoin(conversations, eq(conversations.id, inboxMessages.conversationId))
+      .where(eq(conversations.companyId, companyId));
+    expect(stored).toHaveLength(2);
   });
 
   it("sends a follow-up through the mailbox's SMTP server with XOAUTH2", async () => {
