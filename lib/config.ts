@@ -300,7 +300,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const env = parsed.data;
   const platform = platformOf(env);
-  const isProduction = env.NODE_ENV === "production" || env.VERCEL_ENV === "production";
+  // A platform's function is reachable by anyone, whatever NODE_ENV says (Netlify sets none at run
+  // time): it gets production's rules, so it never runs open without a secret nor on an embedded database.
+  const isProduction = env.NODE_ENV === "production" || env.VERCEL_ENV === "production" || platform !== "node";
   const url = env.DATABASE_URL?.trim() || (isProduction ? "" : DEFAULT_PGLITE_URL);
   if (!url) throw new ConfigError("DATABASE_URL is not configured");
   // Trimmed: a secret pasted into a dashboard often carries a trailing newline that no header keeps.

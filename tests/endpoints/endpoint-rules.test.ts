@@ -40,6 +40,9 @@ describe.each(ENDPOINT_CASES)("$name endpoint", (endpoint) => {
   it.each([
     ["NODE_ENV=production", { NODE_ENV: "production" }],
     ["VERCEL_ENV=production", { VERCEL_ENV: "production" }],
+    // Reachable by anyone whatever NODE_ENV says: Netlify sets none in its functions.
+    ["a Netlify function's variables and no NODE_ENV", { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95" }],
+    ["a Vercel preview deployment", { VERCEL: "1", VERCEL_ENV: "preview" }],
   ])("answers 503 saying CRON_SECRET is not configured, and runs nothing, when it is unset with %s", async (_, production) => {
     useEnvironment(testEnv(database, { CRON_SECRET: "", ...production }));
     const before = await countRuns(database.db);

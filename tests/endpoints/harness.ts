@@ -46,6 +46,8 @@ export const ENDPOINT_CASES: EndpointCase[] = [
 const CONTROLLED_ENV = [
   "NODE_ENV", "VERCEL_ENV", "CRON_SECRET", "CRON_SECRET_NEXT", "DATABASE_URL", "DATABASE_DRIVER",
   "NEON_WEBSOCKET_PROXY", "ENCRYPTION_KEY", "LOG_LEVEL", "RUN_BUDGET_MS", "SMTP_HOST", "ALLOW_PRIVATE_MAIL_HOSTS", "MAIL_ALLOWED_PORTS",
+  // What the platforms set in their functions, read to tell where the process runs.
+  "VERCEL", "URL", "SITE_NAME", "SITE_ID",
 ];
 
 /** Makes process.env exactly `env` for the controlled variables (undone by vi.unstubAllEnvs). */

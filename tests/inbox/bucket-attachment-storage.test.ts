@@ -125,11 +125,13 @@ describe("attachment storage choice with a bucket", () => {
 
   it("takes the bucket by default once one is configured, on the platforms and elsewhere, unless told otherwise", () => {
     const netlifyAtRunTime = { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95" };
-    expect(loadConfig({ ...bucket.env(), VERCEL: "1" }).attachmentsStorage).toBe("s3");
-    expect(loadConfig({ ...bucket.env(), ...netlifyAtRunTime }).attachmentsStorage).toBe("s3");
+    // A platform's function runs under production's rules: a database URL, a bucket over https.
+    const platformBucket = { DATABASE_URL: "postgres://db.example.test/x", S3_ENDPOINT: "https://s3.example.test" };
+    expect(loadConfig({ ...bucket.env(), ...platformBucket, VERCEL: "1" }).attachmentsStorage).toBe("s3");
+    expect(loadConfig({ ...bucket.env(), ...platformBucket, ...netlifyAtRunTime }).attachmentsStorage).toBe("s3");
     expect(loadConfig(bucket.env()).attachmentsStorage).toBe("s3");
-    expect(loadConfig({ ...bucket.env(), VERCEL: "1", ATTACHMENTS_STORAGE: "database" }).attachmentsStorage).toBe("database");
-    expect(loadConfig({ VERCEL: "1" }).attachmentsStorage).toBe("database");
+    expect(loadConfig({ ...bucket.env(), ...platformBucket, VERCEL: "1", ATTACHMENTS_STORAGE: "database" }).attachmentsStorage).toBe("database");
+    expect(loadConfig({ DATABASE_URL: "postgres://db.example.test/x", VERCEL: "1" }).attachmentsStorage).toBe("database");
   });
 
   it("refuses an incomplete or unsafe bucket configuration, naming the variables and never their values", () => {

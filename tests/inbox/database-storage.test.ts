@@ -49,13 +49,13 @@ describe.each(DRIVERS)("attachment storage in the database through %s", (driver)
 describe("attachment storage choice", () => {
   it("keeps attachments in the database on Vercel and Netlify, whose disks do not last, unless told otherwise", () => {
     expect(loadConfig({}).attachmentsStorage).toBe("local");
-    expect(loadConfig({ VERCEL: "1" }).attachmentsStorage).toBe("database");
-    expect(loadConfig({ NETLIFY: "true" }).attachmentsStorage).toBe("database");
-    expect(loadConfig({ VERCEL: "1", ATTACHMENTS_STORAGE: "local" }).attachmentsStorage).toBe("local");
+    expect(loadConfig({ DATABASE_URL: "postgres://db.example.test/x", VERCEL: "1" }).attachmentsStorage).toBe("database");
+    expect(loadConfig({ DATABASE_URL: "postgres://db.example.test/x", NETLIFY: "true" }).attachmentsStorage).toBe("database");
+    expect(loadConfig({ DATABASE_URL: "postgres://db.example.test/x", VERCEL: "1", ATTACHMENTS_STORAGE: "local" }).attachmentsStorage).toBe("local");
   });
 
   it("knows a Netlify function by the variables Netlify sets at run time (NETLIFY is a build variable only)", () => {
-    const netlifyAtRunTime = { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95" };
+    const netlifyAtRunTime = { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95", DATABASE_URL: "postgres://db.example.test/x" };
     expect(loadConfig(netlifyAtRunTime).platform).toBe("netlify");
     expect(loadConfig(netlifyAtRunTime).attachmentsStorage).toBe("database");
     expect(loadConfig(netlifyAtRunTime).fanout.baseUrl).toBe("https://site.netlify.app");
