@@ -30,7 +30,7 @@ describe("fleet settings", () => {
   it("sends fan-out to the configured address first, then the platform's production domain", () => {
     expect(loadConfig({ FANOUT_BASE_URL: "https://sync.example.test/", PUBLIC_BASE_URL: "https://app.example.test" }).fanout.baseUrl).toBe("https://sync.example.test");
     expect(loadConfig({ PUBLIC_BASE_URL: "https://app.example.test" }).fanout.baseUrl).toBe("https://app.example.test");
-    expect(loadConfig({ DATABASE_URL: "postgres://db.example.test/x", VERCEL: "1", VERCEL_ENV: "production", CRON_SECRET: "x".repeat(32), DATABASE_URL: "postgres://db.example.test/x", VERCEL_URL: "p-abc.vercel.app", VERCEL_PROJECT_PRODUCTION_URL: "p.example.test" }).fanout.baseUrl).toBe("https://p.example.test");
+    expect(loadConfig({ VERCEL: "1", VERCEL_ENV: "production", CRON_SECRET: "x".repeat(32), DATABASE_URL: "postgres://db.example.test/x", VERCEL_URL: "p-abc.vercel.app", VERCEL_PROJECT_PRODUCTION_URL: "p.example.test" }).fanout.baseUrl).toBe("https://p.example.test");
     expect(loadConfig({ DATABASE_URL: "postgres://db.example.test/x", VERCEL: "1", VERCEL_URL: "p-abc.vercel.app" }).fanout.baseUrl).toBe("https://p-abc.vercel.app");
     expect(loadConfig({ DATABASE_URL: "postgres://db.example.test/x", NETLIFY: "true", URL: "https://site.netlify.app" }).fanout.baseUrl).toBe("https://site.netlify.app");
     expect(loadConfig({}).fanout.baseUrl).toBeUndefined();
