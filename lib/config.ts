@@ -105,6 +105,8 @@ const envSchema = z.object({
     .refine((v) => ["*", ""].includes(v.trim()) || v.split(",").every((p) => Number(p) >= 1 && Number(p) <= 65_535))
     .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  /** The zone the operator's page and the notifications write dates in (an IANA name). */
+  OPERATOR_TIME_ZONE: z.string().trim().refine(isTimeZone).default("Europe/Paris"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Where providers send the user back after consent: the app's `/api/integrations/oauth/callback`. */
   OAUTH_REDIRECT_URL: z.string().url().optional(),
@@ -218,6 +220,8 @@ export interface Config {
   sms: SmsConfig;
   mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** IANA name, checked against the platform's own zone database. */
+  operatorTimeZone: string;
   port: number;
   oauth: OAuthConfig;
 }
@@ -316,6 +320,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sms: smsConfig(env),
     mailHosts,
     logLevel: env.LOG_LEVEL,
+    operatorTimeZone: env.OPERATOR_TIME_ZONE,
     port: env.PORT,
     oauth: oauthConfig(env),
   };
@@ -444,4 +449,14 @@ function driverFor(url: string): DatabaseDriver {
     // Not a parseable URL: let node-postgres report it.
   }
   return "pg";
+}
+
+/** True when the platform's Intl knows `name` as a time zone ("Europe/Paris"; not "Paris"). */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -35,6 +35,9 @@ export interface PlannedEmail {
   subject: string;
   /** Set for a text message (`to` is then an E.164 number). */
   channel?: "sms";
+  /** A text message's words, as it would leave, and the segments it would be billed as. */
+  text?: string;
+  segments?: number;
 }
 
 export interface FollowupFailure {
@@ -71,6 +74,7 @@ export const processAutomaticJob: Job<FollowupParams, FollowupSummary> = {
   successMessage: "Traitement des relances automatiques terminé avec succès",
   paramsFromQuery: (query) => ({ isDryRun: ["1", "true", "yes"].includes(query.get("dry_run") ?? "") }),
   run: processAutomaticFollowups,
+  itemsOf: (summary) => ({ attempted: summary.sent + summary.failed, failed: summary.failed, firstFailure: summary.failures[0]?.reason }),
 };
 
 /**

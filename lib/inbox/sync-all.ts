@@ -52,6 +52,7 @@ export const syncAllJob: Job<SyncParams, SyncSummary> = {
   successMessage: "Synchronisation inbox terminée avec succès",
   paramsFromQuery: (query) => (isFanoutChildQuery(query) ? { isFanoutChild: true } : {}),
   run: syncAll,
+  itemsOf: (summary) => ({ attempted: summary.integrations.attempted, failed: summary.integrations.failed, firstFailure: summary.failures[0]?.reason }),
 };
 
 async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary> {
