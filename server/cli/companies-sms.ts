@@ -9,6 +9,7 @@ import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { rowsOf } from "../../lib/db/client.js";
 import { companies, companySettings } from "../../lib/db/schema.js";
 import { parseSmsSettings, SMS_SETTINGS_RULES } from "../../lib/followups/sms-settings.js";
+import { countOf } from "./count-words.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { secretFrom } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
@@ -85,7 +86,7 @@ export async function companySmsCommand(args: string[], ctx: CliContext): Promis
     const read = parseSmsSettings(stored, [], () => undefined);
     const summary = { companyId, provider: read.provider ?? "global", vonageApiKey: read.vonage?.apiKey, smppUrl: read.smpp?.url, senderName: read.senderName, maxSegments: read.maxSegments };
     const account = read.provider === "vonage" ? `its own Vonage account (key ${read.vonage?.apiKey})` : read.provider === "smpp" ? `its own SMPP account (${read.smpp?.url}, ${read.smpp?.systemId})` : "the deployment's account (SMS_PROVIDER)";
-    const extras = [read.senderName && `sender ${read.senderName}`, read.maxSegments && `at most ${read.maxSegments} segment(s)`].filter(Boolean).join(", ");
+    const extras = [read.senderName && `sender ${read.senderName}`, read.maxSegments && `at most ${countOf(read.maxSegments, "segment")}`].filter(Boolean).join(", ");
     ctx.print(values.json, summary, `company ${companyId} (${company.name}): texts through ${account}${extras ? `, ${extras}` : ""}`);
     return 0;
   });
