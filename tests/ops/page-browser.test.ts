@@ -112,14 +112,14 @@ describe("operator page in a browser", () => {
 });
 
 /**
- * A week of recorded runs, as a live deployment would have: the inbox sync every 30 minutes and
- * the follow-ups every hour until three hours ago (so their cron looks down).
+ * A week of recorded runs, as a live deployment would have: the inbox sync every 5 minutes, as
+ * scheduled, and the follow-ups every hour until three hours ago (so their cron looks down).
  */
 async function seedWeekOfRuns(database: TestDatabase): Promise<void> {
   const nowMs = Date.now();
   const rows: (typeof jobRuns.$inferInsert)[] = [];
-  for (let i = 1; i <= 7 * 48; i++) {
-    const startedAt = new Date(nowMs - i * 30 * MINUTE_MS);
+  for (let i = 1; i <= 7 * 288; i++) {
+    const startedAt = new Date(nowMs - i * 5 * MINUTE_MS);
     const failed = i % 37 === 0 ? 1 : 0;
     rows.push({
       runId: `seed-sync-${i}`, job: "inbox-sync", trigger: "http", startedAt, finishedAt: startedAt, leaseUntil: startedAt, status: "success",
