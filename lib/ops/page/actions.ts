@@ -102,7 +102,7 @@ export async function runOperatorAction(name: string, form: FormData, ctx: Actio
   try {
     return await action(form, ctx);
   } catch (err) {
-    if (err instanceof JobError && err.kind === "bad-input") return error(`Refusé, rien n'a été fait : ${ERROR_KINDS["bad-input"].operatorWording.toLowerCase()}. Détail : ${err.message}`);
+    if (err instanceof JobError && err.kind === "bad-input") return error(`Refusé, rien n'a été fait (${ERROR_KINDS["bad-input"].operatorWording.toLowerCase()}). Détail : ${err.message}`);
     throw err;
   }
 }
