@@ -127,6 +127,8 @@ const envSchema = z.object({
     .refine((v) => ["*", ""].includes(v.trim()) || v.split(",").every((p) => Number(p) >= 1 && Number(p) <= 65_535))
     .optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  /** The zone the operator's page and the notifications write dates in (an IANA name). */
+  OPERATOR_TIME_ZONE: z.string().trim().refine(isTimeZone).default("Europe/Paris"),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /**
    * `npm start` only: reverse proxies of this deployment's own in front of it (nginx, Caddy…), which
@@ -247,6 +249,8 @@ export interface Config {
   sms: SmsConfig;
   mailHosts: MailHostPolicy;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** IANA name, checked against the platform's own zone database. */
+  operatorTimeZone: string;
   port: number;
   /** Reverse proxies of our own in front of `npm start` whose X-Forwarded-For entries are trusted (lib/http/client-address.ts). */
   trustProxyHops: number;
@@ -365,6 +369,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sms: smsConfig(env),
     mailHosts,
     logLevel: env.LOG_LEVEL,
+    operatorTimeZone: env.OPERATOR_TIME_ZONE,
     port: env.PORT,
     trustProxyHops: env.TRUST_PROXY_HOPS,
     oauth: oauthConfig(env),
@@ -553,4 +558,14 @@ function driverFor(url: string): DatabaseDriver {
     // Not a parseable URL: let node-postgres report it.
   }
   return "pg";
+}
+
+/** True when the platform's Intl knows `name` as a time zone ("Europe/Paris"; not "Paris"). */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
 }

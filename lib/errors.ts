@@ -7,16 +7,18 @@ export type ErrorKind = "auth" | "transient" | "permanent" | "bad-input";
 /**
  * How each kind is treated everywhere: the HTTP answer of an endpoint it reaches (`lib/http/respond.ts`,
  * the OAuth endpoints), whether the next run retries soon (`lib/inbox/record-sync-result.ts`: a short
- * back-off, or a long one for what retrying soon would only repeat), and the log level of the failure
- * (`lib/inbox/sync-integration.ts`). `auth` is a login refused by a mail host or an OAuth provider, a
- * server we called: a bad gateway, not a refusal of the caller (that is an HttpError 403).
+ * back-off, or a long one for what retrying soon would only repeat), the log level of the failure
+ * (`lib/inbox/sync-integration.ts`), and how the operator's page and the companies' notifications
+ * say it (`operatorWording`, in French: the error's own text, in English, is shown beside it as the
+ * detail). `auth` is a login refused by a mail host or an OAuth provider, a server we called: a bad
+ * gateway, not a refusal of the caller (that is an HttpError 403).
  */
 export const ERROR_KINDS = {
-  auth: { status: 502, shouldRetry: false, level: "warn" },
-  transient: { status: 503, shouldRetry: true, level: "warn" },
-  permanent: { status: 500, shouldRetry: false, level: "error" },
-  "bad-input": { status: 400, shouldRetry: false, level: "warn" },
-} as const satisfies Record<ErrorKind, { status: number; shouldRetry: boolean; level: string }>;
+  auth: { status: 502, shouldRetry: false, level: "warn", operatorWording: "Accès refusé : le serveur ou le fournisseur refuse l'identifiant, le mot de passe ou l'autorisation" },
+  transient: { status: 503, shouldRetry: true, level: "warn", operatorWording: "Panne passagère : serveur injoignable, trop lent ou occupé" },
+  permanent: { status: 500, shouldRetry: false, level: "error", operatorWording: "Erreur qui ne passera pas seule : un réglage est à corriger" },
+  "bad-input": { status: 400, shouldRetry: false, level: "warn", operatorWording: "Données invalides, refusées" },
+} as const satisfies Record<ErrorKind, { status: number; shouldRetry: boolean; level: string; operatorWording: string }>;
 
 /** An error whose kind is known. `message` is short and safe to store and show (no secrets). */
 export class JobError extends Error {

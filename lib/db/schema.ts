@@ -2,6 +2,7 @@
 // the data contract) plus the columns and tables the jobs add, each marked "added" in its JSDoc.
 
 import { sql } from "drizzle-orm";
+import type { ErrorKind } from "../errors.js";
 import {
   bigint,
   boolean,
@@ -154,10 +155,10 @@ export const quotes = pgTable("quotes", {
  * A company's mailbox. Added beside the contract's columns: `imap_username`, `tls_reject_unauthorized`
  * (opt-out for self-signed servers), the first-sync window (`initial_sync_days`,
  * `initial_sync_max_messages`), scheduling and health (`next_sync_at`, `consecutive_failures`,
- * `auth_failures`, `failing_since`, `last_success_at`, `failure_alerted_at`: when the owner was told it
- * keeps failing), the lease (`lease_owner`, `lease_until`) and the
- * sending settings (`smtp_*`; a null `smtp_password` reuses the IMAP password), and OAuth2 logins
- * (`auth_method`, `oauth_provider`, the encrypted `oauth_refresh_token` and cached
+ * `auth_failures`, `last_sync_error_kind`: the kind of `last_sync_error`, which gives its wording,
+ * `failing_since`, `last_success_at`, `failure_alerted_at`: when the owner was told it keeps failing),
+ * the lease (`lease_owner`, `lease_until`) and the sending settings (`smtp_*`; a null
+ * `smtp_password` reuses the IMAP password), and OAuth2 logins (`auth_method`, `oauth_provider`, the encrypted `oauth_refresh_token` and cached
  * `oauth_access_token` with its expiry, `oauth_refresh_lease_until`: the one run refreshing the token
  * right now, and `oauth_reconnect_needed_at`: the provider refused the grant, a person must connect again),
  * `synced_folders`: the roles of the folders the sync reads (`inbox`, `sent`; both by default), and
@@ -184,6 +185,7 @@ export const inboxIntegrations = pgTable(
     lastSyncAt: timestamp("last_sync_at", { withTimezone: true }),
     lastSyncStatus: text("last_sync_status"),
     lastSyncError: text("last_sync_error"),
+    lastSyncErrorKind: text("last_sync_error_kind").$type<ErrorKind>(),
     initialSyncDays: integer("initial_sync_days").notNull().default(30),
     initialSyncMaxMessages: integer("initial_sync_max_messages").notNull().default(500),
     nextSyncAt: timestamp("next_sync_at", { withTimezone: true }),
@@ -576,8 +578,12 @@ export const smsOptOuts = pgTable(
 // ---------------------------------------------------------------------------------------------
 // Operations (added)
 
-/** How a run ended: `running` until it records its end; `abandoned` when it never did (killed). */
-export const JOB_RUN_STATUSES = ["running", "success", "error", "abandoned"] as const;
+/**
+ * How a run ended: `running` until it records its end; `success`; `partial` when some of its items
+ * (mailboxes, sends) failed; `error` when it failed as a whole or every item it tried failed;
+ * `abandoned` when it never recorded its end (killed).
+ */
+export const JOB_RUN_STATUSES = ["running", "success", "partial", "error", "abandoned"] as const;
 export type JobRunStatus = (typeof JOB_RUN_STATUSES)[number];
 
 /**

@@ -36,7 +36,7 @@ export async function notifyFailedSend(db: DbOrTx, notice: FollowupNotice): Prom
     type: NOTIFICATION_TYPE.sendFailed,
     title: "Relance automatique non délivrée",
     message:
-      `La relance n°${notice.step} à ${notice.recipient} a été refusée par le serveur de messagerie` +
-      `${notice.reason ? ` (${notice.reason})` : ""}. Vérifiez l'adresse e-mail du client.`,
+      `La relance n°${notice.step} à ${notice.recipient} a été refusée par le serveur de messagerie du destinataire. ` +
+      `Vérifiez l'adresse e-mail du client.${notice.reason ? ` Détail : ${notice.reason}` : ""}`,
   });
 }

@@ -35,6 +35,9 @@ export interface PlannedEmail {
   subject: string;
   /** Set for a text message (`to` is then an E.164 number). */
   channel?: "sms";
+  /** A text message's words, as it would leave, and the segments it would be billed as. */
+  text?: string;
+  segments?: number;
 }
 
 export interface FollowupFailure {
@@ -73,6 +76,7 @@ export const processAutomaticJob: Job<FollowupParams, FollowupSummary> = {
   run: processAutomaticFollowups,
   // A send started just before the deadline waits on its server up to its time-out.
   lastStepMs: (config) => Math.max(config.smtpTimeoutMs, config.sms.timeoutMs),
+  itemsOf: (summary) => ({ attempted: summary.sent + summary.failed, failed: summary.failed, firstFailure: summary.failures[0]?.reason }),
 };
 
 /**

@@ -171,7 +171,10 @@ async function dueEmailOf(
       if (result.kind === "planned") {
         if (run.plannedClients.has(candidate.clientId!)) return skip("client_already_contacted_today");
         run.plannedClients.add(candidate.clientId!);
-        summary.wouldSend!.push({ followupId: candidate.id, step: decision.step, to: result.to, subject: `SMS (${result.segments} segment(s))`, channel: "sms" });
+        summary.wouldSend!.push({
+          followupId: candidate.id, step: decision.step, to: result.to, channel: "sms", text: result.text, segments: result.segments,
+          subject: `SMS (${result.segments} segment${result.segments > 1 ? "s" : ""})`,
+        });
         return undefined;
       }
       countOutcome(summary, skip, candidate.id, decision.step, result.outcome);

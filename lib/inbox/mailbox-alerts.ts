@@ -6,6 +6,7 @@
 import { and, eq, isNotNull, isNull } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { inboxIntegrations, notifications } from "../db/schema.js";
+import { ERROR_KINDS, type ErrorKind } from "../errors.js";
 import type { Logger } from "../log.js";
 
 /** How long transient failures may last before the owner is told. */
@@ -25,12 +26,18 @@ export interface IntegrationHealth {
   failingSince: Date | null;
   failureAlertedAt: Date | null;
   lastSyncError: string | null;
+  /** The kind of `lastSyncError`, which gives the notice its French wording. */
+  lastSyncErrorKind?: ErrorKind | null;
+  /** Logs in with OAuth2: a refused login is fixed by connecting it again, not by a password. */
+  isOAuth?: boolean;
 }
 
 export interface AlertContext {
   now: Date;
   log: Logger;
   webhookUrl?: string;
+  /** The zone the notice writes its dates in (OPERATOR_TIME_ZONE). */
+  timeZone?: string;
 }
 
 /** Raises or clears the failure alert of one integration, once each, even when two runs race. */
@@ -40,13 +47,18 @@ export async function reviewIntegrationAlert(db: Db, health: IntegrationHealth, 
   const shouldAlert = health.isFailing && (health.isAuthRejected || failingForMs >= FAILURE_ALERT_AFTER_MS);
   let event: AlertEvent | null = null;
   if (shouldAlert && !health.failureAlertedAt) {
+    const since = `depuis le ${frenchDate(health.failingSince ?? ctx.now, ctx.timeZone)}`;
+    const wording = health.lastSyncErrorKind ? ERROR_KINDS[health.lastSyncErrorKind].operatorWording : "erreur inconnue";
+    const detail = health.lastSyncError ? ` Détail : ${health.lastSyncError}` : "";
     event = await flipAlert(db, health, ctx.now, {
       event: "integration.failing",
       type: "inbox_sync_failing",
       title: `La boîte mail ${label} ne se synchronise plus`,
-      message: health.isAuthRejected
-        ? `Le serveur refuse l'identifiant ou le mot de passe de ${label}. Mettez à jour le mot de passe de l'intégration.`
-        : `La synchronisation de ${label} échoue depuis plus d'une heure : ${health.lastSyncError ?? "erreur inconnue"}.`,
+      message: !health.isAuthRejected
+        ? `La synchronisation de ${label} échoue depuis plus d'une heure (${since}) : ${wording}.${detail}`
+        : health.isOAuth
+          ? `Le serveur refuse l'accès OAuth2 de ${label} (${since}). Reconnectez la boîte mail.`
+          : `Le serveur refuse l'identifiant ou le mot de passe de ${label} (${since}). Mettez à jour le mot de passe de la boîte mail.`,
     });
   } else if (!health.isFailing && health.failureAlertedAt) {
     event = await flipAlert(db, health, null, {
@@ -114,6 +126,11 @@ async function flipAlert(
     await tx.insert(notifications).values({ companyId: health.companyId, type: notice.type, title: notice.title, message: notice.message });
     return notice.event;
   });
+}
+
+/** "25/11/2026 10:00 UTC+1": a notice is read later, by someone who must not guess the zone. */
+function frenchDate(at: Date, timeZone = "Europe/Paris"): string {
+  return new Intl.DateTimeFormat("fr-FR", { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone, timeZoneName: "short" }).format(at);
 }
 
 /** Best effort: an unreachable webhook is logged, never fails the sync. */

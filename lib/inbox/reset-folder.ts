@@ -32,7 +32,7 @@ export async function resetFolder(db: Db, integrationId: number, folder: string,
     const stopMessage = `UIDVALIDITY of ${folder} changed on %`;
     const cleared = await tx
       .update(inboxIntegrations)
-      .set({ lastSyncError: null, consecutiveFailures: 0, failingSince: null, nextSyncAt: null, updatedAt: now })
+      .set({ lastSyncError: null, lastSyncErrorKind: null, consecutiveFailures: 0, failingSince: null, nextSyncAt: null, updatedAt: now })
       .where(and(eq(inboxIntegrations.id, integrationId), like(inboxIntegrations.lastSyncError, stopMessage)))
       .returning({ id: inboxIntegrations.id });
     if (cleared.length === 0) {

@@ -54,6 +54,7 @@ export const syncAllJob: Job<SyncParams, SyncSummary> = {
   run: syncAll,
   // IMAP sessions are cut before the deadline; only the wait for fanned-out children's answers runs past it.
   lastStepMs: (config) => (config.fanout.maxInvocations > 0 ? CHILD_ANSWER_GRACE_MS : 0),
+  itemsOf: (summary) => ({ attempted: summary.integrations.attempted, failed: summary.integrations.failed, firstFailure: summary.failures[0]?.reason }),
 };
 
 async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary> {

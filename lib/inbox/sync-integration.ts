@@ -158,8 +158,10 @@ async function reviewAlert(ctx: IntegrationSyncContext, integration: ClaimedInte
         failingSince: row.failingSince,
         failureAlertedAt: row.failureAlertedAt,
         lastSyncError: row.lastSyncError,
+        lastSyncErrorKind: row.lastSyncErrorKind,
+        isOAuth: row.authMethod === "oauth2",
       },
-      { now: ctx.now(), log, webhookUrl: ctx.config.alertWebhookUrl },
+      { now: ctx.now(), log, webhookUrl: ctx.config.alertWebhookUrl, timeZone: ctx.config.operatorTimeZone },
     );
   } catch (err) {
     log.warn("integration alert could not be reviewed", { err: shortReason(err) });

@@ -5,6 +5,7 @@
 // as literals; tests/jobs/registry.test.ts checks they equal these entries.)
 
 import { type FollowupSummary, processAutomaticJob } from "../followups/process-automatic.js";
+import { reasonText } from "../followups/reason-labels.js";
 import { SYNC_ALL_PATH } from "../inbox/fan-out.js";
 import { syncAllJob } from "../inbox/sync-all.js";
 import type { Job, JobSummary } from "./run-job.js";
@@ -62,7 +63,7 @@ export const FOLLOWUPS = defineJob({
   dryRun: { params: { isDryRun: true }, describe: describeFollowupsDryRun },
   maxDurationS: 60,
   label: "Relances automatiques",
-  itemsLabel: "E-mails envoyés",
+  itemsLabel: "Relances envoyées (e-mail et SMS)",
 });
 
 /** Every job, in the order the status and the page show them. */
@@ -75,8 +76,17 @@ export function jobNamed(name: string, jobs: readonly JobEntry[] = JOBS): JobEnt
   return entry;
 }
 
+/** The simulation's outcome in the operator's words: emails and texts apart, reasons in French. */
 function describeFollowupsDryRun(summary: FollowupSummary): string {
-  const waiting = Object.entries(summary.skippedByReason).map(([reason, n]) => `${n} ${reason}`).join(", ");
-  return `Simulation : ${summary.wouldSend?.length ?? 0} e-mail(s) partiraient maintenant, ${summary.closed} relance(s) seraient closes` +
-    `${waiting ? `, en attente : ${waiting}` : ""}. Rien n'a été envoyé.`;
+  const planned = summary.wouldSend ?? [];
+  const texts = planned.filter((p) => p.channel === "sms").length;
+  const leaving = [frenchCount(planned.length - texts, "e-mail"), ...(texts ? [frenchCount(texts, "SMS", "SMS")] : [])].join(" et ");
+  const waiting = Object.entries(summary.skippedByReason).map(([reason, n]) => `${n} (${reasonText(reason).label})`).join(", ");
+  return `Simulation : ${leaving} partiraient maintenant, ${frenchCount(summary.closed, "relance serait close", "relances seraient closes")}` +
+    `${waiting ? ` ; en attente : ${waiting}` : ""}. Rien n'a été envoyé.`;
+}
+
+/** French counts: 0 and 1 take the singular. */
+function frenchCount(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n <= 1 ? singular : plural}`;
 }

@@ -17,6 +17,18 @@ import { type Budget, type Invocation, runBudgetMs, startBudget } from "./budget
 /** Who started a run; `operator` is a button of the operator's page. */
 export type Trigger = "http" | "cli" | "schedule" | "operator" | "test";
 
+/**
+ * The triggers of the schedule itself: a cron's HTTP ping and the platform's (or `npm start`'s)
+ * scheduler. Only their runs tell whether the schedule works; a run started by hand (the CLI, a
+ * button of the operator's page, a test) says nothing about it.
+ */
+export const SCHEDULED_TRIGGERS: readonly Trigger[] = ["http", "schedule"];
+
+/** True for a run started by the schedule (see SCHEDULED_TRIGGERS). */
+export function isScheduledTrigger(trigger: string): boolean {
+  return (SCHEDULED_TRIGGERS as readonly string[]).includes(trigger);
+}
+
 /** What a job receives. `now()` is the business clock (injectable); the budget is wall-clock time. */
 export interface JobContext {
   db: Db;
@@ -48,6 +60,20 @@ export interface Job<P, S extends JobSummary> {
    * on its server); a platform's limit keeps that much room after the budget. None when omitted.
    */
   lastStepMs?(config: Config): number;
+
+  /**
+   * The items (mailboxes, sends) the run tried and those that failed, read from its summary. A run
+   * whose every item failed is recorded `error` (an operator's sync of one failing mailbox failed,
+   * whatever the job did around it), one where some failed `partial`.
+   */
+  itemsOf?(summary: S): ItemCounts;
+}
+
+export interface ItemCounts {
+  attempted: number;
+  failed: number;
+  /** The first failure's reason, kept as the run's error. */
+  firstFailure?: string;
 }
 
 /** The database could not be reached: nothing could be done at all. */
@@ -113,7 +139,8 @@ export async function runJob<P, S extends JobSummary>(
       throw err;
     }
     const durationMs = Math.round(performance.now() - startedMs);
-    await finishRun(db, runId, now(), "success", { ...summary, durationMs });
+    const outcome = outcomeOf(job.itemsOf?.(summary));
+    await finishRun(db, runId, now(), outcome.status, { ...summary, durationMs }, outcome.error);
     log.info("run finished", { durationMs, budgetMs, ...flatCounts(summary) });
     return { ...summary, runId, durationMs };
   } finally {
@@ -129,6 +156,12 @@ async function finishRun(db: Db, runId: string, finishedAt: Date, status: JobRun
     .set({ finishedAt, status, summary: summary ?? null, error: error ?? null })
     .where(eq(jobRuns.runId, runId))
     .catch(() => {}); // the run's own result matters more than its record
+}
+
+/** How a run that returned ended, from its items: none failed, some, or all of those it tried. */
+function outcomeOf(items: ItemCounts | undefined): { status: JobRunStatus; error?: string } {
+  if (!items || items.failed === 0) return { status: "success" };
+  return { status: items.failed >= items.attempted ? "error" : "partial", error: items.firstFailure };
 }
 
 /** The numeric and boolean fields of a summary, for the one log line per run. */

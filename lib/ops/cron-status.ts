@@ -1,10 +1,10 @@
 // What an operator asks first when something seems off: when did each job last run and how did it
-// end, which mailboxes are failing and since when. Read-only, but for one write: runs that can no
-// longer be alive yet never recorded their end are marked `abandoned` first, so none shows as
-// `running` forever.
+// end, is its schedule alive (scheduled runs only), which mailboxes are failing, since when, and
+// what fixes them. Read-only, but for one write: runs that can no longer be alive yet never
+// recorded their end are marked `abandoned` first, so none shows as `running` forever.
 
 import { randomUUID } from "node:crypto";
-import { and, desc, eq, gt, isNotNull, or } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNotNull, or } from "drizzle-orm";
 import type { Config } from "../config.js";
 import type { Db } from "../db/client.js";
 import { followupSendAttempts, inboxIntegrations, type JobRunStatus, jobRuns, SYNC_STATUS } from "../db/schema.js";
@@ -12,7 +12,10 @@ import { type FollowupSummary, processAutomaticJob } from "../followups/process-
 import { markAbandonedRuns } from "../jobs/abandon-runs.js";
 import { startBudget } from "../jobs/budget.js";
 import { JOBS, type JobEntry } from "../jobs/registry.js";
+import { SCHEDULED_TRIGGERS } from "../jobs/run-job.js";
 import type { Logger } from "../log.js";
+import { fixCommandsFor, MAILBOX_STATE_COLUMNS, type MailboxStateCode, mailboxStateOf } from "./mailbox-state.js";
+import { scheduleHealth } from "./schedule-health.js";
 
 const RUNS_PER_JOB = 5;
 
@@ -38,6 +41,9 @@ export interface FailingIntegration {
   lastSuccessAt: Date | null;
   /** OAuth2 mailboxes whose grant the provider refused: not synced until connected again. */
   needsReconnectionSince: Date | null;
+  /** Its state (`mailbox-state.ts`) and the commands that get it out of it. */
+  state: MailboxStateCode;
+  fixCommands: string[];
 }
 
 /** The follow-ups a run would look at now: how many it would send, and why the others wait. */
@@ -48,8 +54,19 @@ export interface FollowupsOutlook {
   uncertainSends: number;
 }
 
+export interface JobStatus {
+  /** The most recent runs, scheduled or started by hand (each says its `trigger`). */
+  lastRuns: RunRecord[];
+  lastSuccessAt: Date | null;
+  /** The last run of the schedule (a cron's ping or the platform's scheduler): only it says the cron works. */
+  lastScheduledRunAt: Date | null;
+  nextExpectedAt: Date | null;
+  /** No scheduled run for longer than the schedule allows: the cron seems stopped. */
+  isOverdue: boolean;
+}
+
 export interface CronStatus {
-  jobs: Record<string, { lastRuns: RunRecord[]; lastSuccessAt: Date | null }>;
+  jobs: Record<string, JobStatus>;
   failingIntegrations: FailingIntegration[];
   followups: FollowupsOutlook;
 }
@@ -62,7 +79,7 @@ export async function readCronStatus(
 ): Promise<CronStatus> {
   await markAbandonedRuns(db, ctx.now());
   const jobs: CronStatus["jobs"] = {};
-  for (const { name: job } of registry) {
+  for (const { name: job, schedule } of registry) {
     const lastRuns = await db
       .select({
         runId: jobRuns.runId, trigger: jobRuns.trigger, startedAt: jobRuns.startedAt, finishedAt: jobRuns.finishedAt,
@@ -78,15 +95,20 @@ export async function readCronStatus(
       .where(and(eq(jobRuns.job, job), eq(jobRuns.status, "success")))
       .orderBy(desc(jobRuns.startedAt))
       .limit(1);
-    jobs[job] = { lastRuns, lastSuccessAt: lastSuccess?.startedAt ?? null };
+    const [lastScheduled] = await db
+      .select({ startedAt: jobRuns.startedAt })
+      .from(jobRuns)
+      .where(and(eq(jobRuns.job, job), inArray(jobRuns.trigger, [...SCHEDULED_TRIGGERS])))
+      .orderBy(desc(jobRuns.startedAt))
+      .limit(1);
+    const health = scheduleHealth(schedule, lastScheduled?.startedAt, ctx.now());
+    jobs[job] = {
+      lastRuns, lastSuccessAt: lastSuccess?.startedAt ?? null, lastScheduledRunAt: lastScheduled?.startedAt ?? null,
+      nextExpectedAt: health.nextExpectedAt ?? null, isOverdue: health.isOverdue,
+    };
   }
-  const failingIntegrations = await db
-    .select({
-      id: inboxIntegrations.id, companyId: inboxIntegrations.companyId, name: inboxIntegrations.name,
-      emailAddress: inboxIntegrations.emailAddress, failingSince: inboxIntegrations.failingSince,
-      consecutiveFailures: inboxIntegrations.consecutiveFailures, lastSyncError: inboxIntegrations.lastSyncError,
-      lastSuccessAt: inboxIntegrations.lastSuccessAt, needsReconnectionSince: inboxIntegrations.oauthReconnectNeededAt,
-    })
+  const failingRows = await db
+    .select({ ...MAILBOX_STATE_COLUMNS, name: inboxIntegrations.name, emailAddress: inboxIntegrations.emailAddress })
     .from(inboxIntegrations)
     .where(
       and(
@@ -99,6 +121,14 @@ export async function readCronStatus(
       ),
     )
     .orderBy(inboxIntegrations.failingSince);
+  const failingIntegrations = failingRows.map((row): FailingIntegration => {
+    const state = mailboxStateOf(row, ctx.now());
+    return {
+      id: row.id, companyId: row.companyId, name: row.name, emailAddress: row.emailAddress, failingSince: row.failingSince,
+      consecutiveFailures: row.consecutiveFailures, lastSyncError: row.lastSyncError, lastSuccessAt: row.lastSuccessAt,
+      needsReconnectionSince: row.oauthReconnectNeededAt, state: state.code, fixCommands: fixCommandsFor(row, state),
+    };
+  });
   return { jobs, failingIntegrations, followups: await readFollowupsOutlook(db, ctx) };
 }
 

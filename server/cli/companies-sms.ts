@@ -16,6 +16,7 @@ import { parseSmsSettings, SMS_SETTINGS_RULES } from "../../lib/followups/sms-se
 import { VONAGE_WEBHOOK_PATH } from "../../lib/http/sms-endpoints.js";
 import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../../lib/sms/vonage-signature.js";
 import { webhookSecretDigest } from "../../lib/sms/vonage-webhook-auth.js";
+import { countOf } from "./count-words.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { secretFrom } from "./read-password.js";
 import { CliError, UsageError } from "./usage.js";
@@ -151,7 +152,7 @@ export async function companySmsCommand(args: string[], ctx: CliContext): Promis
       vonageWebhooks: webhooks, ...(webhookSecret ? { webhookSecret, webhookPath: `${VONAGE_WEBHOOK_PATH}?secret=${webhookSecret}` } : {}),
     };
     const account = read.provider === "vonage" ? `its own Vonage account (key ${read.vonage?.apiKey})` : read.provider === "smpp" ? `its own SMPP account (${read.smpp?.url}, ${read.smpp?.systemId})` : "the deployment's account (SMS_PROVIDER)";
-    const extras = [read.senderName && `sender ${read.senderName}`, read.maxSegments && `at most ${read.maxSegments} segment(s)`].filter(Boolean).join(", ");
+    const extras = [read.senderName && `sender ${read.senderName}`, read.maxSegments && `at most ${countOf(read.maxSegments, "segment")}`].filter(Boolean).join(", ");
     const lines = [`company ${companyId} (${company.name}): texts through ${account}${extras ? `, ${extras}` : ""}`];
     if (webhooks?.startsWith("signed")) lines.push(`Its Vonage webhooks must be signed, ${webhooks.slice(8, -1)}: set them to https://<this deployment>${VONAGE_WEBHOOK_PATH} in Vonage's API settings of key ${read.vonage!.apiKey}.`);
     if (webhookSecret) {

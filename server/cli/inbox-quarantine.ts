@@ -4,6 +4,7 @@
 import { listQuarantine, reimportQuarantined } from "../../lib/inbox/reimport-quarantined.js";
 import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
+import { countOf } from "./count-words.js";
 
 export async function listQuarantineCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommand(args, { integration: { type: "string" } });
@@ -13,7 +14,7 @@ export async function listQuarantineCommand(args: string[], ctx: CliContext): Pr
     ? "No set-aside message."
     : entries
         .map((e) => `#${e.id}  integration ${e.integrationId}  ${e.folder} uid ${e.uid} (uidvalidity ${e.uidValidity})  ` +
-          `${e.sizeBytes ?? "?"} bytes  ${e.isRawStored ? "raw stored" : "raw not stored"}  ${e.attempts} attempt(s)\n    ${e.reason}`)
+          `${e.sizeBytes ?? "?"} bytes  ${e.isRawStored ? "raw stored" : "raw not stored"}  ${countOf(e.attempts, "attempt")}\n    ${e.reason}`)
         .join("\n");
   ctx.print(values.json, entries, human);
   return 0;

@@ -3,6 +3,7 @@
 
 import { resetFolder } from "../../lib/inbox/reset-folder.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
+import { countOf } from "./count-words.js";
 
 export async function resetFolderCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values, positionals } = parseCommand(args, { folder: { type: "string" } }, ["INTEGRATION_ID"]);
@@ -10,7 +11,7 @@ export async function resetFolderCommand(args: string[], ctx: CliContext): Promi
   const folder = values.folder ?? "INBOX";
   const reset = await ctx.withDatabase("inbox reset-folder", ({ db }) => resetFolder(db, integrationId, folder, new Date()));
   ctx.print(values.json, { integrationId, folder, ...reset },
-    `${folder} of integration #${integrationId} reset (${reset.previousChanges} UIDVALIDITY change(s) in a row forgotten` +
+    `${folder} of integration #${integrationId} reset (${countOf(reset.previousChanges, "UIDVALIDITY change")} in a row forgotten` +
       `${reset.isErrorCleared ? ", its error cleared" : ""}): the next sync imports the recent window again.`);
   return 0;
 }

@@ -5,6 +5,7 @@ import { createInterface } from "node:readline/promises";
 import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
 import { countImportedMail, type ImportedMail, removeIntegration } from "../../lib/inbox/remove-integration.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
+import { countOf } from "./count-words.js";
 import { CliError, UsageError } from "./usage.js";
 
 export async function removeIntegrationCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -32,14 +33,14 @@ export async function removeIntegrationCommand(args: string[], ctx: CliContext):
     const mail = removed.isMailDeleted
       ? `${describeMail(removed)} deleted`
       : `${describeMail(removed)} kept in the company's inbox, detached from any mailbox`;
-    const leftovers = removed.filesNotRemoved > 0 ? `\nWarning: ${removed.filesNotRemoved} stored file(s) could not be deleted.` : "";
+    const leftovers = removed.filesNotRemoved > 0 ? `\nWarning: ${countOf(removed.filesNotRemoved, "stored file")} could not be deleted.` : "";
     ctx.print(values.json, removed, `Integration ${id} (${removed.emailAddress ?? "?"}) removed; ${mail}.${leftovers}`);
     return 0;
   });
 }
 
 function describeMail(mail: ImportedMail): string {
-  return `${mail.conversations} conversation(s), ${mail.messages} message(s) and ${mail.attachments} attachment(s)`;
+  return `${countOf(mail.conversations, "conversation")}, ${countOf(mail.messages, "message")} and ${countOf(mail.attachments, "attachment")}`;
 }
 
 /** true to delete, false to keep, undefined to cancel. */

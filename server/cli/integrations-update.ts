@@ -127,17 +127,36 @@ async function setActive(args: string[], ctx: CliContext, isActive: boolean): Pr
   });
 }
 
+/** The columns `updateIntegration` reports as changed, in the words (and options) of this command. */
+const SETTING_WORDS: Record<string, string> = {
+  name: "name (--name)",
+  emailAddress: "address (--email)",
+  imapUsername: "login (--username)",
+  imapServer: "IMAP server (--server)",
+  imapPort: "IMAP port (--port)",
+  useSsl: "TLS mode (--ssl/--no-ssl)",
+  tlsRejectUnauthorized: "certificate check (--verify-tls/--insecure-tls)",
+  syncIntervalMinutes: "sync interval (--interval)",
+  emailPassword: "IMAP password (new, stored encrypted)",
+  isPrimary: "sending mailbox (--primary)",
+  isActive: "on/off",
+  syncedFolders: "synced folders (--folders)",
+  smtpServer: "SMTP server",
+  smtpPort: "SMTP port",
+  smtpUseSsl: "SMTP TLS mode",
+  smtpUsername: "SMTP login",
+  smtpPassword: "SMTP password (new, stored encrypted)",
+};
+
 function describeUpdate(update: IntegrationUpdate): string {
   if (update.changed.length === 0) return `Integration ${update.id}: nothing to change.`;
-  const lines = [`Integration ${update.id} updated: ${update.changed.filter((c) => !/password/i.test(c)).concat(
-    update.changed.filter((c) => /password/i.test(c)).map((c) => `${c} (new, stored encrypted)`),
-  ).join(", ")}.`];
+  const lines = [`Integration ${update.id} updated: ${update.changed.map((c) => SETTING_WORDS[c] ?? c).join(", ")}.`];
   if (update.portSwitchedTo) lines.push(`The port followed the TLS mode: now ${update.portSwitchedTo} (pass --port to choose another).`);
   if (update.previousPrimaryId) lines.push(`Integration ${update.previousPrimaryId} is no longer the company's sending mailbox.`);
   if (update.changed.includes("imapServer") || update.changed.includes("emailAddress") || update.changed.includes("imapUsername")) {
     lines.push(
       update.foldersReset > 0
-        ? `Warning: a new server or login means new UIDs: the ${update.foldersReset} folder cursor(s) were reset. The next sync ` +
+        ? `Warning: a new server or login means new UIDs: ${update.foldersReset === 1 ? "the folder cursor was" : `the ${update.foldersReset} folder cursors were`} reset. The next sync ` +
             "imports the recent window again as backfill; messages already stored are recognised and not stored twice."
         : "No folder cursor to reset: the next sync is this mailbox's first.",
     );

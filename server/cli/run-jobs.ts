@@ -1,13 +1,19 @@
 // `lokario-cron sync`, `lokario-cron followups run` and `lokario-cron jobs run NAME` (any job of the
-// registry): a run of a job, printing the same JSON as its endpoint. `sync --until-done` keeps running until nothing is left (a first import of a large
-// mailbox spans many runs), with a progress line on stderr after each run. Exit code 1 when a
-// mailbox or a follow-up failed, so scripts notice.
+// registry): a run of a job, printing the same JSON as its endpoint. `sync --until-done` keeps
+// running until nothing is left (a first import of a large mailbox spans many runs), with a
+// progress line on stderr after each run. Exit code 1 when a mailbox or a follow-up failed, or when
+// `sync --integration` cannot sync the mailbox (disabled, waiting for reconnection…: it says why
+// and what fixes it), so scripts notice.
 
+import type { Db } from "../../lib/db/client.js";
 import type { SyncSummary } from "../../lib/inbox/sync-all.js";
+import { readMailboxState } from "../../lib/ops/mailbox-state.js";
 import { FOLLOWUPS, INBOX_SYNC, JOBS } from "../../lib/jobs/registry.js";
 import { type Job, type JobSummary, type RunResult, runJob } from "../../lib/jobs/run-job.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
-import { UsageError } from "./usage.js";
+import { countOf } from "./count-words.js";
+import { describeMailboxState } from "./describe-mailbox.js";
+import { CliError, UsageError } from "./usage.js";
 
 /** A safety stop for --until-done: a mailbox that never finishes must not loop forever. */
 const MAX_RUNS_UNTIL_DONE = 10_000;
@@ -16,11 +22,13 @@ export async function syncCommand(args: string[], ctx: CliContext): Promise<numb
   const { values } = parseCommand(args, { integration: { type: "string" }, "until-done": { type: "boolean" } });
   const integrationId = values.integration === undefined ? undefined : parseId(values.integration, "--integration");
   const params = integrationId === undefined ? {} : { integrationId };
-  if (!values["until-done"]) {
-    const summary = await runOnce(ctx, "sync", INBOX_SYNC.job, params);
-    return summary.integrations.failed > 0 ? 1 : 0;
-  }
   return ctx.withDatabase("sync", async ({ db }) => {
+    if (integrationId !== undefined) await assertSyncable(db, integrationId);
+    if (!values["until-done"]) {
+      const summary = await runJob(INBOX_SYNC.job, params, { config: ctx.config, log: ctx.logger("cli:inbox-sync"), trigger: "cli", db });
+      printAnswer(ctx, INBOX_SYNC.job, summary);
+      return (await forcedOutcome(ctx, db, integrationId, summary)) ?? (summary.integrations.failed > 0 ? 1 : 0);
+    }
     const log = ctx.logger("cli:inbox-sync");
     let imported = 0;
     let failed = 0;
@@ -33,13 +41,36 @@ export async function syncCommand(args: string[], ctx: CliContext): Promise<numb
       ctx.io.stderr.write(
         values.json
           ? `${JSON.stringify({ progress })}\n`
-          : `run ${run}: ${last.messagesImported} messages imported, ${imported} in all${last.remaining ? ", continuing…" : ", done."}\n`,
+          : `run ${run}: ${countOf(last.messagesImported, "message")} imported, ${imported} in all${last.remaining ? ", continuing…" : ", done."}\n`,
       );
       if (!last.remaining) break;
     }
     printAnswer(ctx, INBOX_SYNC.job, { ...last!, totalImported: imported });
-    return failed > 0 ? 1 : 0;
+    return (await forcedOutcome(ctx, db, integrationId, last!)) ?? (failed > 0 ? 1 : 0);
   });
+}
+
+/** Refuses, with why and the command that fixes it, a mailbox a forced sync cannot take now. */
+async function assertSyncable(db: Db, integrationId: number): Promise<void> {
+  const now = new Date();
+  const found = await readMailboxState(db, integrationId, now);
+  if (!found) throw new CliError(`integration ${integrationId} does not exist (see: lokario-cron integrations list)`);
+  if (!found.state.isSyncableNow) {
+    throw new CliError(`integration ${integrationId} not synced: ${describeMailboxState(found.row, found.state, now)}`);
+  }
+}
+
+/**
+ * After `sync --integration`: a mailbox the run could not take (another run took it meanwhile) or
+ * that failed is said on stderr with what to do; the exit code is 1. Undefined for a plain sync.
+ */
+async function forcedOutcome(ctx: CliContext, db: Db, integrationId: number | undefined, summary: SyncSummary): Promise<number | undefined> {
+  if (integrationId === undefined || (summary.integrations.skipped === 0 && summary.integrations.failed === 0)) return undefined;
+  const now = new Date();
+  const found = await readMailboxState(db, integrationId, now);
+  const state = found ? describeMailboxState(found.row, found.state, now) : "it no longer exists";
+  ctx.io.stderr.write(`lokario-cron: integration ${integrationId} ${summary.integrations.failed > 0 ? "failed" : "not synced"}: ${state}\n`);
+  return 1;
 }
 
 export async function followupsRunCommand(args: string[], ctx: CliContext): Promise<number> {

@@ -138,7 +138,7 @@ describe("process-automatic endpoint and the dry run", () => {
         ...processAutomaticJob,
         run: async (_ctx, params) => {
           received.push(params);
-          return { examined: 0, sent: 0, skipped: 0, skippedByReason: {}, failed: 0, remaining: false };
+          return { isDryRun: params.isDryRun, examined: 0, sent: 0, skipped: 0, skippedByReason: {}, closed: 0, closedByReason: {}, failed: 0, failures: [], uncertain: 0, remaining: false };
         },
       },
       { env: () => testEnv(database), logSink: () => {} },

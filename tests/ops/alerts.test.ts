@@ -79,7 +79,7 @@ describe("mailbox failure alerts", () => {
     expect(mine[0]).toMatchObject({ companyId, at: t0.toISOString(), reason: expect.stringMatching(/auth/i) });
   });
 
-  it("waits an hour before alerting on a server that cannot be reached", async () => {
+  it("waits an hour before alerting on a server that cannot be reached, then says so in French, since when in the operator's zone", async () => {
     const mailbox = await createMailbox();
     const closedPort = await freePort();
     const { companyId, integrationId } = await insertIntegration(database.db, mailbox, { port: closedPort });
@@ -92,5 +92,7 @@ describe("mailbox failure alerts", () => {
     const sent = await notificationsOf(companyId);
     expect(sent.map((n) => n.type)).toEqual(["inbox_sync_failing"]);
     expect(sent[0]!.message).toContain("plus d'une heure");
+    // In French, with the date on the operator's clock (Paris by default) and the server's words as the detail.
+    expect(sent[0]!.message).toMatch(/depuis le 25\/11\/2026 10:00 UTC\+1\) : Panne passagère : serveur injoignable.*\. Détail : IMAP connection failed: ECONNREFUSED$/);
   });
 });

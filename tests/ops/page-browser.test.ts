@@ -71,10 +71,10 @@ describe("operator page in a browser", () => {
   it("signs in with the cron secret and shows the failing mailbox, its error and since when, and the stopped follow-up cron", async () => {
     await signIn(TEST_CRON_SECRET);
     const row = page.locator(`#boite-${failingId}`);
-    await expect.poll(() => row.textContent()).toContain("en échec");
-    expect(await row.textContent()).toContain("IMAP login refused");
+    await expect.poll(() => row.textContent()).toContain("identifiant refusé");
+    expect(await row.textContent()).toContain("Le serveur refuse l'identifiant ou le mot de passe");
+    expect(await row.textContent()).toContain("Détail : IMAP login refused");
     expect(await row.textContent()).toContain("depuis");
-    expect(await row.textContent()).toContain("à reconnecter");
     expect(await page.getByRole("alert").first().textContent()).toContain("le cron semble arrêté");
     const session = (await context.cookies()).find((c) => c.name === "lokario_operateur");
     expect(session).toMatchObject({ httpOnly: true, sameSite: "Strict" });
@@ -88,7 +88,7 @@ describe("operator page in a browser", () => {
   it("syncs the failing mailbox when 'Synchroniser' is pressed and shows the outcome", async () => {
     const runsBefore = await database.db.$count(jobRuns, eq(jobRuns.trigger, "operator"));
     await page.locator(`#boite-${failingId}`).getByRole("button", { name: "Synchroniser" }).click();
-    await expect.poll(() => page.getByRole("status").textContent()).toContain(`Échec de la synchronisation de la boîte n° ${failingId} : IMAP login refused`);
+    await expect.poll(() => page.getByRole("status").textContent()).toMatch(new RegExp(`Échec de la synchronisation de la boîte n° ${failingId} : Accès refusé.*Détail : IMAP login refused`));
     expect(await database.db.$count(jobRuns, and(eq(jobRuns.trigger, "operator"), eq(jobRuns.job, "inbox-sync")))).toBe(runsBefore + 1);
     // The outcome is shown once: a reload no longer shows it, and does not sync again.
     await page.reload();
@@ -112,14 +112,14 @@ describe("operator page in a browser", () => {
 });
 
 /**
- * A week of recorded runs, as a live deployment would have: the inbox sync every 30 minutes and
- * the follow-ups every hour until three hours ago (so their cron looks down).
+ * A week of recorded runs, as a live deployment would have: the inbox sync every 5 minutes, as
+ * scheduled, and the follow-ups every hour until three hours ago (so their cron looks down).
  */
 async function seedWeekOfRuns(database: TestDatabase): Promise<void> {
   const nowMs = Date.now();
   const rows: (typeof jobRuns.$inferInsert)[] = [];
-  for (let i = 1; i <= 7 * 48; i++) {
-    const startedAt = new Date(nowMs - i * 30 * MINUTE_MS);
+  for (let i = 1; i <= 7 * 288; i++) {
+    const startedAt = new Date(nowMs - i * 5 * MINUTE_MS);
     const failed = i % 37 === 0 ? 1 : 0;
     rows.push({
       runId: `seed-sync-${i}`, job: "inbox-sync", trigger: "http", startedAt, finishedAt: startedAt, leaseUntil: startedAt, status: "success",

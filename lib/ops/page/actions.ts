@@ -4,7 +4,7 @@
 
 import type { Config } from "../../config.js";
 import type { Db } from "../../db/client.js";
-import { JobError } from "../../errors.js";
+import { ERROR_KINDS, JobError } from "../../errors.js";
 import { resolveUncertainAsNotSent, resolveUncertainAsSent } from "../../followups/resolve-uncertain.js";
 import { reimportQuarantined } from "../../inbox/reimport-quarantined.js";
 import { resetFolder } from "../../inbox/reset-folder.js";
@@ -13,6 +13,9 @@ import { INBOX_SYNC, JOBS } from "../../jobs/registry.js";
 import { runJob } from "../../jobs/run-job.js";
 import type { Logger } from "../../log.js";
 import { attachmentStorageFor } from "../../storage/attachment-storage.js";
+import { fixCommandsFor, readMailboxState } from "../mailbox-state.js";
+import { whyNotSynced } from "./explain-mailbox.js";
+import { countOf as frenchCount } from "./render-format.js";
 import type { Flash } from "./session.js";
 
 export interface ActionContext {
@@ -28,15 +31,24 @@ type Action = (form: FormData, ctx: ActionContext) => Promise<Flash>;
 export const OPERATOR_ACTIONS: Record<string, Action> = {
   synchroniser: async (form, ctx) => {
     const id = idField(form, "integration");
+    const before = await readMailboxState(ctx.db, id, ctx.now());
+    if (!before) return error(`Boîte n° ${id} introuvable : elle a peut-être été supprimée.`);
+    if (!before.state.isSyncableNow) return error(whyNotSynced(before.row, before.state));
     const summary = await runJob(INBOX_SYNC.job, { integrationId: id }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
     const failure = summary.failures[0];
-    if (failure) return error(`Échec de la synchronisation de la boîte n° ${id} : ${failure.reason}`);
+    if (failure) {
+      const after = await readMailboxState(ctx.db, id, ctx.now());
+      const wording = after?.state.kind ? ERROR_KINDS[after.state.kind].operatorWording : "la synchronisation a échoué";
+      const fix = after ? fixCommandsFor(after.row, after.state) : [];
+      return error(`Échec de la synchronisation de la boîte n° ${id} : ${wording}.${fix.length ? ` À faire : ${fix.join(", puis ")}.` : ""} Détail : ${failure.reason}`);
+    }
     if (summary.integrations.attempted === 0) {
-      return error(`Boîte n° ${id} non synchronisée : elle est désactivée, introuvable, ou un autre passage la synchronise déjà.`);
+      const after = await readMailboxState(ctx.db, id, ctx.now());
+      return error(after && !after.state.isSyncableNow ? whyNotSynced(after.row, after.state) : `Boîte n° ${id} non synchronisée : le passage n'a pas eu le temps de la prendre. Réessayez.`);
     }
     const setAside = summary.messagesSetAside ? `, ${summary.messagesSetAside} mis de côté` : "";
     const more = summary.remaining ? " Il en reste : le prochain passage continue." : "";
-    return ok(`Boîte n° ${id} synchronisée : ${summary.messagesImported} message(s) importé(s)${setAside}.${more}`);
+    return ok(`Boîte n° ${id} synchronisée : ${frenchCount(summary.messagesImported, "message importé", "messages importés")}${setAside}.${more}`);
   },
   desactiver: async (form, ctx) => {
     const id = idField(form, "integration");
@@ -52,14 +64,14 @@ export const OPERATOR_ACTIONS: Record<string, Action> = {
     const id = idField(form, "integration");
     const folder = textField(form, "dossier");
     const reset = await resetFolder(ctx.db, id, folder, ctx.now());
-    return ok(`Dossier ${folder} de la boîte n° ${id} réinitialisé (${reset.previousChanges} changement(s) d'UIDVALIDITY oubliés) : le prochain passage réimporte la période récente.`);
+    return ok(`Dossier ${folder} de la boîte n° ${id} réinitialisé (${frenchCount(reset.previousChanges, "renumérotation oubliée", "renumérotations oubliées")}) : le prochain passage réimporte la période récente, sans doublon.`);
   },
   reimporter: async (form, ctx) => {
     const id = idField(form, "message");
     const outcome = await reimportQuarantined(ctx.db, id, {
       storage: attachmentStorageFor(ctx.config, ctx.db), maxAttachmentBytes: ctx.config.maxAttachmentBytes, now: ctx.now(), log: ctx.log,
     });
-    if (outcome.status === "failed") return error(`Message mis de côté n° ${id} toujours pas importable (essai ${outcome.attempts}) : ${outcome.reason}`);
+    if (outcome.status === "failed") return error(`Message mis de côté n° ${id} toujours impossible à importer (essai ${outcome.attempts}). Détail : ${outcome.reason}`);
     return ok(outcome.store.status === "stored"
       ? `Message mis de côté n° ${id} importé (message n° ${outcome.store.messageId}).`
       : `Message mis de côté n° ${id} déjà présent : retiré de la liste.`);
@@ -90,20 +102,20 @@ export async function runOperatorAction(name: string, form: FormData, ctx: Actio
   try {
     return await action(form, ctx);
   } catch (err) {
-    if (err instanceof JobError && err.kind === "bad-input") return error(`Refusé : ${err.message}`);
+    if (err instanceof JobError && err.kind === "bad-input") return error(`Refusé, rien n'a été fait (${ERROR_KINDS["bad-input"].operatorWording.toLowerCase()}). Détail : ${err.message}`);
     throw err;
   }
 }
 
 function idField(form: FormData, name: string): number {
   const value = form.get(name);
-  if (typeof value !== "string" || !/^\d{1,9}$/.test(value) || Number(value) < 1) throw new JobError("bad-input", `${name} must be a whole number`);
+  if (typeof value !== "string" || !/^\d{1,9}$/.test(value) || Number(value) < 1) throw new JobError("bad-input", `${name}: a whole number is expected`);
   return Number(value);
 }
 
 function textField(form: FormData, name: string): string {
   const value = form.get(name);
-  if (typeof value !== "string" || value.length === 0 || value.length > 200) throw new JobError("bad-input", `${name} is missing`);
+  if (typeof value !== "string" || value.length === 0 || value.length > 200) throw new JobError("bad-input", `${name}: missing or too long`);
   return value;
 }
 

@@ -2,7 +2,7 @@
 // rows (one per measure) of bars over the same time buckets, with the row's maximum written beside
 // it and each bar's value in its tooltip.
 
-import { html, type SafeHtml } from "./html.js";
+import { html, type SafeHtml } from "../../http/html.js";
 
 export interface ChartRow {
   label: string;

@@ -14,11 +14,11 @@ import { listQuarantine } from "../../inbox/reimport-quarantined.js";
 import { DatabaseUnavailableError } from "../../jobs/run-job.js";
 import type { Logger } from "../../log.js";
 import { runOperatorAction } from "./actions.js";
-import { html, type SafeHtml } from "./html.js";
+import { html, type SafeHtml } from "../../http/html.js";
 import { readFollowups } from "./read-followups.js";
 import { readJobActivity } from "./read-job-activity.js";
 import { MAILBOX_FILTERS, type MailboxFilter, readMailboxes } from "./read-mailboxes.js";
-import { formatHour, type RenderContext } from "./render-format.js";
+import { DateFormats, type RenderContext } from "./render-format.js";
 import { renderFollowups, renderSetAside } from "./render-followups.js";
 import { renderJobs } from "./render-jobs.js";
 import { renderFlash, renderPage, signedInHeader } from "./render-layout.js";
@@ -94,12 +94,12 @@ async function signIn(page: PageRequest, form: FormData): Promise<Response> {
   const { req, db, now, basePath, log, config } = page;
   const clientKey = clientKeyOf(req, config);
   const blockedUntil = await signInBlockedUntil(db, clientKey, now);
-  if (blockedUntil) return tooManyAttempts(basePath, blockedUntil, now);
+  if (blockedUntil) return tooManyAttempts(basePath, blockedUntil, now, config);
   const given = form.get("secret");
   if (!isAcceptedSecret(typeof given === "string" ? given.trim() : undefined, config)) {
     const nowBlockedUntil = await recordSignInFailure(db, clientKey, now);
     log.warn("operator sign-in refused: wrong secret", { isThrottled: nowBlockedUntil !== undefined });
-    if (nowBlockedUntil) return tooManyAttempts(basePath, nowBlockedUntil, now);
+    if (nowBlockedUntil) return tooManyAttempts(basePath, nowBlockedUntil, now, config);
     return htmlResponse(401, renderSignIn(basePath, { tone: "error", text: "Secret incorrect." }));
   }
   await clearSignInFailures(db, clientKey);
@@ -117,7 +117,7 @@ async function showPage(page: PageRequest, view: { filter: MailboxFilter; search
     return htmlResponse(200, renderSignIn(basePath, notice));
   }
   const flash: Flash | undefined = readFlash(req, keys, now);
-  const ctx: RenderContext = { basePath, csrfToken: state.session.csrfToken, now };
+  const ctx: RenderContext = { basePath, csrfToken: state.session.csrfToken, now, dates: new DateFormats(config.operatorTimeZone) };
   const [jobs, mailboxes, followups, setAside] = [
     await readJobActivity(db, now),
     await readMailboxes(db, { filter: view.filter, search: view.search, now }),
@@ -129,7 +129,7 @@ ${renderJobs(jobs, ctx)}
 ${renderMailboxes(mailboxes, { filter: view.filter, search: view.search ?? "" }, ctx)}
 ${renderFollowups(followups, ctx)}
 ${renderSetAside(setAside, ctx)}
-<p class="muted">Page générée le ${now.toISOString()} — session jusqu'à ${formatHour(state.session.expiresAt)}.</p>`;
+<p class="muted">Page générée le ${ctx.dates.date(now)} (heures de ${ctx.dates.timeZone}) — session jusqu'à ${ctx.dates.hour(state.session.expiresAt)}.</p>`;
   // The flash is shown once: the same answer deletes its cookie.
   const clearFlash = flash ? setCookieHeader(FLASH_COOKIE, "", { maxAgeMs: 0, isSecure: isSecureCookie(req, config) }) : undefined;
   return htmlResponse(200, renderPage(PAGE_TITLE, body, signedInHeader(ctx)), clearFlash);
@@ -142,9 +142,9 @@ async function readOpenSession(page: PageRequest): Promise<SessionState> {
   return { status: "none" };
 }
 
-function tooManyAttempts(basePath: string, until: Date, now: Date): Response {
+function tooManyAttempts(basePath: string, until: Date, now: Date, config: Config): Response {
   const retryAfterS = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
-  return htmlResponse(429, renderSignIn(basePath, { tone: "error", text: `Trop de secrets incorrects : réessayez après ${formatHour(until)}.` }), undefined, {
+  return htmlResponse(429, renderSignIn(basePath, { tone: "error", text: `Trop de secrets incorrects : réessayez après ${new DateFormats(config.operatorTimeZone).hour(until)}.` }), undefined, {
     "retry-after": String(retryAfterS),
   });
 }

@@ -17,6 +17,7 @@ export interface RefusedSend {
   id: number;
   followupId: number;
   step: number;
+  channel: string;
   recipient: string;
   error: string | null;
   finishedAt: Date | null;
@@ -26,7 +27,10 @@ export interface FollowupsView {
   sendNow: PlannedEmail[];
   waitingByReason: Record<string, number>;
   wouldCloseByReason: Record<string, number>;
-  /** When some wait for their window: the earliest opening among the companies, and what leaves then. */
+  /**
+   * When some wait for their window: the earliest opening among the companies, and what leaves then
+   * that does not leave now (what leaves now will have gone by then).
+   */
   nextOpening: { at: Date; emails: PlannedEmail[] } | undefined;
   uncertain: UncertainAttempt[];
   refused: RefusedSend[];
@@ -41,12 +45,13 @@ export async function readFollowups(db: Db, ctx: { config: Config; log: Logger; 
     const at = await earliestWindowOpening(db, ctx.now);
     if (at) {
       const then = await dryRunFollowups(db, { config: ctx.config, log: ctx.log, now: () => at });
-      nextOpening = { at, emails: then.wouldSend ?? [] };
+      const leavingNow = new Set((atNow.wouldSend ?? []).map((e) => e.followupId));
+      nextOpening = { at, emails: (then.wouldSend ?? []).filter((e) => !leavingNow.has(e.followupId)) };
     }
   }
   const refused = await db
     .select({
-      id: followupSendAttempts.id, followupId: followupSendAttempts.followupId, step: followupSendAttempts.step,
+      id: followupSendAttempts.id, followupId: followupSendAttempts.followupId, step: followupSendAttempts.step, channel: followupSendAttempts.channel,
       recipient: followupSendAttempts.recipient, error: followupSendAttempts.error, finishedAt: followupSendAttempts.finishedAt,
     })
     .from(followupSendAttempts)

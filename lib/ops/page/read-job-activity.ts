@@ -1,19 +1,25 @@
-// Each job's runs over the last 24 hours (by hour) and 7 days (by day), its last run, when the next
-// one is expected, and whether that moment is long past (the cron is down). Read from `job_runs`.
+// Each job's runs over the last 24 hours (by hour) and 7 days (by day), its last scheduled run and
+// its last run started by hand, when the next scheduled one is expected, and whether that moment
+// is long past (the cron is down). Read from `job_runs`. Only scheduled runs (a cron's ping, the
+// platform's scheduler) speak for the schedule: a simulation, a CLI run or a button's sync must not
+// hide a stopped cron.
 
-import { and, desc, eq, gte } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, notInArray } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
-import { jobRuns } from "../../db/schema.js";
-import { parseCron } from "../../jobs/cron-expression.js";
-import { nextRunAfter } from "../../jobs/next-run.js";
+import { type JobRunStatus, jobRuns } from "../../db/schema.js";
 import { JOBS, type JobEntry } from "../../jobs/registry.js";
+import { isScheduledTrigger, SCHEDULED_TRIGGERS } from "../../jobs/run-job.js";
+import { scheduleHealth } from "../schedule-health.js";
 
 /** One bar of a chart: the runs that started in [startsAt, startsAt + span). */
 export interface RunBucket {
   startsAt: Date;
+  /** Runs of the schedule. */
   runs: number;
+  /** Runs started by hand (CLI, the page's buttons). */
+  manualRuns: number;
   maxDurationMs: number;
-  /** Messages imported (inbox sync) or emails sent (follow-ups). */
+  /** Messages imported (inbox sync) or follow-ups sent (follow-ups), by any run. */
   items: number;
   /** Mailboxes or sends that failed, plus runs that failed as a whole. */
   failures: number;
@@ -21,10 +27,12 @@ export interface RunBucket {
 
 export interface LastRun {
   startedAt: Date;
-  status: string;
+  status: JobRunStatus;
   trigger: string;
   durationMs: number | null;
   error: string | null;
+  /** Items the run tried and those that failed (mailboxes, sends), when its summary says. */
+  items: { attempted: number; failed: number } | null;
 }
 
 export interface JobActivity {
@@ -34,9 +42,12 @@ export interface JobActivity {
   itemsLabel: string;
   supportsDryRun: boolean;
   schedule: string;
+  /** The last run of the schedule. */
   lastRun: LastRun | undefined;
+  /** The last run started by hand, when it came after the last scheduled one. */
+  lastManualRun: LastRun | undefined;
   nextExpectedAt: Date | undefined;
-  /** The next expected run is more than LATE_GRACE_MS in the past: nothing pings the job. */
+  /** The next expected scheduled run is more than LATE_GRACE_MS in the past: nothing pings the job. */
   isOverdue: boolean;
   lastDay: RunBucket[];
   lastWeek: RunBucket[];
@@ -44,37 +55,40 @@ export interface JobActivity {
 
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
-/** A ping may come a few minutes late (cron-job.org queues, cold starts) without the cron being down. */
-export const LATE_GRACE_MS = 10 * 60 * 1000;
+
+type RunRow = { startedAt: Date; status: JobRunStatus; trigger: string; summary: unknown; error: string | null };
 
 /** The activity of every job of `jobs` at `now`. */
 export async function readJobActivity(db: Db, now: Date, jobs: readonly JobEntry[] = JOBS): Promise<JobActivity[]> {
   const since = new Date(now.getTime() - 7 * DAY_MS);
+  const columns = { startedAt: jobRuns.startedAt, status: jobRuns.status, trigger: jobRuns.trigger, summary: jobRuns.summary, error: jobRuns.error };
   const activity: JobActivity[] = [];
   for (const job of jobs) {
-    const runs = await db
-      .select({ startedAt: jobRuns.startedAt, status: jobRuns.status, trigger: jobRuns.trigger, summary: jobRuns.summary, error: jobRuns.error })
+    const runs: RunRow[] = await db
+      .select(columns)
       .from(jobRuns)
       .where(and(eq(jobRuns.job, job.name), gte(jobRuns.startedAt, since)))
       .orderBy(desc(jobRuns.startedAt));
-    const [latest] = runs.length ? runs : await db
-      .select({ startedAt: jobRuns.startedAt, status: jobRuns.status, trigger: jobRuns.trigger, summary: jobRuns.summary, error: jobRuns.error })
-      .from(jobRuns)
-      .where(eq(jobRuns.job, job.name))
-      .orderBy(desc(jobRuns.startedAt))
-      .limit(1);
-    const expression = parseCron(job.schedule);
-    const nextExpectedAt = latest ? nextRunAfter(expression, latest.startedAt) : undefined;
+    const latestOf = async (isScheduled: boolean): Promise<RunRow | undefined> => {
+      const recent = runs.find((r) => isScheduledTrigger(r.trigger) === isScheduled);
+      if (recent) return recent;
+      const triggers = isScheduled ? inArray(jobRuns.trigger, [...SCHEDULED_TRIGGERS]) : notInArray(jobRuns.trigger, [...SCHEDULED_TRIGGERS]);
+      const [older] = await db.select(columns).from(jobRuns).where(and(eq(jobRuns.job, job.name), triggers)).orderBy(desc(jobRuns.startedAt)).limit(1);
+      return older;
+    };
+    const latest = await latestOf(true);
+    const latestManual = await latestOf(false);
+    const health = scheduleHealth(job.schedule, latest?.startedAt, now);
     activity.push({
       jobName: job.name,
       label: job.label,
       itemsLabel: job.itemsLabel,
       supportsDryRun: job.supportsDryRun,
       schedule: job.schedule,
-      lastRun: latest && { ...latest, durationMs: countsOf(latest.summary).durationMs },
-      nextExpectedAt: nextExpectedAt ?? nextRunAfter(expression, now),
-      // Never run at all counts as overdue too: a deployment whose cron was never set up.
-      isOverdue: !latest || (nextExpectedAt !== undefined && now.getTime() - nextExpectedAt.getTime() > LATE_GRACE_MS),
+      lastRun: latest && lastRunOf(latest),
+      lastManualRun: latestManual && (!latest || latestManual.startedAt > latest.startedAt) ? lastRunOf(latestManual) : undefined,
+      nextExpectedAt: health.nextExpectedAt,
+      isOverdue: health.isOverdue,
       lastDay: bucketsOf(runs, now, HOUR_MS, 24),
       lastWeek: bucketsOf(runs, now, DAY_MS, 7),
     });
@@ -82,29 +96,44 @@ export async function readJobActivity(db: Db, now: Date, jobs: readonly JobEntry
   return activity;
 }
 
-function bucketsOf(runs: { startedAt: Date; status: string; summary: unknown }[], now: Date, spanMs: number, count: number): RunBucket[] {
+function lastRunOf(run: RunRow): LastRun {
+  const counts = countsOf(run.summary);
+  return { startedAt: run.startedAt, status: run.status, trigger: run.trigger, error: run.error, durationMs: counts.durationMs, items: counts.attempted };
+}
+
+function bucketsOf(runs: RunRow[], now: Date, spanMs: number, count: number): RunBucket[] {
   const firstStartMs = Math.floor(now.getTime() / spanMs) * spanMs - (count - 1) * spanMs;
   const buckets: RunBucket[] = Array.from({ length: count }, (_, i) => ({
-    startsAt: new Date(firstStartMs + i * spanMs), runs: 0, maxDurationMs: 0, items: 0, failures: 0,
+    startsAt: new Date(firstStartMs + i * spanMs), runs: 0, manualRuns: 0, maxDurationMs: 0, items: 0, failures: 0,
   }));
   for (const run of runs) {
     const bucket = buckets[Math.floor((run.startedAt.getTime() - firstStartMs) / spanMs)];
     if (!bucket) continue;
     const counts = countsOf(run.summary);
-    bucket.runs++;
+    if (isScheduledTrigger(run.trigger)) bucket.runs++;
+    else bucket.manualRuns++;
     bucket.maxDurationMs = Math.max(bucket.maxDurationMs, counts.durationMs ?? 0);
     bucket.items += counts.items;
-    bucket.failures += counts.failures + (run.status === "error" ? 1 : 0);
+    // A run that failed as a whole has no summary; one whose items failed counts them, not itself.
+    bucket.failures += counts.failures + (run.status === "error" && run.summary === null ? 1 : 0);
   }
   return buckets;
 }
 
 /** The counts a run recorded in its summary (inbox-sync and follow-ups name them differently). */
-function countsOf(summary: unknown): { durationMs: number | null; items: number; failures: number } {
-  const s = (summary ?? {}) as { durationMs?: number; messagesImported?: number; sent?: number; failed?: number; integrations?: { failed?: number } };
+function countsOf(summary: unknown): {
+  durationMs: number | null; items: number; failures: number; attempted: { attempted: number; failed: number } | null;
+} {
+  const s = (summary ?? {}) as {
+    durationMs?: number; messagesImported?: number; sent?: number; failed?: number; integrations?: { attempted?: number; failed?: number };
+  };
+  const attempted = s.integrations
+    ? { attempted: s.integrations.attempted ?? 0, failed: s.integrations.failed ?? 0 }
+    : typeof s.sent === "number" ? { attempted: s.sent + (s.failed ?? 0), failed: s.failed ?? 0 } : null;
   return {
     durationMs: typeof s.durationMs === "number" ? s.durationMs : null,
     items: (s.messagesImported ?? 0) + (s.sent ?? 0),
     failures: (s.integrations?.failed ?? 0) + (s.failed ?? 0),
+    attempted,
   };
 }

@@ -1,33 +1,23 @@
-// The mailboxes as an operator sees them: health (last success, failing since, next attempt and
-// back-off, whether the owner must connect it again), messages imported, set-aside messages.
-// Passwords are never selected.
+// The mailboxes as an operator sees them: their state (`../mailbox-state.ts`: failing since when,
+// next attempt and back-off, whether the owner must connect it again), how they log in, which
+// folders they sync, messages imported, set-aside messages. Passwords and tokens are never selected.
 
-import { and, asc, count, eq, gt, ilike, inArray, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, eq, gt, ilike, inArray, isNotNull, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
 import { companies, inboxIntegrations, inboxMessages, inboxQuarantine, SYNC_STATUS } from "../../db/schema.js";
+import { MAILBOX_STATE_COLUMNS, type MailboxState, mailboxStateOf, type MailboxStateRow } from "../mailbox-state.js";
 
 export const MAILBOX_FILTERS = ["toutes", "en-echec", "a-reconnecter", "desactivees"] as const;
 export type MailboxFilter = (typeof MAILBOX_FILTERS)[number];
 
-export interface MailboxHealth {
-  id: number;
-  companyId: number;
+export interface MailboxHealth extends MailboxStateRow {
   companyName: string | null;
   name: string | null;
   emailAddress: string | null;
-  isActive: boolean;
   lastSyncAt: Date | null;
-  lastSuccessAt: Date | null;
-  lastSyncError: string | null;
-  failingSince: Date | null;
-  consecutiveFailures: number;
-  nextSyncAt: Date | null;
+  state: MailboxState;
   /** The wait between the last attempt and the next one, when failing. */
   backoffMs: number | null;
-  /** The server refused the login: the owner must give a new password (or app password). */
-  needsReconnection: boolean;
-  /** A folder the sync stopped after repeated UIDVALIDITY changes (reset-folder lets it go on). */
-  stoppedFolder: string | null;
   messagesImported: number;
   messagesImportedLastDay: number;
   setAside: number;
@@ -47,11 +37,7 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
     conditions.push(or(ilike(t.emailAddress, pattern), ilike(t.name, pattern), ilike(companies.name, pattern)));
   }
   const rows = await db
-    .select({
-      id: t.id, companyId: t.companyId, companyName: companies.name, name: t.name, emailAddress: t.emailAddress,
-      isActive: t.isActive, lastSyncAt: t.lastSyncAt, lastSuccessAt: t.lastSuccessAt, lastSyncError: t.lastSyncError,
-      failingSince: t.failingSince, consecutiveFailures: t.consecutiveFailures, authFailures: t.authFailures, nextSyncAt: t.nextSyncAt,
-    })
+    .select({ ...MAILBOX_STATE_COLUMNS, companyName: companies.name, name: t.name, emailAddress: t.emailAddress, lastSyncAt: t.lastSyncAt })
     .from(t)
     .leftJoin(companies, eq(companies.id, t.companyId))
     .where(and(...conditions))
@@ -76,15 +62,13 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
         .where(inArray(inboxQuarantine.integrationId, ids))
         .groupBy(inboxQuarantine.integrationId)
     : [];
-  return rows.map(({ authFailures, ...row }) => {
+  return rows.map((row) => {
     const counts = imported.find((c) => c.integrationId === row.id);
     const isFailing = row.consecutiveFailures > 0;
     return {
       ...row,
+      state: mailboxStateOf(row, options.now),
       backoffMs: isFailing && row.nextSyncAt && row.lastSyncAt ? row.nextSyncAt.getTime() - row.lastSyncAt.getTime() : null,
-      needsReconnection: authFailures > 0,
-      // sync-mailbox.ts words the stop as "UIDVALIDITY of <folder> changed on N syncs in a row: sync stopped…".
-      stoppedFolder: row.lastSyncError?.match(/^UIDVALIDITY of (.+) changed on \d+ syncs in a row/)?.[1] ?? null,
       messagesImported: counts?.total ?? 0,
       messagesImportedLastDay: counts?.lastDay ?? 0,
       setAside: setAside.find((c) => c.integrationId === row.id)?.total ?? 0,
@@ -95,6 +79,6 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
 const FILTER_CONDITIONS: Record<MailboxFilter, SQL | undefined> = {
   toutes: undefined,
   "en-echec": and(eq(inboxIntegrations.isActive, true), or(eq(inboxIntegrations.lastSyncStatus, SYNC_STATUS.error), gt(inboxIntegrations.consecutiveFailures, 0))),
-  "a-reconnecter": gt(inboxIntegrations.authFailures, 0),
+  "a-reconnecter": or(gt(inboxIntegrations.authFailures, 0), isNotNull(inboxIntegrations.oauthReconnectNeededAt)),
   desactivees: eq(inboxIntegrations.isActive, false),
 };

@@ -1,27 +1,55 @@
-// How the operator's page writes dates, durations and the jobs' reason codes, in French, on the
-// Paris clock (the app's users are in France; the stored instants stay UTC).
+// How the operator's page writes dates, durations and run triggers, in French, on the operator's
+// clock (OPERATOR_TIME_ZONE, Europe/Paris by default; the stored instants stay UTC). Every time
+// shown carries its zone ("14:05 UTC+2"): an operator on call abroad must not guess.
 
-import { html, type SafeHtml } from "./html.js";
+import { html, type SafeHtml } from "../../http/html.js";
 
-const PARIS = "Europe/Paris";
-const dateTime = new Intl.DateTimeFormat("fr-FR", { dateStyle: "short", timeStyle: "short", timeZone: PARIS });
-const hourOnly = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", minute: "2-digit", timeZone: PARIS });
-const dayOnly = new Intl.DateTimeFormat("fr-FR", { weekday: "short", day: "numeric", month: "short", timeZone: PARIS });
-
-/** What every view needs to draw forms and relative dates. */
+/** What every view needs to draw forms and dates. */
 export interface RenderContext {
   /** Where forms post (the page's own path: /admin, or /api/admin behind a Vercel rewrite). */
   basePath: string;
   csrfToken: string;
   now: Date;
+  dates: DateFormats;
 }
 
-export function formatDate(at: Date | null | undefined): string {
-  return at ? dateTime.format(at) : "—";
-}
+/** The page's date formats in one time zone. */
+export class DateFormats {
+  readonly timeZone: string;
+  private readonly dateTime: Intl.DateTimeFormat;
+  private readonly hourOnly: Intl.DateTimeFormat;
+  private readonly hourBare: Intl.DateTimeFormat;
+  private readonly dayOnly: Intl.DateTimeFormat;
 
-export const formatHour = (at: Date): string => hourOnly.format(at);
-export const formatDay = (at: Date): string => dayOnly.format(at);
+  constructor(timeZone: string) {
+    this.timeZone = timeZone;
+    const zoned = { timeZone, timeZoneName: "short" } as const;
+    this.dateTime = new Intl.DateTimeFormat("fr-FR", { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", ...zoned });
+    this.hourOnly = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", minute: "2-digit", ...zoned });
+    this.hourBare = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", minute: "2-digit", timeZone });
+    this.dayOnly = new Intl.DateTimeFormat("fr-FR", { weekday: "short", day: "numeric", month: "short", timeZone });
+  }
+
+  /** "24/06/2026 14:05 UTC+2", or a dash. */
+  date(at: Date | null | undefined): string {
+    return at ? this.dateTime.format(at) : "—";
+  }
+
+  /** "14:05 UTC+2". */
+  hour(at: Date): string {
+    return this.hourOnly.format(at);
+  }
+
+  /** "14:05", for the charts' bars (their caption names the zone). */
+  bareHour(at: Date): string {
+    return this.hourBare.format(at);
+  }
+
+  /** "mer. 24 juin". */
+  day(at: Date): string {
+    return this.dayOnly.format(at);
+  }
+}
 
 /** "il y a 3 h", "dans 12 min", "à l'instant" (within a minute). */
 export function formatRelative(at: Date | null | undefined, now: Date): string {
@@ -41,38 +69,28 @@ export function formatDuration(ms: number): string {
   return `${Math.round(ms / 86_400_000)} j`;
 }
 
-/** A date with its relative form in a tooltip-free way (both visible: phones have no hover). */
-export function dateWithRelative(at: Date | null | undefined, now: Date): SafeHtml {
-  return at ? html`<time datetime="${at.toISOString()}">${formatDate(at)}</time> <small>(${formatRelative(at, now)})</small>` : html`—`;
+/** A date with its relative form beside it (both visible: phones have no hover). */
+export function dateWithRelative(at: Date | null | undefined, ctx: RenderContext): SafeHtml {
+  return at ? html`<time datetime="${at.toISOString()}">${ctx.dates.date(at)}</time> <small>(${formatRelative(at, ctx.now)})</small>` : html`—`;
 }
 
-/** The follow-up job's reason codes (README, "Follow-ups are not sent"), in the app's words. */
-export const REASON_LABELS: Record<string, string> = {
-  company_switch_off: "relances automatiques désactivées pour l'entreprise",
-  auto_disabled: "relance non automatique",
-  already_done: "déjà faite",
-  not_due_yet: "pas encore le jour",
-  outside_sending_window: "hors de la plage d'envoi (part à la prochaine ouverture)",
-  no_business_days: "plage d'envoi sans aucun jour",
-  client_already_contacted_today: "client déjà relancé aujourd'hui",
-  source_draft: "facture ou devis encore en brouillon",
-  no_due_date: "pas d'échéance",
-  no_client_email: "pas d'adresse e-mail utilisable pour le client",
-  no_smtp_configured: "aucun serveur d'envoi configuré",
-  smtp_password_unreadable: "mot de passe d'envoi illisible (clé de chiffrement)",
-  smtp_unavailable: "serveur d'envoi indisponible pendant ce passage",
-  sms_not_supported: "modèle en SMS (non pris en charge)",
-  send_in_progress: "envoi en cours dans un autre passage",
-  previous_send_failed: "envoi précédent refusé définitivement",
-  previous_send_uncertain: "envoi incertain à trancher (ci-dessous)",
-  invoice_paid: "facture payée",
-  invoice_cancelled: "facture annulée",
-  quote_accepted: "devis accepté",
-  quote_refused: "devis refusé",
-  quote_signed: "devis signé",
-  source_deleted: "facture ou devis supprimé",
-  client_replied: "le client a répondu",
-  max_relances_reached: "nombre maximal de relances atteint",
+/** `n` and its noun, singular or plural: "1 boîte", "3 boîtes" (French: 0 takes the singular). */
+export function countOf(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n <= 1 ? singular : plural}`;
+}
+
+/** Who started a run, in the page's words. */
+export const TRIGGER_LABELS: Record<string, string> = {
+  http: "appel du cron (HTTP)",
+  schedule: "planificateur",
+  cli: "commande lokario-cron",
+  operator: "bouton de cette page",
+  test: "test automatisé",
 };
 
-export const reasonLabel = (code: string): string => REASON_LABELS[code] ?? code;
+export const triggerLabel = (trigger: string): string => TRIGGER_LABELS[trigger] ?? "autre";
+
+/** A French error sentence (`wording`) with the error's own text as a second, smaller line. */
+export function withDetail(wording: SafeHtml | string, detail: string | null | undefined): SafeHtml {
+  return html`${wording}${detail ? html`<br><small class="detail">Détail : ${detail}</small>` : ""}`;
+}

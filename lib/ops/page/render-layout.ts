@@ -1,7 +1,9 @@
 // The page shell (head, inline style, header with sign-out) and the form pieces every view uses.
-// No script at all: every action is a plain POST form carrying the CSRF token.
+// No script at all: every action is a plain POST form carrying the CSRF token. On a phone (an
+// operator checks it on call) every table of class `cards` turns into one card per row, each cell
+// named by its `data-label`, so no column and no button lies off-screen.
 
-import { html, rawHtml, type SafeHtml } from "./html.js";
+import { html, rawHtml, type SafeHtml } from "../../http/html.js";
 import type { RenderContext } from "./render-format.js";
 import type { Flash } from "./session.js";
 
@@ -28,6 +30,19 @@ figure.chart{margin:0}figcaption{font-size:.85rem;color:#555;margin-bottom:.2rem
 svg{width:100%;height:auto;display:block}svg .lbl{font-size:8px;fill:#444}svg .axis{stroke:#ccd2da;stroke-width:.5}
 small,.muted{color:#5b6576}
 .filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin-bottom:.5rem}
+.filters input[type=search]{max-width:100%;min-width:0}
+td,.flash{overflow-wrap:break-word}code,.detail{overflow-wrap:anywhere}button{white-space:nowrap}
+.explain{font-size:.85rem}.detail{display:inline-block;margin-top:.15rem}
+td.actions form{display:inline-block;margin:0 .25rem .25rem 0}
+@media (max-width:700px){
+.table{overflow-x:visible}
+table.cards thead{display:none}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:auto}
+table.cards tr{border:1px solid #dde1e7;border-radius:6px;margin-bottom:.6rem;padding:.35rem .5rem}
+table.cards td{border:0;padding:.2rem 0}
+table.cards td[data-label]::before{content:attr(data-label) " : ";font-weight:600;color:#5b6576}
+td.actions button{padding:.45rem .8rem}
+}
 `);
 
 /** A whole page around `body`. */

@@ -1,6 +1,6 @@
 // The sign-in form: the cron secret in a password field, posted (never in a URL).
 
-import { html, type SafeHtml } from "./html.js";
+import { html, type SafeHtml } from "../../http/html.js";
 import { renderPage } from "./render-layout.js";
 
 export const PAGE_TITLE = "Lokario — suivi des tâches";

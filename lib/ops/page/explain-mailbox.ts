@@ -1,0 +1,119 @@
+// What a mailbox's state (`../mailbox-state.ts`) means, in French: a badge, a sentence that says
+// what is happening and what happens next, and the button or command that gets it out of it. The
+// error's own text (English, from the server or the library) follows as a smaller "Détail" line.
+
+import { ERROR_KINDS } from "../../errors.js";
+import { fixCommandsFor, type MailboxState, type MailboxStateRow } from "../mailbox-state.js";
+import { html, type SafeHtml } from "../../http/html.js";
+import type { MailboxHealth } from "./read-mailboxes.js";
+import { countOf, dateWithRelative, formatDuration, type RenderContext, withDetail } from "./render-format.js";
+
+const PROVIDER_NAMES: Record<string, string> = { google: "Google", microsoft: "Microsoft 365", oidc: "le fournisseur OpenID Connect" };
+const FOLDER_NAMES: Record<string, string> = { inbox: "INBOX", sent: "Envoyés" };
+
+export interface MailboxExplanation {
+  badge: SafeHtml;
+  /** What is happening and what to do, with the detail line. */
+  text: SafeHtml;
+  /** When a run takes it next, in words. */
+  nextTry: SafeHtml;
+}
+
+/** The explanation of `m`'s state on the page. */
+export function explainMailbox(m: MailboxHealth, ctx: RenderContext): MailboxExplanation {
+  const commands = fixCommandsFor(m, m.state).map((c) => html`<code>${c}</code>`);
+  const provider = PROVIDER_NAMES[m.oauthProvider ?? ""] ?? "le fournisseur";
+  const failingSince = m.failingSince ? html` depuis ${dateWithRelative(m.failingSince, ctx)}` : "";
+  const detail = m.lastSyncError;
+  const when = nextTryWords(m, ctx);
+  const nextTry = html`${when}${m.backoffMs !== null && m.state.nextTryAt ? html`<br><small>attente de ${formatDuration(m.backoffMs)} après ${countOf(m.consecutiveFailures, "échec")} de suite</small>` : ""}`;
+  switch (m.state.code) {
+    case "not-imap":
+      return { badge: badge("b-off", "non synchronisée"), text: html`Ce type de boîte (${m.integrationType}) n'est pas synchronisé par ce service.`, nextTry: html`—` };
+    case "disabled":
+      return {
+        badge: badge("b-off", "désactivée"),
+        text: html`Désactivée : elle n'est plus synchronisée, son courrier reste. Pour la reprendre : bouton « Activer », ou ${commands}.`,
+        nextTry: html`aucun : désactivée`,
+      };
+    case "reconnect-needed":
+      return {
+        badge: html`${badge("b-warn", "à reconnecter")}${m.oauthReconnectNeededAt ? html` depuis ${dateWithRelative(m.oauthReconnectNeededAt, ctx)}` : ""}`,
+        text: withDetail(html`${provider} a retiré l'autorisation d'accès (révoquée, ou expirée) : la boîte n'est plus synchronisée ni utilisée pour les relances, et ne sera pas réessayée. Reconnectez-la depuis un terminal : ${commands} (la personne qui possède la boîte donne son accord dans le navigateur).`, detail),
+        nextTry: html`aucun : attend la reconnexion`,
+      };
+    case "syncing":
+      return {
+        badge: badge("b-warn", "synchronisation en cours"),
+        text: html`Un passage la synchronise en ce moment${m.leaseUntil ? ` (au plus tard jusqu'à ${ctx.dates.hour(m.leaseUntil)})` : ""}.`,
+        nextTry: html`en cours`,
+      };
+    case "login-refused":
+      return {
+        badge: html`${badge("b-ko", "identifiant refusé")}${failingSince}`,
+        text: withDetail(m.authMethod === "oauth2"
+          ? html`Le serveur de messagerie refuse l'accès OAuth2 de la boîte : reconnectez-la depuis un terminal : ${commands}.`
+          : html`Le serveur refuse l'identifiant ou le mot de passe. Nouvel essai automatique ${when}, espacé pour ne pas faire verrouiller le compte. Donnez le bon mot de passe : ${joined(commands)}, puis « Synchroniser ».`, detail),
+        nextTry,
+      };
+    case "folder-stopped":
+      return {
+        badge: html`${badge("b-ko", "dossier arrêté")}${failingSince}`,
+        text: withDetail(html`Le serveur a renuméroté les messages du dossier ${m.state.stoppedFolder} à plusieurs passages de suite : ce dossier n'est plus synchronisé. Bouton « Réinitialiser ${m.state.stoppedFolder} », ou ${commands} : le prochain passage réimporte la période récente, sans doublon.`, detail),
+        nextTry,
+      };
+    case "failing": {
+      const wording = m.state.kind ? ERROR_KINDS[m.state.kind].operatorWording : "La synchronisation échoue";
+      const next = m.state.kind === "transient"
+        ? html`Nouvel essai automatique ${when} ; « Synchroniser » réessaie tout de suite.`
+        : html`Nouvel essai ${when}, qui échouera de même tant que rien n'est corrigé : ${joined(commands)} dit quoi, puis corrigez avec <code>lokario-cron integrations update ${m.id}</code>.`;
+      return { badge: html`${badge("b-ko", "en échec")}${failingSince}`, text: withDetail(html`${wording}. ${next}`, detail), nextTry };
+    }
+    case "never-synced":
+      return {
+        badge: badge("b-off", "jamais synchronisée"),
+        text: html`Ajoutée, pas encore synchronisée : le prochain passage la prend (ou « Synchroniser »).`,
+        nextTry,
+      };
+    case "ok":
+      return { badge: badge("b-ok", "OK"), text: html``, nextTry };
+  }
+}
+
+/** Why the page's "Synchroniser" cannot sync a mailbox now, and what to do: a flash sentence. */
+export function whyNotSynced(row: MailboxStateRow, state: MailboxState): string {
+  const fix = fixCommandsFor(row, state).join(", puis ");
+  const provider = PROVIDER_NAMES[row.oauthProvider ?? ""] ?? "le fournisseur";
+  switch (state.code) {
+    case "disabled":
+      return `Boîte n° ${row.id} désactivée : elle n'est pas synchronisée. Activez-la d'abord (bouton « Activer », ou ${fix}).`;
+    case "reconnect-needed":
+      return `Boîte n° ${row.id} à reconnecter : ${provider} a retiré l'autorisation d'accès, une synchronisation échouerait. Reconnectez-la depuis un terminal : ${fix}.`;
+    case "syncing":
+      return `Boîte n° ${row.id} déjà en cours de synchronisation par un autre passage : réessayez dans une minute.`;
+    case "not-imap":
+      return `Boîte n° ${row.id} : ce type de boîte (${row.integrationType}) n'est pas synchronisé par ce service.`;
+    default:
+      return `Boîte n° ${row.id} non synchronisée.`;
+  }
+}
+
+/** "mot de passe" or "OAuth2 Google", and the folders it syncs. */
+export function loginAndFolders(m: MailboxHealth): string {
+  const login = m.authMethod === "oauth2" ? `OAuth2 ${PROVIDER_NAMES[m.oauthProvider ?? ""] ?? ""}`.trim() : "mot de passe";
+  return `${login} · dossiers ${m.syncedFolders.map((f) => FOLDER_NAMES[f] ?? f).join(" et ")}`;
+}
+
+/** "au prochain passage", or "le 24/06/2026 14:35 UTC+2 (dans 30 min)". */
+function nextTryWords(m: MailboxHealth, ctx: RenderContext): SafeHtml {
+  const at = m.state.nextTryAt;
+  return !at || at.getTime() <= ctx.now.getTime() ? html`au prochain passage` : html`le ${dateWithRelative(at, ctx)}`;
+}
+
+function badge(tone: string, text: string): SafeHtml {
+  return html`<span class="badge ${tone}">${text}</span>`;
+}
+
+function joined(parts: SafeHtml[]): SafeHtml {
+  return html`${parts.map((p, i) => html`${i > 0 ? " puis " : ""}${p}`)}`;
+}
