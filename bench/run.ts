@@ -2,6 +2,8 @@
 // baseline run: `npm run bench` compares with bench/baseline.json; `npm run bench -- --save-baseline`
 // records the current figures as the new baseline. Sizes: BENCH_MESSAGES (default 2000),
 // BENCH_MAILBOXES (the fleet, default 500). `-- --only=mailbox|fleet|import` runs one part.
+// Every process it starts runs on the Node that runs it: `npm exec --package=node@26 -- npm run bench`
+// measures Node 26.
 
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";

@@ -39,8 +39,10 @@ interface ParserHooks {
 const baseHooks = MailParser.prototype as unknown as ParserHooks;
 
 /**
- * A MailParser whose text parts survive a missing or wrong charset. If a mailparser upgrade drops
- * the hooks, it behaves exactly like MailParser (the charset tests then fail, which is the alarm).
+ * A MailParser whose text parts survive a missing or wrong charset. No option of mailparser (3.14.5)
+ * does this, so the package is pinned to an exact version, and a test compares the methods used here
+ * with those this was written for (tests/inbox/lenient-mail-parser.test.ts). If an upgrade drops
+ * the hooks, this behaves exactly like MailParser (the charset tests then fail too).
  */
 export class LenientMailParser extends MailParser {
   constructor(options: MailParserOptions & { maxChildNodes?: number }) {

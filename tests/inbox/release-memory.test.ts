@@ -2,6 +2,7 @@
 // once, instead of waiting for V8's next full collection.
 
 import { getHeapStatistics } from "node:v8";
+import { markAsUntransferable } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { releaseBuffer, releaseIfAlone } from "../../lib/inbox/release-memory.js";
 
@@ -40,5 +41,18 @@ describe("giving back one buffer's memory at once", () => {
     const alone = Buffer.alloc(1024 * 1024, 3);
     releaseIfAlone(alone);
     expect(alone.length).toBe(0);
+  });
+
+  it("leaves alone, without throwing, a large buffer Node will not hand over (its shared pool is one, 65,600 bytes on Node 26)", () => {
+    const shared = Buffer.alloc(1024 * 1024, 4);
+    markAsUntransferable(shared.buffer);
+    expect(releaseBuffer(shared)).toBe(false);
+    expect(releaseIfAlone(shared)).toBe(false);
+    expect(shared.length).toBe(1024 * 1024);
+    expect(shared.every((byte) => byte === 4)).toBe(true);
+
+    const pooled = Buffer.from("un petit morceau du bloc partagé");
+    expect(releaseBuffer(pooled)).toBe(false);
+    expect(pooled.toString()).toBe("un petit morceau du bloc partagé");
   });
 });

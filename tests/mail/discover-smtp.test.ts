@@ -1,9 +1,11 @@
 // SMTP discovery against real local peers: an HTTP server serving autoconfig documents and a DNS
-// server (dns2) answering SRV queries on loopback, plus the built-in provider table.
+// server (a UDP socket speaking dns-packet's wire format) answering SRV queries on loopback, plus
+// the built-in provider table.
 
+import { createSocket, type Socket } from "node:dgram";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import dns2 from "dns2";
+import * as dnsPacket from "dns-packet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { companies, inboxIntegrations } from "../../lib/db/schema.js";
@@ -12,8 +14,6 @@ import { discoverSmtp, parseAutoconfigSmtp, type SmtpDiscoveryOptions } from "..
 import { discoverSmtpRemembered, NOT_FOUND_TTL_MS } from "../../lib/mail/remembered-smtp-discovery.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
 import { createTestDatabase } from "../support/databases.js";
-
-const { Packet } = dns2;
 
 /** Autoconfig documents by domain, as providers publish them (Thunderbird's format). */
 const DOCUMENTS: Record<string, string> = {
@@ -24,7 +24,12 @@ const DOCUMENTS: Record<string, string> = {
   </emailProvider></clientConfig>`,
 };
 
-/** SRV answers by query name; "." is RFC 6186's "no such service". */
+/**
+ * SRV answers by query name; "." is RFC 6186's "no such service". They go out as RFC 2782 writes
+ * them, the target name uncompressed: Node 24.21+ and 26.6+ (c-ares 1.34.7) reject an SRV answer
+ * whose target is a compression pointer, as the RFC forbids one there (c-ares #1190), and answer
+ * EBADRESP. Public resolvers write it out in full, and so does dns-packet (it compresses no name).
+ */
 const SRV: Record<string, { priority: number; weight: number; port: number; target: string }[]> = {
   "_submissions._tcp.menuiserie-petit.fr": [
     { priority: 20, weight: 0, port: 465, target: "backup.menuiserie-petit.fr" },
@@ -37,7 +42,7 @@ const SRV: Record<string, { priority: number; weight: number; port: number; targ
 
 describe("SMTP discovery", () => {
   let http: Server;
-  let dns: ReturnType<typeof dns2.createServer>;
+  let dns: Socket;
   let options: SmtpDiscoveryOptions;
   const requested: string[] = [];
 
@@ -50,29 +55,23 @@ describe("SMTP discovery", () => {
       res.writeHead(document ? 200 : 404, { "content-type": "text/xml" }).end(document ?? "");
     });
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-    dns = dns2.createServer({
-      udp: true,
-      handle: (request, send) => {
-        const response = Packet.createResponseFromRequest(request);
-        const [question] = request.questions;
-        for (const record of SRV[question!.name] ?? []) {
-          // dns2's types require its Resource class; its encoder takes plain records like this one.
-          const answer = { name: question!.name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: 60, ...record };
-          response.answers.push(answer as unknown as (typeof response.answers)[number]);
-        }
-        void send(response);
-      },
+    dns = createSocket("udp4").on("message", (query, peer) => {
+      const { id, questions = [] } = dnsPacket.decode(query);
+      const answers = questions.flatMap(({ name }) =>
+        (SRV[name] ?? []).map((data) => ({ type: "SRV" as const, name, ttl: 60, data })));
+      const response = dnsPacket.encode({ type: "response", id, flags: dnsPacket.RECURSION_DESIRED, questions, answers });
+      dns.send(response, peer.port, peer.address);
     });
-    const addresses = await dns.listen({ udp: { port: 0, address: "127.0.0.1" } });
+    await new Promise<void>((resolve) => dns.bind(0, "127.0.0.1", resolve));
     const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
     options = {
       timeoutMs: 2_000,
       autoconfigUrls: [`${base}/{domain}/mail/config-v1.1.xml?emailaddress={email}`, `${base}/{domain}/.well-known/autoconfig/mail/config-v1.1.xml`],
-      dnsServers: [`127.0.0.1:${addresses.udp!.port}`],
+      dnsServers: [`127.0.0.1:${dns.address().port}`],
     };
   });
   afterAll(async () => {
-    await dns.close();
+    await new Promise<void>((resolve) => dns.close(resolve));
     await new Promise((resolve) => http.close(resolve));
   });
 
