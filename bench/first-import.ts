@@ -7,7 +7,7 @@
 // attachment, about 440 MB in all). The three run BENCH_IMPORT_ROUNDS times in turn (default 3):
 // figures and ratios are the medians over the rounds (a virtual machine's neighbours move a single
 // run by ±15%), the peak RSS the highest. The product's process starts with MALLOC_ARENA_MAX=2, as
-// `npm start` and the README's deployments do (`MALLOC_ARENA_MAX= npm run bench` for glibc's
+// `npm start` and the deployments in docs/deploying.md do (`MALLOC_ARENA_MAX= npm run bench` for glibc's
 // default). BENCH_IMPORT_DB_RTT_MS (default 0) puts the product's PostgreSQL that many milliseconds
 // of round trip away (a proxy), as a hosted database is.
 
@@ -43,7 +43,7 @@ const ATTACHMENT_EVERY = Math.max(1, Number(process.env.BENCH_IMPORT_ATTACHMENT_
 const ATTACHMENT_MB = Number(process.env.BENCH_IMPORT_ATTACHMENT_MB ?? 0);
 const STORAGE = (["database", "s3"] as const).find((s) => s === process.env.BENCH_IMPORT_STORAGE) ?? "local";
 const STORAGE_LABEL = { local: "a directory", database: "the database", s3: "an S3 bucket (s3rver)" }[STORAGE];
-/** glibc's arena cap for the product's process (README, "Memory"); empty: glibc's default. */
+/** glibc's arena cap for the product's process (docs/deploying.md, "Memory"); empty: glibc's default. */
 const MALLOC_ARENA_MAX = process.env.MALLOC_ARENA_MAX ?? "2";
 const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString("base64");
 const CHILD = fileURLToPath(new URL("./first-import-child.ts", import.meta.url));

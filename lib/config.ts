@@ -98,7 +98,7 @@ const envSchema = z.object({
   /** Tests only: DNS servers ("127.0.0.1:5353", comma-separated) for the SRV lookups. */
   SMTP_DISCOVERY_DNS_SERVERS: z.string().optional(),
   ALERT_WEBHOOK_URL: z.string().url().optional(),
-  // SMS follow-ups: the global provider, used by companies without their own (README "SMS follow-ups").
+  // SMS follow-ups: the global provider, used by companies without their own (docs/sms.md).
   SMS_PROVIDER: z.enum(["vonage", "smpp"]).optional(),
   SMS_SENDER_NAME: z.string().optional(),
   SMS_MAX_SEGMENTS: z.coerce.number().int().min(1).max(10).default(3),

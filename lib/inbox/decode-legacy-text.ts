@@ -2,16 +2,9 @@
 // declares us-ascii/utf-8 and then sends 8-bit bytes) is, in practice, either UTF-8 or the
 // sender's legacy code page; for French-speaking senders that is Windows-1252 (a superset of
 // ISO-8859-1 for printable text).
+import iconv from "iconv-lite";
 
 const FALLBACK_CHARSET = "windows-1252";
-
-/**
- * What Windows-1252 puts at 0x80–0x9F (where ISO-8859-1 has control characters); the five holes
- * stay the control characters, as WHATWG decodes them. Written out because Node 20's
- * `TextDecoder("windows-1252")` decodes as ISO-8859-1 and turns "€" into U+0080.
- */
-const WINDOWS_1252_HIGH_CONTROLS =
-  "€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ";
 
 /** UTF-8 when the bytes are valid UTF-8, else `hintCharset` when it is a known label, else Windows-1252. */
 export function decodeUtf8OrLegacy(bytes: Uint8Array, hintCharset?: string | null): string {
@@ -23,10 +16,16 @@ export function decodeUtf8OrLegacy(bytes: Uint8Array, hintCharset?: string | nul
   }
 }
 
-/** Windows-1252 (which WHATWG also uses for the labels iso-8859-1, latin1 and us-ascii). */
+/**
+ * Windows-1252 (which WHATWG also uses for the labels iso-8859-1, latin1 and us-ascii), by
+ * iconv-lite. Not Node's `TextDecoder("windows-1252")`: Node 20.18.3 to early 24.x releases that
+ * `engines` admits decode it as ISO-8859-1, "€" becoming U+0080 (nodejs/node#60888). The five bytes the code page leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+ * stay the C1 control of the same value, as WHATWG decodes them, where iconv-lite gives U+FFFD:
+ * every Windows-1252 character is one UTF-16 unit, so the replacement at index i is byte i.
+ */
 export function decodeWindows1252(bytes: Uint8Array): string {
-  const latin1 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-  return latin1.replace(/[\u0080-\u009f]/g, (c) => WINDOWS_1252_HIGH_CONTROLS[c.charCodeAt(0) - 0x80] ?? c);
+  const decoded = iconv.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), FALLBACK_CHARSET);
+  return decoded.replace(/\uFFFD/g, (_replacement, index: number) => String.fromCharCode(bytes[index] ?? 0xfffd));
 }
 
 /** Whether the bytes are plain 7-bit ASCII (nothing to decode). */

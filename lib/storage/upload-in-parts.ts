@@ -90,7 +90,7 @@ export async function uploadInParts(client: S3Client, bucket: string, key: strin
     return sizeBytes;
   } catch (err) {
     // The parts sent so far are deleted; should the store be gone, its lifecycle rule does it
-    // (README, "Attachments on Vercel and Netlify").
+    // (docs/deploying.md, "Attachments on Vercel and Netlify").
     if (uploadId !== undefined) await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => {});
     throw err;
   }

@@ -52,7 +52,7 @@ describe("Netlify functions as built by Netlify's bundler", () => {
   async function serve(name: string, kind: "request" | "scheduled" = "request"): Promise<string> {
     const limitMs = kind === "scheduled" ? NETLIFY_SCHEDULED_LIMIT_MS : NETLIFY_SYNCHRONOUS_LIMIT_MS;
     const child = spawn(process.execPath, [join(ROOT, "tests/support/netlify-function-server.mjs"), join(outDir, name), String(limitMs), kind], {
-      // The site's variables (NODE_ENV=production, as the README says to set) and Netlify's own; no NETLIFY, no VERCEL.
+      // The site's variables (NODE_ENV=production, as docs/deploying.md says to set) and Netlify's own; no NETLIFY, no VERCEL.
       env: { PATH: process.env.PATH, HOME: outDir, ...testEnv(database, { NODE_ENV: "production" }), ...NETLIFY_RUN_TIME_ENV },
       stdio: ["ignore", "pipe", "inherit"],
     });

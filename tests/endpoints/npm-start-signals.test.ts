@@ -1,4 +1,4 @@
-// `npm start`, the command the README and its systemd unit give, as a real process tree: a SIGTERM
+// `npm start`, the command the README and the systemd unit of docs/deploying.md give, as a real process tree: a SIGTERM
 // to npm alone (what systemd with KillMode=mixed, Docker and process managers send) must stop the
 // server cleanly, answer the request in flight, and leave no process behind.
 
@@ -74,7 +74,7 @@ describe("npm start under a process manager", () => {
     gate.release();
     const answer = await inFlight;
     expect(answer.status).toBe(200);
-    // npm start caps glibc's malloc arenas unless told otherwise (README, "Memory").
+    // npm start caps glibc's malloc arenas unless told otherwise (docs/deploying.md, "Memory").
     expect(await answer.json()).toMatchObject({ status: "ok", mallocArenaMax: 2 });
 
     await expect.poll(() => [npm.pid!, ...tree].filter(isAlive), { timeout: STOP_TIMEOUT_MS }).toEqual([]);

@@ -56,6 +56,28 @@ describe("parseMessage: charsets and encoded words", () => {
     expect(parsed.text).toBe("Été : 1 250 € – l’œuvre");
   });
 
+  it("keeps the bytes Windows-1252 leaves undefined as C1 controls when guessing, as U+FFFD when declared", async () => {
+    const head = (contentType: string) =>
+      Buffer.from(`From: a@b.example\r\nSubject: x\r\nContent-Type: ${contentType}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`);
+    // 0x81, 0x8D, 0x8F, 0x90 and 0x9D have no character in Windows-1252; 0x80 is "€", 0xE9 "é".
+    const body = Buffer.from([0x41, 0x81, 0x8d, 0x8f, 0x90, 0x9d, 0x20, 0x80, 0xe9]);
+    const guessed = await parse(Buffer.concat([head("text/plain"), body]));
+    const declared = await parse(Buffer.concat([head("text/plain; charset=windows-1252"), body]));
+    // Guessed: WHATWG's reading, each hole the control character of the same value.
+    expect(guessed.text).toBe("A\u0081\u008d\u008f\u0090\u009d €é");
+    // Declared: mailparser's own decoder, which replaces each hole.
+    expect(declared.text).toBe("A\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD €é");
+  });
+
+  it("reads a raw Windows-1252 header block with its undefined bytes as C1 controls", async () => {
+    const source = Buffer.concat([
+      Buffer.from("From: a@b.example\r\nSubject: R"),
+      Buffer.from([0x81, 0xe9, 0x80]),
+      Buffer.from("\r\nContent-Type: text/plain\r\n\r\nBonjour\r\n"),
+    ]);
+    expect((await parse(source)).subject).toBe("R\u0081é€");
+  });
+
   it("makes readable text from an HTML-only message, leaving scripts and styles out", async () => {
     const parsed = await parseFixture("html-only.eml");
     expect(parsed.html).toContain("<p>Bonjour,</p>");

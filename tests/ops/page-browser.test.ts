@@ -81,7 +81,7 @@ describe("operator page in a browser", () => {
     const shot = join(attachmentsDir, "operator-page.png");
     await page.screenshot({ path: shot, fullPage: true });
     expect(readFileSync(shot).subarray(1, 4).toString()).toBe("PNG");
-    // The README's picture is refreshed on request only, so an ordinary run leaves the checkout as it was.
+    // The picture in docs/operating.md is refreshed on request only, so an ordinary run leaves the checkout as it was.
     if (process.env.UPDATE_SCREENSHOT === "1") copyFileSync(shot, SCREENSHOT);
   });
 
