@@ -117,15 +117,19 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       connectionsCheckingInterval: Math.max(10, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)),
     },
     (req, res) => {
-      req.socket.setTimeout(0); // a request came: the run it starts may be long and silent
       const handling = serve(req, res).finally(() => inFlight.delete(handling));
       inFlight.add(handling);
     },
   );
   server.maxConnections = limits.maxConnections;
   // node:http's headers timeout starts with a request's first byte: a connection that sends nothing
-  // at all would be kept for ever. Its socket is closed after the same time of silence.
-  server.on("connection", (socket: Socket) => socket.setTimeout(limits.headersTimeoutMs));
+  // at all would be kept for ever. It is closed after the same time if it sent no byte by then (its
+  // own timer: a socket timeout set here is reset by node:http on some majors, and would also cut a
+  // long, silent run once its request came).
+  server.on("connection", (socket: Socket) => {
+    const silent = setTimeout(() => socket.bytesRead === 0 && socket.destroy(), limits.headersTimeoutMs).unref();
+    socket.once("close", () => clearTimeout(silent));
+  });
 
   server.on("connect", (req: IncomingMessage, socket: Duplex) => {
     refuseTunnel(socket);
