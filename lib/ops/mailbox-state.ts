@@ -145,7 +145,7 @@ function stoppedFolderOf(error: string | null): string | null {
   return error?.match(/^UIDVALIDITY of (.+) changed on \d+ syncs in a row/)?.[1] ?? null;
 }
 
-/** A folder name as one shell word. */
+/** A folder name or an address as one shell word (`@` and `+` are not special to a POSIX shell). */
 function quoteArgument(text: string): string {
-  return /^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+  return /^[\w./@+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
 }
