@@ -24,6 +24,7 @@ import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../s
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { createMailbox, rawMail, type TestMailbox } from "../support/mailbox.js";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { runCli } from "../endpoints/run-cli.js";
 import { runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
 import { appBrowser, formOf } from "./app-browser.js";
 
@@ -177,6 +178,9 @@ describe("shared mailboxes over OAuth2", () => {
     expect(whyNotSynced(found.row, found.state)).toContain(reconnect);
     expect(describeMailboxState(found.row, found.state, now())).toContain(`${alice.user}'s access to the shared mailbox ${shared.user}`);
     expect(describeMailboxState(found.row, found.state, now())).toContain(reconnect);
+    const listed = await runCli(["integrations", "list", "--company", String(companyId)], env);
+    expect(listed.stdout).toContain(`shared mailbox opened with ${alice.user}'s consent`);
+    expect(listed.stdout).toContain(reconnect);
 
     await shared.append(rawMail({ subject: "Après la reconnexion" }));
     const again = await connectShared(companyId, shared, bob);

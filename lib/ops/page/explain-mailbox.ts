@@ -107,7 +107,10 @@ export function whyNotSynced(row: MailboxStateRow, state: MailboxState): string 
 
 /** "mot de passe" or "OAuth2 Google", and the folders it syncs. */
 export function loginAndFolders(m: MailboxHealth): string {
-  const login = m.authMethod === "oauth2" ? `OAuth2 ${PROVIDER_NAMES[m.oauthProvider ?? ""] ?? ""}`.trim() : "mot de passe";
+  const delegate = delegateOf(m);
+  const login = m.authMethod === "oauth2"
+    ? `OAuth2 ${PROVIDER_NAMES[m.oauthProvider ?? ""] ?? ""}`.trim() + (delegate ? `, boîte partagée ouverte avec le compte ${delegate}` : "")
+    : "mot de passe";
   return `${login} · dossiers ${m.syncedFolders.map((f) => FOLDER_NAMES[f] ?? f).join(" et ")}`;
 }
 
