@@ -70,7 +70,9 @@ export function passwordLogin(
  */
 export async function renewedLoginRefused(
   integration: CredentialFields & { oauthConsentingAccount: string | null },
-  deps: CredentialsDeps, refusal: JobError): Promise<void> {
+  deps: CredentialsDeps,
+  refusal: JobError,
+): Promise<void> {
   if (integration.authMethod !== "oauth2" || refusal instanceof GrantRefusedError || !delegateOf(integration)) return;
   await markSharedMailboxAccessRefused(integration.id, deps, shortReason(refusal));
 }
