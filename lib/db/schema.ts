@@ -160,7 +160,9 @@ export const quotes = pgTable("quotes", {
  * the lease (`lease_owner`, `lease_until`) and the sending settings (`smtp_*`; a null
  * `smtp_password` reuses the IMAP password), and OAuth2 logins (`auth_method`, `oauth_provider`, the encrypted `oauth_refresh_token` and cached
  * `oauth_access_token` with its expiry, `oauth_refresh_lease_until`: the one run refreshing the token
- * right now, and `oauth_reconnect_needed_at`: the provider refused the grant, a person must connect again),
+ * right now, `oauth_reconnect_needed_at`: the provider refused the grant, a person must connect again, and
+ * `oauth_consenting_account`: the account whose consent the tokens carry; it differs from
+ * `email_address` for a shared mailbox, which that account opens with its own token),
  * `synced_folders`: the roles of the folders the sync reads (`inbox`, `sent`; both by default), and
  * `connected_at`: when this login on this server was connected; a message a first sync finds dated
  * after it is live mail, one dated before it backfill (`backfill-rule.ts`).
@@ -208,6 +210,7 @@ export const inboxIntegrations = pgTable(
     oauthAccessTokenExpiresAt: timestamp("oauth_access_token_expires_at", { withTimezone: true }),
     oauthRefreshLeaseUntil: timestamp("oauth_refresh_lease_until", { withTimezone: true }),
     oauthReconnectNeededAt: timestamp("oauth_reconnect_needed_at", { withTimezone: true }),
+    oauthConsentingAccount: text("oauth_consenting_account"),
     syncedFolders: text("synced_folders").array().$type<FolderRole[]>().notNull().default(sql`'{inbox,sent}'::text[]`),
     connectedAt: timestamp("connected_at", { withTimezone: true }).notNull().defaultNow(),
     createdAt: createdAt(),
@@ -233,9 +236,11 @@ export const inboxIntegrations = pgTable(
  * `state`, so a database read does not hand out a usable state; redeemed once (`redeemed_at`) and
  * only before `expires_at`. Holds the PKCE verifier (encrypted) and the company it connects.
  * `browser_binding_hash`: the SHA-256 of the nonce in the cookie of the browser that started it
- * (null for the CLI, which takes the redirect itself); the callback needs that cookie. Between the
- * callback and the person's confirmation, `email_address` and `pending_tokens` (encrypted JSON)
- * hold what the provider granted; nothing is stored in `inbox_integrations` before that.
+ * (null for the CLI, which takes the redirect itself); the callback needs that cookie.
+ * `mailbox_address`: the shared mailbox to connect, chosen when the flow starts (null: the consenting
+ * person's own mailbox); never read from the provider's redirect. Between the callback and the
+ * person's confirmation, `email_address` (the consenting account) and `pending_tokens` (encrypted
+ * JSON) hold what the provider granted; nothing is stored in `inbox_integrations` before that.
  */
 export const oauthAuthorizationRequests = pgTable(
   "oauth_authorization_requests",
@@ -248,6 +253,7 @@ export const oauthAuthorizationRequests = pgTable(
     expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
     browserBindingHash: text("browser_binding_hash"),
     redeemedAt: timestamp("redeemed_at", { withTimezone: true }),
+    mailboxAddress: text("mailbox_address"),
     emailAddress: text("email_address"),
     pendingTokens: text("pending_tokens"),
     createdAt: createdAt(),

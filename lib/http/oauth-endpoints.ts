@@ -1,6 +1,6 @@
 // The endpoints the app uses to connect a mailbox with OAuth2:
-//   GET /api/integrations/oauth/start?company=ID&provider=google|microsoft|oidc&format=link
-//     behind the cron secret: answers JSON with a signed link (single-use, valid 15 minutes, or
+//   GET /api/integrations/oauth/start?company=ID&provider=google|microsoft|oidc[&mailbox=ADDRESS]&format=link
+//     behind the cron secret (`mailbox`: a shared mailbox to connect, opened by the person consenting): answers JSON with a signed link (single-use, valid 15 minutes, or
 //     `ttl_minutes` up to 60) on the configured public address, for the app to hand to the owner.
 //     Without `format=link`, answers 302 to the provider and binds the flow to the caller.
 //   GET  …/start?company&provider&expires&nonce&signature  (the signed link): a page naming the
@@ -24,6 +24,7 @@ import {
 import { cancelAuthorization, confirmAuthorization, holdForConfirmation } from "../oauth/confirm-authorization.js";
 import { AuthorizationRefusedError, redeemAuthorization } from "../oauth/redeem-authorization.js";
 import { isStartLinkSpent, MAX_START_LINK_TTL_MS, readStartLink, signStartLink, spendStartLink, START_LINK_TTL_MS, startLinkQuery } from "../oauth/start-link.js";
+import { parseMailboxAddress } from "../oauth/shared-mailbox.js";
 import { startAuthorization } from "../oauth/start-authorization.js";
 import { assertCronSecret } from "./auth.js";
 import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
@@ -49,15 +50,17 @@ export function oauthStartEndpoint(options: EndpointOptions = {}) {
     const provider = query.get("provider") as OAuthProviderName;
     if (!Number.isSafeInteger(companyId) || companyId <= 0) throw new HttpError(400, "company must be a company id");
     if (!OAUTH_PROVIDERS.includes(provider)) throw new HttpError(400, `provider must be one of ${OAUTH_PROVIDERS.join(", ")}`);
+    const mailboxAddress = parseMailboxAddress(query.get("mailbox"));
+    if (query.has("mailbox") && !mailboxAddress) throw new HttpError(400, "mailbox must be an email address (the shared mailbox to connect)");
     const startUrl = configuredStartUrl(config);
 
     if (query.get("format") === "link") {
       const ttlMs = linkTtlMs(query.get("ttl_minutes"));
       const expiresAt = new Date(now.getTime() + ttlMs);
-      startUrl.search = signStartLink(config, { companyId, provider, expiresAt }).toString();
+      startUrl.search = signStartLink(config, { companyId, provider, expiresAt, mailboxAddress }).toString();
       return json(200, { success: true, link: startUrl.href, expiresAt: expiresAt.toISOString() });
     }
-    return asJsonErrors(() => withDb(config, options.db, (db) => beginAuthorization(db, config, { companyId, provider, now, status: 302, log })));
+    return asJsonErrors(() => withDb(config, options.db, (db) => beginAuthorization(db, config, { companyId, provider, mailboxAddress, now, status: 302, log })));
   });
 }
 
@@ -81,6 +84,7 @@ export function oauthCallbackEndpoint(options: EndpointOptions = {}) {
           return confirmationPage({
             companyName: redeemed.companyName,
             emailAddress: redeemed.emailAddress,
+            consentingAccount: redeemed.consentingAccount,
             provider: redeemed.provider,
             csrfToken: confirmationCsrfToken(config, binding),
             formAction: new URL(callbackUrl(config)).pathname,
@@ -127,9 +131,11 @@ async function startFromLink(
       if (!company) throw new PageError(404, "Entreprise introuvable", "L'entreprise de ce lien n'existe plus dans Lokario.");
       if (req.method === "GET") {
         if (await isStartLinkSpent(db, link)) throw spentLinkPage();
-        return startPage({ companyName: company.name, provider: link.provider, formAction: `?${startLinkQuery(query)}` });
+        return startPage({ companyName: company.name, provider: link.provider, mailboxAddress: link.mailboxAddress, formAction: `?${startLinkQuery(query)}` });
       }
-      const started = await beginAuthorization(db, config, { companyId: link.companyId, provider: link.provider, now, status: 303, log });
+      const started = await beginAuthorization(db, config, {
+        companyId: link.companyId, provider: link.provider, mailboxAddress: link.mailboxAddress, now, status: 303, log,
+      });
       // Spent once the authorization is ready, so a provider that cannot be reached does not burn the link.
       if (!(await spendStartLink(db, link, now))) {
         log.warn("oauth start link refused: already used", { companyId: link.companyId });
@@ -144,17 +150,18 @@ async function startFromLink(
 async function beginAuthorization(
   db: Db,
   config: Config,
-  request: { companyId: number; provider: OAuthProviderName; now: Date; status: 302 | 303; log: Logger },
+  request: { companyId: number; provider: OAuthProviderName; mailboxAddress: string | undefined; now: Date; status: 302 | 303; log: Logger },
 ): Promise<Response> {
   const { binding, setCookie } = newBrowserBinding(config, request.now);
   const start = await startAuthorization(db, config, {
     companyId: request.companyId,
     provider: request.provider,
+    mailboxAddress: request.mailboxAddress,
     redirectUri: callbackUrl(config),
     now: request.now,
     browserBindingHash: binding.hash,
   });
-  request.log.info("oauth authorization started", { companyId: request.companyId, provider: request.provider });
+  request.log.info("oauth authorization started", { companyId: request.companyId, provider: request.provider, isSharedMailbox: request.mailboxAddress !== undefined });
   return new Response(null, {
     status: request.status,
     headers: { location: start.url, "set-cookie": setCookie, "cache-control": "no-store", "referrer-policy": "no-referrer" },

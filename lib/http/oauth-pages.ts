@@ -1,6 +1,7 @@
 // The pages a person sees while connecting a mailbox with OAuth2, in French: the signed link's
-// first page (which company, which provider), the confirmation after the provider's consent (which
-// company, which address), and the outcome. Readable on a phone, no script, never cached, never
+// first page (which company, which provider, which shared mailbox if any), the confirmation after the
+// provider's consent (which company, which address, and for a shared mailbox the account consenting),
+// and the outcome. Readable on a phone, no script, never cached, never
 // framed; they show no token, code or state.
 
 import type { OAuthProviderName } from "../db/schema.js";
@@ -65,11 +66,15 @@ export class PageError extends HttpError {
 }
 
 /** The signed link's page: nothing starts until the person presses the button (link scanners only GET). */
-export function startPage(view: { companyName: string; provider: OAuthProviderName; formAction: string }): Response {
+export function startPage(view: { companyName: string; provider: OAuthProviderName; mailboxAddress?: string | undefined; formAction: string }): Response {
   const provider = PROVIDER_LABELS[view.provider];
+  const intro = view.mailboxAddress
+    ? html`<p>Vous allez relier la boîte partagée <strong>${view.mailboxAddress}</strong> à <strong>${view.companyName}</strong> dans Lokario.</p>
+<p>${capitalized(provider)} va vous demander de vous connecter avec votre propre compte, qui doit avoir accès à cette boîte partagée, et d'autoriser l'accès. Vous verrez ensuite la boîte et votre compte avant que quoi que ce soit soit enregistré.</p>`
+    : html`<p>Vous allez relier une boîte mail à <strong>${view.companyName}</strong> dans Lokario.</p>
+<p>${capitalized(provider)} va vous demander de vous connecter et d'autoriser l'accès à votre messagerie. Vous verrez ensuite l'adresse exacte avant que quoi que ce soit soit enregistré.</p>`;
   return pageResponse(200, "Connecter une boîte mail", html`
-<p>Vous allez relier une boîte mail à <strong>${view.companyName}</strong> dans Lokario.</p>
-<p>${capitalized(provider)} va vous demander de vous connecter et d'autoriser l'accès à votre messagerie. Vous verrez ensuite l'adresse exacte avant que quoi que ce soit soit enregistré.</p>
+${intro}
 <form method="post" action="${view.formAction}"><button type="submit" class="primary">Continuer avec ${provider}</button></form>
 <p class="muted">Vous n'attendiez pas ce lien ? Fermez cette page : rien ne sera connecté.</p>`);
 }
@@ -78,15 +83,19 @@ export function startPage(view: { companyName: string; provider: OAuthProviderNa
 export function confirmationPage(view: {
   companyName: string;
   emailAddress: string;
+  consentingAccount: string;
   provider: OAuthProviderName;
   csrfToken: string;
   formAction: string;
 }): Response {
   const field = (action: string, label: string, isPrimary: boolean) =>
     html`<button type="submit" name="action" value="${action}"${isPrimary ? rawHtml(' class="primary"') : ""}>${label}</button>`;
+  const mailbox = view.consentingAccount === view.emailAddress
+    ? html`<dt>Boîte mail</dt><dd>${view.emailAddress}</dd>`
+    : html`<dt>Boîte partagée</dt><dd>${view.emailAddress}</dd><dt>Ouverte avec le compte</dt><dd>${view.consentingAccount}</dd>`;
   return pageResponse(200, "Confirmer la connexion", html`
 <p>Vérifiez avant d'enregistrer :</p>
-<dl><dt>Boîte mail</dt><dd>${view.emailAddress}</dd><dt>Entreprise</dt><dd>${view.companyName}</dd><dt>Via</dt><dd>${capitalized(PROVIDER_LABELS[view.provider])}</dd></dl>
+<dl>${mailbox}<dt>Entreprise</dt><dd>${view.companyName}</dd><dt>Via</dt><dd>${capitalized(PROVIDER_LABELS[view.provider])}</dd></dl>
 <p>Les e-mails reçus et envoyés de cette boîte seront copiés dans la boîte de réception de <strong>${view.companyName}</strong>, et des relances automatiques pourront partir de cette adresse.</p>
 <form method="post" action="${view.formAction}"><input type="hidden" name="csrf" value="${view.csrfToken}">
 ${field("confirm", "Connecter cette boîte mail", true)}${field("cancel", "Annuler", false)}</form>

@@ -8,6 +8,7 @@ import type { Db } from "../db/client.js";
 import { inboxIntegrations, notifications } from "../db/schema.js";
 import { ERROR_KINDS, type ErrorKind } from "../errors.js";
 import type { Logger } from "../log.js";
+import { delegateOf } from "../oauth/shared-mailbox.js";
 
 /** How long transient failures may last before the owner is told. */
 export const FAILURE_ALERT_AFTER_MS = 60 * 60 * 1000;
@@ -82,10 +83,11 @@ export async function reviewIntegrationAlert(db: Db, health: IntegrationHealth, 
  */
 export async function alertReconnectionNeeded(
   db: Db,
-  integration: { id: number; companyId: number; name: string | null; emailAddress: string | null; reason: string },
+  integration: { id: number; companyId: number; name: string | null; emailAddress: string | null; oauthConsentingAccount: string | null; reason: string },
   ctx: AlertContext,
 ): Promise<boolean> {
   const label = integration.name || integration.emailAddress || `#${integration.id}`;
+  const delegate = delegateOf(integration);
   const event = await flipAlert(
     db,
     { ...integration, isFailing: true, isAuthRejected: true, failingSince: ctx.now, failureAlertedAt: null, lastSyncError: integration.reason },
@@ -94,7 +96,9 @@ export async function alertReconnectionNeeded(
       event: "integration.failing",
       type: "inbox_reconnect_needed",
       title: `La boîte mail ${label} doit être reconnectée`,
-      message: `L'accès à ${label} a été révoqué ou a expiré chez le fournisseur. Reconnectez la boîte mail pour reprendre la synchronisation et les relances.`,
+      message: delegate
+        ? `L'accès à la boîte partagée ${integration.emailAddress} donné par le compte ${delegate} a été révoqué ou a expiré, ou ce compte n'a plus accès à la boîte. Un membre ayant accès à la boîte partagée peut la reconnecter : la synchronisation et les relances reprennent, son historique est conservé.`
+        : `L'accès à ${label} a été révoqué ou a expiré chez le fournisseur. Reconnectez la boîte mail pour reprendre la synchronisation et les relances.`,
     },
   );
   if (!event) return false;

@@ -11,7 +11,7 @@ import { ERROR_KINDS, JobError, kindOf, shortReason, type ErrorKind } from "../e
 import type { Budget } from "../jobs/budget.js";
 import type { ClaimedIntegration } from "./claim-integrations.js";
 import type { Logger } from "../log.js";
-import { credentialsFor, isRenewable, type MailLogin } from "../mail/credentials.js";
+import { credentialsFor, isRenewable, type MailLogin, renewedLoginRefused } from "../mail/credentials.js";
 import { withImap } from "../mail/imap.js";
 import { reviewIntegrationAlert } from "./mailbox-alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
@@ -113,7 +113,9 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
 
 /**
  * Runs `session` with the mailbox's login. An OAuth2 token refused by the server (revoked before its
- * expiry) is replaced once by a new one: a refused grant then surfaces as the provider's answer.
+ * expiry) is replaced once by a new one: a refused grant then surfaces as the provider's answer. A
+ * shared mailbox refusing the new token too has stopped accepting the consenting account: it needs
+ * a member to connect it again, like a refused grant.
  */
 async function withMailboxLogin(
   ctx: IntegrationSyncContext,
@@ -126,7 +128,12 @@ async function withMailboxLogin(
     await session(login);
   } catch (err) {
     if (!(err instanceof JobError && err.kind === "auth" && isRenewable(login)) || ctx.hardStop.aborted) throw err;
-    await session(await credentialsFor(integration, "imap", deps, login));
+    try {
+      await session(await credentialsFor(integration, "imap", deps, login));
+    } catch (again) {
+      if (again instanceof JobError && again.kind === "auth") await renewedLoginRefused(integration, deps, again);
+      throw again;
+    }
   }
 }
 

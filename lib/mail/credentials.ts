@@ -1,14 +1,18 @@
 // What a mailbox logs in to IMAP and SMTP with, decided in one place: its stored password (decrypted
 // here), or an OAuth2 access token (SASL XOAUTH2), fresh from the provider when the cached one is
 // about to expire. The shape is imapflow's `auth`; `lib/mail/smtp.ts` maps it to nodemailer's.
+// A shared mailbox logs in the same way: the XOAUTH2 user is the shared address (`email_address`),
+// the token the consenting member's (Microsoft's documented form for shared mailboxes).
 
 import type { Config } from "../config.js";
 import { decryptSecret, type SecretKeys } from "../crypto/secret-box.js";
 import type { Db } from "../db/client.js";
 import type { inboxIntegrations } from "../db/schema.js";
-import { JobError } from "../errors.js";
+import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { accessTokenFor } from "../oauth/access-token.js";
+import { accessTokenFor, markSharedMailboxAccessRefused } from "../oauth/access-token.js";
+import { GrantRefusedError } from "../oauth/request-token.js";
+import { delegateOf } from "../oauth/shared-mailbox.js";
 
 export type MailLogin = { user: string; pass: string } | { user: string; accessToken: string };
 
@@ -57,6 +61,20 @@ export function passwordLogin(
   const stored = service === "smtp" ? integration.smtpPassword ?? integration.emailPassword : integration.emailPassword;
   if (!stored) throw new JobError("auth", `no ${service === "smtp" ? "SMTP" : "IMAP"} password stored`);
   return { user, pass: decryptSecret(stored, keys) };
+}
+
+/**
+ * A login refused again after its OAuth2 token was renewed. For a shared mailbox this means the
+ * consenting account lost access to it (the provider itself still vouches for the account), which
+ * only a member's new consent can fix: the integration is marked as needing reconnection.
+ */
+export async function renewedLoginRefused(
+  integration: CredentialFields & { oauthConsentingAccount: string | null },
+  deps: CredentialsDeps,
+  refusal: JobError,
+): Promise<void> {
+  if (integration.authMethod !== "oauth2" || refusal instanceof GrantRefusedError || !delegateOf(integration)) return;
+  await markSharedMailboxAccessRefused(integration.id, deps, shortReason(refusal));
 }
 
 /** True when a login refused by the server may succeed with a new token (an OAuth2 one, revoked early). */

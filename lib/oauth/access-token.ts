@@ -74,7 +74,7 @@ export async function accessTokenFor(integrationId: number, deps: AccessTokenDep
 type TokenRow = Pick<
   typeof inboxIntegrations.$inferSelect,
   | "id" | "companyId" | "name" | "emailAddress" | "authMethod" | "oauthProvider" | "oauthRefreshToken" | "oauthAccessToken"
-  | "oauthAccessTokenExpiresAt" | "oauthReconnectNeededAt"
+  | "oauthAccessTokenExpiresAt" | "oauthReconnectNeededAt" | "oauthConsentingAccount"
 >;
 
 const tokenColumns = {
@@ -88,6 +88,7 @@ const tokenColumns = {
   oauthAccessToken: inboxIntegrations.oauthAccessToken,
   oauthAccessTokenExpiresAt: inboxIntegrations.oauthAccessTokenExpiresAt,
   oauthReconnectNeededAt: inboxIntegrations.oauthReconnectNeededAt,
+  oauthConsentingAccount: inboxIntegrations.oauthConsentingAccount,
 };
 
 async function readTokenRow(db: Db, integrationId: number): Promise<TokenRow> {
@@ -149,6 +150,18 @@ async function refresh(row: TokenRow, deps: AccessTokenDeps, keys: { encryptionK
   }
 }
 
+/**
+ * A shared mailbox whose server refused a freshly refreshed token of the consenting account: that
+ * account no longer has access to the mailbox (its Full Access removed, or it left the company).
+ * Only a new consent by a member can fix it, so it is the same "needs reconnection" as a refused grant.
+ */
+export async function markSharedMailboxAccessRefused(integrationId: number, deps: AccessTokenDeps, reason: string): Promise<void> {
+  const row = await readTokenRow(deps.db, integrationId);
+  if (row.oauthReconnectNeededAt) return;
+  await markReconnectNeeded(row, deps, reason);
+  deps.log.warn("shared mailbox refused the consenting account's token: the mailbox must be connected again", { integrationId });
+}
+
 /** Flags the integration (dropping the tokens that no longer work) and alerts its company once. */
 async function markReconnectNeeded(row: TokenRow, deps: AccessTokenDeps, reason: string): Promise<void> {
   const now = deps.now();
@@ -158,7 +171,7 @@ async function markReconnectNeeded(row: TokenRow, deps: AccessTokenDeps, reason:
     .where(eq(inboxIntegrations.id, row.id));
   await alertReconnectionNeeded(
     deps.db,
-    { id: row.id, companyId: row.companyId, name: row.name, emailAddress: row.emailAddress, reason },
+    { id: row.id, companyId: row.companyId, name: row.name, emailAddress: row.emailAddress, oauthConsentingAccount: row.oauthConsentingAccount, reason },
     { now, log: deps.log, webhookUrl: deps.config.alertWebhookUrl },
   );
 }

@@ -15,6 +15,8 @@ export interface ConnectedMailbox {
   integrationId: number;
   companyId: number;
   emailAddress: string;
+  /** The account whose consent the tokens carry (another member's for a shared mailbox). */
+  consentingAccount: string;
   isNew: boolean;
 }
 
@@ -31,12 +33,14 @@ export async function completeAuthorization(db: Db, config: Config, callbackUrl:
 
 /**
  * The company's integration for this address, created or switched to OAuth2: a reconnection keeps
- * its cursors and history. The first mailbox a company connects becomes its sending one.
+ * its cursors and history, whoever consents (another member reconnecting a shared mailbox replaces
+ * the consenting account). The first mailbox a company connects becomes its sending one. Only the
+ * company the flow was started for is looked in: no flow reaches another company's mailbox.
  */
 export async function connectMailbox(
   db: DbOrTx,
   config: Config,
-  mailbox: { companyId: number; provider: OAuthProviderName; emailAddress: string; grant: MailboxGrant; now: Date },
+  mailbox: { companyId: number; provider: OAuthProviderName; emailAddress: string; consentingAccount: string; grant: MailboxGrant; now: Date },
 ): Promise<ConnectedMailbox> {
   const provider = oauthProvider(config, mailbox.provider);
   const keys = { encryptionKey: config.encryptionKey };
@@ -50,6 +54,7 @@ export async function connectMailbox(
     oauthAccessTokenExpiresAt: grant.accessTokenExpiresAt,
     oauthRefreshLeaseUntil: null,
     oauthReconnectNeededAt: null,
+    oauthConsentingAccount: mailbox.consentingAccount,
     imapServer: provider.imap.host,
     imapPort: provider.imap.port,
     useSsl: provider.imap.useSsl,
@@ -74,7 +79,7 @@ export async function connectMailbox(
       .limit(1);
     if (existing) {
       await tx.update(inboxIntegrations).set(login).where(eq(inboxIntegrations.id, existing.id));
-      return { integrationId: existing.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress, isNew: false };
+      return { integrationId: existing.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress, consentingAccount: mailbox.consentingAccount, isNew: false };
     }
     const [primary] = await tx
       .select({ id: inboxIntegrations.id })
@@ -85,6 +90,6 @@ export async function connectMailbox(
       .insert(inboxIntegrations)
       .values({ ...login, companyId: mailbox.companyId, name: mailbox.emailAddress, emailAddress: mailbox.emailAddress, isPrimary: !primary })
       .returning({ id: inboxIntegrations.id });
-    return { integrationId: inserted!.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress, isNew: true };
+    return { integrationId: inserted!.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress, consentingAccount: mailbox.consentingAccount, isNew: true };
   });
 }

@@ -1,6 +1,6 @@
 // The step between the provider's redirect and saving a mailbox, for a browser: what the provider
-// granted waits (encrypted) on the authorization's row while the person reads which company and
-// which address are about to be connected, and is saved only when they confirm. A consent given
+// granted waits (encrypted) on the authorization's row while the person reads which company, which
+// address and (for a shared mailbox) which consenting account are about to be connected, and is saved only when they confirm. A consent given
 // with the wrong account, or on a link someone else sent, then ends here with nothing saved.
 
 import { and, eq, isNotNull, lt } from "drizzle-orm";
@@ -20,7 +20,7 @@ export async function holdForConfirmation(db: Db, config: Config, redeemed: Rede
   await db
     .update(oauthAuthorizationRequests)
     .set({
-      emailAddress: redeemed.emailAddress,
+      emailAddress: redeemed.consentingAccount,
       pendingTokens: encryptSecret(grant, { encryptionKey: config.encryptionKey }),
       expiresAt: new Date(now.getTime() + CONFIRMATION_TTL_MS),
     })
@@ -59,7 +59,8 @@ export async function confirmAuthorization(
     const connected = await connectMailbox(tx, config, {
       companyId: pending.companyId,
       provider: pending.provider,
-      emailAddress: pending.emailAddress,
+      emailAddress: pending.mailboxAddress ?? pending.emailAddress,
+      consentingAccount: pending.emailAddress,
       grant: { ...grant, accessTokenExpiresAt: new Date(grant.accessTokenExpiresAt) },
       now,
     });

@@ -1,6 +1,7 @@
 // The provider's redirect back, redeemed: the `state` is checked and spent (for the browser that
-// started it only), the code is exchanged with the PKCE verifier, and the mailbox address is read
-// from the provider (ID token, else userinfo). Nothing is saved to the company's mailboxes here:
+// started it only), the code is exchanged with the PKCE verifier, and the consenting account's address
+// is read from the provider (ID token, else userinfo). The mailbox connected is that account's own,
+// or the shared mailbox the flow was started for (kept on the state's row since the start). Nothing is saved to the company's mailboxes here:
 // the CLI saves at once, a browser first shows the person what is about to be connected.
 
 import { and, eq, gt, isNull } from "drizzle-orm";
@@ -36,7 +37,10 @@ export interface RedeemedAuthorization {
   companyId: number;
   companyName: string;
   provider: OAuthProviderName;
+  /** The mailbox to connect: the shared one the flow was started for, else the consenting account's. */
   emailAddress: string;
+  /** Who consented: the account the provider named; the tokens are theirs. */
+  consentingAccount: string;
   grant: MailboxGrant;
 }
 
@@ -83,7 +87,7 @@ export async function redeemAuthorization(
     if (!tokens.refreshToken) {
       throw new JobError("permanent", `${provider.name} issued no refresh token: the app must ask for offline access`);
     }
-    const emailAddress = await mailboxAddress(provider, tokens);
+    const consentingAccount = await mailboxAddress(provider, tokens);
     const [company] = await db.select({ name: companies.name }).from(companies).where(eq(companies.id, pending.companyId));
     if (!company) throw new AuthorizationRefusedError("unknown", `company ${pending.companyId} no longer exists`);
     return {
@@ -91,7 +95,8 @@ export async function redeemAuthorization(
       companyId: pending.companyId,
       companyName: company.name,
       provider: pending.provider,
-      emailAddress,
+      emailAddress: pending.mailboxAddress ?? consentingAccount,
+      consentingAccount,
       grant: { refreshToken: tokens.refreshToken, accessToken: tokens.accessToken, accessTokenExpiresAt: accessTokenExpiry(tokens, now) },
     };
   } catch (err) {

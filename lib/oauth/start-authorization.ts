@@ -3,6 +3,7 @@
 // the provider, the PKCE verifier, the redirect URI) stays on the server until the callback, so the
 // browser carries nothing that could be altered to attach a mailbox to another company. When started
 // from a browser, the row also holds the hash of that browser's binding nonce (browser-binding.ts).
+// A shared mailbox to connect (shared-mailbox.ts) is recorded on the row too, for the same reason.
 
 import { createHash, randomBytes } from "node:crypto";
 import { eq, lt } from "drizzle-orm";
@@ -33,6 +34,8 @@ export async function startAuthorization(
     now: Date;
     /** The starting browser's binding (`BrowserBinding.hash`); absent for the CLI, which takes the redirect itself. */
     browserBindingHash?: string;
+    /** The shared mailbox to connect (`parseMailboxAddress`'d); absent: the consenting person's own. */
+    mailboxAddress?: string;
   },
 ): Promise<AuthorizationStart> {
   const provider = oauthProvider(config, request.provider);
@@ -52,6 +55,7 @@ export async function startAuthorization(
     redirectUri: request.redirectUri,
     expiresAt,
     browserBindingHash: request.browserBindingHash ?? null,
+    mailboxAddress: request.mailboxAddress ?? null,
   });
   const url = new URL(endpoints.authorization);
   const params: Record<string, string> = {

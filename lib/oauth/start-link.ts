@@ -1,5 +1,6 @@
 // Signed links to start connecting a mailbox, for the app to hand to a business owner (who must not
-// hold the cron secret): HMAC-SHA256 over the company, the provider, the expiry and a random nonce.
+// hold the cron secret): HMAC-SHA256 over the company, the provider, the expiry, a random nonce and,
+// for a shared mailbox, its address (so a link cannot be edited to connect another mailbox).
 // A link works once (its nonce is recorded when it is used) and for minutes: a link forwarded or
 // found later in a mailbox, a chat or a proxy's log opens nothing.
 
@@ -9,6 +10,7 @@ import type { Config } from "../config.js";
 import { isSignedBy, sign } from "../crypto/hmac.js";
 import type { Db } from "../db/client.js";
 import { OAUTH_PROVIDERS, type OAuthProviderName, oauthStartLinkUses } from "../db/schema.js";
+import { parseMailboxAddress } from "./shared-mailbox.js";
 import { oauthSigningKey } from "./signing-key.js";
 
 /** How long a link works when the app does not say: time to open it from the app's page, not from a mail read tomorrow. */
@@ -21,15 +23,18 @@ export interface StartLink {
   provider: OAuthProviderName;
   expiresAt: Date;
   nonce: string;
+  /** The shared mailbox to connect; absent: the consenting person's own. */
+  mailboxAddress?: string;
 }
 
-/** A new link's query string (`company`, `provider`, `expires`, `nonce`, `signature`). */
+/** A new link's query string (`company`, `provider`, `expires`, `nonce`, `mailbox` if any, `signature`). */
 export function signStartLink(config: Config, link: Omit<StartLink, "nonce">): URLSearchParams {
-  const fields = {
+  const fields: LinkFields = {
     company: String(link.companyId),
     provider: link.provider,
     expires: String(Math.floor(link.expiresAt.getTime() / 1000)),
     nonce: randomBytes(18).toString("base64url"),
+    ...(link.mailboxAddress ? { mailbox: link.mailboxAddress } : {}),
   };
   return new URLSearchParams({ ...fields, signature: sign(oauthSigningKey(config, "oauth-start-link"), signedText(fields)) });
 }
@@ -44,14 +49,22 @@ export function readStartLink(config: Config, query: URLSearchParams, now: Date)
   if (!OAUTH_PROVIDERS.includes(provider as OAuthProviderName)) return undefined;
   const expiresAtMs = Number(expires) * 1000;
   if (expiresAtMs <= now.getTime() || expiresAtMs > now.getTime() + MAX_START_LINK_TTL_MS) return undefined;
+  const mailboxText = query.get("mailbox");
+  const mailbox = mailboxText === null ? undefined : parseMailboxAddress(mailboxText);
+  if (mailboxText !== null && mailbox !== mailboxText) return undefined;
   const key = oauthSigningKey(config, "oauth-start-link");
-  if (!isSignedBy([key], signedText({ company: company!, provider: provider!, expires: expires!, nonce: nonce! }), signature!)) return undefined;
-  return { companyId: Number(company), provider: provider as OAuthProviderName, expiresAt: new Date(expiresAtMs), nonce: nonce! };
+  const fields = { company: company!, provider: provider!, expires: expires!, nonce: nonce!, ...(mailbox ? { mailbox } : {}) };
+  if (!isSignedBy([key], signedText(fields), signature!)) return undefined;
+  return {
+    companyId: Number(company), provider: provider as OAuthProviderName, expiresAt: new Date(expiresAtMs), nonce: nonce!,
+    ...(mailbox ? { mailboxAddress: mailbox } : {}),
+  };
 }
 
 /** The query string of `link` as it was signed (to post it back from the page that opens it). */
 export function startLinkQuery(query: URLSearchParams): URLSearchParams {
-  return new URLSearchParams(["company", "provider", "expires", "nonce", "signature"].map((name) => [name, query.get(name) ?? ""]));
+  const names = ["company", "provider", "expires", "nonce", ...(query.has("mailbox") ? ["mailbox"] : []), "signature"];
+  return new URLSearchParams(names.map((name) => [name, query.get(name) ?? ""]));
 }
 
 /**
@@ -74,8 +87,21 @@ export async function isStartLinkSpent(db: Db, link: StartLink): Promise<boolean
   return (await db.$count(oauthStartLinkUses, eq(oauthStartLinkUses.nonceHash, nonceHash(link.nonce)))) > 0;
 }
 
-function signedText(fields: { company: string; provider: string; expires: string; nonce: string }): string {
-  return `oauth-start|${fields.company}|${fields.provider}|${fields.expires}|${fields.nonce}`;
+interface LinkFields {
+  company: string;
+  provider: string;
+  expires: string;
+  nonce: string;
+  mailbox?: string;
+}
+
+/**
+ * What the signature covers. A link for a shared mailbox signs a text of its own purpose, so no link
+ * can be read as the other kind (the fields hold no `|`: digits, a provider name, a base64url nonce).
+ */
+function signedText(fields: LinkFields): string {
+  const common = `${fields.company}|${fields.provider}|${fields.expires}|${fields.nonce}`;
+  return fields.mailbox === undefined ? `oauth-start|${common}` : `oauth-start-shared-mailbox|${common}|${fields.mailbox}`;
 }
 
 function nonceHash(nonce: string): string {

@@ -7,6 +7,7 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { type AuthMethod, type FolderRole, INTEGRATION_TYPE_IMAP, inboxIntegrations, type OAuthProviderName, SYNC_STATUS } from "../db/schema.js";
 import type { ErrorKind } from "../errors.js";
+import { delegateOf } from "../oauth/shared-mailbox.js";
 
 /** The columns the state is read from (never a password or a token). */
 export const MAILBOX_STATE_COLUMNS = {
@@ -17,6 +18,8 @@ export const MAILBOX_STATE_COLUMNS = {
   authMethod: inboxIntegrations.authMethod,
   oauthProvider: inboxIntegrations.oauthProvider,
   oauthReconnectNeededAt: inboxIntegrations.oauthReconnectNeededAt,
+  emailAddress: inboxIntegrations.emailAddress,
+  oauthConsentingAccount: inboxIntegrations.oauthConsentingAccount,
   leaseUntil: inboxIntegrations.leaseUntil,
   lastSyncStatus: inboxIntegrations.lastSyncStatus,
   lastSyncError: inboxIntegrations.lastSyncError,
@@ -37,6 +40,10 @@ export interface MailboxStateRow {
   authMethod: AuthMethod;
   oauthProvider: OAuthProviderName | null;
   oauthReconnectNeededAt: Date | null;
+  /** The mailbox synced and sent from. */
+  emailAddress: string | null;
+  /** Who consented to the OAuth2 access: another member's account for a shared mailbox. */
+  oauthConsentingAccount: string | null;
   leaseUntil: Date | null;
   lastSyncStatus: string | null;
   lastSyncError: string | null;
@@ -104,9 +111,14 @@ export async function readMailboxState(db: Db, id: number, now: Date): Promise<{
  * The `lokario-cron` commands that get the mailbox out of its state, in the order to run them
  * (empty when nothing is to be done but wait). Both the page and the CLI print them.
  */
-export function fixCommandsFor(row: Pick<MailboxStateRow, "id" | "companyId" | "authMethod" | "oauthProvider">, state: MailboxState): string[] {
+export function fixCommandsFor(
+  row: Pick<MailboxStateRow, "id" | "companyId" | "authMethod" | "oauthProvider" | "emailAddress" | "oauthConsentingAccount">,
+  state: MailboxState,
+): string[] {
   const id = row.id;
-  const reconnect = `lokario-cron integrations connect --provider ${row.oauthProvider ?? "google"} --company ${row.companyId}`;
+  // A shared mailbox is connected again by naming it: any member with access may consent.
+  const sharedMailbox = delegateOf(row) && row.emailAddress ? ` --mailbox ${quoteArgument(row.emailAddress.trim().toLowerCase())}` : "";
+  const reconnect = `lokario-cron integrations connect --provider ${row.oauthProvider ?? "google"} --company ${row.companyId}${sharedMailbox}`;
   switch (state.code) {
     case "disabled":
       return [`lokario-cron integrations enable ${id}`];
@@ -133,7 +145,7 @@ function stoppedFolderOf(error: string | null): string | null {
   return error?.match(/^UIDVALIDITY of (.+) changed on \d+ syncs in a row/)?.[1] ?? null;
 }
 
-/** A folder name as one shell word. */
+/** A folder name or an address as one shell word (`@` and `+` are not special to a POSIX shell). */
 function quoteArgument(text: string): string {
-  return /^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+  return /^[\w./@+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
 }

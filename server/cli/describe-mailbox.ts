@@ -3,6 +3,7 @@
 // print these.
 
 import type { ErrorKind } from "../../lib/errors.js";
+import { delegateOf } from "../../lib/oauth/shared-mailbox.js";
 import { fixCommandsFor, type MailboxState, type MailboxStateRow } from "../../lib/ops/mailbox-state.js";
 import { countOf } from "./count-words.js";
 
@@ -27,9 +28,15 @@ export function describeMailboxState(row: MailboxStateRow, state: MailboxState, 
       return `not synced by this service (integration type ${row.integrationType})`;
     case "disabled":
       return `disabled: not synced, its mail stays. Turn it back on with${fix}`;
-    case "reconnect-needed":
-      return `needs reconnection since ${row.oauthReconnectNeededAt!.toISOString()}: ${PROVIDER_NAMES[row.oauthProvider ?? ""] ?? "the provider"} ` +
-        `withdrew its authorization; it is neither synced nor used for follow-ups, and not retried until connected again. Connect it again with${fix}`;
+    case "reconnect-needed": {
+      const provider = PROVIDER_NAMES[row.oauthProvider ?? ""] ?? "the provider";
+      const delegate = delegateOf(row);
+      const withdrawn = delegate
+        ? `${provider} no longer accepts ${delegate}'s access to the shared mailbox ${row.emailAddress} (authorization revoked or expired, or that account lost access to the mailbox)`
+        : `${provider} withdrew its authorization`;
+      return `needs reconnection since ${row.oauthReconnectNeededAt!.toISOString()}: ${withdrawn}; it is neither synced nor used for follow-ups, ` +
+        `and not retried until connected again. Connect it again with${fix}${delegate ? " (any member with access to the shared mailbox may consent; its history stays)" : ""}`;
+    }
     case "syncing":
       return `being synced by another run right now (its lease ends ${row.leaseUntil!.toISOString()})`;
     case "login-refused":

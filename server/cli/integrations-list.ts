@@ -4,6 +4,7 @@
 
 import { asc, eq } from "drizzle-orm";
 import { inboxIntegrations } from "../../lib/db/schema.js";
+import { delegateOf } from "../../lib/oauth/shared-mailbox.js";
 import { MAILBOX_STATE_COLUMNS, mailboxStateOf } from "../../lib/ops/mailbox-state.js";
 import { countOf } from "./count-words.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
@@ -40,7 +41,7 @@ export async function listIntegrationsCommand(args: string[], ctx: CliContext): 
 function describe(row: {
   id: number; companyId: number; email: string | null; username: string | null; server: string | null;
   port: number | null; useSsl: boolean; tlsRejectUnauthorized: boolean; isPrimary: boolean; syncIntervalMinutes: number;
-  authMethod: string; oauthProvider: string | null; syncedFolders: string[];
+  authMethod: string; oauthProvider: string | null; emailAddress: string | null; oauthConsentingAccount: string | null; syncedFolders: string[];
   lastSyncAt: Date | null; lastSyncStatus: string | null; lastSyncError: string | null; stateText: string;
 }): string {
   const flags = [
@@ -49,8 +50,9 @@ function describe(row: {
     row.tlsRejectUnauthorized ? undefined : "certificate not verified",
     `every ${countOf(row.syncIntervalMinutes, "minute")}`,
   ].filter(Boolean);
+  const delegate = delegateOf(row);
   const login = row.authMethod === "oauth2"
-    ? `OAuth2 (${row.oauthProvider ?? "?"})`
+    ? `OAuth2 (${row.oauthProvider ?? "?"})${delegate ? `, shared mailbox opened with ${delegate}'s consent` : ""}`
     : `password${row.username && row.username !== row.email ? `, login ${row.username}` : ""}`;
   const folders = row.syncedFolders.map((f) => FOLDER_NAMES[f] ?? f).join(" and ");
   const lastSync = row.lastSyncAt

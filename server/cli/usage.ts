@@ -34,6 +34,7 @@ Commands
   integrations connect          Connect a mailbox with OAuth2 (Google, Microsoft 365, an OpenID Connect provider):
       --provider P              google, microsoft or oidc (required; its CLIENT_ID/SECRET must be set)
       --company ID              Company id (required)
+      --mailbox ADDRESS         A shared mailbox to connect, opened with the consenting person's account
       --paste                   Paste the redirect URL from the browser instead of the loopback listener
       --port N                  Loopback port of the listener (default: any free one)
   integrations list             List mailboxes with their last sync status (never their passwords).

@@ -104,6 +104,31 @@ describe("integrations connect (CLI)", () => {
     expect(await integrationsOf(companyId)).toMatchObject([{ authMethod: "oauth2", emailAddress: mailbox.user, oauthProvider: "oidc" }]);
   });
 
+  it("connects a shared mailbox given with --mailbox, consented to by a member with their own account", async () => {
+    const [shared, member] = [await createMailbox(), await createMailbox()];
+    const companyId = await seedCompany(database.db);
+    const command = startConnect(["--provider", "oidc", "--company", String(companyId), "--mailbox", shared.user, "--paste", "--json"], env);
+
+    const back = await consentAs(authorizationServer, await command.url, member.user);
+    command.type(`${back.href}\n`);
+    const result = await command.done;
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`access to the shared mailbox ${shared.user}`);
+    expect(JSON.parse(result.stdout.slice(result.stdout.indexOf("{")))).toMatchObject({ companyId, emailAddress: shared.user, consentingAccount: member.user });
+    expect(await integrationsOf(companyId)).toMatchObject([{ emailAddress: shared.user, oauthConsentingAccount: member.user }]);
+  });
+
+  it("refuses a --mailbox that is not an address, and starts nothing", async () => {
+    const companyId = await seedCompany(database.db);
+
+    const result = await runCli(["integrations", "connect", "--provider", "oidc", "--company", String(companyId), "--mailbox", "contact", "--paste"], env);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--mailbox must be an email address");
+    expect(result.stdout).toBe("");
+  });
+
   /** A mailbox connected with OAuth2 through the library (the flow the CLI and the endpoints share). */
   const connectedMailbox = async () => {
     const mailbox = await createMailbox();

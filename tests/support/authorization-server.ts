@@ -4,6 +4,10 @@
 // Logging in needs no browser: `GET /interaction/:uid?login=ACCOUNT` (with the cookies the
 // authorization request set) logs ACCOUNT in and grants what was asked, as a user clicking through
 // the provider's login and consent pages would. Account ids are mailbox logins.
+// Shared mailboxes: `grantMailboxAccess` gives an account Full Access to another mailbox, as an
+// Exchange administrator does; from then on the introspection of that account's tokens also names
+// the mailbox (`shared_mailbox`), which Dovecot and the SMTP server accept as the XOAUTH2 user. It is
+// read at each introspection, so removing the access refuses the next login with a live token.
 
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -40,6 +44,16 @@ export async function isTokenActive(server: AuthorizationServerInfo, token: stri
     body: new URLSearchParams({ token, client_id: server.clientId, client_secret: server.clientSecret }),
   });
   return ((await response.json()) as { active?: boolean }).active === true;
+}
+
+/**
+ * Gives `account` access to the shared `mailbox` (one per account), or takes it away (`mailbox`
+ * undefined), as removing a member's Full Access in Exchange does.
+ */
+export async function grantMailboxAccess(server: AuthorizationServerInfo, account: string, mailbox: string | undefined): Promise<void> {
+  const query = new URLSearchParams({ account, ...(mailbox ? { mailbox } : {}) });
+  const response = await fetch(`${server.issuer}${MAILBOX_ACCESS_PATH}?${query}`, { method: "POST" });
+  if (!response.ok) throw new Error(`granting mailbox access failed: HTTP ${response.status}`);
 }
 
 /** A minimal cookie jar: the provider's interaction cookies, sent back by name (one server, loopback). */
@@ -84,6 +98,8 @@ function expectRedirect(response: Response, what: string): string {
 
 /** The app's callback as registered with the provider in tests (never actually served). */
 export const TEST_WEB_REDIRECT_URI = "https://app.lokario.test/api/integrations/oauth/callback";
+/** Where tests grant an account access to a shared mailbox (never part of a real provider). */
+const MAILBOX_ACCESS_PATH = "/test/mailbox-access";
 /** Access tokens live this long at the provider; tests move the product's clock, not the provider's. */
 const ACCESS_TOKEN_TTL_S = 3600;
 
@@ -126,9 +142,25 @@ export async function startAuthorizationServer(): Promise<AuthorizationServer> {
     ttl: { AccessToken: ACCESS_TOKEN_TTL_S, IdToken: ACCESS_TOKEN_TTL_S, AuthorizationCode: 60, Interaction: 600, Session: 3600, Grant: 86_400, RefreshToken: 86_400 },
     pkce: { required: () => true },
   });
+  const sharedMailboxOf = new Map<string, string>();
+  provider.use(async (ctx, next) => {
+    await next();
+    const answer = ctx.body as { active?: boolean; sub?: string } | undefined;
+    if (ctx.path !== "/token/introspection" || answer?.active !== true || !answer.sub) return;
+    const mailbox = sharedMailboxOf.get(answer.sub);
+    if (mailbox) ctx.body = { ...answer, shared_mailbox: mailbox };
+  });
   const handle = provider.callback();
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", issuer);
+    if (req.method === "POST" && url.pathname === MAILBOX_ACCESS_PATH) {
+      const account = url.searchParams.get("account") ?? "";
+      const mailbox = url.searchParams.get("mailbox");
+      if (mailbox) sharedMailboxOf.set(account, mailbox);
+      else sharedMailboxOf.delete(account);
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method === "GET" && url.pathname.startsWith("/interaction/")) {
       const accountId = url.searchParams.get("login");
       if (!accountId) {

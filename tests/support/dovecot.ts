@@ -40,7 +40,10 @@ export async function startDovecot(introspection?: TokenIntrospection): Promise<
   ], { stdio: "pipe" });
   writeFileSync(join(dir, "users"), "");
   execFileSync("chown", ["-R", "nobody:nogroup", join(dir, "mail")]);
-  if (introspection) writeFileSync(join(dir, "oauth2.conf.ext"), oauth2Config(introspection));
+  if (introspection) {
+    writeFileSync(join(dir, "oauth2.conf.ext"), oauth2Config(introspection, "sub"));
+    writeFileSync(join(dir, "oauth2-shared.conf.ext"), oauth2Config(introspection, "shared_mailbox"));
+  }
   // A free port can be taken by another process between the check and Dovecot's listen (another
   // test run on the machine): Dovecot then exits at once, and is started again on new ports.
   let port = 0;
@@ -78,21 +81,25 @@ function canConnect(port: number): Promise<boolean> {
 /**
  * Dovecot 2.3's oauth2 passdb: each XOAUTH2 token is POSTed to the introspection endpoint, and the
  * login is accepted when the answer is active and its \`sub\` (the account id) is the login name.
+ * The second one (`shared_mailbox`) accepts a token whose account was given access to the login's
+ * mailbox: Microsoft 365's shared mailboxes, opened with the XOAUTH2 user set to the shared address.
  */
-function oauth2Config(introspection: TokenIntrospection): string {
+function oauth2Config(introspection: TokenIntrospection, usernameAttribute: "sub" | "shared_mailbox"): string {
   return `
 introspection_mode = post
 introspection_url = ${introspection.issuer}/token/introspection
 client_id = ${introspection.clientId}
 client_secret = ${introspection.clientSecret}
-username_attribute = sub
+username_attribute = ${usernameAttribute}
 active_attribute = active
 active_value = true
 `;
 }
 
 function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean): string {
-  const oauth2Passdb = hasOAuth2 ? `passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n  args = ${dir}/oauth2.conf.ext\n}` : "";
+  const oauth2Passdb = hasOAuth2
+    ? ["oauth2", "oauth2-shared"].map((name) => `passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n  args = ${dir}/${name}.conf.ext\n}`).join("\n")
+    : "";
   return `
 base_dir = ${dir}/run
 state_dir = ${dir}/state

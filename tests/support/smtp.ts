@@ -273,13 +273,16 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   };
 }
 
-/** Asks the authorization server whether `token` is active and issued to `user` (RFC 7662). */
+/**
+ * Asks the authorization server whether `token` is active and issued to `user` (RFC 7662), or to an
+ * account given access to the shared mailbox `user` (the introspection's `shared_mailbox`).
+ */
 async function isActiveFor(introspection: { issuer: string; clientId: string; clientSecret: string }, token: string, user: string): Promise<boolean> {
   const response = await fetch(`${introspection.issuer}/token/introspection`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({ token, client_id: introspection.clientId, client_secret: introspection.clientSecret }),
   });
-  const answer = (await response.json()) as { active?: boolean; sub?: string };
-  return answer.active === true && answer.sub === user;
+  const answer = (await response.json()) as { active?: boolean; sub?: string; shared_mailbox?: string };
+  return answer.active === true && (answer.sub === user || answer.shared_mailbox === user);
 }

@@ -5,6 +5,7 @@
 import { ERROR_KINDS } from "../../errors.js";
 import { fixCommandsFor, type MailboxState, type MailboxStateRow } from "../mailbox-state.js";
 import { html, type SafeHtml } from "../../http/html.js";
+import { delegateOf } from "../../oauth/shared-mailbox.js";
 import type { MailboxHealth } from "./read-mailboxes.js";
 import { countOf, dateWithRelative, formatDuration, type RenderContext, withDetail } from "./render-format.js";
 
@@ -23,6 +24,7 @@ export interface MailboxExplanation {
 export function explainMailbox(m: MailboxHealth, ctx: RenderContext): MailboxExplanation {
   const commands = fixCommandsFor(m, m.state).map((c) => html`<code>${c}</code>`);
   const provider = PROVIDER_NAMES[m.oauthProvider ?? ""] ?? "le fournisseur";
+  const delegate = delegateOf(m);
   const failingSince = m.failingSince ? html` depuis ${dateWithRelative(m.failingSince, ctx)}` : "";
   const detail = m.lastSyncError;
   const when = nextTryWords(m, ctx);
@@ -39,7 +41,9 @@ export function explainMailbox(m: MailboxHealth, ctx: RenderContext): MailboxExp
     case "reconnect-needed":
       return {
         badge: html`${badge("b-warn", "à reconnecter")}${m.oauthReconnectNeededAt ? html` depuis ${dateWithRelative(m.oauthReconnectNeededAt, ctx)}` : ""}`,
-        text: withDetail(html`${provider} a retiré l'autorisation d'accès (révoquée, ou expirée) : la boîte n'est plus synchronisée ni utilisée pour les relances, et ne sera pas réessayée. Reconnectez-la depuis un terminal : ${commands} (la personne qui possède la boîte donne son accord dans le navigateur).`, detail),
+        text: withDetail(delegate
+          ? html`${provider} n'accepte plus l'accès à la boîte partagée ${m.emailAddress} donné par le compte ${delegate} (autorisation révoquée ou expirée, ou ce compte n'a plus accès à la boîte) : elle n'est plus synchronisée ni utilisée pour les relances, et ne sera pas réessayée. Reconnectez-la depuis un terminal : ${commands} (un membre ayant accès à la boîte partagée donne son accord dans le navigateur ; son historique est conservé).`
+          : html`${provider} a retiré l'autorisation d'accès (révoquée, ou expirée) : la boîte n'est plus synchronisée ni utilisée pour les relances, et ne sera pas réessayée. Reconnectez-la depuis un terminal : ${commands} (la personne qui possède la boîte donne son accord dans le navigateur).`, detail),
         nextTry: html`aucun : attend la reconnexion`,
       };
     case "syncing":
@@ -87,8 +91,11 @@ export function whyNotSynced(row: MailboxStateRow, state: MailboxState): string 
   switch (state.code) {
     case "disabled":
       return `Boîte n° ${row.id} désactivée : elle n'est pas synchronisée. Activez-la d'abord (bouton « Activer », ou ${fix}).`;
-    case "reconnect-needed":
-      return `Boîte n° ${row.id} à reconnecter : ${provider} a retiré l'autorisation d'accès, une synchronisation échouerait. Reconnectez-la depuis un terminal : ${fix}.`;
+    case "reconnect-needed": {
+      const delegate = delegateOf(row);
+      const access = delegate ? `${provider} n'accepte plus l'accès à la boîte partagée ${row.emailAddress} donné par le compte ${delegate}` : `${provider} a retiré l'autorisation d'accès`;
+      return `Boîte n° ${row.id} à reconnecter : ${access}, une synchronisation échouerait. Reconnectez-la depuis un terminal : ${fix}.`;
+    }
     case "syncing":
       return `Boîte n° ${row.id} déjà en cours de synchronisation par un autre passage : réessayez dans une minute.`;
     case "not-imap":
@@ -100,7 +107,10 @@ export function whyNotSynced(row: MailboxStateRow, state: MailboxState): string 
 
 /** "mot de passe" or "OAuth2 Google", and the folders it syncs. */
 export function loginAndFolders(m: MailboxHealth): string {
-  const login = m.authMethod === "oauth2" ? `OAuth2 ${PROVIDER_NAMES[m.oauthProvider ?? ""] ?? ""}`.trim() : "mot de passe";
+  const delegate = delegateOf(m);
+  const login = m.authMethod === "oauth2"
+    ? `OAuth2 ${PROVIDER_NAMES[m.oauthProvider ?? ""] ?? ""}`.trim() + (delegate ? `, boîte partagée ouverte avec le compte ${delegate}` : "")
+    : "mot de passe";
   return `${login} · dossiers ${m.syncedFolders.map((f) => FOLDER_NAMES[f] ?? f).join(" et ")}`;
 }
 
