@@ -1,15 +1,16 @@
 // Sends one automatic follow-up step exactly once.
 //
-// 1. Claim (claim-followups.ts, by the caller, for a batch): insert the (follow-up, step) attempt,
-//    state `sending`, with a Message-ID from `newMessageId` and a lease, before any SMTP traffic.
-//    A caller that loses the insert sends nothing.
+// 1. Claim (claim-followups.ts, by the caller for a round: channels/email-steps.ts): insert the
+//    (follow-up, step) attempt, state `sending`, with a Message-ID from `newMessageId` and a lease,
+//    before any SMTP traffic. A caller that loses the insert sends nothing.
 // 2. SMTP, outside any transaction. Once the server has accepted the envelope (354 to DATA), and
-//    before the message itself is written, the attempt's `handed_over_at` is set (hand-over).
+//    before the message itself is written, the attempt's `handed_over_at` is set (hand-over.ts).
 // 3. Accepted: record everything in one transaction (record-send.ts).
 //    Temporary failure (4xx, connection refused, timeout, login refused): delete the attempt, so
 //    nothing is recorded as sent and a later run tries the step again.
-//    Permanent failure (5xx on the recipient or the message): the attempt becomes `failed` with
-//    the server's reason and the company is notified; the step is never retried automatically.
+//    Permanent failure (5xx on the recipient or the message: a kind the error table says refuses
+//    the item): the attempt becomes `failed` with the server's reason and the company is notified;
+//    the step is never retried automatically.
 //
 // If the process dies before step 3 is written, the attempt stays `sending`. Once its lease has
 // passed, the next run looks at the hand-over:
@@ -23,25 +24,18 @@
 // Narrow case kept as is: a connection lost after the final "." but before the server's reply looks
 // like a temporary failure, and the step is retried (RFC 5321 §4.1.1.4 accepts such duplicates).
 
-import { randomBytes } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { followupSendAttempts } from "../db/schema.js";
-import { type ErrorKind, type JobError, shortReason } from "../errors.js";
+import { ERROR_KINDS, type JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { type ComposedEmail, composeEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
-import { recordHandOver } from "./claim-followups.js";
+import { type ComposedEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
+import type { SendOutcome } from "./channels/channel.js";
+import { withHandOver } from "./channels/hand-over.js";
 import { notifyFailedSend } from "./notify-company.js";
 import { recordSentFollowup } from "./record-send.js";
 import type { RenderedEmail } from "./render.js";
 import type { Sender } from "./sender.js";
-
-/**
- * How long a `sending` attempt belongs to the run that claimed it. Longer than the slowest live
- * send (connect, greeting and data timeouts of SMTP_TIMEOUT_MS each, 15 s by default) plus the
- * longest run budget (RUN_BUDGET_MS ≤ 15 min), so a live send is never mistaken for a dead one.
- */
-export const ATTEMPT_LEASE_MS = 20 * 60_000;
 
 export interface SendRequest {
   /** The attempt this caller claimed for the step, and the Message-ID recorded with it. */
@@ -70,58 +64,34 @@ export interface SendRequest {
   onServerFailure?: () => void;
 }
 
-export type SendOutcome =
-  | { outcome: "sent"; historyId: number; messageId: string }
-  | { outcome: "not_claimed"; reason: "step_taken" }
-  | { outcome: "failed"; kind: ErrorKind; reason: string; isServerDown: boolean }
-  | { outcome: "unrecorded"; reason: string };
-
 /** Sends and records one claimed step; never throws for an SMTP failure. */
 export async function sendFollowup(db: Db, request: SendRequest, log: Logger): Promise<SendOutcome> {
-  const { attemptId, messageId } = request;
-  let smtpResponse: string;
-  let isReleased = false;
-  let handOverFailure: unknown;
-  try {
-    const onHandOver = async () => {
-      const isRecorded = await recordHandOver(db, attemptId, request.now).catch((err: unknown) => {
-        handOverFailure = err;
-        throw err;
-      });
-      isReleased = !isRecorded;
-      if (isReleased) throw new Error("attempt released after its lease: not ours to send any more");
-    };
-    const accepted = await request.smtp.send(request.message, { onHandOver });
-    smtpResponse = accepted.response;
-    request.onAccepted?.();
-  } catch (err) {
-    // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
-    if (isReleased) return { outcome: "not_claimed", reason: "step_taken" };
-    // The database failed, not SMTP; the message was not written. The attempt stays `sending`
-    // without a hand-over, so once its lease has passed a run sends the step again.
-    if (handOverFailure !== undefined) throw handOverFailure;
-    const failure = smtpErrorOf(err);
+  const handed = await withHandOver(db, request.attemptId, request.now, (onHandOver) => request.smtp.send(request.message, { onHandOver }));
+  // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
+  if ("released" in handed) return { outcome: "not_claimed", reason: "step_taken" };
+  if ("failure" in handed) {
+    const failure = smtpErrorOf(handed.failure);
     if (isServerFailure(failure)) request.onServerFailure?.();
-    return failAttempt(db, request, attemptId, failure, log);
+    return failAttempt(db, request, failure, log);
   }
-
+  request.onAccepted?.();
   try {
     const historyId = await recordSentFollowup(db, {
-      attemptId: attemptId,
+      attemptId: request.attemptId,
       followupId: request.followupId,
       companyId: request.companyId,
       clientId: request.clientId,
       step: request.step,
-      messageId,
+      messageId: request.messageId,
       recipient: request.recipient,
       from: request.sender.from,
       integrationId: request.sender.integrationId,
       email: request.email,
-      smtpResponse,
+      smtpResponse: handed.accepted.response,
       sentAt: request.now,
       isLastAllowed: request.isLastAllowed,
     });
-    return { outcome: "sent", historyId, messageId };
+    return { outcome: "sent", historyId, messageId: request.messageId };
   } catch (err) {
     // The email left but could not be recorded: the attempt stays `sending` and turns `uncertain`.
     log.error("followup sent but not recorded", { followupId: request.followupId, step: request.step, error: shortReason(err) });
@@ -129,48 +99,21 @@ export async function sendFollowup(db: Db, request: SendRequest, log: Logger): P
   }
 }
 
-async function failAttempt(db: Db, request: SendRequest, attemptId: number, err: JobError, log: Logger): Promise<SendOutcome> {
-  const kind = err.kind;
+/** Settles a refused send by its kind (lib/errors.ts): refused for good → `failed` and the company told; else left to a later run. */
+async function failAttempt(db: Db, request: SendRequest, err: JobError, log: Logger): Promise<SendOutcome> {
+  const { kind } = err;
   const reason = shortReason(err);
   const fields = { followupId: request.followupId, step: request.step, kind, error: reason };
-  if (kind === "permanent") {
+  const isCurrent = and(eq(followupSendAttempts.id, request.attemptId), eq(followupSendAttempts.state, "sending"));
+  if (ERROR_KINDS[kind].isItemRefused) {
     await db.transaction(async (tx) => {
-      await tx
-        .update(followupSendAttempts)
-        .set({ state: "failed", error: reason, finishedAt: request.now, updatedAt: request.now })
-        .where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "sending")));
+      await tx.update(followupSendAttempts).set({ state: "failed", error: reason, finishedAt: request.now, updatedAt: request.now }).where(isCurrent);
       await notifyFailedSend(tx, { ...request, reason });
     });
-    log.warn("followup refused by SMTP", fields);
+    log[ERROR_KINDS[kind].level]("followup refused by SMTP", fields);
   } else {
-    await db
-      .delete(followupSendAttempts)
-      .where(and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "sending")));
-    log.warn("followup not sent, will retry", fields);
+    await db.delete(followupSendAttempts).where(isCurrent);
+    log[ERROR_KINDS[kind].level]("followup not sent, will retry", fields);
   }
   return { outcome: "failed", kind, reason, isServerDown: isServerFailure(err) };
-}
-
-/**
- * Builds a step's email for the wire. Done before the send waits for its SMTP account's turn: the
- * building needs no connection, so it is not made while holding one.
- */
-export function composeFollowupEmail(step: Pick<SendRequest, "sender" | "recipient" | "email" | "messageId">): Promise<ComposedEmail> {
-  return composeEmail({
-    from: step.sender.from,
-    replyTo: step.sender.replyTo,
-    to: step.recipient,
-    subject: step.email.subject,
-    text: step.email.text,
-    html: step.email.html,
-    messageId: step.messageId,
-    // RFC 3834: an automatic message; well-behaved out-of-office robots do not answer it.
-    headers: { "Auto-Submitted": "auto-generated" },
-  });
-}
-
-/** `<lokario.f{followup}.s{step}.{random}@{sender's domain}>`: unique, and traceable by eye. */
-export function newMessageId(followupId: number, step: number, fromAddress: string): string {
-  const domain = (fromAddress.split("@")[1] ?? "lokario.local").toLowerCase().replace(/[^a-z0-9.-]/g, "") || "lokario.local";
-  return `<lokario.f${followupId}.s${step}.${randomBytes(8).toString("hex")}@${domain}>`;
 }
