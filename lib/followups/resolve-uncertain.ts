@@ -1,4 +1,4 @@
-// How an operator settles an `uncertain` send (see send-followup.ts): after looking its Message-ID up
+// How an operator settles an `uncertain` send (see channels/send-email.ts): after looking its Message-ID up
 // in the SMTP log or the sending mailbox's Sent folder, either it went out — record it exactly as a
 // normal accepted send is recorded (record-send.ts) — or it did not — delete the attempt, so the
 // next run sends the step again with a new Message-ID.

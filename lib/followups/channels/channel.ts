@@ -100,7 +100,7 @@ export interface OpenChannel<D extends Draft = Draft> {
 }
 
 /**
- * What the delivery of one step came to (send-followup.ts for SMTP, send-sms.ts for SMS), before
+ * What the delivery of one step came to (send-email.ts for SMTP, send-sms.ts for SMS), before
  * it is counted. `isServerDown`: the account, not this message, failed: nothing more goes through it this run.
  */
 export type SendOutcome =

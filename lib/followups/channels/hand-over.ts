@@ -1,7 +1,7 @@
 // The hand-over, as every channel writes it: a claimed attempt's `handed_over_at` is set just before
 // the message leaves (SMTP: once the server accepted the envelope, before DATA's content; an SMS or
 // HTTP API: just before the request's first byte). Before it, a dead run's attempt is released and
-// its step sent again; after it, the attempt can only end sent or uncertain (send-followup.ts).
+// its step sent again; after it, the attempt can only end sent or uncertain (send-email.ts, send-sms.ts).
 
 import type { Db } from "../../db/client.js";
 import { recordHandOver } from "../claim-followups.js";

@@ -1,6 +1,6 @@
 // One SMS step sent as a text through the company's SMS account, exactly once (the channel: sms.ts).
 //
-// As for email (send-followup.ts): the (follow-up, step) attempt is inserted before the provider is
+// As for email (send-email.ts): the (follow-up, step) attempt is inserted before the provider is
 // contacted (its reference doubles as Vonage's `client-ref`); `handed_over_at` is written just
 // before the request leaves (hand-over.ts); the accepted send is recorded in one transaction
 // (record-sms-send.ts). Failure classes: refused for good (a number the operator rejects: a kind

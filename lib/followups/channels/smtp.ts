@@ -2,12 +2,12 @@
 // none (sender.ts). The run keeps one SMTP session per account, its connections reused from send
 // to send; an account carries as many sends at once as it has connections (SmtpSettings.maxConnections:
 // SMTP_MAX_CONNECTIONS for the global relay, one for a company's own mailbox). One step's delivery
-// is send-followup.ts; the rest of the path is every email channel's (email-steps.ts).
+// is send-email.ts; the rest of the path is every email channel's (email-steps.ts).
 
 import { createSmtpSessions, type SmtpSessions } from "../../mail/smtp.js";
-import { sendFollowup } from "../send-followup.js";
 import type { ChannelContext, FollowupChannel, OpenChannel } from "./channel.js";
 import { type EmailDelivery, type EmailDraft, openEmailAccounts, prepareEmail, sendEmailRound } from "./email-steps.js";
+import { sendEmailFollowup } from "./send-email.js";
 
 export const smtpChannel: FollowupChannel = {
   name: "smtp",
@@ -32,7 +32,7 @@ function smtpDelivery(ctx: ChannelContext, sessions: SmtpSessions): EmailDeliver
     deliver({ draft, attemptId, messageId, message, login }, hooks) {
       const { candidate, decision, recipient, isLastAllowed, now } = draft.step;
       const { sender, email } = draft;
-      return sendFollowup(ctx.db, {
+      return sendEmailFollowup(ctx.db, {
         attemptId, messageId, followupId: candidate.id, companyId: candidate.companyId, clientId: candidate.clientId, step: decision.step,
         recipient, email, sender, now, isLastAllowed, message,
         smtp: sessions.sessionFor(sender.key, { ...sender.smtp, login }),

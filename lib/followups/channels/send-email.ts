@@ -1,6 +1,6 @@
-// Sends one automatic follow-up step exactly once.
+// Sends one automatic follow-up step by email over SMTP, exactly once (the channel: smtp.ts).
 //
-// 1. Claim (claim-followups.ts, by the caller for a round: channels/email-steps.ts): insert the
+// 1. Claim (claim-followups.ts, by the caller for a round: email-steps.ts): insert the
 //    (follow-up, step) attempt, state `sending`, with a Message-ID from `newMessageId` and a lease,
 //    before any SMTP traffic. A caller that loses the insert sends nothing.
 // 2. SMTP, outside any transaction. Once the server has accepted the envelope (354 to DATA), and
@@ -25,17 +25,17 @@
 // like a temporary failure, and the step is retried (RFC 5321 §4.1.1.4 accepts such duplicates).
 
 import { and, eq } from "drizzle-orm";
-import type { Db } from "../db/client.js";
-import { followupSendAttempts } from "../db/schema.js";
-import { ERROR_KINDS, type JobError, shortReason } from "../errors.js";
-import type { Logger } from "../log.js";
-import { type ComposedEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
-import type { SendOutcome } from "./channels/channel.js";
-import { withHandOver } from "./channels/hand-over.js";
-import { notifyFailedSend } from "./notify-company.js";
-import { recordSentFollowup } from "./record-send.js";
-import type { RenderedEmail } from "./render.js";
-import type { Sender } from "./sender.js";
+import type { Db } from "../../db/client.js";
+import { followupSendAttempts } from "../../db/schema.js";
+import { ERROR_KINDS, type JobError, shortReason } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { type ComposedEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../../mail/smtp.js";
+import type { SendOutcome } from "./channel.js";
+import { withHandOver } from "./hand-over.js";
+import { notifyFailedSend } from "../notify-company.js";
+import { recordSentFollowup } from "../record-send.js";
+import type { RenderedEmail } from "../render.js";
+import type { Sender } from "../sender.js";
 
 export interface SendRequest {
   /** The attempt this caller claimed for the step, and the Message-ID recorded with it. */
@@ -65,7 +65,7 @@ export interface SendRequest {
 }
 
 /** Sends and records one claimed step; never throws for an SMTP failure. */
-export async function sendFollowup(db: Db, request: SendRequest, log: Logger): Promise<SendOutcome> {
+export async function sendEmailFollowup(db: Db, request: SendRequest, log: Logger): Promise<SendOutcome> {
   const handed = await withHandOver(db, request.attemptId, request.now, (onHandOver) => request.smtp.send(request.message, { onHandOver }));
   // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
   if ("released" in handed) return { outcome: "not_claimed", reason: "step_taken" };
