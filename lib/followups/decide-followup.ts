@@ -22,6 +22,12 @@ export interface FollowupDecision {
   sendCount: number;
 }
 
+/** Why a step has no recipient on each medium, when nothing more precise is known. */
+export const MISSING_RECIPIENT_REASON = {
+  email: "no_client_email",
+  sms: "no_client_phone",
+} as const satisfies Record<FollowupChannelName, string>;
+
 // One plain address: no display name, no list, no header-significant characters.
 const SINGLE_ADDRESS = /^[^\s@<>,;:"'()[\]\\]+@[^\s@<>,;:"'()[\]\\]+\.[^\s@<>,;:"'()[\]\\]+$/;
 

@@ -11,7 +11,7 @@ import { ERROR_KINDS, kindOf, shortReason } from "../errors.js";
 import type { JobContext } from "../jobs/run-job.js";
 import type { Draft, DueStep, OpenChannel } from "./channels/channel.js";
 import { closeFollowup } from "./close-followup.js";
-import { decideFollowups, type FollowupDecision } from "./decide-followup.js";
+import { decideFollowups, type FollowupDecision, MISSING_RECIPIENT_REASON } from "./decide-followup.js";
 import { countOutcome, type FollowupOutcome, type FollowupParams, type FollowupSummary } from "./followup-summary.js";
 import type { CompanyContext } from "./load-company.js";
 import { mediumOf, templateValuesOf } from "./render.js";
@@ -142,7 +142,7 @@ async function dueStepOf(batch: Batch, candidate: FollowupCandidate, decided: Fo
   const medium = mediumOf(company.settings.templates, candidate.type);
   // The rule sends only with a recipient and an open source, and a recipient implies the client.
   if (!recipient || candidate.clientId === null || source?.state !== "open") {
-    return void batch.count(candidate.id, { outcome: "skipped", reason: medium === "sms" ? "no_client_phone" : "no_client_email" });
+    return void batch.count(candidate.id, { outcome: "skipped", reason: MISSING_RECIPIENT_REASON[medium] });
   }
   return {
     candidate: { ...candidate, clientId: candidate.clientId },
