@@ -11,14 +11,17 @@ export type ErrorKind = "auth" | "transient" | "permanent" | "bad-input";
  * (`lib/inbox/sync-integration.ts`), and how the operator's page and the companies' notifications
  * say it (`operatorWording`, in French: the error's own text, in English, is shown beside it as the
  * detail). `auth` is a login refused by a mail host or an OAuth provider, a server we called: a bad
- * gateway, not a refusal of the caller (that is an HttpError 403).
+ * gateway, not a refusal of the caller (that is an HttpError 403). `isItemRefused`: the item itself
+ * (a follow-up's message or recipient, a message's bytes) was refused, so trying it again can only
+ * be refused again: it is given up (a follow-up's attempt becomes `failed`, `lib/followups`)
+ * instead of being left for a later run, as a failed server or account is.
  */
 export const ERROR_KINDS = {
-  auth: { status: 502, shouldRetry: false, level: "warn", operatorWording: "Accès refusé : le serveur ou le fournisseur refuse l'identifiant, le mot de passe ou l'autorisation" },
-  transient: { status: 503, shouldRetry: true, level: "warn", operatorWording: "Panne passagère : serveur injoignable, trop lent ou occupé" },
-  permanent: { status: 500, shouldRetry: false, level: "error", operatorWording: "Erreur qui ne passera pas seule : un réglage est à corriger" },
-  "bad-input": { status: 400, shouldRetry: false, level: "warn", operatorWording: "Données invalides, refusées" },
-} as const satisfies Record<ErrorKind, { status: number; shouldRetry: boolean; level: string; operatorWording: string }>;
+  auth: { status: 502, shouldRetry: false, isItemRefused: false, level: "warn", operatorWording: "Accès refusé : le serveur ou le fournisseur refuse l'identifiant, le mot de passe ou l'autorisation" },
+  transient: { status: 503, shouldRetry: true, isItemRefused: false, level: "warn", operatorWording: "Panne passagère : serveur injoignable, trop lent ou occupé" },
+  permanent: { status: 500, shouldRetry: false, isItemRefused: true, level: "error", operatorWording: "Erreur qui ne passera pas seule : un réglage est à corriger" },
+  "bad-input": { status: 400, shouldRetry: false, isItemRefused: true, level: "warn", operatorWording: "Données invalides, refusées" },
+} as const satisfies Record<ErrorKind, { status: number; shouldRetry: boolean; isItemRefused: boolean; level: string; operatorWording: string }>;
 
 /** An error whose kind is known. `message` is short and safe to store and show (no secrets). */
 export class JobError extends Error {

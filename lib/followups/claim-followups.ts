@@ -23,6 +23,7 @@
 import { and, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Db, DbOrTx } from "../db/client.js";
 import { type FollowupChannelName, followupSendAttempts } from "../db/schema.js";
+import { startOfLocalDay } from "./local-time.js";
 
 /** Arbitrary constant naming this product's per-client follow-up lock (first key of the pair). */
 const CLIENT_LOCK_CLASS = 7_340_022;
@@ -30,12 +31,29 @@ const CLIENT_LOCK_CLASS = 7_340_022;
 /** States that mean an email went, or may have gone, to the client. */
 export const CONTACTING_STATES = ["sending", "sent", "uncertain"] as const;
 
+/**
+ * How long a `sending` attempt belongs to the run that claimed it. Longer than the slowest live
+ * send (an SMTP exchange's connect, greeting and data timeouts of SMTP_TIMEOUT_MS each, 15 s by
+ * default; an SMS submission's SMS_TIMEOUT_MS) plus the longest run budget (RUN_BUDGET_MS ≤ 15 min),
+ * so a live send is never mistaken for a dead one.
+ */
+export const ATTEMPT_LEASE_MS = 20 * 60_000;
+
 /** What the steps claimed together share: one company's run, at one instant. */
 export interface ClaimContext {
   startedAt: Date;
   leaseUntil: Date;
   /** The clients' current local day, [start, end): one automatic email per client per day. */
   clientDay: { startAt: Date; endAt: Date };
+}
+
+/** The claim context of steps claimed at `now` for a company in `timeZone`. */
+export function claimContextOf(now: Date, timeZone: string): ClaimContext {
+  return {
+    startedAt: now,
+    leaseUntil: new Date(now.getTime() + ATTEMPT_LEASE_MS),
+    clientDay: { startAt: startOfLocalDay(now, timeZone), endAt: startOfLocalDay(now, timeZone, 1) },
+  };
 }
 
 export interface StepClaim {

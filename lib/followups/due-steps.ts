@@ -27,10 +27,8 @@
 import { isSameLocalDay, startOfLocalDay } from "./local-time.js";
 import { nextWindowOpening } from "./sending-window.js";
 import type { FollowupSettings } from "./settings.js";
-import type { SourceState } from "./source-state.js";
+import type { FollowupKind, SourceState } from "./source-state.js";
 import { FOLLOWUP_STATUS, type SendAttemptState } from "../db/schema.js";
-
-export type FollowupKind = "invoice" | "quote" | "other";
 
 export interface FollowupFacts {
   status: string;

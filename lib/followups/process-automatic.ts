@@ -4,69 +4,32 @@
 // got their message, else flagged uncertain and the company told. Then it looks at every automatic
 // follow-up not yet done, oldest first, in small batches of one company (process-batch.ts) that a
 // few workers take in turn until the run budget is nearly spent: decide (due-steps.ts), close what
-// is settled, and send what is due (send-followup.ts). Different companies' emails go out at the
-// same time; one SMTP account carries a bounded number of sends at once, one per kept connection
-// (SMTP_MAX_CONNECTIONS for the global relay, one for a company's own mailbox). One follow-up's
-// failure never stops the others. A dry run decides the same way but sends and writes nothing,
-// and lists what it would send.
+// is settled, and send what is due through its channel (channels/channel.ts: email by SMTP, text
+// messages by SMS). Different companies' emails go out at the same time; one SMTP account carries
+// a bounded number of sends at once, one per kept connection (SMTP_MAX_CONNECTIONS for the global
+// relay, one for a company's own mailbox). One follow-up's failure never stops the others. A dry
+// run decides the same way but sends and writes nothing, and lists what it would send.
 
 import type { Db } from "../db/client.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
-import type { MailLogin } from "../mail/credentials.js";
-import { createSmtpSessions } from "../mail/smtp.js";
-import { AccountSlots } from "./account-slots.js";
-import { createSmsRun } from "./channels/sms-step.js";
+import type { FollowupChannel, OpenChannel } from "./channels/channel.js";
+import { smsChannel } from "./channels/sms.js";
+import { smtpChannel } from "./channels/smtp.js";
 import { markStaleAttemptsUncertain, releaseAttemptsNeverHandedOver } from "./claim-followups.js";
+import { emptySummary, type FollowupParams, type FollowupSummary } from "./followup-summary.js";
 import { type CompanyContext, loadCompany } from "./load-company.js";
 import { notifyUncertainSend } from "./notify-company.js";
 import { processBatch, type RunState } from "./process-batch.js";
 import { type FollowupCandidate, selectCandidates } from "./select-candidates.js";
 
-export interface FollowupParams {
-  /** Report what would be sent, send and record nothing. */
-  isDryRun: boolean;
-}
+// The job's summary types, where its callers (the registry, the status, the operator's page) look for them.
+export type { FollowupFailure, FollowupParams, FollowupSummary, PlannedEmail } from "./followup-summary.js";
 
-/** One email a dry run would send. */
-export interface PlannedEmail {
-  followupId: number;
-  step: number;
-  to: string;
-  subject: string;
-  /** Set for a text message (`to` is then an E.164 number). */
-  channel?: "sms";
-  /** A text message's words, as it would leave, and the segments it would be billed as. */
-  text?: string;
-  segments?: number;
-}
-
-export interface FollowupFailure {
-  followupId: number;
-  step: number;
-  kind: string;
-  reason: string;
-}
-
-/** What one run of the follow-up job did. */
-export interface FollowupSummary {
-  isDryRun: boolean;
-  examined: number;
-  sent: number;
-  /** Not sent this time, by reason (waiting for its day, the window, the client's day…). */
-  skipped: number;
-  skippedByReason: Record<string, number>;
-  /** Set to `Fait` without sending (or that would be, in a dry run), by reason. */
-  closed: number;
-  closedByReason: Record<string, number>;
-  /** Sends refused or that could not be made this run (temporary ones are retried later). */
-  failed: number;
-  failures: FollowupFailure[];
-  /** Attempts found interrupted during the hand-over in this run: never resent, company notified. */
-  uncertain: number;
-  /** Dry runs only: exactly what would be sent. */
-  wouldSend?: PlannedEmail[];
-  remaining: boolean;
-}
+/**
+ * The channels a follow-up step can go by, asked in this order whether they carry it: a channel
+ * for some companies' mailboxes (an HTTP mail API) goes before SMTP, which carries every other email.
+ */
+const CHANNELS: FollowupChannel[] = [smsChannel, smtpChannel];
 
 export const processAutomaticJob: Job<FollowupParams, FollowupSummary> = {
   name: "followups",
@@ -98,11 +61,7 @@ function reserveMsFor(ctx: JobContext): number {
 }
 
 async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams): Promise<FollowupSummary> {
-  const summary: FollowupSummary = {
-    isDryRun: params.isDryRun, examined: 0, sent: 0, skipped: 0, skippedByReason: {}, closed: 0, closedByReason: {},
-    failed: 0, failures: [], uncertain: 0, remaining: false,
-    ...(params.isDryRun ? { wouldSend: [] } : {}),
-  };
+  const summary = emptySummary(params);
   if (!params.isDryRun) {
     const settled = await settleInterruptedAttempts(ctx.db, ctx.now());
     summary.uncertain = settled.uncertain;
@@ -110,35 +69,18 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
   }
   if (summary.uncertain > 0) ctx.log.warn("followup sends interrupted during hand-over: marked uncertain, not resent", { count: summary.uncertain });
 
-  const companies = new Map<number, Promise<CompanyContext>>();
-  const logins = new Map<string, Promise<MailLogin | undefined>>();
+  const reserveMs = reserveMsFor(ctx);
   const run: RunState = {
-    downSenders: new Set(), plannedClients: new Set(), smtp: createSmtpSessions(), sms: createSmsRun(ctx.db, ctx.log, ctx.now),
-    slots: new AccountSlots(),
-    reserveMs: reserveMsFor(ctx),
-    companyOf: (companyId) => {
-      let company = companies.get(companyId);
-      if (!company) {
-        company = loadCompany(ctx.db, ctx.config, companyId, ctx.log, ctx.now);
-        companies.set(companyId, company);
-      }
-      return company;
-    },
-    loginOf: (sender) => {
-      let login = logins.get(sender.key);
-      if (!login) {
-        login = sender.resolveLogin?.() ?? Promise.resolve(undefined);
-        logins.set(sender.key, login);
-      }
-      return login;
-    },
+    channels: CHANNELS.map((channel) => channel.open({ ...ctx, reserveMs })),
+    plannedClients: new Set(),
+    companyOf: companiesOf(ctx),
   };
   try {
     const batches = batchesOf(await selectCandidates(ctx.db));
     let next = 0;
     const worker = async () => {
       while (next < batches.length && !summary.remaining) {
-        if (ctx.budget.isExhausted(run.reserveMs)) {
+        if (ctx.budget.isExhausted(reserveMs)) {
           summary.remaining = true;
           return;
         }
@@ -147,10 +89,29 @@ async function processAutomaticFollowups(ctx: JobContext, params: FollowupParams
     };
     await Promise.all(Array.from({ length: WORKERS }, worker));
   } finally {
-    run.smtp.closeAll();
-    await run.sms.closeAll();
+    await closeChannels(run.channels);
   }
   return summary;
+}
+
+/** Closes every channel of the run, even when one fails to; then throws the first failure. */
+async function closeChannels(channels: OpenChannel[]): Promise<void> {
+  const closed = await Promise.allSettled(channels.map((channel) => channel.close()));
+  const failure = closed.find((result) => result.status === "rejected");
+  if (failure) throw failure.reason;
+}
+
+/** Each company's context, read once per run, on first need. */
+function companiesOf(ctx: JobContext): RunState["companyOf"] {
+  const companies = new Map<number, Promise<CompanyContext>>();
+  return (companyId) => {
+    let company = companies.get(companyId);
+    if (!company) {
+      company = loadCompany(ctx.db, ctx.config, companyId, ctx.log, ctx.now);
+      companies.set(companyId, company);
+    }
+    return company;
+  };
 }
 
 /**

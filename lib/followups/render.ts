@@ -6,6 +6,7 @@
 // included (templates are plain text). Unknown placeholders are left as written, so a typo in a
 // company's template shows in the preview instead of silently eating a word.
 
+import type { FollowupChannelName } from "../db/schema.js";
 import { defaultTemplateFor } from "./default-templates.js";
 import { frenchDate, localDaysBetween } from "./local-time.js";
 import type { CompanyInfo, FollowupTemplate } from "./settings.js";
@@ -23,18 +24,15 @@ export interface TemplateValues {
 
 /**
  * The values of one step's template, the same for every channel: the client, the source document,
- * the company. `fallbackEmail` is the address shown for the company when its settings give none
- * (an email's reply address; a text message has none).
+ * the company. Built once per step; a channel that has a reply address adds it (withFallbackEmail).
  */
 export function templateValuesOf(options: {
   candidate: { clientName: string | null; sourceLabel: string | null; type: string };
   source: { documentNumber?: string; amount?: number; dueDate?: Date };
   company: { name: string; settings: { companyInfo: CompanyInfo; sendingWindow: { timeZone: string } } };
   now: Date;
-  fallbackEmail?: string;
 }): TemplateValues {
-  const { candidate, source, company, fallbackEmail } = options;
-  const info = company.settings.companyInfo;
+  const { candidate, source, company } = options;
   return {
     clientName: candidate.clientName ?? "",
     sourceLabel: candidate.sourceLabel ?? source.documentNumber ?? candidate.type,
@@ -43,8 +41,13 @@ export function templateValuesOf(options: {
     dueDate: source.dueDate,
     now: options.now,
     timeZone: company.settings.sendingWindow.timeZone,
-    company: { ...info, name: company.name, ...(fallbackEmail === undefined ? {} : { email: info.email ?? fallbackEmail }) },
+    company: { ...company.settings.companyInfo, name: company.name },
   };
+}
+
+/** `values` with the company's address shown as `fallbackEmail` when its settings give none (an email's reply address). */
+export function withFallbackEmail(values: TemplateValues, fallbackEmail: string): TemplateValues {
+  return { ...values, company: { ...values.company, email: values.company.email ?? fallbackEmail } };
 }
 
 export interface RenderedEmail {
@@ -66,14 +69,26 @@ const ONLY_PLACEHOLDERS = /^\s*(\{[a-z_]+\}\s*)+$/;
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
 
 /**
- * The company's email template for `type`, or "sms" when the company chose SMS for it (this job
- * sends email only), or undefined when it has none.
+ * The company's email template for `type`, or "sms" when the company chose SMS for it (the email
+ * channel then sends nothing), or undefined when it has none.
  */
 export function companyTemplateFor(templates: FollowupTemplate[], type: string): FollowupTemplate | "sms" | undefined {
   const forType = templates.filter((t) => t.type === type);
   const email = forType.find((t) => t.method === "email");
   if (email) return email;
   return forType.length > 0 ? "sms" : undefined;
+}
+
+/** The company's SMS template for `type`, when it chose SMS for it and has no email template. */
+export function smsTemplateFor(templates: FollowupTemplate[], type: string): FollowupTemplate | undefined {
+  const forType = templates.filter((t) => t.type === type);
+  if (forType.some((t) => t.method === "email")) return undefined;
+  return forType.find((t) => t.method === "sms");
+}
+
+/** How a follow-up of `type` reaches the client: by SMS when the company chose it, else by email. */
+export function mediumOf(templates: FollowupTemplate[], type: string): FollowupChannelName {
+  return smsTemplateFor(templates, type) ? "sms" : "email";
 }
 
 /** Renders the email for one step. */

@@ -1,4 +1,4 @@
-// How an operator settles an `uncertain` send (see send-followup.ts): after looking its Message-ID up
+// How an operator settles an `uncertain` send (see channels/send-email.ts): after looking its Message-ID up
 // in the SMTP log or the sending mailbox's Sent folder, either it went out — record it exactly as a
 // normal accepted send is recorded (record-send.ts) — or it did not — delete the attempt, so the
 // next run sends the step again with a new Message-ID.
@@ -13,9 +13,9 @@ import { clients, type FollowupChannelName, followupHistory, followups, followup
 import { JobError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { recordSentSms } from "./channels/record-sms-send.js";
-import { loadCompany } from "./load-company.js";
+import { type CompanyContext, loadCompany } from "./load-company.js";
 import { recordSentFollowup } from "./record-send.js";
-import { companyTemplateFor, renderFollowup } from "./render.js";
+import { companyTemplateFor, renderFollowup, templateValuesOf, withFallbackEmail } from "./render.js";
 import { kindOf } from "./select-candidates.js";
 import { readSourceState } from "./source-state.js";
 
@@ -70,80 +70,12 @@ export async function resolveUncertainAsSent(
 ): Promise<{ historyId: number; attempt: UncertainAttempt }> {
   return db.transaction(async (tx) => {
     const attempt = await lockUncertain(tx, attemptId);
-    const [followup] = await tx
-      .select({
-        type: followups.type, sourceType: followups.sourceType, sourceId: followups.sourceId, sourceLabel: followups.sourceLabel,
-        dueDate: followups.dueDate, amount: followups.amount, clientId: followups.clientId, clientName: clients.name,
-      })
-      .from(followups)
-      .leftJoin(clients, and(eq(clients.id, followups.clientId), eq(clients.companyId, followups.companyId)))
-      .where(eq(followups.id, attempt.followupId));
-    if (!followup) throw new JobError("bad-input", `follow-up ${attempt.followupId} of attempt ${attemptId} no longer exists`);
-    const clientId = followup.clientId;
-    if (clientId === null) throw new JobError("bad-input", `follow-up ${attempt.followupId} no longer has a client`);
+    const followup = await readFollowupOf(tx, attempt);
     const company = await loadCompany(tx, deps.config, attempt.companyId, deps.log);
-    if (attempt.channel === "sms") {
-      const [{ sends } = { sends: 0 }] = await tx
-        .select({ sends: sql<number>`count(*)::int` })
-        .from(followupHistory)
-        .where(eq(followupHistory.followupId, attempt.followupId));
-      // An SMS history row, as the channel writes it; its text was not kept, so the row says so.
-      const historyId = await recordSentSms(tx, {
-        attemptId: attempt.id, followupId: attempt.followupId, companyId: attempt.companyId, step: attempt.step,
-        reference: attempt.messageId, recipient: attempt.recipient, text: SMS_TEXT_NOT_KEPT, provider: "operator",
-        messageIds: [], response: OPERATOR_CONFIRMED_RESPONSE, sentAt: attempt.startedAt,
-        isLastAllowed: sends + 1 >= company.settings.maxRelances,
-      });
-      return { historyId, attempt };
-    }
-    const senderResult = await company.sender();
-    if ("unavailable" in senderResult) {
-      throw new JobError("permanent", `the company's sender cannot be resolved (${senderResult.unavailable}): fix it, then resolve again`);
-    }
-    const sender = senderResult.sender;
-    const source = await readSourceState(tx, { companyId: attempt.companyId, kind: kindOf(followup.type, followup.sourceType), ...followup });
-    const open = source.state === "open" ? source : undefined;
-    const dueDate = open?.dueDate ?? followup.dueDate ?? undefined;
-    const template = companyTemplateFor(company.settings.templates, followup.type);
-    const email = renderFollowup({
-      type: followup.type,
-      isBeforeDue: dueDate !== undefined && attempt.startedAt.getTime() < dueDate.getTime(),
-      template: template === "sms" ? undefined : template,
-      values: {
-        clientName: followup.clientName ?? "",
-        sourceLabel: followup.sourceLabel ?? open?.documentNumber ?? followup.type,
-        documentNumber: open?.documentNumber,
-        amount: open?.amount,
-        dueDate,
-        now: attempt.startedAt,
-        timeZone: company.settings.sendingWindow.timeZone,
-        company: {
-          ...company.settings.companyInfo,
-          name: company.name,
-          email: company.settings.companyInfo.email ?? sender.replyTo ?? sender.from.address,
-        },
-      },
-    });
-    const [{ sends } = { sends: 0 }] = await tx
-      .select({ sends: sql<number>`count(*)::int` })
-      .from(followupHistory)
-      .where(eq(followupHistory.followupId, attempt.followupId));
-    const historyId = await recordSentFollowup(tx, {
-      attemptId: attempt.id,
-      followupId: attempt.followupId,
-      companyId: attempt.companyId,
-      clientId,
-      step: attempt.step,
-      messageId: attempt.messageId,
-      recipient: attempt.recipient,
-      from: sender.from,
-      integrationId: sender.integrationId,
-      // The subject the client received is the one on the attempt, whatever the template says today.
-      email: { ...email, subject: attempt.subject },
-      smtpResponse: OPERATOR_CONFIRMED_RESPONSE,
-      sentAt: attempt.startedAt,
-      isLastAllowed: sends + 1 >= company.settings.maxRelances,
-    });
+    const isLastAllowed = (await sendsOf(tx, attempt.followupId)) + 1 >= company.settings.maxRelances;
+    const historyId = attempt.channel === "sms"
+      ? await recordConfirmedSms(tx, attempt, isLastAllowed)
+      : await recordConfirmedEmail(tx, { attempt, followup, company, isLastAllowed });
     return { historyId, attempt };
   });
 }
@@ -167,4 +99,82 @@ async function lockUncertain(db: DbOrTx, attemptId: number): Promise<UncertainAt
   if (row.state !== "uncertain") throw new JobError("bad-input", `send attempt ${attemptId} is ${row.state}, not uncertain: nothing to resolve`);
   const { state: _state, ...attempt } = row;
   return attempt;
+}
+
+/** The follow-up of `attempt`, with its client; refused when either is gone. */
+async function readFollowupOf(tx: DbOrTx, attempt: UncertainAttempt) {
+  const [followup] = await tx
+    .select({
+      type: followups.type, sourceType: followups.sourceType, sourceId: followups.sourceId, sourceLabel: followups.sourceLabel,
+      dueDate: followups.dueDate, amount: followups.amount, clientId: followups.clientId, clientName: clients.name,
+    })
+    .from(followups)
+    .leftJoin(clients, and(eq(clients.id, followups.clientId), eq(clients.companyId, followups.companyId)))
+    .where(eq(followups.id, attempt.followupId));
+  if (!followup) throw new JobError("bad-input", `follow-up ${attempt.followupId} of attempt ${attempt.id} no longer exists`);
+  const clientId = followup.clientId;
+  if (clientId === null) throw new JobError("bad-input", `follow-up ${attempt.followupId} no longer has a client`);
+  return { ...followup, clientId };
+}
+
+/** How many sends follow-up `followupId` has on record. */
+async function sendsOf(tx: DbOrTx, followupId: number): Promise<number> {
+  const [{ sends } = { sends: 0 }] = await tx
+    .select({ sends: sql<number>`count(*)::int` })
+    .from(followupHistory)
+    .where(eq(followupHistory.followupId, followupId));
+  return sends;
+}
+
+/** An SMS history row, as the channel writes it; its text was not kept, so the row says so. */
+function recordConfirmedSms(tx: DbOrTx, attempt: UncertainAttempt, isLastAllowed: boolean): Promise<number> {
+  return recordSentSms(tx, {
+    attemptId: attempt.id, followupId: attempt.followupId, companyId: attempt.companyId, step: attempt.step,
+    reference: attempt.messageId, recipient: attempt.recipient, text: SMS_TEXT_NOT_KEPT, provider: "operator",
+    messageIds: [], response: OPERATOR_CONFIRMED_RESPONSE, sentAt: attempt.startedAt, isLastAllowed,
+  });
+}
+
+/** An email history row, the step's email rendered again as of the attempt's start, under the attempt's subject. */
+async function recordConfirmedEmail(
+  tx: DbOrTx,
+  { attempt, followup, company, isLastAllowed }: {
+    attempt: UncertainAttempt;
+    followup: Awaited<ReturnType<typeof readFollowupOf>>;
+    company: CompanyContext;
+    isLastAllowed: boolean;
+  },
+): Promise<number> {
+  const senderResult = await company.sender();
+  if ("unavailable" in senderResult) {
+    throw new JobError("permanent", `the company's sender cannot be resolved (${senderResult.unavailable}): fix it, then resolve again`);
+  }
+  const sender = senderResult.sender;
+  const source = await readSourceState(tx, { companyId: attempt.companyId, kind: kindOf(followup.type, followup.sourceType), ...followup });
+  const open = source.state === "open" ? source : undefined;
+  const dueDate = open?.dueDate ?? followup.dueDate ?? undefined;
+  const template = companyTemplateFor(company.settings.templates, followup.type);
+  const values = templateValuesOf({ candidate: followup, source: { documentNumber: open?.documentNumber, amount: open?.amount, dueDate }, company, now: attempt.startedAt });
+  const email = renderFollowup({
+    type: followup.type,
+    isBeforeDue: dueDate !== undefined && attempt.startedAt.getTime() < dueDate.getTime(),
+    template: template === "sms" ? undefined : template,
+    values: withFallbackEmail(values, sender.replyTo ?? sender.from.address),
+  });
+  return recordSentFollowup(tx, {
+    attemptId: attempt.id,
+    followupId: attempt.followupId,
+    companyId: attempt.companyId,
+    clientId: followup.clientId,
+    step: attempt.step,
+    messageId: attempt.messageId,
+    recipient: attempt.recipient,
+    from: sender.from,
+    integrationId: sender.integrationId,
+    // The subject the client received is the one on the attempt, whatever the template says today.
+    email: { ...email, subject: attempt.subject },
+    smtpResponse: OPERATOR_CONFIRMED_RESPONSE,
+    sentAt: attempt.startedAt,
+    isLastAllowed,
+  });
 }

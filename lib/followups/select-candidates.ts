@@ -5,7 +5,7 @@
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { clients, FOLLOWUP_STATUS, FOLLOWUP_TYPE, followups } from "../db/schema.js";
-import type { FollowupKind } from "./due-steps.js";
+import type { FollowupKind } from "./source-state.js";
 
 export interface FollowupCandidate {
   id: number;

@@ -41,6 +41,9 @@ export interface Sender {
   resolveLogin?: () => Promise<MailLogin>;
 }
 
+type Mailbox = typeof inboxIntegrations.$inferSelect;
+type DiscoveredSmtp = NonNullable<Awaited<ReturnType<typeof discoverSmtpRemembered>>>;
+
 export type SenderResult =
   | { sender: Sender }
   | { unavailable: "no_smtp_configured" | "smtp_password_unreadable" | "mailbox_needs_reconnection"; detail?: string };
@@ -65,40 +68,56 @@ export async function resolveSender(
     ? await discoverSmtpRemembered(db, { emailAddress: mailbox.emailAddress, imapServer: mailbox.imapServer }, config.smtpDiscovery, deps.now())
     : undefined;
   if (mailbox?.emailAddress && (mailbox.smtpServer || discovered)) {
-    const isOAuth = mailbox.authMethod === "oauth2";
-    if (isOAuth && mailbox.oauthReconnectNeededAt) return { unavailable: "mailbox_needs_reconnection" };
-    let login: { user: string; pass?: string } | undefined;
-    try {
-      const hasPassword = Boolean(mailbox.smtpPassword ?? mailbox.emailPassword);
-      login = isOAuth || !hasPassword
-        ? { user: mailbox.smtpUsername ?? mailbox.imapUsername ?? mailbox.emailAddress }
-        : passwordLogin(mailbox, "smtp", { encryptionKey: config.encryptionKey, legacyMasterKey: config.legacyMasterKey });
-    } catch (err) {
-      return { unavailable: "smtp_password_unreadable", detail: shortReason(err) };
-    }
-    const port = discovered?.port ?? mailbox.smtpPort ?? (mailbox.smtpUseSsl ? 465 : 587);
-    return {
-      sender: {
-        smtp: {
-          host: discovered?.host ?? mailbox.smtpServer!,
-          port,
-          isSecure: discovered?.isSecure ?? mailbox.smtpUseSsl ?? port === 465,
-          user: login.user,
-          password: login.pass,
-          rejectUnauthorized: mailbox.tlsRejectUnauthorized,
-          timeoutMs: config.smtpTimeoutMs,
-          // Typed by the company: it must not reach the internal network.
-          hostPolicy: config.mailHosts,
-          maxConnections: OWN_MAILBOX_CONNECTIONS,
-        },
-        from: { name: displayName, address: mailbox.emailAddress },
-        integrationId: mailbox.id,
-        key: `integration:${mailbox.id}`,
-        resolveLogin: isOAuth ? () => credentialsFor(mailbox, "smtp", { db, config, ...deps }) : undefined,
-      },
-    };
+    return ownMailboxSender(mailbox, mailbox.emailAddress, discovered, displayName, { db, config, ...deps });
   }
+  return globalSender(config, displayName, mailbox?.emailAddress ?? company.email);
+}
 
+/** The company's own mailbox as its sender, with the SMTP settings stored, or else `discovered`. */
+function ownMailboxSender(
+  mailbox: Mailbox,
+  emailAddress: string,
+  discovered: DiscoveredSmtp | undefined,
+  displayName: string,
+  deps: { db: Db; config: Config; now: () => Date; log: Logger },
+): SenderResult {
+  const { config } = deps;
+  const isOAuth = mailbox.authMethod === "oauth2";
+  if (isOAuth && mailbox.oauthReconnectNeededAt) return { unavailable: "mailbox_needs_reconnection" };
+  let login: { user: string; pass?: string } | undefined;
+  try {
+    const hasPassword = Boolean(mailbox.smtpPassword ?? mailbox.emailPassword);
+    login = isOAuth || !hasPassword
+      ? { user: mailbox.smtpUsername ?? mailbox.imapUsername ?? emailAddress }
+      : passwordLogin(mailbox, "smtp", { encryptionKey: config.encryptionKey, legacyMasterKey: config.legacyMasterKey });
+  } catch (err) {
+    return { unavailable: "smtp_password_unreadable", detail: shortReason(err) };
+  }
+  const port = discovered?.port ?? mailbox.smtpPort ?? (mailbox.smtpUseSsl ? 465 : 587);
+  return {
+    sender: {
+      smtp: {
+        host: discovered?.host ?? mailbox.smtpServer!,
+        port,
+        isSecure: discovered?.isSecure ?? mailbox.smtpUseSsl ?? port === 465,
+        user: login.user,
+        password: login.pass,
+        rejectUnauthorized: mailbox.tlsRejectUnauthorized,
+        timeoutMs: config.smtpTimeoutMs,
+        // Typed by the company: it must not reach the internal network.
+        hostPolicy: config.mailHosts,
+        maxConnections: OWN_MAILBOX_CONNECTIONS,
+      },
+      from: { name: displayName, address: emailAddress },
+      integrationId: mailbox.id,
+      key: `integration:${mailbox.id}`,
+      resolveLogin: isOAuth ? () => credentialsFor(mailbox, "smtp", deps) : undefined,
+    },
+  };
+}
+
+/** The global server (SMTP_*) as the sender, From under the company's name, replies to `replyTo`. */
+function globalSender(config: Config, displayName: string, replyTo: string | undefined): SenderResult {
   const global = config.smtp;
   const globalFrom = addressIn(global?.from) ?? addressIn(global?.user);
   if (!global || !globalFrom) return { unavailable: "no_smtp_configured" };
@@ -118,7 +137,7 @@ export async function resolveSender(
         maxConnections: global.maxConnections,
       },
       from: { name: displayName, address: globalFrom },
-      replyTo: mailbox?.emailAddress ?? company.email,
+      replyTo,
       integrationId: null,
       key: "global",
     },

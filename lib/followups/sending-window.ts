@@ -3,7 +3,16 @@
 // daylight-saving changes).
 
 import { instantAt, wallTimeOf } from "./local-time.js";
-import type { SendingWindow } from "./settings.js";
+
+/** When automatic emails may leave: local business days and hours of the company. */
+export interface SendingWindow {
+  timeZone: string;
+  /** ISO weekdays, 1 = Monday … 7 = Sunday. */
+  businessDays: number[];
+  /** Minutes after local midnight: the window is [startMinute, endMinute). */
+  startMinute: number;
+  endMinute: number;
+}
 
 /** A week is enough: every business day appears in it. */
 const DAYS_TO_SEARCH = 8;

@@ -15,6 +15,7 @@
 
 import { z } from "zod";
 import { isKnownTimeZone } from "./local-time.js";
+import type { SendingWindow } from "./sending-window.js";
 import { type CompanySmsSettings, parseSmsSettings } from "./sms-settings.js";
 
 export type TemplateMethod = "email" | "sms";
@@ -25,16 +26,6 @@ export interface FollowupTemplate {
   content: string;
   method: TemplateMethod;
   subject?: string;
-}
-
-/** When automatic emails may leave: local business days and hours of the company. */
-export interface SendingWindow {
-  timeZone: string;
-  /** ISO weekdays, 1 = Monday … 7 = Sunday. */
-  businessDays: number[];
-  /** Minutes after local midnight: the window is [startMinute, endMinute). */
-  startMinute: number;
-  endMinute: number;
 }
 
 export interface CompanyInfo {

@@ -1,64 +1,20 @@
-// A company's SMS settings, `company_settings.settings.sms` (all optional; bad values fall back to
-// their defaults with a warning, as in settings.ts):
-//   sender_name      alphanumeric sender shown on the phone, ≤ 11 characters (else SMS_SENDER_NAME,
-//                    else the company's name squeezed to 11 letters and digits)
-//   max_segments     a text longer than this many billed segments is not sent (SMS_MAX_SEGMENTS, 3)
+// A company's SMS settings, `company_settings.settings.sms`: its account and sender name
+// (lib/sms/sms-account-settings.ts) and when its texts may leave:
 //   sending_window   like followups.sending_window; the default is stricter than for email:
 //                    Monday to Saturday, never Sunday, 09:00–19:00 and within the email window,
 //                    as French operators' code of practice asks for texts to consumers
-//   provider         "vonage" | "smpp": the company's own account instead of the global one, with
-//   vonage           { api_key, api_secret }                       (secrets: `v1:` values encrypted
-//   smpp             { url, system_id, password, system_type }      with ENCRYPTION_KEY, secret-box.ts)
-//                    and what the account's webhooks prove themselves with (lib/sms/vonage-webhook-auth.ts):
-//                    vonage.signature_secret (encrypted) and vonage.signature_method, when Vonage signs
-//                    them; else vonage.webhook_secret_sha256, the SHA-256 of the account's `?secret=`
 
-import { z } from "zod";
-import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../sms/vonage-signature.js";
-import type { SendingWindow } from "./settings.js";
+import { parseSmsAccountSettings, type SmsAccountSettings } from "../sms/sms-account-settings.js";
+import type { SendingWindow } from "./sending-window.js";
 
-export interface CompanySmsSettings {
-  senderName?: string;
-  maxSegments?: number;
+export interface CompanySmsSettings extends SmsAccountSettings {
   /** Undefined: derived from the email window (smsWindowOf). */
   sendingWindow?: SendingWindow;
-  provider?: "vonage" | "smpp";
-  vonage?: {
-    apiKey: string;
-    apiSecretStored: string;
-    signatureSecretStored?: string;
-    signatureMethod?: VonageSignatureMethod;
-    /** Hex SHA-256 of the account's webhook secret: the secret itself is shown once and never kept. */
-    webhookSecretSha256?: string;
-  };
-  smpp?: { url: string; systemId: string; passwordStored: string; systemType?: string };
 }
 
-/** Letters, digits and spaces, 1 to 11 of them, at least one letter (GSM 03.40 alphanumeric OA). */
-export const SENDER_NAME = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
 const SMS_DAYS = [1, 2, 3, 4, 5, 6];
 const SMS_START_MINUTE = 9 * 60;
 const SMS_END_MINUTE = 19 * 60;
-
-/** The rule of each value, for whoever writes them too (the CLI's `companies sms`). */
-export const SMS_SETTINGS_RULES = {
-  senderName: z.string().trim().regex(SENDER_NAME),
-  maxSegments: z.coerce.number().int().min(1).max(10),
-  provider: z.enum(["vonage", "smpp"]),
-  vonage: z.object({
-    api_key: z.string().min(1),
-    api_secret: z.string().min(1),
-    signature_secret: z.string().min(1).optional(),
-    signature_method: z.enum(VONAGE_SIGNATURE_METHODS).optional(),
-    webhook_secret_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-  }),
-  smpp: z.object({
-    url: z.string().regex(/^s?smpp:\/\/[^/:]+(:\d{1,5})?\/?$/),
-    system_id: z.string().min(1),
-    password: z.string().min(1),
-    system_type: z.string().optional(),
-  }),
-};
 
 /**
  * Reads `raw` (the `sms` object). The window is read by the caller's `readWindow` so that both
@@ -69,35 +25,10 @@ export function parseSmsSettings(
   warnings: string[],
   readWindow: (path: string[]) => SendingWindow | undefined,
 ): CompanySmsSettings {
-  if (raw === undefined || raw === null) return {};
-  if (typeof raw !== "object" || Array.isArray(raw)) {
-    warnings.push("settings.sms is not an object: using the defaults");
-    return {};
-  }
-  const value = raw as Record<string, unknown>;
-  const read = <T>(key: string, parser: z.ZodType<T>): T | undefined => {
-    if (value[key] === undefined || value[key] === null) return undefined;
-    const parsed = parser.safeParse(value[key]);
-    if (parsed.success) return parsed.data;
-    warnings.push(`settings.sms.${key} is invalid: using the default`);
-    return undefined;
-  };
-  const vonage = read("vonage", SMS_SETTINGS_RULES.vonage);
-  const smpp = read("smpp", SMS_SETTINGS_RULES.smpp);
-  return {
-    senderName: read("sender_name", SMS_SETTINGS_RULES.senderName),
-    maxSegments: read("max_segments", SMS_SETTINGS_RULES.maxSegments),
-    sendingWindow: value.sending_window === undefined ? undefined : readWindow(["sms", "sending_window"]),
-    provider: read("provider", SMS_SETTINGS_RULES.provider),
-    vonage: vonage && {
-      apiKey: vonage.api_key,
-      apiSecretStored: vonage.api_secret,
-      signatureSecretStored: vonage.signature_secret,
-      signatureMethod: vonage.signature_method,
-      webhookSecretSha256: vonage.webhook_secret_sha256,
-    },
-    smpp: smpp && { url: smpp.url, systemId: smpp.system_id, passwordStored: smpp.password, systemType: smpp.system_type },
-  };
+  const account = parseSmsAccountSettings(raw, warnings);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return account;
+  const window = (raw as Record<string, unknown>).sending_window;
+  return { ...account, sendingWindow: window === undefined ? undefined : readWindow(["sms", "sending_window"]) };
 }
 
 /** The SMS window: the company's own, else the email window narrowed to Mon–Sat, 09:00–19:00. */

@@ -5,7 +5,9 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { Db, DbOrTx } from "../db/client.js";
 import { INVOICE_STATUS, invoices, QUOTE_STATUS, quotes } from "../db/schema.js";
-import type { FollowupKind } from "./due-steps.js";
+
+/** What a follow-up chases: an invoice, a quote, or something typed by hand. */
+export type FollowupKind = "invoice" | "quote" | "other";
 
 export type SourceCloseReason =
   | "invoice_paid"

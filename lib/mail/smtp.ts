@@ -14,7 +14,7 @@ import MailComposer from "nodemailer/lib/mail-composer";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import XOAuth2 from "nodemailer/lib/xoauth2";
 import type { MailHostPolicy } from "../config.js";
-import { JobError, shortReason } from "../errors.js";
+import { ERROR_KINDS, JobError, shortReason } from "../errors.js";
 import type { MailLogin } from "./credentials.js";
 import { type MailTarget, resolveMailHost } from "./mail-host-guard.js";
 
@@ -371,5 +371,6 @@ function isLoopback(address: string): boolean {
  * the same server would only collect more of them, and may prolong a rate limit.
  */
 export function isServerFailure(err: JobError): boolean {
-  return err.kind === "auth" || err.kind === "transient";
+  // The server or the account failed, not the message (lib/errors.ts: the kinds that refuse no item).
+  return !ERROR_KINDS[err.kind].isItemRefused;
 }

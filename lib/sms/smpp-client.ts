@@ -69,25 +69,12 @@ export function smppProvider(
     async submit(sms: OutgoingSms, hooks): Promise<SubmittedSms> {
       if (isClosed) throw new SmsSubmitError("transient", "SMPP session already closed");
       const live = await open();
-      const segments = encodeSegments(sms.text);
       reference = (reference + 1) % 256;
-      const source = /^\+\d+$/.test(sms.from) ? { addr: sms.from.slice(1), ...INTERNATIONAL } : { addr: sms.from, ...ALPHANUMERIC };
+      const pdus = submitFieldsOf(sms, reference);
       const messageIds: string[] = [];
       await hooks.onHandOver();
-      for (const [index, segment] of segments.entries()) {
-        const udh = segments.length > 1 ? Buffer.from([0x05, 0x00, 0x03, reference, segments.length, index + 1]) : undefined;
-        const pdu = await submitOne(live, {
-          source_addr: source.addr,
-          source_addr_ton: source.ton,
-          source_addr_npi: source.npi,
-          destination_addr: sms.to.slice(1),
-          dest_addr_ton: INTERNATIONAL.ton,
-          dest_addr_npi: INTERNATIONAL.npi,
-          esm_class: udh ? CONCATENATED_UDH_INDICATOR : 0,
-          data_coding: segment.dataCoding,
-          registered_delivery: 1,
-          short_message: udh ? Buffer.concat([udh, segment.bytes]) : segment.bytes,
-        }, account.timeoutMs, messageIds.length > 0);
+      for (const fields of pdus) {
+        const pdu = await submitOne(live, fields, account.timeoutMs, messageIds.length > 0);
         messageIds.push(String(pdu.message_id));
       }
       return { messageIds, response: `smpp submit_sm_resp OK: ${messageIds.join(", ")}` };
@@ -100,14 +87,40 @@ export function smppProvider(
       const live = await current.catch(() => undefined);
       if (!live) return;
       // The receipts that arrived before the unbind answer are recorded before the run ends.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { live.destroy(); resolve(); }, account.timeoutMs);
-        const sent = live.unbind(() => { clearTimeout(timer); live.close(); resolve(); });
-        if (!sent) { clearTimeout(timer); live.destroy(); resolve(); }
-      });
+      await unbind(live, account.timeoutMs);
       await Promise.all([...handlers]);
     },
   };
+}
+
+/** The submit_sm fields of each segment of `sms`; several segments share concatenation reference `reference`. */
+function submitFieldsOf(sms: OutgoingSms, reference: number): Record<string, unknown>[] {
+  const segments = encodeSegments(sms.text);
+  const source = /^\+\d+$/.test(sms.from) ? { addr: sms.from.slice(1), ...INTERNATIONAL } : { addr: sms.from, ...ALPHANUMERIC };
+  return segments.map((segment, index) => {
+    const udh = segments.length > 1 ? Buffer.from([0x05, 0x00, 0x03, reference, segments.length, index + 1]) : undefined;
+    return {
+      source_addr: source.addr,
+      source_addr_ton: source.ton,
+      source_addr_npi: source.npi,
+      destination_addr: sms.to.slice(1),
+      dest_addr_ton: INTERNATIONAL.ton,
+      dest_addr_npi: INTERNATIONAL.npi,
+      esm_class: udh ? CONCATENATED_UDH_INDICATOR : 0,
+      data_coding: segment.dataCoding,
+      registered_delivery: 1,
+      short_message: udh ? Buffer.concat([udh, segment.bytes]) : segment.bytes,
+    };
+  });
+}
+
+/** Unbinds `live` and closes it, or destroys it when the gateway does not answer within `timeoutMs`. */
+function unbind(live: Session, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => { live.destroy(); resolve(); }, timeoutMs);
+    const sent = live.unbind(() => { clearTimeout(timer); live.close(); resolve(); });
+    if (!sent) { clearTimeout(timer); live.destroy(); resolve(); }
+  });
 }
 
 async function bind(account: SmppAccount, onDeliver: (pdu: PDU, session: Session) => void): Promise<Session> {

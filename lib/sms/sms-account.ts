@@ -5,9 +5,8 @@
 import type { Config } from "../config.js";
 import { decryptSecret } from "../crypto/secret-box.js";
 import { shortReason } from "../errors.js";
-import type { CompanySmsSettings } from "../followups/sms-settings.js";
-import { SENDER_NAME } from "../followups/sms-settings.js";
 import type { SmppAccount } from "./smpp-client.js";
+import { SENDER_NAME, type SmsAccountSettings } from "./sms-account-settings.js";
 import type { VonageAccount } from "./vonage-client.js";
 
 export type SmsAccount = { kind: "vonage"; vonage: VonageAccount } | { kind: "smpp"; smpp: SmppAccount };
@@ -17,7 +16,7 @@ export type SmsAccountResult =
   | { unavailable: "no_sms_provider" | "sms_secret_unreadable" | "no_sms_sender_name"; detail?: string };
 
 /** The account, sender name and segment cap for a company's texts. */
-export function resolveSmsAccount(config: Config, companyName: string, sms: CompanySmsSettings): SmsAccountResult {
+export function resolveSmsAccount(config: Config, companyName: string, sms: SmsAccountSettings): SmsAccountResult {
   const senderName = sms.senderName ?? config.sms.senderName ?? senderNameFrom(companyName);
   if (!senderName || !(SENDER_NAME.test(senderName) || /^\+\d{6,15}$/.test(senderName))) return { unavailable: "no_sms_sender_name" };
   const maxSegments = sms.maxSegments ?? config.sms.maxSegments;

@@ -17,8 +17,8 @@ import { decryptSecret } from "../crypto/secret-box.js";
 import { safeEqual } from "../crypto/safe-equal.js";
 import type { Db } from "../db/client.js";
 import { companySettings } from "../db/schema.js";
-import { parseSmsSettings } from "../followups/sms-settings.js";
 import type { SmsAccountScope } from "./record-delivery.js";
+import { parseSmsAccountSettings } from "./sms-account-settings.js";
 import { checkVonageSignature, type SignatureCheck, type VonageSignatureMethod } from "./vonage-signature.js";
 
 export interface VonageWebhookRequest {
@@ -110,7 +110,7 @@ async function companyCredentials(db: Db, config: Config, apiKey: string): Promi
   const companies: WebhookCredentials[] = [];
   const unreadable: number[] = [];
   for (const row of rows) {
-    const vonage = parseSmsSettings(typeof row.sms === "string" ? JSON.parse(row.sms) : row.sms, [], () => undefined).vonage;
+    const vonage = parseSmsAccountSettings(typeof row.sms === "string" ? JSON.parse(row.sms) : row.sms, []).vonage;
     if (!vonage || vonage.apiKey !== apiKey) continue;
     let signature: WebhookCredentials["signature"];
     try {

@@ -12,8 +12,8 @@ import { eq, sql } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { rowsOf } from "../../lib/db/client.js";
 import { companies, companySettings } from "../../lib/db/schema.js";
-import { parseSmsSettings, SMS_SETTINGS_RULES } from "../../lib/followups/sms-settings.js";
 import { VONAGE_WEBHOOK_PATH } from "../../lib/http/sms-endpoints.js";
+import { parseSmsAccountSettings, SMS_SETTINGS_RULES } from "../../lib/sms/sms-account-settings.js";
 import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../../lib/sms/vonage-signature.js";
 import { webhookSecretDigest } from "../../lib/sms/vonage-webhook-auth.js";
 import { countOf } from "./count-words.js";
@@ -145,7 +145,7 @@ export async function companySmsCommand(args: string[], ctx: CliContext): Promis
       const [row] = rowsOf<{ sms: unknown }>(result);
       return { stored: parseStored(row?.sms), webhookSecret };
     });
-    const read = parseSmsSettings(stored, [], () => undefined);
+    const read = parseSmsAccountSettings(stored, []);
     const webhooks = read.vonage?.signatureSecretStored ? `signed (${read.vonage.signatureMethod ?? "md5hash"})` : read.vonage?.webhookSecretSha256 ? "secret" : read.vonage ? "none" : undefined;
     const summary = {
       companyId, provider: read.provider ?? "global", vonageApiKey: read.vonage?.apiKey, smppUrl: read.smpp?.url, senderName: read.senderName, maxSegments: read.maxSegments,

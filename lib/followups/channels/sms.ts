@@ -1,149 +1,89 @@
-// The SMS channel: one step sent as a text through the company's SMS account, exactly once.
-//
-// As for email (send-followup.ts): the (follow-up, step) attempt is inserted before the provider is
-// contacted (its reference doubles as Vonage's `client-ref`); `handed_over_at` is written just
-// before the request leaves; the accepted send is recorded in one transaction (record-sms-send.ts).
-// Failure classes: refused for good (a number the operator rejects) → `failed`, company notified,
-// never retried; "later" (throttled, gateway down, bind refused) → the attempt is deleted and a
-// later run sends the step; no clear answer once the request left (connection dropped mid-submit,
-// a segment refused after others were accepted) → `uncertain`, company notified, never resent:
-// a text, unlike an email, cannot be recalled or deduplicated by the phone.
+// The SMS channel: the steps of follow-up types a company chose to send as text messages, through
+// its own SMS account or the deployment's (Vonage or an SMPP gateway). A step is prepared with what
+// only a text needs (an account, a client who has not answered STOP, a length within the company's
+// cap) and rendered as plain text; sent, it is claimed, submitted and recorded (send-sms.ts). The
+// run's provider sessions are kept from text to text (sms-run.ts).
 
-import { randomBytes } from "node:crypto";
-import { and, eq } from "drizzle-orm";
-import type { Db } from "../../db/client.js";
-import { followupSendAttempts, notifications } from "../../db/schema.js";
-import { kindOf, shortReason } from "../../errors.js";
-import type { Logger } from "../../log.js";
-import { SmsSubmitError, type SmsProvider } from "../../sms/sms-provider.js";
-import { claimFollowupStep, recordHandOver } from "../claim-followups.js";
-import { startOfLocalDay } from "../local-time.js";
-import { notifyUncertainSend } from "../notify-company.js";
-import type { FollowupTemplate } from "../settings.js";
-import type { FollowupChannel, SendOutcome } from "./channel.js";
-import { recordSentSms } from "./record-sms-send.js";
+import { hasOptedOut } from "../../sms/record-delivery.js";
+import { resolveSmsAccount, type SmsAccount } from "../../sms/sms-account.js";
+import { smsLength, withGsmLookAlikes } from "../../sms/segments.js";
+import { AccountSlots } from "../account-slots.js";
+import { renderFollowup, smsTemplateFor } from "../render.js";
+import { type ChannelContext, type Draft, type DueStep, failureOf, type FollowupChannel, type OpenChannel, outcomeOfSend, type ReportOutcome } from "./channel.js";
+import { sendSmsFollowup, smsSubject } from "./send-sms.js";
+import { createSmsRun, type SmsRun } from "./sms-run.js";
 
-export interface SmsSendRequest {
-  followupId: number;
-  companyId: number;
-  clientId: number;
-  step: number;
-  /** E.164. */
-  recipient: string;
-  text: string;
-  segments: number;
-  senderName: string;
-  provider: SmsProvider;
-  now: Date;
-  timeZone: string;
-  isLastAllowed: boolean;
-  /** Called once the send is recorded: receipts that came before it can now find their rows. */
-  onRecorded?: () => Promise<void>;
+/** A step's text, ready for its account. */
+interface SmsDraft extends Draft {
+  readonly text: string;
+  readonly segments: number;
+  readonly account: SmsAccount;
+  readonly senderName: string;
 }
 
-export const NOTIFICATION_TYPE_SMS_FAILED = "followup_sms_failed";
+/**
+ * The slot every text message of a run takes: one text at a time for the whole run, as the SMS
+ * channel was written for; its accounts' sessions and "down" rule then stay as they are whatever
+ * the number of workers.
+ */
+const SMS_SLOT = "sms";
 
-/** The company's SMS template for `type`, when it chose SMS for it and has no email template. */
-export function smsTemplateFor(templates: FollowupTemplate[], type: string): FollowupTemplate | undefined {
-  const forType = templates.filter((t) => t.type === type);
-  if (forType.some((t) => t.method === "email")) return undefined;
-  return forType.find((t) => t.method === "sms");
-}
-
-export const smsChannel: FollowupChannel<SmsSendRequest> = { name: "sms", send: sendSmsFollowup };
-
-async function sendSmsFollowup(db: Db, request: SmsSendRequest, log: Logger): Promise<SendOutcome> {
-  const reference = `lokario-f${request.followupId}-s${request.step}-${randomBytes(6).toString("hex")}`;
-  const claim = await claimFollowupStep(db, {
-    followupId: request.followupId,
-    companyId: request.companyId,
-    clientId: request.clientId,
-    step: request.step,
-    channel: "sms",
-    sms: { provider: request.provider.key, sender: request.senderName },
-    messageId: reference,
-    recipient: request.recipient,
-    subject: `SMS (${request.segments} segment${request.segments > 1 ? "s" : ""})`,
-    startedAt: request.now,
-    // The same lease as email: longer than any live submission plus the longest run budget.
-    leaseUntil: new Date(request.now.getTime() + 20 * 60_000),
-    clientDay: { startAt: startOfLocalDay(request.now, request.timeZone), endAt: startOfLocalDay(request.now, request.timeZone, 1) },
-  });
-  if (!claim.claimed) return { outcome: "not_claimed", reason: claim.reason };
-
-  let isReleased = false;
-  let handOverFailure: unknown;
-  let submitted;
-  try {
-    submitted = await request.provider.submit(
-      { from: request.senderName, to: request.recipient, text: request.text, reference },
-      {
-        onHandOver: async () => {
-          const isRecorded = await recordHandOver(db, claim.attemptId, request.now).catch((err: unknown) => {
-            handOverFailure = err;
-            throw err;
-          });
-          isReleased = !isRecorded;
-          if (isReleased) throw new Error("attempt released after its lease: not ours to send any more");
-        },
+export const smsChannel: FollowupChannel = {
+  name: "sms",
+  open(ctx: ChannelContext): OpenChannel<SmsDraft> {
+    const run = createSmsRun(ctx.db, ctx.log, ctx.now);
+    const slots = new AccountSlots();
+    return {
+      name: "sms",
+      carries: (step) => step.medium === "sms",
+      prepare: (step) => prepareSms(ctx, step),
+      async send(drafts, report) {
+        // Texts do not look at the run's budget: only the start of a batch does (process-automatic.ts).
+        for (const draft of drafts) await sendSms(ctx, { run, slots }, draft, report);
+        return true;
       },
-    );
-  } catch (err) {
-    if (isReleased) return { outcome: "not_claimed", reason: "step_taken" };
-    if (handOverFailure !== undefined) throw handOverFailure;
-    return failAttempt(db, request, claim.attemptId, err, log);
-  }
+      close: () => run.closeAll(),
+    };
+  },
+};
 
-  try {
-    const historyId = await recordSentSms(db, {
-      attemptId: claim.attemptId,
-      followupId: request.followupId,
-      companyId: request.companyId,
-      step: request.step,
-      reference,
-      recipient: request.recipient,
-      text: request.text,
-      provider: request.provider.key,
-      messageIds: submitted.messageIds,
-      response: submitted.response,
-      sentAt: request.now,
-      isLastAllowed: request.isLastAllowed,
-    });
-    await request.onRecorded?.();
-    return { outcome: "sent", historyId, messageId: reference };
-  } catch (err) {
-    log.error("followup SMS sent but not recorded", { followupId: request.followupId, step: request.step, error: shortReason(err) });
-    return { outcome: "unrecorded", reason: shortReason(err) };
-  }
+async function prepareSms(ctx: ChannelContext, step: DueStep): Promise<SmsDraft | { skip: string }> {
+  const { candidate, company, decision, recipient } = step;
+  if (await hasOptedOut(ctx.db, candidate.companyId, recipient)) return { skip: "sms_opted_out" };
+  const account = resolveSmsAccount(ctx.config, company.name, company.settings.sms);
+  if ("unavailable" in account) return { skip: account.unavailable };
+  const text = withGsmLookAlikes(renderFollowup({
+    type: candidate.type,
+    isBeforeDue: decision.isBeforeDue,
+    template: smsTemplateFor(company.settings.templates, candidate.type),
+    values: step.values,
+  }).text);
+  const { segments } = smsLength(text);
+  if (segments > account.maxSegments) return { skip: "sms_too_long" };
+  return {
+    step, text, segments, account: account.account, senderName: account.senderName,
+    plan: { followupId: candidate.id, step: decision.step, to: recipient, channel: "sms", text, segments, subject: smsSubject(segments) },
+  };
 }
 
-async function failAttempt(db: Db, request: SmsSendRequest, attemptId: number, thrown: unknown, log: Logger): Promise<SendOutcome> {
-  const err = thrown instanceof SmsSubmitError ? thrown : new SmsSubmitError(kindOf(thrown), shortReason(thrown), { mayHaveBeenSent: true });
-  const reason = shortReason(err);
-  const fields = { followupId: request.followupId, step: request.step, kind: err.kind, error: reason };
-  const isCurrent = and(eq(followupSendAttempts.id, attemptId), eq(followupSendAttempts.state, "sending"));
-  if (err.mayHaveBeenSent) {
-    await db.transaction(async (tx) => {
-      await tx.update(followupSendAttempts).set({ state: "uncertain", error: reason, finishedAt: request.now, updatedAt: request.now }).where(isCurrent);
-      await notifyUncertainSend(tx, { ...request, reason });
-    });
-    log.warn("followup SMS may have been sent: left uncertain, not resent", fields);
-    return { outcome: "failed", kind: "uncertain", reason, isServerDown: err.isAccountDown };
+/** Sends one text through the run's slot, unless its account went down this run. */
+async function sendSms(ctx: ChannelContext, state: { run: SmsRun; slots: AccountSlots }, draft: SmsDraft, report: ReportOutcome<SmsDraft>): Promise<void> {
+  const { candidate, company, decision, recipient, isLastAllowed, now } = draft.step;
+  const release = await state.slots.acquire(SMS_SLOT, 1);
+  try {
+    const provider = state.run.providerFor(draft.account);
+    if (state.run.downAccounts.has(provider.key)) return report(draft, { outcome: "skipped", reason: "sms_provider_unavailable" });
+    const outcome = await sendSmsFollowup(ctx.db, {
+      followupId: candidate.id, companyId: candidate.companyId, clientId: candidate.clientId, step: decision.step, recipient,
+      text: draft.text, segments: draft.segments, senderName: draft.senderName, provider, now,
+      timeZone: company.settings.sendingWindow.timeZone, isLastAllowed,
+      onRecorded: () => state.run.retryEarlyReceipts(),
+    }, ctx.log.with({ companyId: candidate.companyId }));
+    if (outcome.outcome === "failed" && outcome.isServerDown) state.run.downAccounts.add(provider.key);
+    report(draft, outcomeOfSend(draft.step, outcome));
+  } catch (err) {
+    report(draft, failureOf(draft.step, err, ctx.log));
+  } finally {
+    release();
   }
-  if (err.kind === "permanent") {
-    await db.transaction(async (tx) => {
-      await tx.update(followupSendAttempts).set({ state: "failed", error: reason, finishedAt: request.now, updatedAt: request.now }).where(isCurrent);
-      await tx.insert(notifications).values({
-        companyId: request.companyId,
-        type: NOTIFICATION_TYPE_SMS_FAILED,
-        title: "Relance SMS non délivrée",
-        message: `La relance SMS n°${request.step} au ${request.recipient} a été refusée par l'opérateur (${reason}). Vérifiez le numéro du client.`,
-      });
-    });
-    log.warn("followup SMS refused by the provider", fields);
-  } else {
-    await db.delete(followupSendAttempts).where(isCurrent);
-    log.warn("followup SMS not sent, will retry", fields);
-  }
-  return { outcome: "failed", kind: err.kind, reason, isServerDown: err.isAccountDown };
 }

@@ -1,0 +1,119 @@
+// Sends one automatic follow-up step by email over SMTP, exactly once (the channel: smtp.ts).
+//
+// 1. Claim (claim-followups.ts, by the caller for a round: email-steps.ts): insert the
+//    (follow-up, step) attempt, state `sending`, with a Message-ID from `newMessageId` and a lease,
+//    before any SMTP traffic. A caller that loses the insert sends nothing.
+// 2. SMTP, outside any transaction. Once the server has accepted the envelope (354 to DATA), and
+//    before the message itself is written, the attempt's `handed_over_at` is set (hand-over.ts).
+// 3. Accepted: record everything in one transaction (record-send.ts).
+//    Temporary failure (4xx, connection refused, timeout, login refused): delete the attempt, so
+//    nothing is recorded as sent and a later run tries the step again.
+//    Permanent failure (5xx on the recipient or the message: a kind the error table says refuses
+//    the item): the attempt becomes `failed` with the server's reason and the company is notified;
+//    the step is never retried automatically.
+//
+// If the process dies before step 3 is written, the attempt stays `sending`. Once its lease has
+// passed, the next run looks at the hand-over:
+// - never handed over (killed while connecting, logging in or giving the envelope): the server
+//   never had the message, so the attempt is deleted and the step sent again, automatically;
+// - handed over: the server may have delivered it. The attempt becomes `uncertain`, is counted in
+//   the run summary and the company is notified; it is never resent automatically. An operator
+//   resolves it by looking the attempt's Message-ID up in the SMTP server's log or the sending
+//   mailbox's Sent folder (resolve-uncertain.ts): sent → recorded as a normal send; not sent →
+//   the attempt is deleted and the next run sends the step with a new Message-ID.
+// Narrow case kept as is: a connection lost after the final "." but before the server's reply looks
+// like a temporary failure, and the step is retried (RFC 5321 §4.1.1.4 accepts such duplicates).
+
+import { and, eq } from "drizzle-orm";
+import type { Db } from "../../db/client.js";
+import { followupSendAttempts } from "../../db/schema.js";
+import { ERROR_KINDS, type JobError, shortReason } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import { type ComposedEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../../mail/smtp.js";
+import type { SendOutcome } from "./channel.js";
+import { withHandOver } from "./hand-over.js";
+import { notifyFailedSend } from "../notify-company.js";
+import { recordSentFollowup } from "../record-send.js";
+import type { RenderedEmail } from "../render.js";
+import type { Sender } from "../sender.js";
+
+export interface SendRequest {
+  /** The attempt this caller claimed for the step, and the Message-ID recorded with it. */
+  attemptId: number;
+  messageId: string;
+  followupId: number;
+  companyId: number;
+  clientId: number;
+  step: number;
+  recipient: string;
+  email: RenderedEmail;
+  sender: Sender;
+  now: Date;
+  isLastAllowed: boolean;
+  /** The email as it goes on the wire, built by composeFollowupEmail from the fields above. */
+  message: ComposedEmail;
+  /** The run's session with the sender's SMTP account (its connections are kept across sends). */
+  smtp: SmtpSession;
+  /** Called once the server accepted the message, before it is recorded (the account is free again). */
+  onAccepted?: () => void;
+  /**
+   * Called as soon as the failure is known when it says the server is not to be used again this run
+   * (a 4xx, no reply, a refused login: isServerFailure), before the attempt is cleaned up, so that
+   * no send through the account starts after it while this one is still being written down.
+   */
+  onServerFailure?: () => void;
+}
+
+/** Sends and records one claimed step; never throws for an SMTP failure. */
+export async function sendEmailFollowup(db: Db, request: SendRequest, log: Logger): Promise<SendOutcome> {
+  const handed = await withHandOver(db, request.attemptId, request.now, (onHandOver) => request.smtp.send(request.message, { onHandOver }));
+  // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
+  if ("released" in handed) return { outcome: "not_claimed", reason: "step_taken" };
+  if ("failure" in handed) {
+    const failure = smtpErrorOf(handed.failure);
+    if (isServerFailure(failure)) request.onServerFailure?.();
+    return failAttempt(db, request, failure, log);
+  }
+  request.onAccepted?.();
+  try {
+    const historyId = await recordSentFollowup(db, {
+      attemptId: request.attemptId,
+      followupId: request.followupId,
+      companyId: request.companyId,
+      clientId: request.clientId,
+      step: request.step,
+      messageId: request.messageId,
+      recipient: request.recipient,
+      from: request.sender.from,
+      integrationId: request.sender.integrationId,
+      email: request.email,
+      smtpResponse: handed.accepted.response,
+      sentAt: request.now,
+      isLastAllowed: request.isLastAllowed,
+    });
+    return { outcome: "sent", historyId, messageId: request.messageId };
+  } catch (err) {
+    // The email left but could not be recorded: the attempt stays `sending` and turns `uncertain`.
+    log.error("followup sent but not recorded", { followupId: request.followupId, step: request.step, error: shortReason(err) });
+    return { outcome: "unrecorded", reason: shortReason(err) };
+  }
+}
+
+/** Settles a refused send by its kind (lib/errors.ts): refused for good → `failed` and the company told; else left to a later run. */
+async function failAttempt(db: Db, request: SendRequest, err: JobError, log: Logger): Promise<SendOutcome> {
+  const { kind } = err;
+  const reason = shortReason(err);
+  const fields = { followupId: request.followupId, step: request.step, kind, error: reason };
+  const isCurrent = and(eq(followupSendAttempts.id, request.attemptId), eq(followupSendAttempts.state, "sending"));
+  if (ERROR_KINDS[kind].isItemRefused) {
+    await db.transaction(async (tx) => {
+      await tx.update(followupSendAttempts).set({ state: "failed", error: reason, finishedAt: request.now, updatedAt: request.now }).where(isCurrent);
+      await notifyFailedSend(tx, { ...request, reason });
+    });
+    log[ERROR_KINDS[kind].level]("followup refused by SMTP", fields);
+  } else {
+    await db.delete(followupSendAttempts).where(isCurrent);
+    log[ERROR_KINDS[kind].level]("followup not sent, will retry", fields);
+  }
+  return { outcome: "failed", kind, reason, isServerDown: isServerFailure(err) };
+}

@@ -1,0 +1,44 @@
+// The email channel over SMTP: through the company's own mailbox, or the global relay when it has
+// none (sender.ts). The run keeps one SMTP session per account, its connections reused from send
+// to send; an account carries as many sends at once as it has connections (SmtpSettings.maxConnections:
+// SMTP_MAX_CONNECTIONS for the global relay, one for a company's own mailbox). One step's delivery
+// is send-email.ts; the rest of the path is every email channel's (email-steps.ts).
+
+import { createSmtpSessions, type SmtpSessions } from "../../mail/smtp.js";
+import type { ChannelContext, FollowupChannel, OpenChannel } from "./channel.js";
+import { type EmailDelivery, type EmailDraft, openEmailAccounts, prepareEmail, sendEmailRound } from "./email-steps.js";
+import { sendEmailFollowup } from "./send-email.js";
+
+export const smtpChannel: FollowupChannel = {
+  name: "smtp",
+  open(ctx: ChannelContext): OpenChannel<EmailDraft> {
+    const accounts = openEmailAccounts();
+    const sessions = createSmtpSessions();
+    const delivery = smtpDelivery(ctx, sessions);
+    return {
+      name: "smtp",
+      // The fallback for email: a channel for a mailbox's own API goes before it in the run's list.
+      carries: (step) => step.medium === "email",
+      prepare: (step) => prepareEmail(step, accounts),
+      send: (drafts, report) => sendEmailRound(ctx, accounts, delivery, drafts, report),
+      close: async () => sessions.closeAll(),
+    };
+  },
+};
+
+function smtpDelivery(ctx: ChannelContext, sessions: SmtpSessions): EmailDelivery {
+  return {
+    slotsOf: (sender) => sender.smtp.maxConnections,
+    deliver({ draft, attemptId, messageId, message, login }, hooks) {
+      const { candidate, decision, recipient, isLastAllowed, now } = draft.step;
+      const { sender, email } = draft;
+      return sendEmailFollowup(ctx.db, {
+        attemptId, messageId, followupId: candidate.id, companyId: candidate.companyId, clientId: candidate.clientId, step: decision.step,
+        recipient, email, sender, now, isLastAllowed, message,
+        smtp: sessions.sessionFor(sender.key, { ...sender.smtp, login }),
+        onAccepted: hooks.onAccepted,
+        onServerFailure: hooks.onServerFailure,
+      }, ctx.log.with({ companyId: candidate.companyId }));
+    },
+  };
+}
