@@ -18,7 +18,7 @@ import { AccountSlots } from "./account-slots.js";
 import { createSmsRun } from "./channels/sms-step.js";
 import { markStaleAttemptsUncertain, releaseAttemptsNeverHandedOver } from "./claim-followups.js";
 import { type CompanyContext, loadCompany } from "./load-company.js";
-import { notifyUncertainSend } from "./notify-company.js";
+import { notifyUncertainSend } from "../notify/notify-company.js";
 import { processBatch, type RunState } from "./process-batch.js";
 import { type FollowupCandidate, selectCandidates } from "./select-candidates.js";
 

@@ -31,7 +31,7 @@ import { type ErrorKind, type JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type ComposedEmail, composeEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
 import { recordHandOver } from "./claim-followups.js";
-import { notifyFailedSend } from "./notify-company.js";
+import { notifyFailedSend } from "../notify/notify-company.js";
 import { recordSentFollowup } from "./record-send.js";
 import type { RenderedEmail } from "./render.js";
 import type { Sender } from "./sender.js";

@@ -14,7 +14,7 @@
 //                    them; else vonage.webhook_secret_sha256, the SHA-256 of the account's `?secret=`
 
 import { z } from "zod";
-import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../sms/vonage-signature.js";
+import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../config.js";
 import type { SendingWindow } from "./settings.js";
 
 export interface CompanySmsSettings {

@@ -12,7 +12,7 @@ import { completeAuthorization, type ConnectedMailbox } from "../../lib/oauth/co
 import { AUTHORIZATION_TTL_MS, startAuthorization } from "../../lib/oauth/start-authorization.js";
 import type { Db } from "../../lib/db/client.js";
 import { html } from "../../lib/http/html.js";
-import { pageResponse } from "../../lib/http/oauth-pages.js";
+import { pageResponse } from "../../lib/oauth/oauth-pages.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { CliError, UsageError } from "./usage.js";
 

@@ -18,7 +18,7 @@ import type { Logger } from "../../log.js";
 import { SmsSubmitError, type SmsProvider } from "../../sms/sms-provider.js";
 import { claimFollowupStep, recordHandOver } from "../claim-followups.js";
 import { startOfLocalDay } from "../local-time.js";
-import { notifyUncertainSend } from "../notify-company.js";
+import { notifyUncertainSend } from "../../notify/notify-company.js";
 import type { FollowupTemplate } from "../settings.js";
 import type { FollowupChannel, SendOutcome } from "./channel.js";
 import { recordSentSms } from "./record-sms-send.js";
