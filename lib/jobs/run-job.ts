@@ -45,7 +45,7 @@ export interface JobSummary {
   remaining: boolean;
 }
 
-/** A job: a name, the words an endpoint uses for it, and the work (its path and schedule: `registry.ts`). */
+/** A job: a name, the words an endpoint uses for it, and the work (its path and schedule: its entry in lib/app/job-registry.ts). */
 export interface Job<P, S extends JobSummary> {
   name: string;
   /** The line logged when an HTTP ping triggers the job (the original product's wording). */
