@@ -1,4 +1,4 @@
-import { forEveryMethod } from "../lib/http/endpoints.js";
-import { operatorPage } from "../lib/ops/page/operator-page.js";
+import { routeEndpoint } from "../lib/app/routes.js";
+import { forEveryMethod } from "../lib/http/for-every-method.js";
 
-export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(operatorPage());
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(routeEndpoint("/admin"));

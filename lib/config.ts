@@ -3,10 +3,12 @@
 
 import { BlockList, isIP } from "node:net";
 import { z } from "zod";
-import { type SmtpDiscoveryOptions, STANDARD_AUTOCONFIG_URLS } from "./mail/discover-smtp.js";
-import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "./sms/vonage-signature.js";
 
 const DEFAULT_PGLITE_URL = "pglite:./.data/pglite";
+
+/** Vonage's dashboard "Signature method" choices, by the names @vonage/sms's error message gives them (lib/sms/vonage-signature.ts). */
+export const VONAGE_SIGNATURE_METHODS = ["md5hash", "md5", "sha1", "sha256", "sha512"] as const;
+export type VonageSignatureMethod = (typeof VONAGE_SIGNATURE_METHODS)[number];
 
 const booleanText = z
   .enum(["1", "0", "true", "false", "yes", "no", "on", "off", ""])
@@ -172,6 +174,30 @@ export interface MailHostPolicy {
   /** "any" lifts the port check. */
   allowedPorts: readonly number[] | "any";
 }
+
+export interface SmtpDiscoveryOptions {
+  /** Bound of each network step (one HTTP request, one DNS query). */
+  timeoutMs: number;
+  /**
+   * Autoconfig URLs tried in order, with `{domain}` and `{email}` replaced. In production only the
+   * two standard https URLs on the default port (refused as an override there).
+   */
+  autoconfigUrls: readonly string[];
+  /** DNS servers ("127.0.0.1:5353") instead of the system's, for tests. */
+  dnsServers?: readonly string[];
+  /**
+   * Which addresses an autoconfig host may resolve to (config.mailHosts, any port): a tenant's domain
+   * must not make this server fetch from the internal network. Unset: no address check (tests of
+   * the parsing only).
+   */
+  hostPolicy?: MailHostPolicy;
+}
+
+/** Thunderbird's autoconfig locations: the provider's subdomain, then the domain's well-known path. */
+export const STANDARD_AUTOCONFIG_URLS = [
+  "https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={email}",
+  "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml",
+] as const;
 
 export type DatabaseDriver = "pglite" | "pg" | "neon";
 

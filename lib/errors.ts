@@ -52,6 +52,14 @@ export class HttpError extends Error {
   }
 }
 
+/** The database could not be reached: nothing could be done at all. */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`database unreachable: ${shortReason(cause)}`, { cause });
+    this.name = "DatabaseUnavailableError";
+  }
+}
+
 /** The kind of any thrown value: a JobError says it; anything else is treated as transient. */
 export function kindOf(err: unknown): ErrorKind {
   return err instanceof JobError ? err.kind : "transient";

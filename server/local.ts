@@ -12,13 +12,8 @@ import { pathToFileURL } from "node:url";
 import { type Config, type DatabaseDriver, loadConfig } from "../lib/config.js";
 import { closeAllDatabases, openDb, type OpenDb } from "../lib/db/client.js";
 import { migrateDb } from "../lib/db/migrate.js";
-import type { GuardedEndpoint } from "../lib/http/endpoint.js";
-import { createEndpoints } from "../lib/http/endpoints.js";
-import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../lib/http/ops-endpoints.js";
-import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../lib/http/oauth-endpoints.js";
-import { OPERATOR_PAGE_PATH, operatorPage } from "../lib/ops/page/operator-page.js";
-import { VONAGE_WEBHOOK_PATH, vonageWebhookEndpoint } from "../lib/http/sms-endpoints.js";
-import { type Scheduler, scheduledJobs, startScheduler } from "../lib/jobs/scheduler.js";
+import { createRoutes } from "../lib/app/routes.js";
+import { type Scheduler, scheduledJobs, startScheduler } from "../lib/app/scheduler.js";
 import { json } from "../lib/http/respond.js";
 import { createLogger, type Logger, type LogSink } from "../lib/log.js";
 import { HttpError, shortReason } from "../lib/errors.js";
@@ -96,16 +91,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     throw err;
   }
   const database = opened;
-  const endpointOptions = { env: () => env, db: database.db, logSink: options.logSink };
-  const routes: Record<string, GuardedEndpoint> = {
-    ...createEndpoints(endpointOptions),
-    [HEALTH_PATH]: healthEndpoint(endpointOptions),
-    [CRON_STATUS_PATH]: cronStatusEndpoint(endpointOptions),
-    [OAUTH_START_PATH]: oauthStartEndpoint(endpointOptions),
-    [OAUTH_CALLBACK_PATH]: oauthCallbackEndpoint(endpointOptions),
-    [OPERATOR_PAGE_PATH]: operatorPage(endpointOptions),
-    [VONAGE_WEBHOOK_PATH]: vonageWebhookEndpoint(endpointOptions),
-  };
+  const routes = createRoutes({ env: () => env, db: database.db, logSink: options.logSink });
   const inFlight = new Set<Promise<void>>();
   const limits = { ...CONNECTION_LIMITS, ...options.limits };
   const server = createServer(

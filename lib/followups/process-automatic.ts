@@ -18,7 +18,7 @@ import { smtpChannel } from "./channels/smtp.js";
 import { markStaleAttemptsUncertain, releaseAttemptsNeverHandedOver } from "./claim-followups.js";
 import { emptySummary, type FollowupParams, type FollowupSummary } from "./followup-summary.js";
 import { type CompanyContext, loadCompany } from "./load-company.js";
-import { notifyUncertainSend } from "./notify-company.js";
+import { notifyUncertainSend } from "../notify/notify-company.js";
 import { processBatch, type RunState } from "./process-batch.js";
 import { type FollowupCandidate, selectCandidates } from "./select-candidates.js";
 

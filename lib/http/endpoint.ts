@@ -1,14 +1,13 @@
-// The portable core of a cron endpoint: (Request) => Response, used unchanged by Vercel, Netlify,
-// the local server and the tests. Method, config, secret, run, answer: in that order, once.
+// The portable core of every endpoint: (Request) => Response, used unchanged by Vercel, Netlify,
+// the local server and the tests. Method, config, then the endpoint's own work, and one mapping of
+// any error to its answer: written once. (A job's endpoint adds the secret and the run on top:
+// lib/jobs/cron-endpoint.ts.)
 
 import { type Config, loadConfig } from "../config.js";
 import type { Db } from "../db/client.js";
 import { HttpError } from "../errors.js";
-import { invocationLimitMs } from "../jobs/budget.js";
-import { type Job, type JobSummary, runJob } from "../jobs/run-job.js";
 import { createLogger, type Logger, type LogSink } from "../log.js";
-import { assertCronSecret } from "./auth.js";
-import { errorResponse, json } from "./respond.js";
+import { errorResponse } from "./respond.js";
 
 export interface EndpointOptions {
   /** The environment to read (process.env by default). */
@@ -18,8 +17,6 @@ export interface EndpointOptions {
   logSink?: LogSink;
   /** An already open database (the local server keeps one for its lifetime); otherwise each run opens its own. */
   db?: Db;
-  /** The function's `maxDuration` on Vercel (the job's registry entry): the limit a run's budget fits in there. */
-  maxDurationS?: number;
 }
 
 /**
@@ -66,21 +63,4 @@ export function guardedEndpoint(
     }
   };
   return Object.assign(handler, { methods: [...methods] });
-}
-
-/** Builds the HTTP endpoint of a job: GET or POST, behind the cron secret. */
-export function cronEndpoint<P, S extends JobSummary>(job: Job<P, S>, options: EndpointOptions = {}) {
-  return guardedEndpoint(`endpoint:${job.name}`, ["GET", "POST"], options, async (req, { config, log, startedAtMs }) => {
-    assertCronSecret(req, config, log);
-    log.info(job.triggerLogLine);
-    const query = new URL(req.url).searchParams;
-    const invocation = { startedAtMs, limitMs: invocationLimitMs(config.platform, "request", options.maxDurationS) };
-    const summary = await runJob(job, job.paramsFromQuery(query), { config, log, trigger: "http", now: options.now, db: options.db, invocation });
-    return json(200, {
-      success: true,
-      message: job.successMessage,
-      timestamp: (options.now?.() ?? new Date()).toISOString(),
-      ...summary,
-    });
-  });
 }

@@ -1,8 +1,7 @@
 // JSON answers of the endpoints, and the one place that turns any thrown value into a response.
 
 import { ConfigError } from "../config.js";
-import { ERROR_KINDS, HttpError, JobError } from "../errors.js";
-import { DatabaseUnavailableError } from "../jobs/run-job.js";
+import { DatabaseUnavailableError, ERROR_KINDS, HttpError, JobError } from "../errors.js";
 import type { Logger } from "../log.js";
 
 /** A JSON response with a status. */

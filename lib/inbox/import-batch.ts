@@ -26,13 +26,14 @@ import { dbFailureOf, describeDbError } from "../db/transient-error.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
+import { releaseIfAlone } from "../release-memory.js";
 import { isBackfillMessage } from "./backfill-rule.js";
 import type { DownloadedBatch, FetchedMessage } from "./fetch-new.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { headerValue, readHead } from "./raw-headers.js";
-import { dedupeKeyOf, type IncomingMessage, type PreparedMessage, prepareMessage, type StoreDeps, type StoreOutcome, writeMessage } from "./store-message.js";
+import type { IncomingMessage, PreparedMessage, StoreOutcome } from "./incoming-message.js";
+import { dedupeKeyOf, prepareMessage, type StoreDeps, writeMessage } from "./store-message.js";
 import { isStored, storedAmong } from "./stored-check.js";
-import { releaseIfAlone } from "./release-memory.js";
 import { BatchRefused, writeBatch } from "./write-batch.js";
 
 export interface BatchImportContext {

@@ -17,11 +17,11 @@ import type { Logger } from "../log.js";
 import { attachmentFileType } from "./attachment-file-type.js";
 import { lockConversations, lockCorrespondents } from "./conversation-locks.js";
 import { type FilingPlan, planFiling } from "./filing-plan.js";
+import type { IncomingMessage, PreparedMessage, StoreOutcome } from "./incoming-message.js";
 import { pgText } from "./message-content.js";
 import { mailboxAddressOf } from "./mailbox-address.js";
 import { MAX_MESSAGE_ID_CHARS } from "./message-id.js";
 import type { MailAddress, ParsedMessage } from "./parse-message.js";
-import type { IncomingMessage, PreparedMessage, StoreOutcome } from "./store-message.js";
 import { subjectKey } from "./subject-key.js";
 import { conversationIdsOf, findThreadingFacts, referencedIdsOf, type ThreadedMessage } from "./thread.js";
 

@@ -9,7 +9,8 @@ import { inboxIntegrations, inboxQuarantine } from "../db/schema.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
-import { type StoreOutcome, storeMessage } from "./store-message.js";
+import type { StoreOutcome } from "./incoming-message.js";
+import { storeMessage } from "./store-message.js";
 
 export interface QuarantineEntry {
   id: number;

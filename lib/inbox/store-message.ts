@@ -21,42 +21,18 @@
 import type { Db } from "../db/client.js";
 import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
-import type { MessageDirection } from "../db/schema.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
-import { conversationEffect, type ConversationEffect, messageRole } from "./conversation-effect.js";
+import { conversationEffect, messageRole } from "./conversation-effect.js";
 import { dedupeKeyFor } from "./dedupe-key.js";
+import type { IncomingMessage, PreparedMessage, StoreOutcome } from "./incoming-message.js";
 import { messageContent, pgText } from "./message-content.js";
 import { AlreadyStored, insertBatchRows, logStored } from "./message-rows.js";
-import { type MailAddress, type ParsedMessage, parseMessage } from "./parse-message.js";
+import { type ParsedMessage, parseMessage } from "./parse-message.js";
 import { type MessageHead, readHead } from "./raw-headers.js";
 import { attachmentKeyPrefix, createAttachmentSaver } from "./save-attachment.js";
 import { isStored } from "./stored-check.js";
-
-export interface IncomingMessage {
-  integration: { id: number; companyId: number; emailAddress: string | null };
-  folder: string;
-  /** The folder's: `outbound` (Sent) is the business's own mail, whoever it names as sender. */
-  direction: MessageDirection;
-  uidValidity: number;
-  uid: number;
-  /** The full RFC 822 bytes, or only the header block when `isOversize`. */
-  source: Buffer;
-  /** The server's RFC822.SIZE. */
-  sizeBytes: number;
-  /** The server's INTERNALDATE. */
-  internalDate: Date | null;
-  /** Only the headers were downloaded (over MAX_MESSAGE_BYTES): stored with a placeholder body. */
-  isOversize: boolean;
-  /**
-   * Mail the mailbox held before it was connected, found by a first sync or a resync window
-   * (`backfill-rule.ts`): stored read, never triggers automation.
-   */
-  isBackfill: boolean;
-}
-
-export type StoreOutcome = { status: "stored"; messageId: number; conversationId: number } | { status: "duplicate" };
 
 export interface StoreDeps {
   now: Date;
@@ -81,21 +57,6 @@ export async function storeMessage(db: Db, message: IncomingMessage, deps: Store
 export function dedupeKeyOf(message: Pick<IncomingMessage, "source">, head: MessageHead = readHead(message.source)): string {
   if (!head.isMailMessage) throw new JobError("bad-input", "not an e-mail: no header field of a mail message found");
   return dedupeKeyFor(head, message.source);
-}
-
-/** A message parsed, its attachments stored, its rows ready to be written by `writeMessage`. */
-export interface PreparedMessage {
-  message: IncomingMessage;
-  dedupeKey: string;
-  parsed: ParsedMessage;
-  isOutbound: boolean;
-  effect: ConversationEffect;
-  correspondents: MailAddress[];
-  correspondentAddress: string | null;
-  subject: string;
-  content: string;
-  html: string | null;
-  notes: string[];
 }
 
 /**

@@ -13,7 +13,7 @@ import type { ClaimedIntegration } from "./claim-integrations.js";
 import type { Logger } from "../log.js";
 import { credentialsFor, isRenewable, type MailLogin, renewedLoginRefused } from "../mail/credentials.js";
 import { withImap } from "../mail/imap.js";
-import { reviewIntegrationAlert } from "./mailbox-alerts.js";
+import { reviewIntegrationAlert } from "../notify/mailbox-alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { planFolders } from "./folder-plan.js";
 import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";

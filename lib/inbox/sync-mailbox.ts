@@ -24,6 +24,7 @@
 import type { ImapFlow, MailboxObject } from "imapflow";
 import type { Db } from "../db/client.js";
 import type { MessageDirection } from "../db/schema.js";
+import { boundHeapGrowth, releaseIfAlone } from "../release-memory.js";
 import type { ClaimedIntegration } from "./claim-integrations.js";
 import type { Budget } from "../jobs/budget.js";
 import { JobError } from "../errors.js";
@@ -34,7 +35,6 @@ import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, downloadBatches, fetchContent, typ
 import type { SyncedFolder } from "./folder-plan.js";
 import { type KeyedBatch, keyBatch, type PreparedBatch, prepareBatch, writePrepared } from "./import-batch.js";
 import { readAhead } from "./read-ahead.js";
-import { boundHeapGrowth, releaseIfAlone } from "./release-memory.js";
 import { searchWindowUids, type WindowRule } from "./search-uids.js";
 
 /**

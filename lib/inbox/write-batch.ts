@@ -11,8 +11,9 @@
 import type { Db } from "../db/client.js";
 import { retryTransient } from "../db/retry-transient.js";
 import { dbFailureOf } from "../db/transient-error.js";
+import type { PreparedMessage } from "./incoming-message.js";
 import { insertBatchRows, logStored, type Stored } from "./message-rows.js";
-import type { PreparedMessage, StoreDeps } from "./store-message.js";
+import type { StoreDeps } from "./store-message.js";
 
 /** One message of the batch could not be written; nothing of the batch was. */
 export class BatchRefused extends Error {}

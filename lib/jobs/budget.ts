@@ -40,7 +40,7 @@ const MIN_BUDGET_MS = 1_000;
 
 /**
  * The limit of one invocation: Netlify's by kind; on Vercel the function's `maxDuration` (vercel.json,
- * repeated in the job's registry entry, which tests/jobs/registry.test.ts checks). None elsewhere.
+ * repeated in the job's registry entry, which tests/app/routes.test.ts checks). None elsewhere.
  */
 export function invocationLimitMs(platform: Platform, kind: InvocationKind, maxDurationS?: number): number | undefined {
   if (platform === "netlify") return kind === "schedule" ? NETLIFY_SCHEDULED_LIMIT_MS : NETLIFY_SYNCHRONOUS_LIMIT_MS;

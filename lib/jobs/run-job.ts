@@ -9,7 +9,7 @@ import { eq } from "drizzle-orm";
 import type { Config } from "../config.js";
 import { type Db, openDb } from "../db/client.js";
 import { type JobRunStatus, jobRuns } from "../db/schema.js";
-import { shortReason } from "../errors.js";
+import { DatabaseUnavailableError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { markAbandonedRuns, runLeaseUntil } from "./abandon-runs.js";
 import { type Budget, type Invocation, runBudgetMs, startBudget } from "./budget.js";
@@ -45,7 +45,7 @@ export interface JobSummary {
   remaining: boolean;
 }
 
-/** A job: a name, the words an endpoint uses for it, and the work (its path and schedule: `registry.ts`). */
+/** A job: a name, the words an endpoint uses for it, and the work (its path and schedule: its entry in lib/app/job-registry.ts). */
 export interface Job<P, S extends JobSummary> {
   name: string;
   /** The line logged when an HTTP ping triggers the job (the original product's wording). */
@@ -74,14 +74,6 @@ export interface ItemCounts {
   failed: number;
   /** The first failure's reason, kept as the run's error. */
   firstFailure?: string;
-}
-
-/** The database could not be reached: nothing could be done at all. */
-export class DatabaseUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super(`database unreachable: ${shortReason(cause)}`, { cause });
-    this.name = "DatabaseUnavailableError";
-  }
 }
 
 export interface RunJobOptions {

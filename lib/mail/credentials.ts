@@ -12,7 +12,7 @@ import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { accessTokenFor, markSharedMailboxAccessRefused } from "../oauth/access-token.js";
 import { GrantRefusedError } from "../oauth/request-token.js";
-import { delegateOf } from "../oauth/shared-mailbox.js";
+import { delegateOf } from "../mailbox-identity.js";
 
 export type MailLogin = { user: string; pass: string } | { user: string; accessToken: string };
 

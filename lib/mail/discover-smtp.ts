@@ -5,7 +5,7 @@
 
 import { Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
-import type { MailHostPolicy } from "../config.js";
+import type { SmtpDiscoveryOptions } from "../config.js";
 import { knownProviderSmtp, type SmtpEndpoint } from "./known-providers.js";
 import { resolveMailHost } from "./mail-host-guard.js";
 
@@ -13,30 +13,6 @@ export interface DiscoveredSmtp extends SmtpEndpoint {
   /** Which step found it, and where: "provider Gmail", "autoconfig https://…", "srv _submissions._tcp.x.fr". */
   source: string;
 }
-
-export interface SmtpDiscoveryOptions {
-  /** Bound of each network step (one HTTP request, one DNS query). */
-  timeoutMs: number;
-  /**
-   * Autoconfig URLs tried in order, with `{domain}` and `{email}` replaced. In production only the
-   * two standard https URLs on the default port (config.ts refuses an override there).
-   */
-  autoconfigUrls: readonly string[];
-  /** DNS servers ("127.0.0.1:5353") instead of the system's, for tests. */
-  dnsServers?: readonly string[];
-  /**
-   * Which addresses an autoconfig host may resolve to (config.mailHosts, any port): a tenant's domain
-   * must not make this server fetch from the internal network. Unset: no address check (tests of
-   * the parsing only).
-   */
-  hostPolicy?: MailHostPolicy;
-}
-
-/** Thunderbird's autoconfig locations: the provider's subdomain, then the domain's well-known path. */
-export const STANDARD_AUTOCONFIG_URLS = [
-  "https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={email}",
-  "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml",
-] as const;
 
 /** An autoconfig document is a few kilobytes; anything much larger is not one. */
 const MAX_AUTOCONFIG_BYTES = 64 * 1024;

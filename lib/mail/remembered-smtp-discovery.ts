@@ -3,9 +3,10 @@
 // a week, "nothing found" for a day (the domain's owner may publish a record in the meantime).
 
 import { eq, sql } from "drizzle-orm";
+import type { SmtpDiscoveryOptions } from "../config.js";
 import type { Db } from "../db/client.js";
 import { smtpDiscoveryResults } from "../db/schema.js";
-import { type DiscoveredSmtp, discoverSmtp, type SmtpDiscoveryOptions } from "./discover-smtp.js";
+import { type DiscoveredSmtp, discoverSmtp } from "./discover-smtp.js";
 import { knownProviderSmtp } from "./known-providers.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

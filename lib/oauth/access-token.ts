@@ -15,7 +15,7 @@ import type { Db } from "../db/client.js";
 import { inboxIntegrations } from "../db/schema.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { alertReconnectionNeeded } from "../inbox/mailbox-alerts.js";
+import { alertReconnectionNeeded } from "../notify/mailbox-alerts.js";
 import { oauthProvider } from "./providers.js";
 import { accessTokenExpiry, GrantRefusedError, requestToken, TOKEN_TIMEOUT_MS } from "./request-token.js";
 

@@ -10,7 +10,7 @@ import type { Config } from "../config.js";
 import { isSignedBy, sign } from "../crypto/hmac.js";
 import type { Db } from "../db/client.js";
 import { OAUTH_PROVIDERS, type OAuthProviderName, oauthStartLinkUses } from "../db/schema.js";
-import { parseMailboxAddress } from "./shared-mailbox.js";
+import { parseMailboxAddress } from "../mailbox-identity.js";
 import { oauthSigningKey } from "./signing-key.js";
 
 /** How long a link works when the app does not say: time to open it from the app's page, not from a mail read tomorrow. */

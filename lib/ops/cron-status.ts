@@ -11,7 +11,7 @@ import { followupSendAttempts, inboxIntegrations, type JobRunStatus, jobRuns, SY
 import { type FollowupSummary, processAutomaticJob } from "../followups/process-automatic.js";
 import { markAbandonedRuns } from "../jobs/abandon-runs.js";
 import { startBudget } from "../jobs/budget.js";
-import { JOBS, type JobEntry } from "../jobs/registry.js";
+import type { JobEntry } from "../jobs/job-entry.js";
 import { SCHEDULED_TRIGGERS } from "../jobs/run-job.js";
 import type { Logger } from "../log.js";
 import { fixCommandsFor, MAILBOX_STATE_COLUMNS, type MailboxStateCode, mailboxStateOf } from "./mailbox-state.js";
@@ -71,11 +71,11 @@ export interface CronStatus {
   followups: FollowupsOutlook;
 }
 
-/** The recent runs of each job of the registry, the integrations whose last sync failed, and the follow-ups' outlook. */
+/** The recent runs of each job of `registry` (lib/app/job-registry.ts), the integrations whose last sync failed, and the follow-ups' outlook. */
 export async function readCronStatus(
   db: Db,
   ctx: { config: Config; log: Logger; now: () => Date },
-  registry: readonly JobEntry[] = JOBS,
+  registry: readonly JobEntry[],
 ): Promise<CronStatus> {
   await markAbandonedRuns(db, ctx.now());
   const jobs: CronStatus["jobs"] = {};

@@ -7,7 +7,7 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { type AuthMethod, type FolderRole, INTEGRATION_TYPE_IMAP, inboxIntegrations, type OAuthProviderName, SYNC_STATUS } from "../db/schema.js";
 import type { ErrorKind } from "../errors.js";
-import { delegateOf } from "../oauth/shared-mailbox.js";
+import { delegateOf } from "../mailbox-identity.js";
 
 /** The columns the state is read from (never a password or a token). */
 export const MAILBOX_STATE_COLUMNS = {

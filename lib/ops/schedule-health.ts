@@ -3,7 +3,6 @@
 // is long past. The operator's page and the status (endpoint and CLI) read it from here.
 
 import { parseCron } from "../jobs/cron-expression.js";
-import { nextRunAfter } from "../jobs/next-run.js";
 
 /** A ping may come a few minutes late (cron-job.org queues, cold starts) without the cron being down. */
 export const LATE_GRACE_MS = 10 * 60 * 1000;
@@ -17,9 +16,9 @@ export interface ScheduleHealth {
 /** The health of the cron `schedule` whose last scheduled run started at `lastScheduledAt`. */
 export function scheduleHealth(schedule: string, lastScheduledAt: Date | undefined, now: Date): ScheduleHealth {
   const expression = parseCron(schedule);
-  const nextExpectedAt = lastScheduledAt ? nextRunAfter(expression, lastScheduledAt) : undefined;
+  const nextExpectedAt = lastScheduledAt ? expression.nextAfter(lastScheduledAt) : undefined;
   return {
-    nextExpectedAt: nextExpectedAt ?? nextRunAfter(expression, now),
+    nextExpectedAt: nextExpectedAt ?? expression.nextAfter(now),
     // Never run at all counts as overdue too: a deployment whose cron was never set up.
     isOverdue: !lastScheduledAt || (nextExpectedAt !== undefined && now.getTime() - nextExpectedAt.getTime() > LATE_GRACE_MS),
   };

@@ -13,7 +13,7 @@
 //                    them; else vonage.webhook_secret_sha256, the SHA-256 of the account's `?secret=`
 
 import { z } from "zod";
-import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "./vonage-signature.js";
+import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../config.js";
 
 export interface SmsAccountSettings {
   senderName?: string;

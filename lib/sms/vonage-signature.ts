@@ -9,11 +9,8 @@
 // both accept and refuse the same requests for every method.
 
 import { createHash, createHmac } from "node:crypto";
+import type { VonageSignatureMethod } from "../config.js";
 import { safeEqual } from "../crypto/safe-equal.js";
-
-/** The dashboard's "Signature method" choices, by the names @vonage/sms's error message gives them. */
-export const VONAGE_SIGNATURE_METHODS = ["md5hash", "md5", "sha1", "sha256", "sha512"] as const;
-export type VonageSignatureMethod = (typeof VONAGE_SIGNATURE_METHODS)[number];
 
 /**
  * How far a signed request's `timestamp` may be from our clock: enough for Vonage's delivery and

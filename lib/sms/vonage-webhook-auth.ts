@@ -12,14 +12,14 @@
 
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
-import type { Config } from "../config.js";
+import type { Config, VonageSignatureMethod } from "../config.js";
 import { decryptSecret } from "../crypto/secret-box.js";
 import { safeEqual } from "../crypto/safe-equal.js";
 import type { Db } from "../db/client.js";
 import { companySettings } from "../db/schema.js";
 import type { SmsAccountScope } from "./record-delivery.js";
 import { parseSmsAccountSettings } from "./sms-account-settings.js";
-import { checkVonageSignature, type SignatureCheck, type VonageSignatureMethod } from "./vonage-signature.js";
+import { checkVonageSignature, type SignatureCheck } from "./vonage-signature.js";
 
 export interface VonageWebhookRequest {
   /** The webhook's fields (query and body), without our own `secret`. */

@@ -10,7 +10,7 @@
 
 import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { releaseBuffer } from "../inbox/release-memory.js";
+import { releaseBuffer } from "../release-memory.js";
 
 /**
  * Bytes of one part. 5 MiB is S3's smallest part (but the last); 10,000 parts (S3's limit) still

@@ -1,4 +1,5 @@
-import { cronStatusEndpoint } from "../../lib/http/ops-endpoints.js";
+import { routeEndpoint } from "../../lib/app/routes.js";
 
-export default cronStatusEndpoint();
+export default routeEndpoint("/api/cron/status");
+// Netlify reads `config` statically: the route table's path, repeated (tests/app/routes.test.ts checks it).
 export const config = { path: "/api/cron/status" };

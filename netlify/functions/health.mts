@@ -1,4 +1,5 @@
-import { healthEndpoint } from "../../lib/http/ops-endpoints.js";
+import { routeEndpoint } from "../../lib/app/routes.js";
 
-export default healthEndpoint();
+export default routeEndpoint("/api/health");
+// Netlify reads `config` statically: the route table's path, repeated (tests/app/routes.test.ts checks it).
 export const config = { path: "/api/health" };

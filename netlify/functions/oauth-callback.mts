@@ -1,4 +1,5 @@
-import { oauthCallbackEndpoint } from "../../lib/http/oauth-endpoints.js";
+import { routeEndpoint } from "../../lib/app/routes.js";
 
-export default oauthCallbackEndpoint();
+export default routeEndpoint("/api/integrations/oauth/callback");
+// Netlify reads `config` statically: the route table's path, repeated (tests/app/routes.test.ts checks it).
 export const config = { path: "/api/integrations/oauth/callback" };

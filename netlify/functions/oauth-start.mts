@@ -1,4 +1,5 @@
-import { oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
+import { routeEndpoint } from "../../lib/app/routes.js";
 
-export default oauthStartEndpoint();
+export default routeEndpoint("/api/integrations/oauth/start");
+// Netlify reads `config` statically: the route table's path, repeated (tests/app/routes.test.ts checks it).
 export const config = { path: "/api/integrations/oauth/start" };

@@ -1,4 +1,5 @@
-import { operatorPage } from "../../lib/ops/page/operator-page.js";
+import { routeEndpoint } from "../../lib/app/routes.js";
 
-export default operatorPage();
+export default routeEndpoint("/admin");
+// Netlify reads `config` statically: the route table's path, repeated (tests/app/routes.test.ts checks it).
 export const config = { path: "/admin" };

@@ -1,5 +1,5 @@
-import { scheduledJobEndpoint } from "../../lib/http/endpoints.js";
+import { scheduledJobEndpoint } from "../../lib/app/routes.js";
 
 export default scheduledJobEndpoint("followups");
-// Netlify reads `config` statically: the registry's schedule, repeated (tests/jobs/registry.test.ts checks it).
+// Netlify reads `config` statically: the registry's schedule, repeated (tests/app/routes.test.ts checks it).
 export const config = { schedule: "0 * * * *" };

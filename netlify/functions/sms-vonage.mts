@@ -1,4 +1,5 @@
-import { vonageWebhookEndpoint } from "../../lib/http/sms-endpoints.js";
+import { routeEndpoint } from "../../lib/app/routes.js";
 
-export default vonageWebhookEndpoint();
+export default routeEndpoint("/api/sms/vonage");
+// Netlify reads `config` statically: the route table's path, repeated (tests/app/routes.test.ts checks it).
 export const config = { path: "/api/sms/vonage" };

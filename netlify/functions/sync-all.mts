@@ -1,5 +1,5 @@
-import { jobEndpoint } from "../../lib/http/endpoints.js";
+import { routeEndpoint } from "../../lib/app/routes.js";
 
-export default jobEndpoint("inbox-sync");
-// Netlify reads `config` statically: the registry's path, repeated (tests/jobs/registry.test.ts checks it).
+export default routeEndpoint("/api/inbox/integrations/sync-all");
+// Netlify reads `config` statically: the route table's path, repeated (tests/app/routes.test.ts checks it).
 export const config = { path: "/api/inbox/integrations/sync-all" };

@@ -7,7 +7,7 @@ import { sql } from "drizzle-orm";
 import { type Config, loadConfig } from "../../lib/config.js";
 import { closeAllDatabases, type Db, openDb } from "../../lib/db/client.js";
 import { isSchemaCurrent } from "../../lib/db/migrate.js";
-import { DatabaseUnavailableError } from "../../lib/jobs/run-job.js";
+import { DatabaseUnavailableError } from "../../lib/errors.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { lockPgliteDirectory } from "../pglite-lock.js";
 import { CliError, UsageError } from "./usage.js";

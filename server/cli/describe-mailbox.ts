@@ -3,7 +3,7 @@
 // print these.
 
 import type { ErrorKind } from "../../lib/errors.js";
-import { delegateOf } from "../../lib/oauth/shared-mailbox.js";
+import { delegateOf } from "../../lib/mailbox-identity.js";
 import { fixCommandsFor, type MailboxState, type MailboxStateRow } from "../../lib/ops/mailbox-state.js";
 import { countOf } from "./count-words.js";
 

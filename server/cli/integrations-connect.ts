@@ -10,11 +10,11 @@ import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { OAUTH_PROVIDERS, type OAuthProviderName } from "../../lib/db/schema.js";
 import { completeAuthorization, type ConnectedMailbox } from "../../lib/oauth/complete-authorization.js";
-import { parseMailboxAddress } from "../../lib/oauth/shared-mailbox.js";
+import { parseMailboxAddress } from "../../lib/mailbox-identity.js";
 import { AUTHORIZATION_TTL_MS, startAuthorization } from "../../lib/oauth/start-authorization.js";
 import type { Db } from "../../lib/db/client.js";
 import { html } from "../../lib/http/html.js";
-import { pageResponse } from "../../lib/http/oauth-pages.js";
+import { pageResponse } from "../../lib/oauth/oauth-pages.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { CliError, UsageError } from "./usage.js";
 

@@ -4,7 +4,7 @@
 
 import { asc, eq } from "drizzle-orm";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { delegateOf } from "../../lib/oauth/shared-mailbox.js";
+import { delegateOf } from "../../lib/mailbox-identity.js";
 import { MAILBOX_STATE_COLUMNS, mailboxStateOf } from "../../lib/ops/mailbox-state.js";
 import { countOf } from "./count-words.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";

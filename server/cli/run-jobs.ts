@@ -8,7 +8,7 @@
 import type { Db } from "../../lib/db/client.js";
 import type { SyncSummary } from "../../lib/inbox/sync-all.js";
 import { readMailboxState } from "../../lib/ops/mailbox-state.js";
-import { FOLLOWUPS, INBOX_SYNC, JOBS } from "../../lib/jobs/registry.js";
+import { FOLLOWUPS, INBOX_SYNC, JOBS } from "../../lib/app/job-registry.js";
 import { type Job, type JobSummary, type RunResult, runJob } from "../../lib/jobs/run-job.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { countOf } from "./count-words.js";

@@ -3,6 +3,7 @@
 // schedule is alive (runs started by hand do not count), the failing mailboxes, since when and the
 // command that fixes each, and why follow-ups wait.
 
+import { JOBS } from "../../lib/app/job-registry.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { isScheduledTrigger } from "../../lib/jobs/run-job.js";
 import { countOf } from "./count-words.js";
@@ -11,7 +12,7 @@ import { type CliContext, parseCommand } from "./context.js";
 export async function statusCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommand(args, {});
   const status = await ctx.withDatabase("status", ({ db }) =>
-    readCronStatus(db, { config: ctx.config, log: ctx.logger("cli:status"), now: () => new Date() }),
+    readCronStatus(db, { config: ctx.config, log: ctx.logger("cli:status"), now: () => new Date() }, JOBS),
   );
   const lines: string[] = [];
   for (const [job, s] of Object.entries(status.jobs)) {

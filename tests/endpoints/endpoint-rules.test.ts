@@ -4,7 +4,7 @@
 import { inject } from "vitest";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { processAutomaticJob, type FollowupParams } from "../../lib/followups/process-automatic.js";
-import { cronEndpoint } from "../../lib/http/endpoint.js";
+import { cronEndpoint } from "../../lib/jobs/cron-endpoint.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { freePort } from "../support/ports.js";

@@ -2,8 +2,8 @@
 // and count fields whose names merely mention a secret stay readable for the operator.
 
 import { describe, expect, it } from "vitest";
-import { createEndpoints } from "../../lib/http/endpoints.js";
-import { INBOX_SYNC } from "../../lib/jobs/registry.js";
+import { createRoutes } from "../../lib/app/routes.js";
+import { INBOX_SYNC } from "../../lib/app/job-registry.js";
 import { createLogger } from "../../lib/log.js";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY } from "../support/config.js";
 import { requestTo } from "./harness.js";
@@ -20,7 +20,7 @@ describe("log redaction", () => {
   it("shows whether a rejected request carried a secret, as a boolean", async () => {
     const lines: string[] = [];
     const env = { NODE_ENV: "test", CRON_SECRET: TEST_CRON_SECRET, ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, LOG_LEVEL: "info" };
-    const endpoints = createEndpoints({ env: () => env, logSink: (line) => lines.push(line) });
+    const endpoints = createRoutes({ env: () => env, logSink: (line) => lines.push(line) });
     const syncAll = endpoints[INBOX_SYNC.path]!;
     expect((await syncAll(requestTo(INBOX_SYNC.path))).status).toBe(403);
     expect((await syncAll(requestTo(INBOX_SYNC.path, { headers: { authorization: `Bearer ${A_SECRET}` } }))).status).toBe(403);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JOBS } from "../../lib/app/job-registry.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { healthEndpoint, cronStatusEndpoint } from "../../lib/http/ops-endpoints.js";
+import { healthEndpoint, cronStatusEndpoint } from "../../lib/ops/ops-endpoints.js";
 import { processAutomaticJob } from "../../lib/followups/process-automatic.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
@@ -35,7 +36,7 @@ describe("operations endpoints", () => {
   });
 
   it("keeps the cron status behind the secret", async () => {
-    const status = cronStatusEndpoint({ env: () => testEnv(database) });
+    const status = cronStatusEndpoint(JOBS, { env: () => testEnv(database) });
     expect((await status(new Request("http://local/api/cron/status"))).status).toBe(403);
     expect((await status(new Request("http://local/api/cron/status?secret=nope"))).status).toBe(403);
   });
@@ -56,7 +57,7 @@ describe("operations endpoints", () => {
 
     // A dry run never connects: the SMTP settings only need to exist.
     const smtpEnv = { SMTP_HOST: "127.0.0.1", SMTP_PORT: "2525", SMTP_FROM: "relances@atelier.test" };
-    const status = cronStatusEndpoint({ env: () => testEnv(database, smtpEnv), now: () => now });
+    const status = cronStatusEndpoint(JOBS, { env: () => testEnv(database, smtpEnv), now: () => now });
     const response = await status(new Request("http://local/api/cron/status", { headers: { authorization: `Bearer ${TEST_CRON_SECRET}` } }));
     expect(response.status).toBe(200);
     const body = (await response.json()) as {

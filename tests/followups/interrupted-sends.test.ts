@@ -3,6 +3,7 @@
 // killed while handing it over, it is left uncertain for an operator and never resent; either way
 // the killed run ends up `abandoned`, not `running` forever.
 
+import { JOBS } from "../../lib/app/job-registry.js";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { followupSendAttempts, jobRuns } from "../../lib/db/schema.js";
@@ -132,7 +133,7 @@ describe("a follow-up run killed in the middle of a send", () => {
     const [abandoned] = await database.db.select().from(jobRuns).where(eq(jobRuns.runId, killed!.runId));
     expect(abandoned).toMatchObject({ status: "abandoned", finishedAt: pastLeaseAt, error: ABANDONED_REASON });
 
-    const status = await readCronStatus(database.db, { config, log, now: () => pastLeaseAt });
+    const status = await readCronStatus(database.db, { config, log, now: () => pastLeaseAt }, JOBS);
     expect(status.jobs.followups!.lastRuns).toContainEqual(expect.objectContaining({ runId: killed!.runId, status: "abandoned", error: ABANDONED_REASON }));
   });
 
@@ -143,9 +144,9 @@ describe("a follow-up run killed in the middle of a send", () => {
     });
     const config = testConfig(database, smtp.env());
     const log = createLogger("test", { level: "silent" });
-    const before = await readCronStatus(database.db, { config, log, now: () => new Date(startedAt.getTime() + 20_000) });
+    const before = await readCronStatus(database.db, { config, log, now: () => new Date(startedAt.getTime() + 20_000) }, JOBS);
     expect(before.jobs["inbox-sync"]!.lastRuns[0]).toMatchObject({ status: "running" });
-    const after = await readCronStatus(database.db, { config, log, now: () => new Date(startedAt.getTime() + 31_000) });
+    const after = await readCronStatus(database.db, { config, log, now: () => new Date(startedAt.getTime() + 31_000) }, JOBS);
     expect(after.jobs["inbox-sync"]!.lastRuns[0]).toMatchObject({ status: "abandoned", error: ABANDONED_REASON });
   });
 });

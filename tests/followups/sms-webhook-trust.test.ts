@@ -9,7 +9,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { clients, companySettings, smsOptOuts } from "../../lib/db/schema.js";
-import { vonageWebhookEndpoint } from "../../lib/http/sms-endpoints.js";
+import { vonageWebhookEndpoint } from "../../lib/sms/sms-endpoints.js";
 import { TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
 import { signedByVonage, startVonageServer, type TestVonageServer } from "../support/vonage-server.js";

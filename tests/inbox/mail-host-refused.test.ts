@@ -2,6 +2,7 @@
 // settings point at the internal network is refused before any connection, with one message that
 // tells an open port from a closed one no better than it tells anything else.
 
+import { JOBS } from "../../lib/app/job-registry.js";
 import { createServer, type Server } from "node:net";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -73,7 +74,7 @@ describe("inbox sync of a mailbox on the internal network", () => {
     expect(logLines.join("\n")).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
 
     // What the operator's status shows is that same message.
-    const status = await readCronStatus(database.db, { config: testConfig(database), log: createLogger("test", { level: "silent" }), now: () => new Date(clockMs) });
+    const status = await readCronStatus(database.db, { config: testConfig(database), log: createLogger("test", { level: "silent" }), now: () => new Date(clockMs) }, JOBS);
     const shown = status.failingIntegrations.filter((i) => [open.integrationId, closed.integrationId].includes(i.id));
     expect(shown.map((i) => i.lastSyncError)).toEqual([MAIL_HOST_REFUSED, MAIL_HOST_REFUSED]);
 

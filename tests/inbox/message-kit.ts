@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Db } from "../../lib/db/client.js";
 import { companies, inboxIntegrations } from "../../lib/db/schema.js";
-import type { IncomingMessage } from "../../lib/inbox/store-message.js";
+import type { IncomingMessage } from "../../lib/inbox/incoming-message.js";
 import { createLogger, type Logger } from "../../lib/log.js";
 import { type AttachmentStorage, createLocalStorage } from "../../lib/storage/attachment-storage.js";
 

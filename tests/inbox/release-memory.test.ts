@@ -4,7 +4,7 @@
 import { getHeapStatistics } from "node:v8";
 import { markAsUntransferable } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { releaseBuffer, releaseIfAlone } from "../../lib/inbox/release-memory.js";
+import { releaseBuffer, releaseIfAlone } from "../../lib/release-memory.js";
 
 describe("giving back one buffer's memory at once", () => {
   let sink: unknown;

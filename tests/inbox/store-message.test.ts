@@ -8,7 +8,8 @@ import { clients, CONVERSATION_STATUS, conversations, followupHistory, followups
 import { JobError } from "../../lib/errors.js";
 import { MAX_CONTENT_CHARS } from "../../lib/inbox/message-content.js";
 import { attachmentKeyPrefix } from "../../lib/inbox/save-attachment.js";
-import { type IncomingMessage, type StoreDeps, storeMessage } from "../../lib/inbox/store-message.js";
+import type { IncomingMessage } from "../../lib/inbox/incoming-message.js";
+import { type StoreDeps, storeMessage } from "../../lib/inbox/store-message.js";
 import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
 import {
   buildEml, bufferedLogger, CORPUS_DIR, createCompanyWithMailbox, createTempStorage, incoming, readFixture,

@@ -33,9 +33,18 @@ describe("cron expressions", () => {
     expect(cron.matches(at("2026-12-02T00:00:00Z"))).toBe(false);
   });
 
+  it("walks to the first minute strictly after an instant, across a month, in UTC", () => {
+    expect(parseCron("*/5 * * * *").nextAfter(at("2026-11-25T10:05:00Z"))).toEqual(at("2026-11-25T10:10:00Z"));
+    expect(parseCron("*/5 * * * *").nextAfter(at("2026-11-25T10:05:30Z"))).toEqual(at("2026-11-25T10:10:00Z"));
+    expect(parseCron("0 * * * *").nextAfter(at("2026-11-25T10:59:59Z"))).toEqual(at("2026-11-25T11:00:00Z"));
+    expect(parseCron("31 2 1 * *").nextAfter(at("2026-11-25T10:00:00Z"))).toEqual(at("2026-12-01T02:31:00Z"));
+    expect(parseCron("0 0 29 2 *").nextAfter(at("2026-03-01T00:00:00Z"))).toEqual(at("2028-02-29T00:00:00Z"));
+  });
+
   it("rejects malformed expressions with the offending part", () => {
-    expect(() => parseCron("* * * *")).toThrow(/5 fields/);
-    expect(() => parseCron("61 * * * *")).toThrow(/out of range/);
-    expect(() => parseCron("*/x * * * *")).toThrow(/cannot read/);
+    expect(() => parseCron("* * * *")).toThrow(/^cron expression "\* \* \* \*": .*exactly five/);
+    expect(() => parseCron("61 * * * *")).toThrow(/^cron expression "61 \* \* \* \*": .*minute: 61/);
+    expect(() => parseCron("*/x * * * *")).toThrow(/^cron expression "\*\/x \* \* \* \*": .*illegal characters/);
+    expect(() => parseCron("0 0 * * * *")).toThrow(/exactly 5 parts/); // no seconds field: the platforms read five
   });
 });

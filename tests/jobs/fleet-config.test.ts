@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../lib/config.js";
-import { createEndpoints } from "../../lib/http/endpoints.js";
+import { createRoutes } from "../../lib/app/routes.js";
 import { childInvocationsFor, SYNC_ALL_PATH } from "../../lib/inbox/fan-out.js";
 
 describe("fleet settings", () => {
@@ -56,7 +56,7 @@ describe("fleet settings", () => {
 
   it("answers 503 \"misconfigured\", naming the variables, while fan-out is on with a plain http address", async () => {
     const env = { NODE_ENV: "test", FANOUT_MAX_INVOCATIONS: "2", PUBLIC_BASE_URL: "http://app.example.test" };
-    const endpoint = createEndpoints({ env: () => env, logSink: () => {} })[SYNC_ALL_PATH]!;
+    const endpoint = createRoutes({ env: () => env, logSink: () => {} })[SYNC_ALL_PATH]!;
     const answer = await endpoint(new Request(`http://localhost${SYNC_ALL_PATH}`));
     expect(answer.status).toBe(503);
     expect(((await answer.json()) as { error: string }).error).toMatch(/^Server misconfigured: FANOUT_BASE_URL \(or PUBLIC_BASE_URL/);

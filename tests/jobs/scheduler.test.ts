@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
-import { parseCron } from "../../lib/jobs/cron-expression.js";
 import type { Job, JobSummary } from "../../lib/jobs/run-job.js";
-import { scheduledJobs, startScheduler } from "../../lib/jobs/scheduler.js";
+import { scheduledJobs, startScheduler } from "../../lib/app/scheduler.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
 import { createTestDatabase, type TestDatabase } from "../support/databases.js";
@@ -35,12 +34,12 @@ describe("self-hosted scheduler", () => {
   });
 
   it("schedules both jobs of the registry on their crons", () => {
-    expect(scheduledJobs().map((s) => [s.job.name, s.expression.source])).toEqual([["inbox-sync", "*/5 * * * *"], ["followups", "0 * * * *"]]);
+    expect(scheduledJobs().map((s) => [s.job.name, s.schedule])).toEqual([["inbox-sync", "*/5 * * * *"], ["followups", "0 * * * *"]]);
   });
 
   it("never starts a second run of a job while the first is going, and stops it cleanly", async () => {
     const { job, started } = jobUntilStopped();
-    const scheduler = startScheduler([{ path: "/long", expression: parseCron("*/5 * * * *"), job, params: {} }], {
+    const scheduler = startScheduler([{ schedule: "*/5 * * * *", job, params: {} }], {
       config: testConfig(database, { RUN_BUDGET_MS: "600000" }),
       log: createLogger("test", { level: "silent" }),
       isTimerOff: true,

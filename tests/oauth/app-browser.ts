@@ -2,7 +2,7 @@
 // back by path (as a browser does, RFC 6265 §5.4), submits their forms, and follows no redirect on
 // its own, so a test sees each step. Each instance is a separate browser (a separate person).
 
-import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH } from "../../lib/http/oauth-endpoints.js";
+import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH } from "../../lib/oauth/oauth-endpoints.js";
 
 type Handler = (req: Request) => Promise<Response>;
 

@@ -2,12 +2,13 @@
 // the endpoints, syncing through Dovecot with XOAUTH2, sending a follow-up through XOAUTH2 SMTP, and
 // the token's life (expiry, rotation under concurrent runs, revocation), on each database driver.
 
+import { JOBS } from "../../lib/app/job-registry.js";
 import { eq } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../lib/config.js";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { conversations, inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
-import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
+import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/oauth/oauth-endpoints.js";
 import { removeIntegration } from "../../lib/inbox/remove-integration.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
@@ -224,7 +225,7 @@ describe.each(DRIVERS)("OAuth2 mailboxes (%s)", (driver) => {
     expect(row.lastSyncStatus).toBe("error");
     const alerts = await database.db.select().from(notifications).where(eq(notifications.companyId, companyId));
     expect(alerts.map((a) => a.type)).toEqual(["inbox_reconnect_needed"]);
-    const status = await readCronStatus(database.db, { config, log, now });
+    const status = await readCronStatus(database.db, { config, log, now }, JOBS);
     expect(status.failingIntegrations.find((i) => i.id === integrationId)?.needsReconnectionSince).toEqual(row.oauthReconnectNeededAt);
   });
 });

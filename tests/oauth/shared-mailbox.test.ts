@@ -9,12 +9,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import type { Config } from "../../lib/config.js";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { conversations, inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
-import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
+import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/oauth/oauth-endpoints.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
+import { JOBS } from "../../lib/app/job-registry.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { readMailboxState } from "../../lib/ops/mailbox-state.js";
 import { whyNotSynced } from "../../lib/ops/page/explain-mailbox.js";
@@ -170,7 +171,7 @@ describe("shared mailboxes over OAuth2", () => {
     expect(alert?.message).toContain(`boîte partagée ${shared.user}`);
     expect(alert?.message).toContain(`compte ${alice.user}`);
     const reconnect = `lokario-cron integrations connect --provider oidc --company ${companyId} --mailbox ${shared.user}`;
-    const status = await readCronStatus(database.db, { config, log, now });
+    const status = await readCronStatus(database.db, { config, log, now }, JOBS);
     expect(status.failingIntegrations.find((i) => i.id === integrationId)?.fixCommands).toEqual([reconnect]);
     const found = (await readMailboxState(database.db, integrationId, now()))!;
     expect(found.state.code).toBe("reconnect-needed");

@@ -2,6 +2,7 @@
 // address (the sign-in throttle counts by the address only its platform can vouch for) and a copy
 // of a session cookie kept past its sign-out.
 
+import { JOBS } from "../../lib/app/job-registry.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operatorPage } from "../../lib/ops/page/operator-page.js";
 import { FREE_FAILURES_PER_CLIENT } from "../../lib/ops/page/sign-in-throttle.js";
@@ -58,7 +59,7 @@ describe("operator page against a forger", () => {
     ["Vercel", { VERCEL: "1" }, "x-vercel-forwarded-for", ["x-nf-client-connection-ip"], "198.51.100.40"],
     ["Netlify", { SITE_ID: "site-id", URL: "https://lokario.netlify.app" }, "x-nf-client-connection-ip", ["x-forwarded-for", "x-real-ip", "x-vercel-forwarded-for"], "198.51.100.50"],
   ])("on %s, counts the address the platform writes, and a header it does not write is the client's own", async (_platform, platformEnv, trusted, untrusted, guesser) => {
-    const handler = operatorPage({ env: () => testEnv(database, platformEnv), db: database.db });
+    const handler = operatorPage(JOBS, { env: () => testEnv(database, platformEnv), db: database.db });
     const send = (secret: string, headers: Record<string, string>) =>
       handler(new Request("https://lokario.example/admin", {
         method: "POST", body: new URLSearchParams({ action: "connexion", secret }), headers: { "content-type": "application/x-www-form-urlencoded", ...headers },

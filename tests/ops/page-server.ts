@@ -1,6 +1,7 @@
 // The operator's page for tests: its portable handler behind a real node:http server (through the
 // local server's own bridge), on a test database, with a clock the test moves.
 
+import { JOBS } from "../../lib/app/job-registry.js";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { operatorPage } from "../../lib/ops/page/operator-page.js";
@@ -18,7 +19,7 @@ export interface PageServer {
 
 export async function startPageServer(database: TestDatabase, env: Record<string, string> = {}): Promise<PageServer> {
   let clockMs = Date.now();
-  const handler = operatorPage({ env: () => testEnv(database, env), db: database.db, now: () => new Date(clockMs) });
+  const handler = operatorPage(JOBS, { env: () => testEnv(database, env), db: database.db, now: () => new Date(clockMs) });
   const server: Server = createServer((req, res) => {
     void handler(toWebRequest(req, handler.methods)).then((response) => sendWebResponse(res, response));
   });

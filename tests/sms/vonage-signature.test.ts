@@ -4,7 +4,8 @@
 
 import { SMS } from "@vonage/sms";
 import { describe, expect, it } from "vitest";
-import { checkVonageSignature, VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../../lib/sms/vonage-signature.js";
+import { VONAGE_SIGNATURE_METHODS, type VonageSignatureMethod } from "../../lib/config.js";
+import { checkVonageSignature } from "../../lib/sms/vonage-signature.js";
 import { signedByVonage } from "../support/vonage-server.js";
 
 /** The SDK's `AlgorithmTypes` values (of @vonage/auth, which this project does not depend on directly). */

@@ -1,3 +1,4 @@
-import { forEveryMethod, jobEndpoint } from "../../../lib/http/endpoints.js";
+import { routeEndpoint } from "../../../lib/app/routes.js";
+import { forEveryMethod } from "../../../lib/http/for-every-method.js";
 
-export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(jobEndpoint("inbox-sync"));
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(routeEndpoint("/api/inbox/integrations/sync-all"));

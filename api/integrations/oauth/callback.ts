@@ -1,4 +1,4 @@
-import { forEveryMethod } from "../../../lib/http/endpoints.js";
-import { oauthCallbackEndpoint } from "../../../lib/http/oauth-endpoints.js";
+import { routeEndpoint } from "../../../lib/app/routes.js";
+import { forEveryMethod } from "../../../lib/http/for-every-method.js";
 
-export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(oauthCallbackEndpoint());
+export const { GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS } = forEveryMethod(routeEndpoint("/api/integrations/oauth/callback"));

@@ -32,7 +32,7 @@ import type { Logger } from "../../log.js";
 import { type ComposedEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../../mail/smtp.js";
 import type { SendOutcome } from "./channel.js";
 import { withHandOver } from "./hand-over.js";
-import { notifyFailedSend } from "../notify-company.js";
+import { notifyFailedSend } from "../../notify/notify-company.js";
 import { recordSentFollowup } from "../record-send.js";
 import type { RenderedEmail } from "../render.js";
 import type { Sender } from "../sender.js";

@@ -17,7 +17,7 @@ import { ERROR_KINDS, kindOf, shortReason } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { SmsSubmitError, type SmsProvider, type SubmittedSms } from "../../sms/sms-provider.js";
 import { claimContextOf, claimFollowupStep } from "../claim-followups.js";
-import { notifyUncertainSend } from "../notify-company.js";
+import { notifyUncertainSend } from "../../notify/notify-company.js";
 import type { SendOutcome } from "./channel.js";
 import { withHandOver } from "./hand-over.js";
 import { recordSentSms } from "./record-sms-send.js";

@@ -9,7 +9,8 @@ import { resolveUncertainAsNotSent, resolveUncertainAsSent } from "../../followu
 import { reimportQuarantined } from "../../inbox/reimport-quarantined.js";
 import { resetFolder } from "../../inbox/reset-folder.js";
 import { setIntegrationActive } from "../../inbox/set-integration-active.js";
-import { INBOX_SYNC, JOBS } from "../../jobs/registry.js";
+import { syncAllJob } from "../../inbox/sync-all.js";
+import type { JobEntry } from "../../jobs/job-entry.js";
 import { runJob } from "../../jobs/run-job.js";
 import type { Logger } from "../../log.js";
 import { attachmentStorageFor } from "../../storage/attachment-storage.js";
@@ -23,6 +24,8 @@ export interface ActionContext {
   config: Config;
   log: Logger;
   now: () => Date;
+  /** The job registry (lib/app/job-registry.ts): the jobs whose simulation a button runs. */
+  jobs: readonly JobEntry[];
 }
 
 type Action = (form: FormData, ctx: ActionContext) => Promise<Flash>;
@@ -34,7 +37,7 @@ export const OPERATOR_ACTIONS: Record<string, Action> = {
     const before = await readMailboxState(ctx.db, id, ctx.now());
     if (!before) return error(`Boîte n° ${id} introuvable : elle a peut-être été supprimée.`);
     if (!before.state.isSyncableNow) return error(whyNotSynced(before.row, before.state));
-    const summary = await runJob(INBOX_SYNC.job, { integrationId: id }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
+    const summary = await runJob(syncAllJob, { integrationId: id }, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
     const failure = summary.failures[0];
     if (failure) {
       const after = await readMailboxState(ctx.db, id, ctx.now());
@@ -88,7 +91,7 @@ export const OPERATOR_ACTIONS: Record<string, Action> = {
   },
   simuler: async (form, ctx) => {
     const name = textField(form, "tache");
-    const entry = JOBS.find((j) => j.name === name && j.supportsDryRun);
+    const entry = ctx.jobs.find((j) => j.name === name && j.supportsDryRun);
     if (!entry?.dryRun) return error(`Pas de simulation pour la tâche ${name.slice(0, 40)}`);
     const summary = await runJob(entry.job, entry.dryRun.params, { config: ctx.config, log: ctx.log, trigger: "operator", now: ctx.now, db: ctx.db });
     return ok(entry.dryRun.describe(summary));

@@ -5,7 +5,7 @@
 import { ERROR_KINDS } from "../../errors.js";
 import { fixCommandsFor, type MailboxState, type MailboxStateRow } from "../mailbox-state.js";
 import { html, type SafeHtml } from "../../http/html.js";
-import { delegateOf } from "../../oauth/shared-mailbox.js";
+import { delegateOf } from "../../mailbox-identity.js";
 import type { MailboxHealth } from "./read-mailboxes.js";
 import { countOf, dateWithRelative, formatDuration, type RenderContext, withDetail } from "./render-format.js";
 

@@ -6,12 +6,12 @@
 
 import type { Config } from "../../config.js";
 import { type Db, openDb } from "../../db/client.js";
-import { HttpError } from "../../errors.js";
+import { DatabaseUnavailableError, HttpError } from "../../errors.js";
 import { assertSecretConfigured, isAcceptedSecret } from "../../http/auth.js";
 import { type EndpointOptions, guardedEndpoint } from "../../http/endpoint.js";
 import { MAX_FORM_BODY_BYTES, readBodyText } from "../../http/read-body.js";
 import { listQuarantine } from "../../inbox/reimport-quarantined.js";
-import { DatabaseUnavailableError } from "../../jobs/run-job.js";
+import type { JobEntry } from "../../jobs/job-entry.js";
 import type { Logger } from "../../log.js";
 import { runOperatorAction } from "./actions.js";
 import { html, type SafeHtml } from "../../http/html.js";
@@ -43,10 +43,11 @@ interface PageRequest {
   now: Date;
   basePath: string;
   db: Db;
+  jobs: readonly JobEntry[];
 }
 
-/** The page's handler (GET, HEAD and POST), with a server's database and clock when given. */
-export function operatorPage(options: EndpointOptions = {}) {
+/** The page's handler (GET, HEAD and POST) over the jobs of `jobs`, with a server's database and clock when given. */
+export function operatorPage(jobs: readonly JobEntry[], options: EndpointOptions = {}) {
   return guardedEndpoint("endpoint:operator-page", ["GET", "HEAD", "POST"], options, async (req, { config, log }) => {
     assertSecretConfigured(config);
     const basePath = new URL(req.url).pathname;
@@ -59,7 +60,7 @@ export function operatorPage(options: EndpointOptions = {}) {
       throw new DatabaseUnavailableError(err);
     });
     try {
-      const page: PageRequest = { req, config, log, keys, now: options.now?.() ?? new Date(), basePath, db: options.db ?? opened!.db };
+      const page: PageRequest = { req, config, log, keys, now: options.now?.() ?? new Date(), basePath, db: options.db ?? opened!.db, jobs };
       if (!form) return await showPage(page, { filter: filterOf(req) });
       const action = String(form.get("action") ?? "");
       if (action === "connexion") return await signIn(page, form);
@@ -81,7 +82,7 @@ export function operatorPage(options: EndpointOptions = {}) {
         const filter = MAILBOX_FILTERS.find((f) => f === form.get("etat")) ?? "toutes";
         return await showPage(page, { filter, search: String(form.get("recherche") ?? "").slice(0, 100), session: state.session });
       }
-      const flash = await runOperatorAction(action, form, { db: page.db, config, log, now: () => options.now?.() ?? new Date() });
+      const flash = await runOperatorAction(action, form, { db: page.db, config, log, now: () => options.now?.() ?? new Date(), jobs });
       log.info("operator action", { action: action.slice(0, 40), outcome: flash.tone });
       return redirect(basePath, setCookieHeader(FLASH_COOKIE, flashCookieValue(keys, flash, page.now), { maxAgeMs: FLASH_MAX_AGE_MS, isSecure: isSecureCookie(req, config) }));
     } finally {
@@ -119,7 +120,7 @@ async function showPage(page: PageRequest, view: { filter: MailboxFilter; search
   const flash: Flash | undefined = readFlash(req, keys, now);
   const ctx: RenderContext = { basePath, csrfToken: state.session.csrfToken, now, dates: new DateFormats(config.operatorTimeZone) };
   const [jobs, mailboxes, followups, setAside] = [
-    await readJobActivity(db, now),
+    await readJobActivity(db, now, page.jobs),
     await readMailboxes(db, { filter: view.filter, search: view.search, now }),
     await readFollowups(db, { config, log, now }),
     await listQuarantine(db),

@@ -7,7 +7,7 @@
 import { and, desc, eq, gte, inArray, notInArray } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
 import { type JobRunStatus, jobRuns } from "../../db/schema.js";
-import { JOBS, type JobEntry } from "../../jobs/registry.js";
+import type { JobEntry } from "../../jobs/job-entry.js";
 import { isScheduledTrigger, SCHEDULED_TRIGGERS } from "../../jobs/run-job.js";
 import { scheduleHealth } from "../schedule-health.js";
 
@@ -19,7 +19,7 @@ export interface RunBucket {
   /** Runs started by hand (CLI, the page's buttons). */
   manualRuns: number;
   maxDurationMs: number;
-  /** Messages imported (inbox sync) or follow-ups sent (follow-ups), by any run. */
+  /** What the job's entry charts (`chart`, in its `itemsLabel`: messages imported, follow-ups sent), by any run. */
   items: number;
   /** Mailboxes or sends that failed, plus runs that failed as a whole. */
   failures: number;
@@ -59,7 +59,7 @@ const DAY_MS = 24 * HOUR_MS;
 type RunRow = { startedAt: Date; status: JobRunStatus; trigger: string; summary: unknown; error: string | null };
 
 /** The activity of every job of `jobs` at `now`. */
-export async function readJobActivity(db: Db, now: Date, jobs: readonly JobEntry[] = JOBS): Promise<JobActivity[]> {
+export async function readJobActivity(db: Db, now: Date, jobs: readonly JobEntry[]): Promise<JobActivity[]> {
   const since = new Date(now.getTime() - 7 * DAY_MS);
   const columns = { startedAt: jobRuns.startedAt, status: jobRuns.status, trigger: jobRuns.trigger, summary: jobRuns.summary, error: jobRuns.error };
   const activity: JobActivity[] = [];
@@ -85,23 +85,22 @@ export async function readJobActivity(db: Db, now: Date, jobs: readonly JobEntry
       itemsLabel: job.itemsLabel,
       supportsDryRun: job.supportsDryRun,
       schedule: job.schedule,
-      lastRun: latest && lastRunOf(latest),
-      lastManualRun: latestManual && (!latest || latestManual.startedAt > latest.startedAt) ? lastRunOf(latestManual) : undefined,
+      lastRun: latest && lastRunOf(job, latest),
+      lastManualRun: latestManual && (!latest || latestManual.startedAt > latest.startedAt) ? lastRunOf(job, latestManual) : undefined,
       nextExpectedAt: health.nextExpectedAt,
       isOverdue: health.isOverdue,
-      lastDay: bucketsOf(runs, now, HOUR_MS, 24),
-      lastWeek: bucketsOf(runs, now, DAY_MS, 7),
+      lastDay: bucketsOf(job, runs, now, HOUR_MS, 24),
+      lastWeek: bucketsOf(job, runs, now, DAY_MS, 7),
     });
   }
   return activity;
 }
 
-function lastRunOf(run: RunRow): LastRun {
-  const counts = countsOf(run.summary);
-  return { startedAt: run.startedAt, status: run.status, trigger: run.trigger, error: run.error, durationMs: counts.durationMs, items: counts.attempted };
+function lastRunOf(job: JobEntry, run: RunRow): LastRun {
+  return { startedAt: run.startedAt, status: run.status, trigger: run.trigger, error: run.error, durationMs: durationOf(run), items: job.chart(run.summary).attempted };
 }
 
-function bucketsOf(runs: RunRow[], now: Date, spanMs: number, count: number): RunBucket[] {
+function bucketsOf(job: JobEntry, runs: RunRow[], now: Date, spanMs: number, count: number): RunBucket[] {
   const firstStartMs = Math.floor(now.getTime() / spanMs) * spanMs - (count - 1) * spanMs;
   const buckets: RunBucket[] = Array.from({ length: count }, (_, i) => ({
     startsAt: new Date(firstStartMs + i * spanMs), runs: 0, manualRuns: 0, maxDurationMs: 0, items: 0, failures: 0,
@@ -109,10 +108,10 @@ function bucketsOf(runs: RunRow[], now: Date, spanMs: number, count: number): Ru
   for (const run of runs) {
     const bucket = buckets[Math.floor((run.startedAt.getTime() - firstStartMs) / spanMs)];
     if (!bucket) continue;
-    const counts = countsOf(run.summary);
+    const counts = job.chart(run.summary);
     if (isScheduledTrigger(run.trigger)) bucket.runs++;
     else bucket.manualRuns++;
-    bucket.maxDurationMs = Math.max(bucket.maxDurationMs, counts.durationMs ?? 0);
+    bucket.maxDurationMs = Math.max(bucket.maxDurationMs, durationOf(run) ?? 0);
     bucket.items += counts.items;
     // A run that failed as a whole has no summary; one whose items failed counts them, not itself.
     bucket.failures += counts.failures + (run.status === "error" && run.summary === null ? 1 : 0);
@@ -120,20 +119,8 @@ function bucketsOf(runs: RunRow[], now: Date, spanMs: number, count: number): Ru
   return buckets;
 }
 
-/** The counts a run recorded in its summary (inbox-sync and follow-ups name them differently). */
-function countsOf(summary: unknown): {
-  durationMs: number | null; items: number; failures: number; attempted: { attempted: number; failed: number } | null;
-} {
-  const s = (summary ?? {}) as {
-    durationMs?: number; messagesImported?: number; sent?: number; failed?: number; integrations?: { attempted?: number; failed?: number };
-  };
-  const attempted = s.integrations
-    ? { attempted: s.integrations.attempted ?? 0, failed: s.integrations.failed ?? 0 }
-    : typeof s.sent === "number" ? { attempted: s.sent + (s.failed ?? 0), failed: s.failed ?? 0 } : null;
-  return {
-    durationMs: typeof s.durationMs === "number" ? s.durationMs : null,
-    items: (s.messagesImported ?? 0) + (s.sent ?? 0),
-    failures: (s.integrations?.failed ?? 0) + (s.failed ?? 0),
-    attempted,
-  };
+/** How long a run took, as `runJob` recorded it beside the job's own summary. */
+function durationOf(run: RunRow): number | null {
+  const durationMs = (run.summary as { durationMs?: unknown } | null)?.durationMs;
+  return typeof durationMs === "number" ? durationMs : null;
 }

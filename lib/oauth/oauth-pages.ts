@@ -6,7 +6,7 @@
 
 import type { OAuthProviderName } from "../db/schema.js";
 import { HttpError } from "../errors.js";
-import { html, rawHtml, type SafeHtml } from "./html.js";
+import { html, rawHtml, type SafeHtml } from "../http/html.js";
 
 const PROVIDER_LABELS: Record<OAuthProviderName, string> = { google: "Google", microsoft: "Microsoft", oidc: "votre fournisseur de messagerie" };
 

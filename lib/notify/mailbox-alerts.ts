@@ -8,7 +8,7 @@ import type { Db } from "../db/client.js";
 import { inboxIntegrations, notifications } from "../db/schema.js";
 import { ERROR_KINDS, type ErrorKind } from "../errors.js";
 import type { Logger } from "../log.js";
-import { delegateOf } from "../oauth/shared-mailbox.js";
+import { delegateOf } from "../mailbox-identity.js";
 
 /** How long transient failures may last before the owner is told. */
 export const FAILURE_ALERT_AFTER_MS = 60 * 60 * 1000;

@@ -2,12 +2,13 @@
 // and `GET /api/cron/status` (behind the cron secret: it names failing mailboxes).
 
 import { openDb } from "../db/client.js";
-import { DatabaseUnavailableError } from "../jobs/run-job.js";
-import { readCronStatus } from "../ops/cron-status.js";
-import { checkHealth } from "../ops/health.js";
-import { assertCronSecret } from "./auth.js";
-import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
-import { json } from "./respond.js";
+import { DatabaseUnavailableError } from "../errors.js";
+import { assertCronSecret } from "../http/auth.js";
+import { type EndpointOptions, guardedEndpoint } from "../http/endpoint.js";
+import { json } from "../http/respond.js";
+import type { JobEntry } from "../jobs/job-entry.js";
+import { readCronStatus } from "./cron-status.js";
+import { checkHealth } from "./health.js";
 
 export const HEALTH_PATH = "/api/health";
 export const CRON_STATUS_PATH = "/api/cron/status";
@@ -22,8 +23,8 @@ export function healthEndpoint(options: EndpointOptions = {}) {
   });
 }
 
-/** `GET /api/cron/status`: recent runs of each job, failing mailboxes, follow-ups waiting and why. */
-export function cronStatusEndpoint(options: EndpointOptions = {}) {
+/** `GET /api/cron/status`: recent runs of each job of `jobs` (the registry), failing mailboxes, follow-ups waiting and why. */
+export function cronStatusEndpoint(jobs: readonly JobEntry[], options: EndpointOptions = {}) {
   return guardedEndpoint("endpoint:cron-status", READ_METHODS, options, async (req, { config, log }) => {
     assertCronSecret(req, config, log);
     const opened = options.db ? undefined : await openDb(config.database).catch((err: unknown) => {
@@ -31,7 +32,7 @@ export function cronStatusEndpoint(options: EndpointOptions = {}) {
     });
     try {
       const now = options.now ?? (() => new Date());
-      const status = await readCronStatus(options.db ?? opened!.db, { config, log, now });
+      const status = await readCronStatus(options.db ?? opened!.db, { config, log, now }, jobs);
       return json(200, { success: true, timestamp: now().toISOString(), ...status });
     } finally {
       await opened?.close();

@@ -15,22 +15,21 @@ import { eq } from "drizzle-orm";
 import { type Config, ConfigError } from "../config.js";
 import { type Db, openDb } from "../db/client.js";
 import { companies, OAUTH_PROVIDERS, type OAuthProviderName } from "../db/schema.js";
-import { ERROR_KINDS, HttpError, JobError } from "../errors.js";
-import { DatabaseUnavailableError } from "../jobs/run-job.js";
+import { DatabaseUnavailableError, ERROR_KINDS, HttpError, JobError } from "../errors.js";
+import { assertCronSecret } from "../http/auth.js";
+import { type EndpointOptions, guardedEndpoint } from "../http/endpoint.js";
+import { readBodyText } from "../http/read-body.js";
+import { json } from "../http/respond.js";
 import type { Logger } from "../log.js";
 import {
   clearBrowserBinding, confirmationCsrfToken, isConfirmationCsrfTokenValid, newBrowserBinding, readBrowserBinding,
-} from "../oauth/browser-binding.js";
-import { cancelAuthorization, confirmAuthorization, holdForConfirmation } from "../oauth/confirm-authorization.js";
-import { AuthorizationRefusedError, redeemAuthorization } from "../oauth/redeem-authorization.js";
-import { isStartLinkSpent, MAX_START_LINK_TTL_MS, readStartLink, signStartLink, spendStartLink, START_LINK_TTL_MS, startLinkQuery } from "../oauth/start-link.js";
-import { parseMailboxAddress } from "../oauth/shared-mailbox.js";
-import { startAuthorization } from "../oauth/start-authorization.js";
-import { assertCronSecret } from "./auth.js";
-import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
-import { readBodyText } from "./read-body.js";
+} from "./browser-binding.js";
+import { cancelAuthorization, confirmAuthorization, holdForConfirmation } from "./confirm-authorization.js";
+import { parseMailboxAddress } from "../mailbox-identity.js";
 import { cancelledPage, confirmationPage, connectedPage, PageError, startPage } from "./oauth-pages.js";
-import { json } from "./respond.js";
+import { AuthorizationRefusedError, redeemAuthorization } from "./redeem-authorization.js";
+import { startAuthorization } from "./start-authorization.js";
+import { isStartLinkSpent, MAX_START_LINK_TTL_MS, readStartLink, signStartLink, spendStartLink, START_LINK_TTL_MS, startLinkQuery } from "./start-link.js";
 
 export const OAUTH_START_PATH = "/api/integrations/oauth/start";
 export const OAUTH_CALLBACK_PATH = "/api/integrations/oauth/callback";

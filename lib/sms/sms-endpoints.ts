@@ -7,15 +7,14 @@
 // receipt for an id this product does not know is still answered 200.
 
 import { openDb } from "../db/client.js";
-import { HttpError } from "../errors.js";
-import { DatabaseUnavailableError } from "../jobs/run-job.js";
-import { recordDeliveryReceipt, recordInboundText } from "../sms/record-delivery.js";
-import type { DeliveryStatus } from "../sms/sms-provider.js";
-import { authenticateVonageWebhook } from "../sms/vonage-webhook-auth.js";
-import { MIN_SECRET_LENGTH } from "./auth.js";
-import { type EndpointOptions, guardedEndpoint } from "./endpoint.js";
-import { MAX_FORM_BODY_BYTES, readBodyText } from "./read-body.js";
-import { json } from "./respond.js";
+import { DatabaseUnavailableError, HttpError } from "../errors.js";
+import { MIN_SECRET_LENGTH } from "../http/auth.js";
+import { type EndpointOptions, guardedEndpoint } from "../http/endpoint.js";
+import { MAX_FORM_BODY_BYTES, readBodyText } from "../http/read-body.js";
+import { json } from "../http/respond.js";
+import { recordDeliveryReceipt, recordInboundText } from "./record-delivery.js";
+import type { DeliveryStatus } from "./sms-provider.js";
+import { authenticateVonageWebhook } from "./vonage-webhook-auth.js";
 
 export const VONAGE_WEBHOOK_PATH = "/api/sms/vonage";
 

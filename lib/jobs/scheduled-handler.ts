@@ -11,10 +11,10 @@
 // is harmless: every run is budgeted, leases keep two runs off the same mailbox or follow-up, and
 // sends are recorded before SMTP. The job endpoints, reachable by URL, keep the cron secret.
 
-import { invocationLimitMs } from "../jobs/budget.js";
-import { type Job, type JobSummary, runJob } from "../jobs/run-job.js";
-import { ANY_METHOD, type EndpointOptions, guardedEndpoint } from "./endpoint.js";
-import { json } from "./respond.js";
+import { ANY_METHOD, type EndpointOptions, guardedEndpoint } from "../http/endpoint.js";
+import { json } from "../http/respond.js";
+import { invocationLimitMs } from "./budget.js";
+import { type Job, type JobSummary, runJob } from "./run-job.js";
 
 /** Builds the scheduled-function handler of a job, run with `params`. */
 export function scheduledHandler<P, S extends JobSummary>(job: Job<P, S>, params: P, options: EndpointOptions = {}) {

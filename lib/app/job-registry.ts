@@ -1,49 +1,15 @@
-// The one list of the product's jobs: the path each answers on, its cron, the work, and whether it can
-// run dry. The endpoints, the Netlify and Vercel entry points, the `npm start` scheduler, the status,
-// the operator page and the CLI all read it, so a third job is one entry here. (Netlify's `config`
-// and vercel.json's crons are read statically by the platforms, so they repeat the path and schedule
-// as literals; tests/jobs/registry.test.ts checks they equal these entries.)
+// The one list of the product's jobs: the path each answers on, its cron, the work, whether it can
+// run dry, and how its runs are charted (the shape of an entry: lib/jobs/job-entry.ts). The route
+// table, the Netlify and Vercel entry points, the `npm start` scheduler, the status, the operator
+// page and the CLI all read it, so a third job is one entry here. (Netlify's `config` and
+// vercel.json's crons are read statically by the platforms, so they repeat the path and schedule as
+// literals; tests/app/routes.test.ts checks they equal these entries.)
 
 import { type FollowupSummary, processAutomaticJob } from "../followups/process-automatic.js";
 import { reasonText } from "../followups/reason-labels.js";
 import { SYNC_ALL_PATH } from "../inbox/fan-out.js";
 import { syncAllJob } from "../inbox/sync-all.js";
-import type { Job, JobSummary } from "./run-job.js";
-
-/** A job's dry run: the parameters that make it change nothing, and its outcome in the operator's words. */
-export interface DryRun<P, S> {
-  params: P;
-  describe(summary: S): string;
-}
-
-/** What a registry entry declares. */
-export interface JobDefinition<P, S extends JobSummary> {
-  /** The URL path of the job's endpoint (and of the cron ping). */
-  path: string;
-  /** Five-field cron expression, UTC. */
-  schedule: string;
-  job: Job<P, S>;
-  /** The parameters of a scheduled or pinged run with an empty query string. */
-  scheduledParams: P;
-  /** Only for a job that can run without changing anything. */
-  dryRun?: DryRun<P, S>;
-  /** The platform's limit on one invocation (vercel.json `maxDuration`). */
-  maxDurationS?: number;
-  /** The operator page's words: the job's title and what its chart counts. */
-  label: string;
-  itemsLabel: string;
-}
-
-/** A registry entry: its definition, with the job's own name (the `job_runs.job` key) beside it. */
-export interface JobEntry<P = unknown, S extends JobSummary = JobSummary> extends JobDefinition<P, S> {
-  name: string;
-  supportsDryRun: boolean;
-}
-
-/** Names an entry after its job, so the name lives once (in the job, which records its runs under it). */
-export function defineJob<P, S extends JobSummary>(definition: JobDefinition<P, S>): JobEntry<P, S> {
-  return { ...definition, name: definition.job.name, supportsDryRun: definition.dryRun !== undefined };
-}
+import { defineJob, type JobEntry } from "../jobs/job-entry.js";
 
 export const INBOX_SYNC = defineJob({
   path: SYNC_ALL_PATH,
@@ -53,6 +19,14 @@ export const INBOX_SYNC = defineJob({
   maxDurationS: 60,
   label: "Synchronisation des boîtes mail",
   itemsLabel: "Messages importés",
+  chart: (summary) => {
+    const mailboxes = summary.integrations;
+    return {
+      items: summary.messagesImported ?? 0,
+      attempted: mailboxes ? { attempted: mailboxes.attempted ?? 0, failed: mailboxes.failed ?? 0 } : null,
+      failures: mailboxes?.failed ?? 0,
+    };
+  },
 });
 
 export const FOLLOWUPS = defineJob({
@@ -64,6 +38,11 @@ export const FOLLOWUPS = defineJob({
   maxDurationS: 60,
   label: "Relances automatiques",
   itemsLabel: "Relances envoyées (e-mail et SMS)",
+  chart: (summary) => ({
+    items: summary.sent ?? 0,
+    attempted: typeof summary.sent === "number" ? { attempted: summary.sent + (summary.failed ?? 0), failed: summary.failed ?? 0 } : null,
+    failures: summary.failed ?? 0,
+  }),
 });
 
 /** Every job, in the order the status and the page show them. */

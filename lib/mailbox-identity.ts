@@ -1,5 +1,5 @@
-// Shared mailboxes (Microsoft 365's `contact@`, `devis@`): a mailbox with no login of its own, opened
-// by a member with their own OAuth2 token, the XOAUTH2 user being the shared address (Microsoft,
+// Who a mailbox is and who opened it. Shared mailboxes (Microsoft 365's `contact@`, `devis@`): a
+// mailbox with no login of its own, opened by a member with their own OAuth2 token, the XOAUTH2 user being the shared address (Microsoft,
 // "Authenticate an IMAP, POP or SMTP connection using OAuth": shared mailbox access). The mailbox to
 // connect is chosen when the flow starts and carried by the server-side state, never by the redirect.
 
