@@ -29,7 +29,7 @@ import { startFaultProxy } from "../tests/support/fault-proxy.js";
 import type { PostgresServer } from "../tests/support/postgres.js";
 import { type S3Server, startS3Server, TEST_S3_ACCESS_KEY_ID, TEST_S3_REGION, TEST_S3_SECRET_ACCESS_KEY } from "../tests/support/s3-server.js";
 import { median } from "./median.js";
-import type { Figure } from "./run.js";
+import type { Figure } from "./figure.js";
 
 const MESSAGES = Number(process.env.BENCH_IMPORT_MESSAGES ?? 3000);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_IMPORT_ROUNDS ?? 3));

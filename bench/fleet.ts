@@ -24,7 +24,7 @@ import type { DovecotServer } from "../tests/support/dovecot.js";
 import { type FaultProxy, startFaultProxy } from "../tests/support/fault-proxy.js";
 import { freePort } from "../tests/support/ports.js";
 import type { PostgresServer } from "../tests/support/postgres.js";
-import type { Figure } from "./run.js";
+import type { Figure } from "./figure.js";
 
 const MAILBOXES = Number(process.env.BENCH_MAILBOXES ?? 500);
 const HOSTS = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"];

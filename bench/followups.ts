@@ -24,7 +24,7 @@ import { createLogger } from "../lib/log.js";
 import { seedCompany, seedInvoiceFollowup } from "../tests/followups/seed.js";
 import { type PostgresServer, startPostgres } from "../tests/support/postgres.js";
 import { startSmtpServer } from "../tests/support/smtp.js";
-import type { Figure } from "./run.js";
+import type { Figure } from "./figure.js";
 
 const FOLLOWUPS = Number(process.env.BENCH_FOLLOWUPS ?? 2000);
 const COMPANIES = Number(process.env.BENCH_COMPANIES ?? 200);

@@ -23,6 +23,7 @@ import { runJob } from "../lib/jobs/run-job.js";
 import { createLogger } from "../lib/log.js";
 import { startDovecot } from "../tests/support/dovecot.js";
 import { startPostgres } from "../tests/support/postgres.js";
+import type { Figure } from "./figure.js";
 import { benchFirstImport } from "./first-import.js";
 import { median } from "./median.js";
 import { benchFleet } from "./fleet.js";
@@ -31,14 +32,6 @@ import { benchFollowups } from "./followups.js";
 const BASELINE_FILE = fileURLToPath(new URL("./baseline.json", import.meta.url));
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
 const ENCRYPTION_KEY = Buffer.alloc(32, 5).toString("base64");
-
-export interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  /** Whether a larger value is better (throughput) or worse (duration). */
-  isHigherBetter: boolean;
-}
 
 async function main(): Promise<void> {
   const shouldSave = process.argv.includes("--save-baseline");
