@@ -8,13 +8,7 @@
 
 import type { ImapFlow, ListResponse } from "imapflow";
 import { FOLDER_ROLES, type FolderRole, type MessageDirection } from "../db/schema.js";
-
-/** One folder to sync: where it is on the server, and which way its mail goes. */
-export interface SyncedFolder {
-  path: string;
-  role: FolderRole;
-  direction: MessageDirection;
-}
+import type { SyncedFolder } from "./mail-source.js";
 
 interface FolderRule {
   direction: MessageDirection;

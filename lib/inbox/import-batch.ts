@@ -27,7 +27,7 @@ import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { isBackfillMessage } from "./backfill-rule.js";
-import type { DownloadedBatch, FetchedMessage } from "./fetch-new.js";
+import type { DownloadedBatch, FetchedMessage } from "./mail-source.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { headerValue, readHead } from "./raw-headers.js";
 import { dedupeKeyOf, type IncomingMessage, type PreparedMessage, prepareMessage, type StoreDeps, type StoreOutcome, writeMessage } from "./store-message.js";

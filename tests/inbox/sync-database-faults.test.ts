@@ -11,7 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { conversations, inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { readCursor } from "../../lib/inbox/cursor.js";
-import { BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
+import { BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
