@@ -29,7 +29,8 @@ import type { Db } from "../db/client.js";
 import { followupSendAttempts } from "../db/schema.js";
 import { type ErrorKind, type JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
-import { type ComposedEmail, composeEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../mail/smtp.js";
+import type { ComposedEmail, MailSender } from "../mail/mail-sender.js";
+import { composeEmail, isServerFailure, smtpErrorOf } from "../mail/smtp.js";
 import { recordHandOver } from "./claim-followups.js";
 import { notifyFailedSend } from "./notify-company.js";
 import { recordSentFollowup } from "./record-send.js";
@@ -59,7 +60,7 @@ export interface SendRequest {
   /** The email as it goes on the wire, built by composeFollowupEmail from the fields above. */
   message: ComposedEmail;
   /** The run's session with the sender's SMTP account (its connections are kept across sends). */
-  smtp: SmtpSession;
+  smtp: MailSender;
   /** Called once the server accepted the message, before it is recorded (the account is free again). */
   onAccepted?: () => void;
   /**
