@@ -1,5 +1,5 @@
 // Syncs one claimed integration: one session of its mail source (IMAP) for its folders (its `synced_folders`: INBOX and
-// Sent by default, see `folder-plan.ts`), then its result recorded (status,
+// Sent by default, see `imap/folder-plan.ts`), then its result recorded (status,
 // counters, next run, lease released) and its owner alerted if it keeps failing. Never throws for a
 // mailbox problem: one failing mailbox must not fail the run.
 

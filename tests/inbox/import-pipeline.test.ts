@@ -5,7 +5,7 @@ import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
-import { readCursor } from "../../lib/inbox/cursor.js";
+import { readCursor } from "../../lib/inbox/imap/cursor.js";
 import { readAhead } from "../../lib/inbox/read-ahead.js";
 import { imapSource } from "../../lib/inbox/imap/imap-source.js";
 import { type MailboxSyncContext, READ_AHEAD, syncMailbox } from "../../lib/inbox/sync-mailbox.js";

@@ -17,11 +17,11 @@ import type { Logger } from "../../log.js";
 import { credentialsFor, isRenewable, type MailLogin } from "../../mail/credentials.js";
 import { withImap } from "../../mail/imap.js";
 import type { ClaimedIntegration } from "../claim-integrations.js";
-import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "../cursor.js";
-import { downloadBatches, fetchContent } from "../fetch-new.js";
-import { planFolders } from "../folder-plan.js";
+import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
+import { downloadBatches, fetchContent } from "./fetch-new.js";
+import { planFolders } from "./folder-plan.js";
 import type { FolderReading, MailSource, SourceFolder } from "../mail-source.js";
-import { searchWindowUids } from "../search-uids.js";
+import { searchWindowUids } from "./search-uids.js";
 
 /** A server that gives a new UIDVALIDITY on this many syncs in a row is renumbering all the time. */
 export const MAX_CONSECUTIVE_UIDVALIDITY_CHANGES = 3;

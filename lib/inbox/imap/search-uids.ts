@@ -2,8 +2,8 @@
 // recent window (first sync, resync after a UIDVALIDITY change). UID SEARCH only: nothing is read.
 
 import type { ImapFlow } from "imapflow";
-import { JobError } from "../errors.js";
-import type { WindowRule } from "./mail-source.js";
+import { JobError } from "../../errors.js";
+import type { WindowRule } from "../mail-source.js";
 
 const DAY_MS = 86_400_000;
 

@@ -4,7 +4,7 @@
 // the storing (`read-ahead.ts`), so it is the only code sending commands on the connection then.
 
 import type { FetchMessageObject, ImapFlow } from "imapflow";
-import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, type DownloadedBatch, type FetchedMessage, type MessageMeta, type WindowRule } from "./mail-source.js";
+import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, type DownloadedBatch, type FetchedMessage, type MessageMeta, type WindowRule } from "../mail-source.js";
 import { searchNewUids, searchWindowUids } from "./search-uids.js";
 
 /** UIDs looked at per SEARCH round: bounds the metadata held at once on a mailbox with a big backlog. */
