@@ -28,7 +28,7 @@ import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { releaseIfAlone } from "../release-memory.js";
 import { isBackfillMessage } from "./backfill-rule.js";
-import type { DownloadedBatch, FetchedMessage } from "./fetch-new.js";
+import type { DownloadedBatch, FetchedMessage } from "./mail-source.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { headerValue, readHead } from "./raw-headers.js";
 import type { IncomingMessage, PreparedMessage, StoreOutcome } from "./incoming-message.js";

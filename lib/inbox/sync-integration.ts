@@ -1,5 +1,5 @@
-// Syncs one claimed integration: one IMAP session for its folders (its `synced_folders`: INBOX and
-// Sent by default, see `folder-plan.ts`), then its result recorded (status,
+// Syncs one claimed integration: one session of its mail source (IMAP) for its folders (its `synced_folders`: INBOX and
+// Sent by default, see `imap/folder-plan.ts`), then its result recorded (status,
 // counters, next run, lease released) and its owner alerted if it keeps failing. Never throws for a
 // mailbox problem: one failing mailbox must not fail the run.
 
@@ -11,11 +11,9 @@ import { ERROR_KINDS, JobError, kindOf, shortReason, type ErrorKind } from "../e
 import type { Budget } from "../jobs/budget.js";
 import type { ClaimedIntegration } from "./claim-integrations.js";
 import type { Logger } from "../log.js";
-import { credentialsFor, isRenewable, type MailLogin, renewedLoginRefused } from "../mail/credentials.js";
-import { withImap } from "../mail/imap.js";
 import { reviewIntegrationAlert } from "../notify/mailbox-alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
-import { planFolders } from "./folder-plan.js";
+import { withImapSource } from "./imap/imap-source.js";
 import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";
 import type { SuccessRecorder } from "./success-recorder.js";
 import { emptySyncResult, type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
@@ -30,7 +28,7 @@ export interface IntegrationSyncContext {
   storage: AttachmentStorage;
   /** Stop taking batches when less than this is left of the budget. */
   reserveMs: number;
-  /** Fires when the IMAP session must end at once (the budget's hard stop). */
+  /** Fires when the mail source's session must end at once (the budget's hard stop). */
   hardStop: AbortSignal;
   /** Where plain successes are queued to be recorded in batches; without it each is recorded at once. */
   successes?: SuccessRecorder;
@@ -47,38 +45,27 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
   const folderResults: MailboxSyncResult[] = [];
   let outcome: IntegrationSyncOutcome;
   try {
-    await withMailboxLogin(ctx, integration, (login) => withImap(
-      integration,
-      {
-        keys: { encryptionKey: ctx.config.encryptionKey, legacyMasterKey: ctx.config.legacyMasterKey },
-        login,
-        connectTimeoutMs: ctx.config.imap.connectTimeoutMs,
-        commandTimeoutMs: ctx.config.imap.commandTimeoutMs,
-        log,
-        signal: ctx.hardStop,
-        hostPolicy: ctx.config.mailHosts,
-      },
-      async ({ client, log: sessionLog }) => {
-        const folders = await planFolders(client, integration.syncedFolders);
-        sessionLog.debug("folders to sync", { folders: folders.map((f) => `${f.role}:${f.path}`) });
-        for (const folder of folders) {
-          const folderResult = emptySyncResult();
-          folderResults.push(folderResult);
-          await syncMailbox(
-            {
-              db: ctx.db, client, log: sessionLog, integration, owner: ctx.owner, now: ctx.now, budget: ctx.budget,
-              reserveMs: ctx.reserveMs, storage: ctx.storage,
-              maxMessageBytes: ctx.config.maxMessageBytes, maxAttachmentBytes: ctx.config.maxAttachmentBytes,
-            },
-            folder,
-            folderResult,
-          );
-          // The next folder waits until this one is caught up: the Sent folder's answers are
-          // filed after the INBOX mail they answer.
-          if (folderResult.hasMore) break;
-        }
-      },
-    ));
+    // IMAP is the one source so far; another transport is chosen here, by the integration's settings.
+    await withImapSource(ctx, integration, async (source, sessionLog) => {
+      const folders = await source.listFolders(integration.syncedFolders);
+      sessionLog.debug("folders to sync", { folders: folders.map((f) => `${f.role}:${f.path}`) });
+      for (const folder of folders) {
+        const folderResult = emptySyncResult();
+        folderResults.push(folderResult);
+        await syncMailbox(
+          {
+            db: ctx.db, source, log: sessionLog, integration, owner: ctx.owner, now: ctx.now, budget: ctx.budget,
+            reserveMs: ctx.reserveMs, storage: ctx.storage,
+            maxMessageBytes: ctx.config.maxMessageBytes, maxAttachmentBytes: ctx.config.maxAttachmentBytes,
+          },
+          folder,
+          folderResult,
+        );
+        // The next folder waits until this one is caught up: the Sent folder's answers are
+        // filed after the INBOX mail they answer.
+        if (folderResult.hasMore) break;
+      }
+    });
     const hasMore = sum(folderResults).hasMore;
     // Nothing left and no alert to clear: the run writes it with others in one batch.
     if (ctx.successes && !hasMore && !integration.failureAlertedAt) ctx.successes.add(integration.id);
@@ -109,32 +96,6 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
   // A success with no alert outstanding has nothing to review: spare the idle mailbox a database round trip.
   if (outcome.status === "failed" || integration.failureAlertedAt) await reviewAlert(ctx, integration, log);
   return outcome;
-}
-
-/**
- * Runs `session` with the mailbox's login. An OAuth2 token refused by the server (revoked before its
- * expiry) is replaced once by a new one: a refused grant then surfaces as the provider's answer. A
- * shared mailbox refusing the new token too has stopped accepting the consenting account: it needs
- * a member to connect it again, like a refused grant.
- */
-async function withMailboxLogin(
-  ctx: IntegrationSyncContext,
-  integration: ClaimedIntegration,
-  session: (login: MailLogin) => Promise<void>,
-): Promise<void> {
-  const deps = { db: ctx.db, config: ctx.config, now: ctx.now, log: ctx.log };
-  const login = await credentialsFor(integration, "imap", deps);
-  try {
-    await session(login);
-  } catch (err) {
-    if (!(err instanceof JobError && err.kind === "auth" && isRenewable(login)) || ctx.hardStop.aborted) throw err;
-    try {
-      await session(await credentialsFor(integration, "imap", deps, login));
-    } catch (again) {
-      if (again instanceof JobError && again.kind === "auth") await renewedLoginRefused(integration, deps, again);
-      throw again;
-    }
-  }
 }
 
 function sum(results: MailboxSyncResult[]): MailboxSyncResult {

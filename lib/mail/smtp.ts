@@ -1,4 +1,4 @@
-// Sending email over SMTP with nodemailer: `withSmtp(settings, fn)` opens connections with timeouts
+// The SMTP sender (`mail-sender.ts`), with nodemailer: `withSmtp(settings, fn)` opens connections with timeouts
 // and certificate checks, hands `fn` a session that sends one message per connection at a time
 // (telling the caller the moment a message is handed over), and closes them in `finally`; a run
 // keeps them across its sends with `createSmtpSessions()`. Failures come out as JobErrors whose
@@ -16,6 +16,7 @@ import XOAuth2 from "nodemailer/lib/xoauth2";
 import type { MailHostPolicy } from "../config.js";
 import { ERROR_KINDS, JobError, shortReason } from "../errors.js";
 import type { MailLogin } from "./credentials.js";
+import type { ComposedEmail, MailSender, OutgoingEmail, SendAccepted, SendOptions } from "./mail-sender.js";
 import { type MailTarget, resolveMailHost } from "./mail-host-guard.js";
 
 /** Where and how to connect. `password` is already decrypted and never logged. */
@@ -39,43 +40,8 @@ export interface SmtpSettings {
   maxConnections: number;
 }
 
-export interface OutgoingEmail {
-  from: { name: string; address: string };
-  replyTo?: string;
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-  /** With angle brackets: "<id@domain>". */
-  messageId: string;
-  headers?: Record<string, string>;
-}
-
-export interface SmtpAccepted {
-  /** The server's final reply, e.g. "250 2.0.0 Ok: queued as 4C1F2". */
-  response: string;
-}
-
-/** A message built for the wire (composeEmail): its envelope and its MIME bytes. */
-export interface ComposedEmail {
-  envelope: { from: string; to: string[] };
-  raw: Buffer;
-}
-
-export interface SmtpSession {
-  /** Sends one message, built here unless it was composed ahead (composeEmail). */
-  send(email: OutgoingEmail | ComposedEmail, options?: SendOptions): Promise<SmtpAccepted>;
-}
-
-export interface SendOptions {
-  /**
-   * Called once, when the server has accepted the envelope (its 354 to DATA) and before the first
-   * byte of the message is written: the moment the email is handed over. Nothing before it can
-   * deliver anything; from it on, the server may deliver even if no reply comes back. When it
-   * throws, the message is not written, the connection is dropped and the error is thrown as is.
-   */
-  onHandOver?: () => Promise<void>;
-}
+/** An SMTP account's sender: one message per connection at a time (see `createSmtpSessions`). */
+export type SmtpSession = MailSender;
 
 /** Runs `fn` with an SMTP session and always releases the connection. */
 export async function withSmtp<T>(settings: SmtpSettings, fn: (session: SmtpSession) => Promise<T>): Promise<T> {
@@ -138,7 +104,7 @@ class AccountPool implements SmtpSession {
 
   constructor(private readonly settings: SmtpSettings) {}
 
-  async send(email: OutgoingEmail | ComposedEmail, options: SendOptions = {}): Promise<SmtpAccepted> {
+  async send(email: OutgoingEmail | ComposedEmail, options: SendOptions = {}): Promise<SendAccepted> {
     // Built before a connection is taken: the connection is held only for the exchange itself.
     const { envelope, raw } = "raw" in email ? email : await composeEmail(email);
     const connection = await this.take();
@@ -177,7 +143,7 @@ class AccountConnection {
 
   constructor(private readonly settings: SmtpSettings) {}
 
-  async send(envelope: { from: string; to: string[] }, raw: Buffer, options: SendOptions): Promise<SmtpAccepted> {
+  async send(envelope: { from: string; to: string[] }, raw: Buffer, options: SendOptions): Promise<SendAccepted> {
     for (let isRetry = false; ; isRetry = true) {
       const isReused = this.connection !== undefined;
       let gate: HandOverGate | undefined;

@@ -9,7 +9,7 @@ import type { Config } from "../../lib/config.js";
 import { companies, FOLDER_ROLES, inboxIntegrations, INTEGRATION_TYPE_IMAP } from "../../lib/db/schema.js";
 import { JobError } from "../../lib/errors.js";
 import { disabledTwinError, duplicateMailboxError, findTwinMailboxes, isDuplicateMailboxError } from "../../lib/inbox/duplicate-mailbox.js";
-import { parseFolderRoles } from "../../lib/inbox/folder-plan.js";
+import { parseFolderRoles } from "../../lib/inbox/folder-roles.js";
 import { resolveMailHost } from "../../lib/mail/mail-host-guard.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { secretFrom } from "./read-password.js";

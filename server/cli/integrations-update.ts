@@ -5,7 +5,7 @@ import { eq } from "drizzle-orm";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Db } from "../../lib/db/client.js";
 import { FOLDER_ROLES, type FolderRole, inboxIntegrations } from "../../lib/db/schema.js";
-import { parseFolderRoles } from "../../lib/inbox/folder-plan.js";
+import { parseFolderRoles } from "../../lib/inbox/folder-roles.js";
 import { type DiscoveredSmtp, discoverSmtp } from "../../lib/mail/discover-smtp.js";
 import { type IntegrationChanges, type IntegrationUpdate, updateIntegration } from "../../lib/inbox/update-integration.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";

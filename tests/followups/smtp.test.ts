@@ -4,7 +4,8 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { JobError } from "../../lib/errors.js";
-import { isServerFailure, type OutgoingEmail, type SmtpSettings, withSmtp } from "../../lib/mail/smtp.js";
+import type { OutgoingEmail } from "../../lib/mail/mail-sender.js";
+import { isServerFailure, type SmtpSettings, withSmtp } from "../../lib/mail/smtp.js";
 import { TEST_MAIL_HOST_POLICY } from "../support/config.js";
 import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
 

@@ -6,7 +6,7 @@ import { eq } from "drizzle-orm";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clients, CONVERSATION_STATUS, conversations, followupHistory, followups, inboxMessages } from "../../lib/db/schema.js";
-import type { DownloadedBatch } from "../../lib/inbox/fetch-new.js";
+import type { DownloadedBatch } from "../../lib/inbox/mail-source.js";
 import { type BatchImportContext, type BatchTally, importBatch } from "../../lib/inbox/import-batch.js";
 import { silentLogger } from "../../lib/log.js";
 import { createTestDatabase, DRIVERS } from "../support/databases.js";

@@ -5,7 +5,7 @@ import { buffer } from "node:stream/consumers";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
-import type { DownloadedBatch } from "../../lib/inbox/fetch-new.js";
+import type { DownloadedBatch } from "../../lib/inbox/mail-source.js";
 import { type BatchImportContext, type BatchTally, importBatch } from "../../lib/inbox/import-batch.js";
 import { silentLogger } from "../../lib/log.js";
 import { createTestDatabase, refuseMessagesFrom, type TestDatabase } from "../support/databases.js";

@@ -1,7 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { companies, inboxFolderCursors, inboxIntegrations } from "../../lib/db/schema.js";
-import { advanceCursor, readCursor, startCursor } from "../../lib/inbox/cursor.js";
+import { advanceCursor, readCursor, startCursor } from "../../lib/inbox/imap/cursor.js";
 import { recordSyncFailure, recordSyncSuccess } from "../../lib/inbox/record-sync-result.js";
 import { claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, releaseIntegration } from "../../lib/inbox/claim-integrations.js";
 import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";

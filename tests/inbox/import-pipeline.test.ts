@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
-import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
-import { readCursor } from "../../lib/inbox/cursor.js";
+import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
+import { readCursor } from "../../lib/inbox/imap/cursor.js";
 import { readAhead } from "../../lib/inbox/read-ahead.js";
+import { imapSource } from "../../lib/inbox/imap/imap-source.js";
 import { type MailboxSyncContext, READ_AHEAD, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
 import { type ClaimedIntegration, claimDueIntegrations } from "../../lib/inbox/claim-integrations.js";
@@ -165,7 +166,7 @@ describe("a pipelined import of one folder", () => {
     const log = options.logLines ? createLogger("test", { level: "debug", sink: (line) => options.logLines!.push(line) }) : silentLogger;
     return withImap(target, { keys: { encryptionKey: TEST_ENCRYPTION_KEY }, connectTimeoutMs: 5_000, commandTimeoutMs: 1_000, log: silentLogger, hostPolicy: TEST_MAIL_HOST_POLICY }, ({ client }) => {
       const ctx: MailboxSyncContext = {
-        db: database.db, client, log, integration: integration!, owner: "run-1", now: () => new Date(),
+        db: database.db, source: imapSource(client), log, integration: integration!, owner: "run-1", now: () => new Date(),
         budget: options.budget, reserveMs: 0, storage: createLocalStorage(options.storageDir), maxMessageBytes: 20_000_000, maxAttachmentBytes: 20_000_000,
       };
       return syncMailbox(ctx, { path: "INBOX", direction: "inbound" });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
-import { BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
+import { BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";

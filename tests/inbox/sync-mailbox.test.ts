@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
-import { BATCH_MAX_MESSAGES } from "../../lib/inbox/fetch-new.js";
+import { BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
+import { imapSource } from "../../lib/inbox/imap/imap-source.js";
 import { type MailboxSyncContext, syncMailbox } from "../../lib/inbox/sync-mailbox.js";
 import type { Budget } from "../../lib/jobs/budget.js";
 import { claimDueIntegrations } from "../../lib/inbox/claim-integrations.js";
@@ -51,7 +52,7 @@ describe("syncing one folder across runs", () => {
     const syncWith = (budget: Budget) =>
       withImap(integration!, { keys: { encryptionKey: TEST_ENCRYPTION_KEY }, connectTimeoutMs: 5_000, commandTimeoutMs: 5_000, log: silentLogger, hostPolicy: TEST_MAIL_HOST_POLICY }, ({ client }) => {
         const ctx: MailboxSyncContext = {
-          db: database.db, client, log: silentLogger, integration: integration!, owner: "run-1", now: () => new Date(),
+          db: database.db, source: imapSource(client), log: silentLogger, integration: integration!, owner: "run-1", now: () => new Date(),
           budget, reserveMs: 0, storage, maxMessageBytes: 1_000_000, maxAttachmentBytes: 1_000_000,
         };
         return syncMailbox(ctx, { path: "INBOX", direction: "inbound" });

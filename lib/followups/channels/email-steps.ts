@@ -14,7 +14,8 @@
 import { randomBytes } from "node:crypto";
 import { kindOf, shortReason } from "../../errors.js";
 import type { MailLogin } from "../../mail/credentials.js";
-import { type ComposedEmail, composeEmail } from "../../mail/smtp.js";
+import type { ComposedEmail } from "../../mail/mail-sender.js";
+import { composeEmail } from "../../mail/smtp.js";
 import { AccountSlots } from "../account-slots.js";
 import { claimContextOf, claimFollowupSteps, releaseUnsentAttempts, type StepClaim } from "../claim-followups.js";
 import { companyTemplateFor, type RenderedEmail, renderFollowup, withFallbackEmail } from "../render.js";

@@ -29,7 +29,8 @@ import type { Db } from "../../db/client.js";
 import { followupSendAttempts } from "../../db/schema.js";
 import { ERROR_KINDS, type JobError, shortReason } from "../../errors.js";
 import type { Logger } from "../../log.js";
-import { type ComposedEmail, isServerFailure, type SmtpSession, smtpErrorOf } from "../../mail/smtp.js";
+import type { ComposedEmail, MailSender } from "../../mail/mail-sender.js";
+import { isServerFailure, smtpErrorOf } from "../../mail/smtp.js";
 import type { SendOutcome } from "./channel.js";
 import { withHandOver } from "./hand-over.js";
 import { notifyFailedSend } from "../../notify/notify-company.js";
@@ -53,7 +54,7 @@ export interface SendRequest {
   /** The email as it goes on the wire, built by composeFollowupEmail from the fields above. */
   message: ComposedEmail;
   /** The run's session with the sender's SMTP account (its connections are kept across sends). */
-  smtp: SmtpSession;
+  smtp: MailSender;
   /** Called once the server accepted the message, before it is recorded (the account is free again). */
   onAccepted?: () => void;
   /**

@@ -2,9 +2,9 @@
 // and the last UID imported. It only moves forward, and only while the run still holds the lease.
 
 import { and, eq, lt, sql } from "drizzle-orm";
-import type { Db } from "../db/client.js";
-import { inboxFolderCursors } from "../db/schema.js";
-import { leaseHeldBy } from "./claim-integrations.js";
+import type { Db } from "../../db/client.js";
+import { inboxFolderCursors } from "../../db/schema.js";
+import { leaseHeldBy } from "../claim-integrations.js";
 
 export interface FolderCursor {
   uidValidity: number;

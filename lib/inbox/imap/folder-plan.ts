@@ -7,14 +7,8 @@
 // announce), else by the names mail programs give it, else by imapflow's own guess from the name.
 
 import type { ImapFlow, ListResponse } from "imapflow";
-import { FOLDER_ROLES, type FolderRole, type MessageDirection } from "../db/schema.js";
-
-/** One folder to sync: where it is on the server, and which way its mail goes. */
-export interface SyncedFolder {
-  path: string;
-  role: FolderRole;
-  direction: MessageDirection;
-}
+import { FOLDER_ROLES, type FolderRole, type MessageDirection } from "../../db/schema.js";
+import type { SyncedFolder } from "../mail-source.js";
 
 interface FolderRule {
   direction: MessageDirection;
@@ -60,16 +54,6 @@ export async function planFolders(client: ImapFlow, roles: readonly FolderRole[]
     if (path !== undefined && !plan.some((f) => f.path === path)) plan.push({ path, role, direction: rule.direction });
   }
   return plan;
-}
-
-/**
- * The roles in a setting written as text (`inbox,sent`, `inbox`), for the CLI and the app: null
- * when a role is unknown or none is given.
- */
-export function parseFolderRoles(text: string): FolderRole[] | null {
-  const names = text.split(",").map((n) => n.trim().toLowerCase()).filter(Boolean);
-  if (names.length === 0 || !names.every((n): n is FolderRole => (FOLDER_ROLES as readonly string[]).includes(n))) return null;
-  return FOLDER_ROLES.filter((r) => names.includes(r));
 }
 
 /** The path of the folder `rule` describes among `listed`, or undefined. */

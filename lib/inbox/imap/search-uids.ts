@@ -2,16 +2,10 @@
 // recent window (first sync, resync after a UIDVALIDITY change). UID SEARCH only: nothing is read.
 
 import type { ImapFlow } from "imapflow";
-import { JobError } from "../errors.js";
+import { JobError } from "../../errors.js";
+import type { WindowRule } from "../mail-source.js";
 
 const DAY_MS = 86_400_000;
-
-export interface WindowRule {
-  /** Messages received (INTERNALDATE) in the last `sinceDays` days… */
-  sinceDays: number;
-  /** …and at most the newest `maxMessages` of them. */
-  maxMessages: number;
-}
 
 /** UIDs greater than `afterUid`, ascending (and at most `untilUid` when given). */
 export async function searchNewUids(client: ImapFlow, afterUid: number, untilUid?: number): Promise<number[]> {

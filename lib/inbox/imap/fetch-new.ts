@@ -4,35 +4,11 @@
 // the storing (`read-ahead.ts`), so it is the only code sending commands on the connection then.
 
 import type { FetchMessageObject, ImapFlow } from "imapflow";
-import { searchNewUids, searchWindowUids, type WindowRule } from "./search-uids.js";
-
-/** What the server says about a message before its content is downloaded. */
-export interface MessageMeta {
-  uid: number;
-  /** RFC822.SIZE. */
-  sizeBytes: number;
-  /** INTERNALDATE (when the server received it). */
-  internalDate: Date | null;
-}
-
-/** A downloaded message: the whole source, or only its header block when `isOversize`. */
-export interface FetchedMessage extends MessageMeta {
-  source: Buffer | null;
-  isOversize: boolean;
-}
+import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, type DownloadedBatch, type FetchedMessage, type MessageMeta, type WindowRule } from "../mail-source.js";
+import { searchNewUids, searchWindowUids } from "./search-uids.js";
 
 /** UIDs looked at per SEARCH round: bounds the metadata held at once on a mailbox with a big backlog. */
 export const MAX_UIDS_PER_ROUND = 200;
-/** Bytes of message content held in memory at once, at most (one bigger message is fetched alone). */
-export const BATCH_MAX_BYTES = 4 * 1024 * 1024;
-/**
- * Messages per content batch: the cursor moves after each, so a failure repeats at most this many
- * (downloads; the ones stored are recognised in one query). A batch's rows cost a fixed number of
- * statements whatever its size (`message-rows.ts`), so small mail comes in batches of many; memory
- * stays bounded by BATCH_MAX_BYTES, which cuts a batch first as soon as messages average over 40 kB
- * (4 MB rather than 8: the same speed on the 3,000-message bench, 10–20 MB less at the peak).
- */
-export const BATCH_MAX_MESSAGES = 100;
 
 /** Where a folder's download starts, and what is backfill (see `cursor.ts`). */
 export interface DownloadPlan {
@@ -43,16 +19,6 @@ export interface DownloadPlan {
   rule: WindowRule;
   now: Date;
   maxMessageBytes: number;
-}
-
-/** A downloaded batch, and how far the cursor may move once it is stored. */
-export interface DownloadedBatch {
-  messages: FetchedMessage[];
-  isBackfill: boolean;
-  /** The cursor's position once the batch is stored: past UIDs that vanished before FETCH, too. */
-  lastUid: number;
-  /** Bytes of content held (the sources' lengths). */
-  bytes: number;
 }
 
 /**
