@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
 import { defineJob, JOBS, jobNamed, type JobEntry } from "../../lib/jobs/registry.js";
 import type { Job, JobSummary } from "../../lib/jobs/run-job.js";
@@ -9,7 +9,7 @@ import { createLogger } from "../../lib/log.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { readJobActivity } from "../../lib/ops/page/read-job-activity.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const NETLIFY_FUNCTIONS = `${ROOT}netlify/functions/`;
@@ -68,14 +68,8 @@ describe("job registry", () => {
   });
 
   describe("with a third job added", () => {
-    let database: TestDatabase;
+    const database = useDatabase("pg");
     const registry = [...JOBS, reportJob()];
-    beforeAll(async () => {
-      database = await createTestDatabase("pg");
-    });
-    afterAll(async () => {
-      await database.drop();
-    });
 
     it("schedules it, runs it at its minute, and shows it in the status and on the operator's page", async () => {
       const config = testConfig(database);
