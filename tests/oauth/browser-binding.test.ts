@@ -7,7 +7,7 @@ import { eq } from "drizzle-orm";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/http/oauth-endpoints.js";
-import { consentAs } from "../support/authorization-server.js";
+import { consentAs, oidcEnv } from "../support/authorization-server.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
 import { useDatabase } from "../support/databases.js";
 import { createMailbox } from "../support/mailbox.js";
@@ -18,7 +18,6 @@ const MINUTE_MS = 60_000;
 
 describe("OAuth2 connection bound to the browser that started it", () => {
   const authorizationServer = inject("authorizationServer");
-  const dovecot = inject("dovecot");
   const database = useDatabase("pg");
   let env: Record<string, string>;
   let clockMs = Date.now();
@@ -27,12 +26,7 @@ describe("OAuth2 connection bound to the browser that started it", () => {
   beforeAll(async () => {
     env = testEnv(database, {
       OAUTH_REDIRECT_URL: authorizationServer.webRedirectUri,
-      OIDC_ISSUER: authorizationServer.issuer,
-      OIDC_CLIENT_ID: authorizationServer.clientId,
-      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
-      OIDC_IMAP_HOST: "127.0.0.1",
-      OIDC_IMAP_PORT: String(dovecot.tlsPort),
-      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
+      ...oidcEnv(),
     });
   });
 

@@ -12,7 +12,7 @@ import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
-import { consentAs, revokeToken } from "../support/authorization-server.js";
+import { consentAs, revokeToken, oidcEnv } from "../support/authorization-server.js";
 import { TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
 import { useDatabase } from "../support/databases.js";
 import { createMailbox } from "../support/mailbox.js";
@@ -59,12 +59,7 @@ describe("integrations connect (CLI)", () => {
 
   beforeAll(async () => {
     env = testEnv(database, {
-      OIDC_ISSUER: authorizationServer.issuer,
-      OIDC_CLIENT_ID: authorizationServer.clientId,
-      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
-      OIDC_IMAP_HOST: "127.0.0.1",
-      OIDC_IMAP_PORT: String(dovecot.tlsPort),
-      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
+      ...oidcEnv(),
     });
   });
 

@@ -17,7 +17,7 @@ import { completeAuthorization } from "../../lib/oauth/complete-authorization.js
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
-import { consentAs, isTokenActive, revokeToken } from "../support/authorization-server.js";
+import { consentAs, isTokenActive, oidcEnv, revokeToken } from "../support/authorization-server.js";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
 import { deactivateIntegrations, DRIVERS, useDatabase } from "../support/databases.js";
 import { createMailbox, rawMail } from "../support/mailbox.js";
@@ -44,17 +44,11 @@ describe.each(DRIVERS)("OAuth2 mailboxes (%s)", (driver) => {
     smtp.requireOAuth2(authorizationServer);
     env = testEnv(database, {
       OAUTH_REDIRECT_URL: authorizationServer.webRedirectUri,
-      OIDC_ISSUER: authorizationServer.issuer,
-      OIDC_CLIENT_ID: authorizationServer.clientId,
-      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
-      OIDC_IMAP_HOST: "127.0.0.1",
-      OIDC_IMAP_PORT: String(dovecot.tlsPort),
+      ...oidcEnv(),
       OIDC_IMAP_SSL: "true",
       OIDC_SMTP_HOST: "127.0.0.1",
       OIDC_SMTP_PORT: String(smtp.port),
       OIDC_SMTP_SECURE: "false",
-      // Dovecot's certificate is self-signed.
-      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
       SMTP_TIMEOUT_MS: "3000",
     });
     config = testConfig(database, env);
