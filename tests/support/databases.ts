@@ -37,11 +37,12 @@ const TEMPLATE_DATABASE = "lokario_template";
  * before each with `scope: "test"`) and dropped after them.
  */
 export function useDatabase(driver: DatabaseDriver, options: DatabaseFixtureOptions = {}): TestDatabase {
+  const reset = options.afterEach;
   return useFixture(`the ${driver} test database`, {
     scope: options.scope,
     start: () => createTestDatabase(driver),
     close: (database) => database.drop(),
-    afterEach: options.afterEach && ((database) => options.afterEach!(database.db)),
+    afterEach: reset && ((database) => reset(database.db)),
   });
 }
 
@@ -60,7 +61,7 @@ export function deactivateIntegrations(db: Db): Promise<unknown> {
   return db.update(inboxIntegrations).set({ isActive: false });
 }
 
-/** Creates an empty, migrated database reached through `driver`. */
+/** Creates an empty, migrated database reached through `driver` (for a test that needs a second, throw-away one). */
 export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDatabase> {
   if (driver === "pglite") {
     // In memory, loaded from a migrated snapshot: same engine as on disk, without the seconds that
