@@ -4,20 +4,14 @@
 
 import { asc, sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MIGRATIONS_FOLDER } from "../../lib/db/migrate.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { seedCompany } from "../followups/seed.js";
 
 describe("the consenting account migration", () => {
-  let database: TestDatabase;
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg", { scope: "test" });
 
   it("gives each OAuth2 mailbox connected before it its own address as consenting account, and password mailboxes none", async () => {
     const { db } = database;

@@ -1,17 +1,11 @@
 import { sql } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { companies } from "../../lib/db/schema.js";
 import { isSchemaCurrent, migrateDb } from "../../lib/db/migrate.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 
 describe.each(DRIVERS)("database through %s", (driver) => {
-  let database: TestDatabase;
-  beforeEach(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useDatabase(driver, { scope: "test" });
 
   it("is migrated to the latest schema, and migrating again changes nothing", async () => {
     expect(await isSchemaCurrent(database.db)).toBe(true);

@@ -4,19 +4,13 @@
 
 import fc from "fast-check";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { rowsOf } from "../../lib/db/client.js";
 import { jsonParam } from "../../lib/db/json-rows.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 describe("a JSON parameter", () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase("pglite");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pglite");
 
   const readBack = async (value: unknown): Promise<unknown> => {
     const [row] = rowsOf<{ value: unknown }>(await database.db.execute(sql`select (${jsonParam(value)}::json) as value`));

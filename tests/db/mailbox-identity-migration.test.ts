@@ -4,21 +4,15 @@
 // dates each mailbox's connection from its creation.
 
 import { asc, eq, sql } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { rowsOf } from "../../lib/db/client.js";
 import { MIGRATIONS_FOLDER } from "../../lib/db/migrate.js";
 import { inboxIntegrations, inboxMessages, MESSAGE_MAILBOX_UNIQUE_INDEX } from "../../lib/db/schema.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 describe("the message-per-company-mailbox migration", () => {
-  let database: TestDatabase;
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg", { scope: "test" });
 
   it("gives imported messages their company mailbox, leaves later copies and other rows outside the index, and keeps every row", async () => {
     const { db } = database;

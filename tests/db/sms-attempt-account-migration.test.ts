@@ -3,21 +3,15 @@
 
 import { asc, eq, sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MIGRATIONS_FOLDER } from "../../lib/db/migrate.js";
 import { followupSendAttempts, smsOptOuts, smsParts } from "../../lib/db/schema.js";
 import { recordInboundText } from "../../lib/sms/record-delivery.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { seedInvoiceFollowup } from "../followups/seed.js";
 
 describe("the SMS attempt account migration", () => {
-  let database: TestDatabase;
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg", { scope: "test" });
 
   it("gives each text sent before it the account of its parts, and a STOP to it then opts the client out", async () => {
     const { db } = database;

@@ -3,23 +3,17 @@
 // chosen SQLSTATE, or a session really cut by the server.
 
 import { sql } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type Db, rowsOf } from "../../lib/db/client.js";
 import { retryTransient } from "../../lib/db/retry-transient.js";
 import { companies } from "../../lib/db/schema.js";
 import { dbFailureOf, isDataDbError, isTransientDbError } from "../../lib/db/transient-error.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 
 const noWait = { sleep: async () => {} };
 
 describe.each(DRIVERS)("database failures through %s", (driver) => {
-  let database: TestDatabase;
-  beforeEach(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useDatabase(driver, { scope: "test" });
 
   it.each(["40P01", "40001", "55P03", "57P01", "53300", "08006"])("calls SQLSTATE %s transient", async (code) => {
     const err = await failureOf(database.db, code);
@@ -74,13 +68,7 @@ describe.each(DRIVERS)("database failures through %s", (driver) => {
 });
 
 describe.each(DRIVERS.filter((d) => d !== "pglite"))("a session cut by the server, through %s", (driver) => {
-  let database: TestDatabase;
-  beforeEach(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useDatabase(driver, { scope: "test" });
 
   it("is transient, and the next attempt gets a new connection", async () => {
     let attempts = 0;

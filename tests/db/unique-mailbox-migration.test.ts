@@ -2,20 +2,14 @@
 // holds the same mailbox twice: it keeps one active row and deactivates the others, saying why.
 
 import { asc, eq, sql } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { MIGRATIONS_FOLDER } from "../../lib/db/migrate.js";
 import { companies, inboxIntegrations, INTEGRATION_UNIQUE_INDEX } from "../../lib/db/schema.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 describe("the unique-mailbox migration", () => {
-  let database: TestDatabase;
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg", { scope: "test" });
 
   it("keeps the primary (else the oldest) of each duplicated mailbox active and deactivates the others with a reason", async () => {
     const { db } = database;

@@ -7,7 +7,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import {
   companies, conversations, inboxFolderCursors, inboxIntegrations, inboxMessages, messageAttachments,
@@ -16,7 +16,7 @@ import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 import { runCli } from "./run-cli.js";
 
@@ -28,16 +28,12 @@ const WITH_PDF = [
 ].join("\r\n");
 
 describe("lokario-cron integrations lifecycle", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let env: Record<string, string>;
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-cli-lifecycle-"));
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     env = testEnv(database, { LOG_LEVEL: "warn", ATTACHMENTS_DIR: attachmentsDir });
-  });
-  afterAll(async () => {
-    await database.drop();
   });
 
   async function addCompany(name = "Plomberie Martin"): Promise<number> {

@@ -6,16 +6,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { followupSendAttempts, inboxIntegrations, inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
 import { testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import { attemptsOf, historyOf, runFollowups, seedCompany, seedInvoiceFollowup, statusOf } from "../followups/seed.js";
 import { runCli } from "./run-cli.js";
 
@@ -24,19 +24,13 @@ const FIRST_DAY = new Date("2026-03-09T09:00:00Z");
 const MINUTE_MS = 60_000;
 
 describe("lokario-cron operator commands", () => {
-  let database: TestDatabase;
-  let smtp: TestSmtpServer;
+  const database = useDatabase("pg");
+  const smtp = useSmtpServer();
   let env: Record<string, string>;
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-cli-operator-"));
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
-    smtp = await startSmtpServer();
     env = testEnv(database, { ...smtp.env(), ATTACHMENTS_DIR: attachmentsDir, LOG_LEVEL: "warn" });
-  });
-  afterAll(async () => {
-    await smtp.close();
-    await database.drop();
   });
 
   async function seedUncertainAttempt(messageId: string) {

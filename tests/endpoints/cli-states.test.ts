@@ -3,28 +3,24 @@
 // script can act on; counts and settings in words, not field names.
 
 import { and, desc, eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { companies, inboxIntegrations, jobRuns } from "../../lib/db/schema.js";
 import { testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { createTestDatabase, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 import { runCli } from "./run-cli.js";
 
 const HOUR_MS = 60 * 60 * 1000;
 
 describe("lokario-cron on mailboxes that cannot sync, failed runs and a stopped cron", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let env: Record<string, string>;
   let companyId: number;
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     env = testEnv(database, { LOG_LEVEL: "warn" });
     const [company] = await database.db.insert(companies).values({ name: "Plomberie Martin" }).returning();
     companyId = company!.id;
-  });
-  afterAll(async () => {
-    await database.drop();
   });
 
   /** An OAuth2 mailbox whose grant Google refused, as the token refresh leaves it. */

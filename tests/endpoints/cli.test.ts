@@ -6,29 +6,25 @@ import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { openDb } from "../../lib/db/client.js";
 import { isSchemaCurrent } from "../../lib/db/migrate.js";
 import { companies, inboxIntegrations } from "../../lib/db/schema.js";
 import { MAIL_HOST_REFUSED } from "../../lib/mail/mail-host-guard.js";
 import { TEST_ENCRYPTION_KEY, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { createTestDatabase, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 import { runCli } from "./run-cli.js";
 
 const MAILBOX_PASSWORD = "Pässword-of-the-mailbox-7d1e";
 
 describe("lokario-cron", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     env = testEnv(database, { LOG_LEVEL: "warn" });
-  });
-  afterAll(async () => {
-    await database.drop();
   });
 
   it("prints its usage with --help and exits 0", async () => {

@@ -2,24 +2,18 @@
 // than GET/POST, an unreachable database, and the follow-up job's dry run.
 
 import { inject } from "vitest";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { processAutomaticJob, type FollowupParams } from "../../lib/followups/process-automatic.js";
 import { cronEndpoint } from "../../lib/jobs/cron-endpoint.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { freePort } from "../support/ports.js";
 import { type CapturedLogs, captureProcessOutput, countRuns, ENDPOINT_CASES, requestTo, useEnvironment } from "./harness.js";
 
 describe.each(ENDPOINT_CASES)("$name endpoint", (endpoint) => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let logs: CapturedLogs;
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
   beforeEach(() => {
     logs = captureProcessOutput();
   });
@@ -122,13 +116,7 @@ describe.each(ENDPOINT_CASES)("$name endpoint", (endpoint) => {
 });
 
 describe("process-automatic endpoint and the dry run", () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg");
 
   it("passes ?dry_run=1 to the follow-up job as a dry run, and no dry run otherwise", async () => {
     const received: FollowupParams[] = [];

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxMessages, jobRuns } from "../../lib/db/schema.js";
 import { type LocalServer, startLocalServer } from "../../server/local.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { useSyncDatabase } from "../support/databases.js";
+import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { createMailboxes, insertIntegration, rawMail } from "../support/mailbox.js";
 import { freePort } from "../support/ports.js";
 
@@ -29,7 +29,7 @@ interface SyncAnswer {
 }
 
 describe("sync pings shared across processes (pg)", () => {
-  const database = useSyncDatabase();
+  const database = useDatabase("pg", { afterEach: deactivateIntegrations });
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-fleet-share-"));
 
   /** `count` mailboxes of `perMailbox` messages each, with their integrations; returns the integration ids. */

@@ -8,19 +8,18 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LogLevel } from "../../lib/log.js";
 import { type LocalServer, startLocalServer } from "../../server/local.js";
 import { testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 const ROUTES = ["/api/health", "/api/cron/status", "/api/inbox/integrations/sync-all", "/api/followups/process-automatic"];
 
 describe("local server facing arbitrary requests", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pglite");
   let server: LocalServer;
   let port: number;
   const logLevels: LogLevel[] = [];
   const errorLines: string[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase("pglite");
     server = await startLocalServer({
       env: testEnv(database, { LOG_LEVEL: "info" }),
       port: 0,
@@ -38,7 +37,6 @@ describe("local server facing arbitrary requests", () => {
   });
   afterAll(async () => {
     await server.close();
-    await database.drop();
   });
 
   /** Sends `head` as the request line and headers (CRLF added), returns the status of the answer. */

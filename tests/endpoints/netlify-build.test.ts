@@ -15,7 +15,7 @@ import { inboxMessages, jobRuns, messageAttachments } from "../../lib/db/schema.
 import { RUN_LEASE_GRACE_MS } from "../../lib/jobs/abandon-runs.js";
 import { FINISH_MARGIN_MS, NETLIFY_SCHEDULED_LIMIT_MS, NETLIFY_SYNCHRONOUS_LIMIT_MS } from "../../lib/jobs/budget.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration } from "../support/mailbox.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -30,13 +30,12 @@ interface BuiltFunction {
 }
 
 describe("Netlify functions as built by Netlify's bundler", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let outDir: string;
   let built: BuiltFunction[];
   const servers: ChildProcess[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     outDir = mkdtempSync(join(tmpdir(), "lokario-netlify-"));
     const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, "tests/support/netlify-build.mjs"), outDir], { maxBuffer: 64 * 1024 * 1024 });
     built = JSON.parse(stdout) as BuiltFunction[];
@@ -44,7 +43,6 @@ describe("Netlify functions as built by Netlify's bundler", () => {
 
   afterAll(async () => {
     for (const server of servers) server.kill();
-    await database.drop();
     if (outDir) rmSync(outDir, { recursive: true, force: true });
   }, 120_000);
 

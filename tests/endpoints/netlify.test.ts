@@ -10,7 +10,7 @@ import syncAllFn, { config as syncAllConfig } from "../../netlify/functions/sync
 import syncAllScheduled, { config as syncAllSchedule } from "../../netlify/functions/sync-all-scheduled.mjs";
 import operatorPageFn, { config as operatorPageConfig } from "../../netlify/functions/operator-page.mjs";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 const vercel = JSON.parse(readFileSync(new URL("../../vercel.json", import.meta.url), "utf8")) as {
   crons: { path: string; schedule: string }[];
@@ -20,15 +20,13 @@ const scheduleOf = (path: string) => vercel.crons.find((c) => c.path === path)?.
 const NETLIFY_RUN_TIME_ENV = { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95" };
 
 describe("Netlify functions", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   const savedEnv = { ...process.env };
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     Object.assign(process.env, testEnv(database));
   });
   afterAll(async () => {
     process.env = savedEnv;
-    await database.drop();
   });
 
   it("serve both endpoints on the same paths as Vercel", () => {

@@ -8,7 +8,7 @@ import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { type GateProxy, startGateProxy } from "../support/gate-proxy.js";
 
 const REPOSITORY = fileURLToPath(new URL("../..", import.meta.url));
@@ -17,14 +17,13 @@ const START_TIMEOUT_MS = 45_000;
 const STOP_TIMEOUT_MS = 20_000;
 
 describe("npm start under a process manager", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let gate: GateProxy;
   let npm: ChildProcess;
   let output = "";
   let tree: number[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     const target = new URL(database.env.DATABASE_URL!);
     gate = await startGateProxy(Number(target.port));
     target.port = String(gate.port);
@@ -53,7 +52,6 @@ describe("npm start under a process manager", () => {
     // Whatever a failed run left behind, by pid: only the processes this test started.
     for (const pid of [npm.pid!, ...tree]) if (isAlive(pid)) process.kill(pid, "SIGKILL");
     await gate.close();
-    await database.drop();
   });
 
   it("stops the whole process tree on SIGTERM to npm, after answering the request in flight", async () => {

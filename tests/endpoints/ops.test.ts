@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { JOBS } from "../../lib/app/job-registry.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { healthEndpoint, cronStatusEndpoint } from "../../lib/ops/ops-endpoints.js";
@@ -7,16 +7,10 @@ import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
 import { TEST_CRON_SECRET, testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 describe("operations endpoints", () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg");
 
   it("reports health without a secret: database reachable, migrations current, version", async () => {
     const health = healthEndpoint({ env: () => testEnv(database) });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_FORM_BODY_BYTES } from "../../lib/http/read-body.js";
 import { type LocalServer, startLocalServer } from "../../server/local.js";
 import { testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 const SMS_WEBHOOK_SECRET = "sms-webhook-secret-0123456789abcdef0123";
 /** What the attacker tries to send: the size of the body that took the server to 1 GB. */
@@ -23,12 +23,11 @@ const MAX_ACCEPTED_BYTES = 32 * 1024 * 1024;
 const TEST_LIMITS = { headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 300 };
 
 describe("local server request limits", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let server: LocalServer;
   let port: number;
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     server = await startLocalServer({
       env: testEnv(database, { SMS_WEBHOOK_SECRET }),
       port: 0,
@@ -39,7 +38,6 @@ describe("local server request limits", () => {
   });
   afterAll(async () => {
     await server.close();
-    await database.drop();
   });
 
   it("stops reading a 300 MB chunked POST to /admin (no cookie) at the form's cap: 413 or the connection closed, a few MB taken at most", async () => {

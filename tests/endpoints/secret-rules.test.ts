@@ -2,10 +2,10 @@
 // database driver: who may trigger a run, what the answer looks like, and what reaches the logs.
 
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 import { type CapturedLogs, captureProcessOutput, countRuns, ENDPOINT_CASES, requestTo, useEnvironment } from "./harness.js";
 
 /** Every secret a test presents: none of them may ever be written to a log line. */
@@ -18,15 +18,9 @@ const PRESENTED_SECRETS = [
 const [SECRET, LAST_CHAR_DIFFERS, ONE_CHAR_LONGER, WRONG] = PRESENTED_SECRETS as [string, string, string, string];
 
 describe.each(DRIVERS)("cron endpoints on %s", (driver) => {
-  let database: TestDatabase;
+  const database = useDatabase(driver);
   let logs: CapturedLogs;
 
-  beforeAll(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
   beforeEach(() => {
     useEnvironment(testEnv(database, { LOG_LEVEL: "info" }));
     logs = captureProcessOutput();

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FUNCTIONS = {
@@ -18,11 +18,10 @@ const NOT_DEPLOYED = new Set(["node_modules", ".git", ".data", ".vercel", "scrat
 
 describe("vercel build output", () => {
   let outDir: string;
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   const servers: ChildProcess[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     const work = mkdtempSync(join(tmpdir(), "lokario-vercel-"));
     cpSync(ROOT, work, { recursive: true, filter: (src) => !NOT_DEPLOYED.has(src.slice(ROOT.length).split("/")[0] ?? "") });
     mkdirSync(join(work, ".vercel"));
@@ -39,7 +38,6 @@ describe("vercel build output", () => {
 
   afterAll(async () => {
     for (const server of servers) server.kill();
-    await database.drop();
     if (outDir) rmSync(join(outDir, "..", ".."), { recursive: true, force: true });
     // The build output holds a bundle per function: removing it is slow on a busy 2-core machine.
   }, 180_000);

@@ -2,29 +2,21 @@
 // mailbox on Dovecot, the inbox sync imports the answer, and the next follow-up run stops.
 
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inboxMessages } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import { historyOf, runFollowups, seedCompany, seedInvoiceFollowup, statusOf } from "./seed.js";
 
 describe("a client's reply synced from the mailbox", () => {
-  let smtp: TestSmtpServer;
-  let database: TestDatabase;
+  const smtp = useSmtpServer();
+  const database = useDatabase("pg");
 
-  beforeAll(async () => {
-    smtp = await startSmtpServer();
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-    await smtp.close();
-  });
 
   it("stops the next follow-up once the inbox sync has imported the client's answer from Dovecot", async () => {
     const config = testConfig(database, smtp.env());

@@ -7,7 +7,7 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Db } from "../../lib/db/client.js";
 import { followupSendAttempts, inboxIntegrations } from "../../lib/db/schema.js";
-import { DRIVERS, useTestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
 import { type TestSmtpServer, useGlobalAndOwnSmtp } from "../support/smtp.js";
 import { attemptsOf, historyOf, runFollowups, seedClient, seedCompany, seedInvoiceFollowup, type SeededInvoiceFollowup } from "./seed.js";
@@ -35,7 +35,7 @@ async function seedFollowups(db: Db, companyId: number, count: number): Promise<
 
 describe.each(DRIVERS)("many companies due at once, through %s", (driver) => {
   const { global, own } = useGlobalAndOwnSmtp();
-  const database = useTestDatabase(driver);
+  const database = useDatabase(driver, { scope: "test" });
   beforeAll(() => own.requireAuth(MAILBOX_LOGIN));
 
   it("sends each due step exactly once when two pings run over the same companies at once", async () => {
@@ -57,7 +57,7 @@ describe.each(DRIVERS)("many companies due at once, through %s", (driver) => {
 
 describe("workers of a run and two pings at once", () => {
   const { global, own } = useGlobalAndOwnSmtp();
-  const database = useTestDatabase("pg");
+  const database = useDatabase("pg", { scope: "test" });
   beforeAll(() => own.requireAuth(MAILBOX_LOGIN));
   beforeEach(async () => {
     await own.start();

@@ -3,13 +3,13 @@
 // and a 4xx from the relay still stops the run's use of it — the sends already in flight finish
 // with their own outcome, none starts after the 4xx, the rest wait untouched for the next run.
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Db } from "../../lib/db/client.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
-import { type ReceivedMail, startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { type ReceivedMail, useSmtpServer } from "../support/smtp.js";
 import { attemptsOf, historyOf, runFollowups, seedCompany, seedInvoiceFollowup, type SeededInvoiceFollowup } from "./seed.js";
 
 /** Monday 9 March 2026, 09:00 in Paris: the first follow-up of an invoice due on 2 March is due. */
@@ -27,21 +27,13 @@ async function seedGlobalCompanies(db: Db, companies: number, perCompany: number
 }
 
 describe.each(DRIVERS)("the global relay over several connections, through %s", (driver) => {
-  let global: TestSmtpServer;
-  let own: TestSmtpServer;
-  let database: TestDatabase;
+  // Fresh servers: their connection counts are this test's alone.
+  const global = useSmtpServer({ scope: "test" });
+  const own = useSmtpServer({ scope: "test" });
+  const database = useDatabase(driver, { scope: "test" });
 
   beforeEach(async () => {
-    // Fresh servers: their connection counts are this test's alone.
-    global = await startSmtpServer();
-    own = await startSmtpServer();
     own.requireAuth(MAILBOX_LOGIN);
-    database = await createTestDatabase(driver);
-  });
-  afterEach(async () => {
-    await database.drop();
-    await global.close();
-    await own.close();
   });
 
   it("sends every follow-up once, with at most SMTP_MAX_CONNECTIONS sessions open on the relay and one on a company's own mailbox", async () => {
@@ -80,17 +72,9 @@ describe.each(DRIVERS)("the global relay over several connections, through %s", 
 });
 
 describe("a 4xx from the global relay while other sends are in flight", () => {
-  let global: TestSmtpServer;
-  let database: TestDatabase;
+  const global = useSmtpServer({ scope: "test" });
+  const database = useDatabase("pg", { scope: "test" });
 
-  beforeEach(async () => {
-    global = await startSmtpServer();
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => {
-    await database.drop();
-    await global.close();
-  });
 
   it("lets the sends in flight finish as they end, starts none after the 4xx, and leaves the rest for the next run", async () => {
     const seeded = await seedGlobalCompanies(database.db, 10, 2);

@@ -5,16 +5,16 @@
 
 import { JOBS } from "../../lib/app/job-registry.js";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { followupSendAttempts, jobRuns } from "../../lib/db/schema.js";
 import { ABANDONED_REASON, RUN_LEASE_GRACE_MS } from "../../lib/jobs/abandon-runs.js";
 import { createLogger } from "../../lib/log.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { waitFor } from "../support/ports.js";
 import { startSilentServer } from "../support/silent-server.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { startSmtpServer, useSmtpServer } from "../support/smtp.js";
 import { attemptsOf, historyOf, killFollowupRunWhen, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
 const MINUTE_MS = 60_000;
@@ -27,18 +27,12 @@ const ALWAYS_OPEN = {
 };
 
 describe("a follow-up run killed in the middle of a send", () => {
-  let database: TestDatabase;
-  let smtp: TestSmtpServer;
+  const database = useDatabase("pg", { scope: "test" });
+  const smtp = useSmtpServer();
 
-  beforeAll(async () => {
-    smtp = await startSmtpServer();
-  });
-  afterAll(async () => smtp.close());
   beforeEach(async () => {
-    database = await createTestDatabase("pg");
     smtp.holdReplies(false);
   });
-  afterEach(async () => database.drop());
 
   const runsOf = (job: string) => database.db.select().from(jobRuns).where(eq(jobRuns.job, job));
 

@@ -3,7 +3,7 @@
 // client per day, dry runs, templates in the delivered email, and the company's own mailbox.
 
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Config } from "../../lib/config.js";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import {
@@ -17,9 +17,9 @@ import {
   invoices,
   quotes,
 } from "../../lib/db/schema.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import {
   historyOf,
   recordManualSend,
@@ -35,19 +35,13 @@ import {
 /** Monday 9 March 2026, 09:00 in Paris: the first follow-up of an invoice due on 2 March is due. */
 const FIRST_DAY = new Date("2026-03-09T08:00:00Z");
 
-let smtp: TestSmtpServer;
-let database: TestDatabase;
+const smtp = useSmtpServer();
+const database = useDatabase("pg", { scope: "test" });
 let config: Config;
 
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-});
-afterAll(async () => smtp.close());
 beforeEach(async () => {
-  database = await createTestDatabase("pg");
   config = testConfig(database, smtp.env());
 });
-afterEach(async () => database.drop());
 
 describe("what closes a follow-up without sending", () => {
   it("closes the follow-up of an invoice paid since it was created, and sends nothing", async () => {

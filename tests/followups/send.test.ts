@@ -2,33 +2,27 @@
 // the right day, exactly once under concurrent pings, and what a failing server leaves behind.
 
 import { and, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Config } from "../../lib/config.js";
 import { conversations, followupSendAttempts, inboxMessages, notifications } from "../../lib/db/schema.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 import { testConfig } from "../support/config.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import { attemptsOf, historyOf, runFollowups, seedCompany, seedInvoiceFollowup, statusOf } from "./seed.js";
 
 /** Monday 9 March 2026, 09:00 in Paris: the due date (2 March) + 7 days, inside business hours. */
 const FIRST_DAY = new Date("2026-03-09T08:00:00Z");
 
 describe.each(DRIVERS)("automatic follow-ups through %s", (driver) => {
-  let smtp: TestSmtpServer;
-  let database: TestDatabase;
+  const smtp = useSmtpServer();
+  const database = useDatabase(driver, { scope: "test" });
   let config: Config;
 
-  beforeAll(async () => {
-    smtp = await startSmtpServer();
-  });
-  afterAll(async () => smtp.close());
   beforeEach(async () => {
-    database = await createTestDatabase(driver);
     config = testConfig(database, smtp.env());
     await smtp.start();
     smtp.setTemporaryFailure(false);
   });
-  afterEach(async () => database.drop());
 
   it("sends all of a run's follow-ups over one SMTP connection", async () => {
     const companyId = await seedCompany(database.db);

@@ -3,14 +3,14 @@
 // automatically, exactly once; killed after the submit left, it is left uncertain and never resent.
 
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { clients } from "../../lib/db/schema.js";
 import { resolveUncertainAsSent, SMS_TEXT_NOT_KEPT } from "../../lib/followups/resolve-uncertain.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { startSilentServer } from "../support/silent-server.js";
-import { startSmppServer, type TestSmppServer } from "../support/smpp-server.js";
+import { useSmppServer } from "../support/smpp-server.js";
 import { attemptsOf, historyOf, killFollowupRunWhen, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
 const MINUTE_MS = 60_000;
@@ -27,18 +27,10 @@ const ALWAYS_OPEN_SMS = {
 };
 
 describe("an SMS follow-up run killed in the middle of a send", () => {
-  let database: TestDatabase;
-  let smsc: TestSmppServer;
+  const database = useDatabase("pg", { scope: "test" });
+  const smsc = useSmppServer();
   const smsEnv = (url = smsc.url) => ({ SMS_PROVIDER: "smpp", SMPP_URL: url, SMPP_SYSTEM_ID: smsc.systemId, SMPP_PASSWORD: smsc.password });
 
-  beforeAll(async () => {
-    smsc = await startSmppServer();
-  });
-  afterAll(async () => smsc.close());
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => database.drop());
 
   async function seedSmsFollowup(phone: string) {
     const seeded = await seedInvoiceFollowup(database.db, { settings: ALWAYS_OPEN_SMS });

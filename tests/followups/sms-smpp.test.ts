@@ -3,13 +3,13 @@
 // STOP, throttles, or drops the connection in the middle of a submission.
 
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { clients, smsOptOuts } from "../../lib/db/schema.js";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { MAIL_HOST_REFUSED } from "../../lib/mail/mail-host-guard.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
-import { startSmppServer, type TestSmppServer } from "../support/smpp-server.js";
+import { useDatabase } from "../support/databases.js";
+import { useSmppServer } from "../support/smpp-server.js";
 import { attemptsOf, historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
 /** Tuesday 10 March 2026, 10:00 in Paris: the first follow-up (due date + 7 days) is due. */
@@ -24,19 +24,13 @@ const SMS_SETTINGS = {
 };
 
 describe("SMS follow-ups through an SMPP gateway", () => {
-  let database: TestDatabase;
-  let smsc: TestSmppServer;
+  const database = useDatabase("pg", { scope: "test" });
+  const smsc = useSmppServer();
   const env = () => ({ SMS_PROVIDER: "smpp", SMPP_URL: smsc.url, SMPP_SYSTEM_ID: smsc.systemId, SMPP_PASSWORD: smsc.password, SMS_TIMEOUT_MS: "5000" });
 
-  beforeAll(async () => {
-    smsc = await startSmppServer();
-  });
-  afterAll(async () => smsc.close());
   beforeEach(async () => {
-    database = await createTestDatabase("pg");
     smsc.setImmediateReceipts(true);
   });
-  afterEach(async () => database.drop());
 
   async function seedSmsFollowup(phone: string) {
     const seeded = await seedInvoiceFollowup(database.db, { settings: SMS_SETTINGS });

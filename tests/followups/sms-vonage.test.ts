@@ -3,12 +3,12 @@
 // receipts and a client's STOP come back through the product's webhook endpoint.
 
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { clients, companySettings, smsOptOuts } from "../../lib/db/schema.js";
 import { vonageWebhookEndpoint } from "../../lib/sms/sms-endpoints.js";
 import { testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
-import { startVonageServer, type TestVonageServer } from "../support/vonage-server.js";
+import { useDatabase } from "../support/databases.js";
+import { useVonageServer } from "../support/vonage-server.js";
 import { runCli } from "../endpoints/run-cli.js";
 import { historyOf, runFollowups, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
@@ -21,8 +21,8 @@ const SMS_SETTINGS = {
 };
 
 describe("SMS follow-ups through Vonage", () => {
-  let database: TestDatabase;
-  let vonage: TestVonageServer;
+  const database = useDatabase("pg", { scope: "test" });
+  const vonage = useVonageServer();
   const env = () => ({
     SMS_PROVIDER: "vonage", VONAGE_API_KEY: vonage.apiKey, VONAGE_API_SECRET: vonage.apiSecret, VONAGE_REST_HOST: vonage.url,
     SMS_SENDER_NAME: "LOKARIO", SMS_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -32,14 +32,6 @@ describe("SMS follow-ups through Vonage", () => {
       new Request(`http://localhost/api/sms/vonage?${new URLSearchParams({ secret, ...query })}`),
     );
 
-  beforeAll(async () => {
-    vonage = await startVonageServer();
-  });
-  afterAll(async () => vonage.close());
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => database.drop());
 
   async function seedSmsFollowup(phone: string) {
     const seeded = await seedInvoiceFollowup(database.db, { settings: SMS_SETTINGS });

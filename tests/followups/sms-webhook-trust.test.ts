@@ -6,13 +6,13 @@
 
 import { createHash } from "node:crypto";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { clients, companySettings, smsOptOuts } from "../../lib/db/schema.js";
 import { vonageWebhookEndpoint } from "../../lib/sms/sms-endpoints.js";
 import { TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
-import { signedByVonage, startVonageServer, type TestVonageServer } from "../support/vonage-server.js";
+import { useDatabase } from "../support/databases.js";
+import { signedByVonage, useVonageServer } from "../support/vonage-server.js";
 import { runCli } from "../endpoints/run-cli.js";
 import { historyOf, runFollowups, seedCompany, seedInvoiceFollowup, SWITCHED_ON } from "./seed.js";
 
@@ -27,8 +27,8 @@ const WEBHOOK_SECRET_A = "company-a-webhook-secret-0123456789abcdef0123456789";
 const TEMPLATE = { messages: [{ type: "Facture impayée", method: "sms", content: "Bonjour {client_name}, la facture {source_label} reste à régler." }] };
 
 describe("Vonage webhooks: an account speaks only for what it sent", () => {
-  let database: TestDatabase;
-  let vonage: TestVonageServer;
+  const database = useDatabase("pg", { scope: "test" });
+  const vonage = useVonageServer();
   const env = (extra: Record<string, string> = {}) => ({
     SMS_PROVIDER: "vonage", VONAGE_API_KEY: vonage.apiKey, VONAGE_API_SECRET: vonage.apiSecret, VONAGE_REST_HOST: vonage.url,
     SMS_SENDER_NAME: DEPLOYMENT_NUMBER, SMS_WEBHOOK_SECRET: DEPLOYMENT_SECRET, ...extra,
@@ -53,15 +53,9 @@ describe("Vonage webhooks: an account speaks only for what it sent", () => {
   });
 
   beforeAll(async () => {
-    vonage = await startVonageServer();
     vonage.addAccount(ACCOUNT_A);
     vonage.addAccount(ACCOUNT_B);
   });
-  afterAll(async () => vonage.close());
-  beforeEach(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterEach(async () => database.drop());
 
   async function seedTexted(settings: unknown, phone: string, companyId?: number) {
     const seeded = await seedInvoiceFollowup(database.db, companyId ? { companyId } : { settings });

@@ -2,32 +2,24 @@
 // settings point at the internal network is refused before any connection, and its follow-ups wait
 // for the settings to be fixed; the operator's relay (SMTP_HOST) is the operator's choice and is used.
 
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { MAIL_HOST_REFUSED } from "../../lib/mail/mail-host-guard.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { freePort } from "../support/ports.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import { attemptsOf, runFollowups, seedCompany, seedInvoiceFollowup, statusOf } from "./seed.js";
 
 /** Monday 9 March 2026, 09:00 in Paris: the first follow-up of an invoice due on 2 March is due. */
 const FIRST_DAY = new Date("2026-03-09T08:00:00Z");
 
-let smtp: TestSmtpServer;
-let database: TestDatabase;
+const smtp = useSmtpServer();
+const database = useDatabase("pg", { scope: "test" });
 
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-});
-afterAll(async () => smtp.close());
-beforeEach(async () => {
-  database = await createTestDatabase("pg");
-});
 afterEach(async () => {
   smtp.requireAuth(undefined);
-  await database.drop();
 });
 
 /** The company's primary mailbox, sending through `smtpHost:smtpPort`. */

@@ -2,14 +2,14 @@
 // on the account's kept connections, and each way a server can fail comes back with the kind the
 // follow-up job acts on.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { JobError } from "../../lib/errors.js";
 import type { OutgoingEmail } from "../../lib/mail/mail-sender.js";
 import { isServerFailure, type SmtpSettings, withSmtp } from "../../lib/mail/smtp.js";
 import { TEST_MAIL_HOST_POLICY } from "../support/config.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { startSmtpServer, useSmtpServer } from "../support/smtp.js";
 
-let smtp: TestSmtpServer;
+const smtp = useSmtpServer();
 let settings: SmtpSettings;
 
 const email = (to: string): OutgoingEmail => ({
@@ -29,10 +29,8 @@ async function failureOf(promise: Promise<unknown>): Promise<JobError> {
 }
 
 beforeAll(async () => {
-  smtp = await startSmtpServer();
   settings = { host: smtp.host, port: smtp.port, isSecure: false, rejectUnauthorized: true, timeoutMs: 3000, hostPolicy: TEST_MAIL_HOST_POLICY, maxConnections: 1 };
 });
-afterAll(async () => smtp.close());
 beforeEach(async () => {
   smtp.setTemporaryFailure(false);
   smtp.requireAuth(undefined);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { useTestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
 import { useGlobalAndOwnSmtp } from "../support/smtp.js";
 import { attemptsOf, runFollowups, seedCompany, seedInvoiceFollowup } from "./seed.js";
@@ -14,7 +14,7 @@ const FIRST_DAY = new Date("2026-03-09T08:00:00Z");
 
 describe("an SMTP server answering 4xx", () => {
   const { global, own } = useGlobalAndOwnSmtp();
-  const database = useTestDatabase("pg");
+  const database = useDatabase("pg", { scope: "test" });
 
   it("is tried once per run: its other follow-ups wait untouched for the next run, another company's server goes on", async () => {
     const companyId = await seedCompany(database.db);

@@ -6,23 +6,19 @@ import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine, messageAttachments } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
 const WITH_ATTACHMENTS = new URL("../fixtures/eml/attachments-pdf-image.eml", import.meta.url);
 
 describe("inbox sync with attachment storage down", () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => database.drop());
+  const database = useDatabase("pg");
 
   it("stops the folder before a message whose attachments cannot be written, sets nothing aside, and imports it on the next run", async () => {
     const mailbox = await createMailbox();

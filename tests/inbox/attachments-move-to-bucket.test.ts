@@ -16,14 +16,14 @@ import { moveStoredFilesToBucket } from "../../lib/storage/move-to-bucket.js";
 import { createS3Storage } from "../../lib/storage/s3-storage.js";
 import { startCli } from "../endpoints/run-cli.js";
 import { testConfig, testEnv } from "../support/config.js";
-import { type TestDatabase, useTestDatabase } from "../support/databases.js";
+import { type TestDatabase, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration } from "../support/mailbox.js";
 import { waitFor } from "../support/ports.js";
 import { createTestBucket, type TestBucket } from "../support/s3-bucket.js";
 import { type S3Front, startS3Front } from "../support/s3-server.js";
 
 describe("moving the database store's files into a bucket", () => {
-  const database: TestDatabase = useTestDatabase("pg");
+  const database: TestDatabase = useDatabase("pg", { scope: "test" });
   let bucket: TestBucket;
   let front: S3Front;
   beforeAll(async () => {

@@ -9,7 +9,7 @@ import { clients, CONVERSATION_STATUS, conversations, followupHistory, followups
 import type { DownloadedBatch } from "../../lib/inbox/mail-source.js";
 import { type BatchImportContext, type BatchTally, importBatch } from "../../lib/inbox/import-batch.js";
 import { silentLogger } from "../../lib/log.js";
-import { createTestDatabase, DRIVERS } from "../support/databases.js";
+import { DRIVERS, type TestDatabase, useDatabase } from "../support/databases.js";
 import { buildEml, createCompanyWithMailbox, createTempStorage, type EmlParts, type TestMailboxRow } from "./message-kit.js";
 
 const now = new Date("2025-06-10T12:00:00Z");
@@ -28,8 +28,8 @@ interface Company {
   clientId: number;
 }
 
-async function withDatabase(driver: (typeof DRIVERS)[number]) {
-  const database = await createTestDatabase(driver);
+/** What the tests of a describe build on `database`, the describe's own. */
+async function withDatabase(database: TestDatabase) {
   const temp = await createTempStorage();
   const contextFor = (mailbox: TestMailboxRow): BatchImportContext => ({
     db: database.db, integration: { id: mailbox.id, companyId: mailbox.companyId, emailAddress: mailbox.emailAddress, connectedAt: mailbox.connectedAt },
@@ -78,12 +78,12 @@ async function withDatabase(driver: (typeof DRIVERS)[number]) {
 }
 
 describe.each(DRIVERS)("a batch threaded in memory, through %s", (driver) => {
+  const database = useDatabase(driver);
   let env: Awaited<ReturnType<typeof withDatabase>>;
   beforeAll(async () => {
-    env = await withDatabase(driver);
+    env = await withDatabase(database);
   });
   afterAll(async () => {
-    await env.database.drop();
     await env.temp.remove();
   });
 
@@ -198,12 +198,12 @@ const TIED_CONVERSATIONS: [RandomMail[], RandomMail[], boolean][] = [
 ];
 
 describe("a batch threaded in memory, against one message per run", () => {
+  const database = useDatabase("pg");
   let env: Awaited<ReturnType<typeof withDatabase>>;
   beforeAll(async () => {
-    env = await withDatabase("pg");
+    env = await withDatabase(database);
   });
   afterAll(async () => {
-    await env.database.drop();
     await env.temp.remove();
   });
 

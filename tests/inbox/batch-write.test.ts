@@ -8,22 +8,20 @@ import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import type { DownloadedBatch } from "../../lib/inbox/mail-source.js";
 import { type BatchImportContext, type BatchTally, importBatch } from "../../lib/inbox/import-batch.js";
 import { silentLogger } from "../../lib/log.js";
-import { createTestDatabase, refuseMessagesFrom, type TestDatabase } from "../support/databases.js";
+import { refuseMessagesFrom, useDatabase } from "../support/databases.js";
 import { buildEml, createCompanyWithMailbox, createTempStorage, type TempStorage, type TestMailboxRow } from "./message-kit.js";
 
 const now = new Date("2025-02-10T12:00:00Z");
 const where = { folder: "INBOX", direction: "inbound" as const, uidValidity: 1 };
 
 describe("a downloaded batch stored at once", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let temp: TempStorage;
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     temp = await createTempStorage();
     await refuseMessagesFrom(database.db, "refused@client.example");
   });
   afterAll(async () => {
-    await database.drop();
     await temp.remove();
   });
 

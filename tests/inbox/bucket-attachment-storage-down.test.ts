@@ -14,7 +14,7 @@ import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 import { createTestBucket, type TestBucket, testS3Client } from "../support/s3-bucket.js";
 import { anyRequest, isPart, type S3Front, startS3Front, TEST_S3_ACCESS_KEY_ID, TEST_S3_SECRET_ACCESS_KEY } from "../support/s3-server.js";
@@ -24,18 +24,16 @@ const SCAN = randomBytes(12 * 1024 * 1024);
 const PDF = Buffer.from("%PDF-1.4\nfacture\n%%EOF\n");
 
 describe("inbox sync with attachments in an S3 bucket", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let bucket: TestBucket;
   let front: S3Front;
   const logLines: string[] = [];
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     bucket = createTestBucket();
     front = await startS3Front(inject("s3Port"));
   });
   afterAll(async () => {
     await front.close();
-    await database.drop();
   });
 
   const sync = (integrationId: number, env: Record<string, string> = bucket.env(front.port)) =>

@@ -12,7 +12,7 @@ import { createS3Storage } from "../../lib/storage/s3-storage.js";
 import { PART_SIZE_BYTES } from "../../lib/storage/upload-in-parts.js";
 import { signedAttachmentUrl } from "../../lib/storage/signed-attachment-url.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createTestBucket, type TestBucket, testS3Client } from "../support/s3-bucket.js";
 import { startS3Front, type S3Front } from "../support/s3-server.js";
 import { inject } from "vitest";
@@ -115,13 +115,11 @@ describe("attachment storage in an S3 bucket", () => {
 });
 
 describe("attachment storage choice with a bucket", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let bucket: TestBucket;
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     bucket = createTestBucket();
   });
-  afterAll(async () => database.drop());
 
   it("takes the bucket by default once one is configured, on the platforms and elsewhere, unless told otherwise", () => {
     const netlifyAtRunTime = { URL: "https://site.netlify.app", SITE_NAME: "site", SITE_ID: "1d01c0c0-4554-4747-93b8-34ce3448ab95" };

@@ -1,24 +1,20 @@
 import { eq, inArray } from "drizzle-orm";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { companies, inboxFolderCursors, inboxIntegrations } from "../../lib/db/schema.js";
 import { advanceCursor, readCursor, startCursor } from "../../lib/inbox/imap/cursor.js";
 import { recordSyncFailure, recordSyncSuccess } from "../../lib/inbox/record-sync-result.js";
 import { claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, releaseIntegration } from "../../lib/inbox/claim-integrations.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 
 const MINUTE_MS = 60_000;
 const NOW = new Date("2026-03-02T10:00:00Z");
 const at = (minutes: number) => new Date(NOW.getTime() + minutes * MINUTE_MS);
 
 describe.each(DRIVERS)("claiming due integrations (%s)", (driver) => {
-  let database: TestDatabase;
+  const database = useDatabase(driver);
   let companyId: number;
   beforeAll(async () => {
-    database = await createTestDatabase(driver);
     companyId = (await database.db.insert(companies).values({ name: "Claims" }).returning())[0]!.id;
-  });
-  afterAll(async () => {
-    await database.drop();
   });
   beforeEach(async () => {
     await database.db.delete(inboxIntegrations);

@@ -7,13 +7,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { count, eq, inArray } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { conversations, inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
 const MAILBOXES = 6;
@@ -21,15 +21,9 @@ const RUNS_AT_ONCE = 3;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 describe("inbox sync: mailboxes of one company synced at the same time", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-concurrent-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it("stores every message of every mailbox and sets none aside when they share senders and threads", async () => {
     const mail = sharedMail(new Date(Date.now() - DAY_MS));

@@ -10,7 +10,7 @@ import { inboxMessages } from "../../lib/db/schema.js";
 import { JobError } from "../../lib/errors.js";
 import { storeMessage } from "../../lib/inbox/store-message.js";
 import { silentLogger } from "../../lib/log.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 import { buildEml, CORPUS_DIR, createCompanyWithMailbox, createTempStorage, incoming, type TempStorage } from "./message-kit.js";
 
 const CORPUS_FILES = readdirSync(fileURLToPath(CORPUS_DIR)).filter((f) => f.endsWith(".eml")).sort();
@@ -18,14 +18,12 @@ const CORPUS_FILES = readdirSync(fileURLToPath(CORPUS_DIR)).filter((f) => f.ends
 const EXPECTED_REJECTED = ["mail_outlook_1.eml"];
 
 describe.each(DRIVERS)("the spamscope corpus stored through %s", (driver) => {
-  let database: TestDatabase;
+  const database = useDatabase(driver);
   let temp: TempStorage;
   beforeAll(async () => {
-    database = await createTestDatabase(driver);
     temp = await createTempStorage();
   });
   afterAll(async () => {
-    await database.drop();
     await temp.remove();
   });
 

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { buffer, text } from "node:stream/consumers";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../lib/config.js";
 import { messageAttachments, inboxMessages, storedFiles } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
@@ -9,17 +9,11 @@ import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { attachmentStorageFor, createDatabaseStorage } from "../../lib/storage/attachment-storage.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, createTestDatabase, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration } from "../support/mailbox.js";
 
 describe.each(DRIVERS)("attachment storage in the database through %s", (driver) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase(driver);
 
   it("stores a buffer and a stream, binary-exact, and reads them back", async () => {
     const storage = createDatabaseStorage(database.db);

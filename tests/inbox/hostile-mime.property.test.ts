@@ -14,7 +14,7 @@ import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration } from "../support/mailbox.js";
 import { bufferedLogger, createCompanyWithMailbox, createTempStorage, incoming, type TempStorage } from "./message-kit.js";
 
@@ -90,16 +90,14 @@ const hostileMessage: fc.Arbitrary<HostileMessage> = fc
   });
 
 describe("hostile MIME through the import", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pglite");
   let temp: TempStorage;
   const logged = bufferedLogger();
 
   beforeAll(async () => {
-    database = await createTestDatabase("pglite");
     temp = await createTempStorage();
   });
   afterAll(async () => {
-    await database.drop();
     await temp.remove();
   });
 
@@ -143,15 +141,9 @@ describe("hostile MIME through the import", () => {
 });
 
 describe("hostile MIME through the IMAP sync", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pglite");
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-hostile-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pglite");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it("never fails the run: each generated message is stored or set aside with a reason", async () => {
     const messages = fc.sample(hostileMessage, 5);

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
 import { readCursor } from "../../lib/inbox/imap/cursor.js";
@@ -15,7 +15,7 @@ import { createLogger, silentLogger } from "../../lib/log.js";
 import { withImap } from "../../lib/mail/imap.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
 import { TEST_ENCRYPTION_KEY, TEST_MAIL_HOST_POLICY } from "../support/config.js";
-import { createTestDatabase, refuseMessagesFrom, type TestDatabase } from "../support/databases.js";
+import { refuseMessagesFrom, useDatabase } from "../support/databases.js";
 import { startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
@@ -147,13 +147,7 @@ describe("reading ahead of a slower consumer", () => {
 });
 
 describe("a pipelined import of one folder", () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg");
 
   const claimed = new Map<number, ClaimedIntegration>();
   const syncWith = async (mailbox: TestMailbox, integrationId: number, options: { budget: Budget; port?: number; logLines?: string[]; storageDir: string }) => {

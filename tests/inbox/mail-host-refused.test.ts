@@ -5,7 +5,7 @@
 import { JOBS } from "../../lib/app/job-registry.js";
 import { createServer, type Server } from "node:net";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
@@ -13,7 +13,7 @@ import { createLogger } from "../../lib/log.js";
 import { MAIL_HOST_REFUSED } from "../../lib/mail/mail-host-guard.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 import { freePort } from "../support/ports.js";
@@ -21,14 +21,13 @@ import { freePort } from "../support/ports.js";
 const HOUR_MS = 3_600_000;
 
 describe("inbox sync of a mailbox on the internal network", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg", { afterEach: deactivateIntegrations });
   let mailbox: TestMailbox;
   let dovecotFront: FaultProxy;
   let clockMs: number;
   let logLines: string[];
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     mailbox = await createMailbox();
     await mailbox.appendAll([{ raw: rawMail({ subject: "Facture FAC-12" }) }]);
     // Dovecot's port, seen through a proxy that counts the connections it is asked for.
@@ -36,10 +35,6 @@ describe("inbox sync of a mailbox on the internal network", () => {
   });
   afterAll(async () => {
     await dovecotFront.close();
-    await database.drop();
-  });
-  afterEach(async () => {
-    await database.db.update(inboxIntegrations).set({ isActive: false });
   });
 
   /** A hosted install; the ports under test are allowed so that only the address can refuse them. */

@@ -6,8 +6,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { conversations, inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
+import { describe, expect, it } from "vitest";
+import { conversations, inboxMessages } from "../../lib/db/schema.js";
 import { removeIntegration } from "../../lib/inbox/remove-integration.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { updateIntegration } from "../../lib/inbox/update-integration.js";
@@ -15,26 +15,16 @@ import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { deactivateIntegrations, DRIVERS, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
 const MINUTE_MS = 60_000;
 
 describe.each(DRIVERS)("a company mailbox connected again (%s)", (driver) => {
-  let database: TestDatabase;
+  const database = useDatabase(driver, { afterEach: deactivateIntegrations });
   let clockMs = Date.now();
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-twins-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
-  afterEach(async () => {
-    // Each test syncs only its own mailbox: the job claims every due integration of the database.
-    await database.db.update(inboxIntegrations).set({ isActive: false });
-  });
 
   const sync = async () => {
     clockMs += 6 * MINUTE_MS;

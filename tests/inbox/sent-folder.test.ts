@@ -5,15 +5,15 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { conversations, inboxFolderCursors, inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import { historyOf, runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
 
 const DAY_MS = 86_400_000;
@@ -21,23 +21,11 @@ const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;
 
 describe("the Sent folder on Dovecot", () => {
-  let database: TestDatabase;
-  let smtp: TestSmtpServer;
+  const database = useDatabase("pg", { afterEach: deactivateIntegrations });
+  const smtp = useSmtpServer();
   let clockMs = Date.now();
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-sent-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-    smtp = await startSmtpServer();
-  });
-  afterAll(async () => {
-    await database.drop();
-    await smtp.close();
-  });
-  afterEach(async () => {
-    // Each test syncs only its own mailbox: the job claims every due integration of the database.
-    await database.db.update(inboxIntegrations).set({ isActive: false });
-  });
 
   const config = () => testConfig(database, { ...smtp.env(), ATTACHMENTS_DIR: attachmentsDir });
   const sync = () =>

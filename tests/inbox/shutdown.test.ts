@@ -2,28 +2,22 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
 /** Four batches of small mail: a stop after the first leaves some for the next run. */
 const MESSAGES = 4 * BATCH_MAX_MESSAGES;
 
 describe("inbox sync asked to stop (server shutting down)", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-shutdown-"));
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
 
   it("finishes the batch in hand, frees the mailbox as a success with work left, and the next run imports the rest once", async () => {
     const mailbox = await createMailbox();

@@ -10,7 +10,7 @@ import { MAX_CONTENT_CHARS } from "../../lib/inbox/message-content.js";
 import { attachmentKeyPrefix } from "../../lib/inbox/save-attachment.js";
 import type { IncomingMessage } from "../../lib/inbox/incoming-message.js";
 import { type StoreDeps, storeMessage } from "../../lib/inbox/store-message.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 import {
   buildEml, bufferedLogger, CORPUS_DIR, createCompanyWithMailbox, createTempStorage, incoming, readFixture,
   type TempStorage, type TestMailboxRow,
@@ -19,7 +19,7 @@ import {
 const now = new Date("2025-02-10T12:00:00Z");
 
 describe.each(DRIVERS)("storeMessage through %s", (driver) => {
-  let database: TestDatabase;
+  const database = useDatabase(driver);
   let temp: TempStorage;
   const logged = bufferedLogger();
   const deps = (extra: Partial<StoreDeps> = {}): StoreDeps => ({
@@ -37,11 +37,9 @@ describe.each(DRIVERS)("storeMessage through %s", (driver) => {
     database.db.select().from(conversations).where(eq(conversations.companyId, mailbox.companyId));
 
   beforeAll(async () => {
-    database = await createTestDatabase(driver);
     temp = await createTempStorage();
   });
   afterAll(async () => {
-    await database.drop();
     await temp.remove();
   });
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { and, eq } from "drizzle-orm";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { conversations, inboxMessages, inboxQuarantine } from "../../lib/db/schema.js";
 import { readCursor } from "../../lib/inbox/imap/cursor.js";
 import { BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
@@ -16,21 +16,15 @@ import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 describe("inbox sync: the database busy or unreachable", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-db-faults-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
 
   const sync = (integrationId: number) =>
     runJob(syncAllJob, { integrationId }, {

@@ -10,7 +10,7 @@ import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
 import { testConfig } from "../support/config.js";
-import { useSyncDatabase } from "../support/databases.js";
+import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailbox, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
@@ -18,7 +18,7 @@ const MINUTE_MS = 60_000;
 const CORPUS_DIR = new URL("../fixtures/corpus/spamscope/", import.meta.url);
 
 describe("inbox sync: hostile mail, broken servers, wrong settings", () => {
-  const database = useSyncDatabase();
+  const database = useDatabase("pg", { afterEach: deactivateIntegrations });
   let clockMs: number;
   let logLines: string[];
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-sync-failures-"));

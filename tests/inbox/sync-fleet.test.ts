@@ -12,14 +12,14 @@ import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { useSyncDatabase } from "../support/databases.js";
+import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import { createMailboxes, insertIntegration, rawMail, type TestMailbox } from "../support/mailbox.js";
 
 const MINUTE_MS = 60_000;
 
 describe("inbox sync of a fleet of mailboxes (pg)", () => {
-  const database = useSyncDatabase();
+  const database = useDatabase("pg", { afterEach: deactivateIntegrations });
   let clockMs = Date.now();
   let logLines: string[] = [];
   const proxies: FaultProxy[] = [];

@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { BATCH_MAX_MESSAGES } from "../../lib/inbox/mail-source.js";
 import { imapSource } from "../../lib/inbox/imap/imap-source.js";
@@ -13,7 +13,7 @@ import { silentLogger } from "../../lib/log.js";
 import { withImap } from "../../lib/mail/imap.js";
 import { createLocalStorage } from "../../lib/storage/attachment-storage.js";
 import { TEST_ENCRYPTION_KEY, TEST_MAIL_HOST_POLICY } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
 const DAY_MS = 86_400_000;
@@ -30,13 +30,7 @@ function budgetFor(checks: number): Budget {
 }
 
 describe("syncing one folder across runs", () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg");
 
   it("resumes a first-sync window cut by the budget as backfill, skipping old mail, then imports new mail as new", async () => {
     const mailbox = await createMailbox();

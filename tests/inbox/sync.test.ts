@@ -2,34 +2,24 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { and, eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inboxFolderCursors, inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { createLogger } from "../../lib/log.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { deactivateIntegrations, DRIVERS, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 
 const DAY_MS = 86_400_000;
 const MINUTE_MS = 60_000;
 
 describe.each(DRIVERS)("inbox sync on Dovecot (%s)", (driver) => {
-  let database: TestDatabase;
+  const database = useDatabase(driver, { afterEach: deactivateIntegrations });
   let logLines: string[];
   let clockMs: number;
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-sync-"));
 
-  beforeAll(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
-  afterEach(async () => {
-    // Each test syncs only its own mailbox: the job claims every due integration of the database.
-    await database.db.update(inboxIntegrations).set({ isActive: false });
-  });
 
   const startClock = () => {
     clockMs = Date.now();

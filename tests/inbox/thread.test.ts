@@ -1,20 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { conversations, followupHistory, followups, inboxMessages } from "../../lib/db/schema.js";
 import { findConversation, referencedIdsOf, type ThreadingKeys } from "../../lib/inbox/thread.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { DRIVERS, useDatabase } from "../support/databases.js";
 import { createCompanyWithMailbox, type TestMailboxRow } from "./message-kit.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const march = new Date("2025-03-01T10:00:00Z");
 
 describe.each(DRIVERS)("findConversation through %s", (driver) => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase(driver);
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase(driver);
 
   /** A conversation holding one message from `from`, dated `date`. */
   async function conversationWith(mailbox: TestMailboxRow, message: { from: string; subjectKey: string; date: Date; messageId?: string }) {

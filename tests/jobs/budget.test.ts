@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../lib/config.js";
 import { jobRuns } from "../../lib/db/schema.js";
 import { processAutomaticJob } from "../../lib/followups/process-automatic.js";
@@ -11,7 +11,7 @@ import {
 import { type Job, type JobSummary, runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 /** A job that reports the time it was left when it started. */
 function budgetProbe(): { job: Job<unknown, JobSummary>; remainingAtStartMs: () => number } {
@@ -85,13 +85,7 @@ describe("run budget", () => {
   });
 
   describe("in runJob", () => {
-    let database: TestDatabase;
-    beforeAll(async () => {
-      database = await createTestDatabase("pg");
-    });
-    afterAll(async () => {
-      await database.drop();
-    });
+    const database = useDatabase("pg");
 
     it("starts at the invocation's start, so loading and connecting count against it, and leases the run for that budget", async () => {
       const { job, remainingAtStartMs } = budgetProbe();

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
 import { JOBS, jobNamed } from "../../lib/app/job-registry.js";
 import { defineJob, type JobEntry } from "../../lib/jobs/job-entry.js";
@@ -8,7 +8,7 @@ import { createLogger } from "../../lib/log.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { readJobActivity } from "../../lib/ops/page/read-job-activity.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 /** A third job, as one more registry entry would declare it: its runs write report lines, which its chart counts. */
 function reportJob(): JobEntry {
@@ -32,14 +32,8 @@ describe("job registry", () => {
   });
 
   describe("with a third job added", () => {
-    let database: TestDatabase;
+    const database = useDatabase("pg");
     const registry = [...JOBS, reportJob()];
-    beforeAll(async () => {
-      database = await createTestDatabase("pg");
-    });
-    afterAll(async () => {
-      await database.drop();
-    });
 
     it("schedules it, runs it at its minute, and shows it in the status and on the operator's page", async () => {
       const config = testConfig(database);

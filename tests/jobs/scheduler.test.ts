@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { jobRuns } from "../../lib/db/schema.js";
 import type { Job, JobSummary } from "../../lib/jobs/run-job.js";
 import { scheduledJobs, startScheduler } from "../../lib/app/scheduler.js";
 import { createLogger } from "../../lib/log.js";
 import { testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 
 /** A job that works until the scheduler asks it to stop, as a long import would. */
 function jobUntilStopped(): { job: Job<unknown, JobSummary>; started: Promise<void> } {
@@ -25,13 +25,7 @@ function jobUntilStopped(): { job: Job<unknown, JobSummary>; started: Promise<vo
 }
 
 describe("self-hosted scheduler", () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-  });
-  afterAll(async () => {
-    await database.drop();
-  });
+  const database = useDatabase("pg");
 
   it("schedules both jobs of the registry on their crons", () => {
     expect(scheduledJobs().map((s) => [s.job.name, s.schedule])).toEqual([["inbox-sync", "*/5 * * * *"], ["followups", "0 * * * *"]]);

@@ -4,12 +4,12 @@
 // nothing may be saved to the company's mailboxes.
 
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { OAUTH_START_PATH, oauthCallbackEndpoint, oauthStartEndpoint } from "../../lib/oauth/oauth-endpoints.js";
-import { consentAs } from "../support/authorization-server.js";
+import { consentAs, oidcEnv } from "../support/authorization-server.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox } from "../support/mailbox.js";
 import { seedCompany } from "../followups/seed.js";
 import { type AppBrowser, appBrowser, formOf } from "./app-browser.js";
@@ -18,26 +18,16 @@ const MINUTE_MS = 60_000;
 
 describe("OAuth2 connection bound to the browser that started it", () => {
   const authorizationServer = inject("authorizationServer");
-  const dovecot = inject("dovecot");
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let env: Record<string, string>;
   let clockMs = Date.now();
   const now = () => new Date(clockMs);
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     env = testEnv(database, {
       OAUTH_REDIRECT_URL: authorizationServer.webRedirectUri,
-      OIDC_ISSUER: authorizationServer.issuer,
-      OIDC_CLIENT_ID: authorizationServer.clientId,
-      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
-      OIDC_IMAP_HOST: "127.0.0.1",
-      OIDC_IMAP_PORT: String(dovecot.tlsPort),
-      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
+      ...oidcEnv(),
     });
-  });
-  afterAll(async () => {
-    await database.drop();
   });
 
   const endpointsFor = (environment: Record<string, string>) => {

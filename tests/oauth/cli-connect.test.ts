@@ -7,14 +7,14 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
 import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
-import { consentAs, revokeToken } from "../support/authorization-server.js";
+import { consentAs, revokeToken, oidcEnv } from "../support/authorization-server.js";
 import { TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox } from "../support/mailbox.js";
 import { runCli } from "../endpoints/run-cli.js";
 import { seedCompany } from "../followups/seed.js";
@@ -54,22 +54,13 @@ function startConnect(args: string[], env: Record<string, string>): RunningConne
 describe("integrations connect (CLI)", () => {
   const authorizationServer = inject("authorizationServer");
   const dovecot = inject("dovecot");
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     env = testEnv(database, {
-      OIDC_ISSUER: authorizationServer.issuer,
-      OIDC_CLIENT_ID: authorizationServer.clientId,
-      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
-      OIDC_IMAP_HOST: "127.0.0.1",
-      OIDC_IMAP_PORT: String(dovecot.tlsPort),
-      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
+      ...oidcEnv(),
     });
-  });
-  afterAll(async () => {
-    await database.drop();
   });
 
   const integrationsOf = (companyId: number) =>

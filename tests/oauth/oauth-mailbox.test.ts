@@ -4,7 +4,7 @@
 
 import { JOBS } from "../../lib/app/job-registry.js";
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../lib/config.js";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { conversations, inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
@@ -18,11 +18,11 @@ import { completeAuthorization } from "../../lib/oauth/complete-authorization.js
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
 import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
-import { consentAs, isTokenActive, revokeToken } from "../support/authorization-server.js";
+import { consentAs, isTokenActive, oidcEnv, revokeToken } from "../support/authorization-server.js";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, DRIVERS, type TestDatabase } from "../support/databases.js";
+import { deactivateIntegrations, DRIVERS, useDatabase } from "../support/databases.js";
 import { createMailbox, rawMail } from "../support/mailbox.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import { runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
 import { appBrowser, formOf } from "./app-browser.js";
 
@@ -33,8 +33,8 @@ const keys = { encryptionKey: TEST_ENCRYPTION_KEY };
 describe.each(DRIVERS)("OAuth2 mailboxes (%s)", (driver) => {
   const authorizationServer = inject("authorizationServer");
   const dovecot = inject("dovecot");
-  let database: TestDatabase;
-  let smtp: TestSmtpServer;
+  const database = useDatabase(driver, { afterEach: deactivateIntegrations });
+  const smtp = useSmtpServer();
   let env: Record<string, string>;
   let config: Config;
   let clockMs: number;
@@ -42,33 +42,17 @@ describe.each(DRIVERS)("OAuth2 mailboxes (%s)", (driver) => {
   const log = createLogger("test", { level: "silent" });
 
   beforeAll(async () => {
-    database = await createTestDatabase(driver);
-    smtp = await startSmtpServer();
     smtp.requireOAuth2(authorizationServer);
     env = testEnv(database, {
       OAUTH_REDIRECT_URL: authorizationServer.webRedirectUri,
-      OIDC_ISSUER: authorizationServer.issuer,
-      OIDC_CLIENT_ID: authorizationServer.clientId,
-      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
-      OIDC_IMAP_HOST: "127.0.0.1",
-      OIDC_IMAP_PORT: String(dovecot.tlsPort),
+      ...oidcEnv(),
       OIDC_IMAP_SSL: "true",
       OIDC_SMTP_HOST: "127.0.0.1",
       OIDC_SMTP_PORT: String(smtp.port),
       OIDC_SMTP_SECURE: "false",
-      // Dovecot's certificate is self-signed.
-      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
       SMTP_TIMEOUT_MS: "3000",
     });
     config = testConfig(database, env);
-  });
-  afterAll(async () => {
-    await smtp.close();
-    await database.drop();
-  });
-  afterEach(async () => {
-    // Each test syncs only its own mailbox: the job claims every due integration of the database.
-    await database.db.update(inboxIntegrations).set({ isActive: false });
   });
 
   /** Connects `user`'s mailbox to `companyId` through the library, as the CLI and endpoints do. */

@@ -5,7 +5,7 @@
 // another member reconnecting it; and the attacks on the mailbox the flow is for.
 
 import { eq } from "drizzle-orm";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../lib/config.js";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { conversations, inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
@@ -20,11 +20,11 @@ import { readCronStatus } from "../../lib/ops/cron-status.js";
 import { readMailboxState } from "../../lib/ops/mailbox-state.js";
 import { whyNotSynced } from "../../lib/ops/page/explain-mailbox.js";
 import { describeMailboxState } from "../../server/cli/describe-mailbox.js";
-import { consentAs, grantMailboxAccess, revokeToken } from "../support/authorization-server.js";
+import { consentAs, grantMailboxAccess, oidcEnv, revokeToken } from "../support/authorization-server.js";
 import { TEST_CRON_SECRET, TEST_ENCRYPTION_KEY, testConfig, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { createMailbox, rawMail, type TestMailbox } from "../support/mailbox.js";
-import { startSmtpServer, type TestSmtpServer } from "../support/smtp.js";
+import { useSmtpServer } from "../support/smtp.js";
 import { runCli } from "../endpoints/run-cli.js";
 import { runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
 import { appBrowser, formOf } from "./app-browser.js";
@@ -35,42 +35,26 @@ const keys = { encryptionKey: TEST_ENCRYPTION_KEY };
 
 describe("shared mailboxes over OAuth2", () => {
   const authorizationServer = inject("authorizationServer");
-  const dovecot = inject("dovecot");
-  let database: TestDatabase;
-  let smtp: TestSmtpServer;
+  const database = useDatabase("pg", { afterEach: deactivateIntegrations });
+  const smtp = useSmtpServer();
   let env: Record<string, string>;
   let config: Config;
   let clockMs: number;
   const now = () => new Date(clockMs);
   const log = createLogger("test", { level: "silent" });
 
-  beforeAll(async () => {
-    database = await createTestDatabase("pg");
-    smtp = await startSmtpServer();
+  beforeAll(() => {
     smtp.requireOAuth2(authorizationServer);
     env = testEnv(database, {
+      ...oidcEnv(),
       OAUTH_REDIRECT_URL: authorizationServer.webRedirectUri,
-      OIDC_ISSUER: authorizationServer.issuer,
-      OIDC_CLIENT_ID: authorizationServer.clientId,
-      OIDC_CLIENT_SECRET: authorizationServer.clientSecret,
-      OIDC_IMAP_HOST: "127.0.0.1",
-      OIDC_IMAP_PORT: String(dovecot.tlsPort),
       OIDC_IMAP_SSL: "true",
       OIDC_SMTP_HOST: "127.0.0.1",
       OIDC_SMTP_PORT: String(smtp.port),
       OIDC_SMTP_SECURE: "false",
-      OIDC_TLS_REJECT_UNAUTHORIZED: "false",
       SMTP_TIMEOUT_MS: "3000",
     });
     config = testConfig(database, env);
-  });
-  afterAll(async () => {
-    await smtp.close();
-    await database.drop();
-  });
-  afterEach(async () => {
-    // Each test syncs only its own mailbox: the job claims every due integration of the database.
-    await database.db.update(inboxIntegrations).set({ isActive: false });
   });
 
   /** A shared mailbox and a member (`alice`) given access to it; the member's own INBOX has mail too. */

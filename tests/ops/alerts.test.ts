@@ -11,21 +11,20 @@ import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration } from "../support/mailbox.js";
 import { freePort } from "../support/ports.js";
 
 const MINUTE_MS = 60_000;
 
 describe("mailbox failure alerts", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let webhook: Server;
   let webhookUrl: string;
   const events: Record<string, unknown>[] = [];
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-alerts-"));
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     webhook = createServer((req, res) => {
       let body = "";
       req.on("data", (chunk: Buffer) => (body += chunk.toString()));
@@ -39,7 +38,6 @@ describe("mailbox failure alerts", () => {
   });
   afterAll(async () => {
     webhook.close();
-    await database.drop();
   });
 
   /** One sync run at `at`, with the mailbox made due first (failures back off otherwise). */

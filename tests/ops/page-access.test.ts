@@ -8,22 +8,20 @@ import { FREE_FAILURES_PER_CLIENT } from "../../lib/ops/page/sign-in-throttle.js
 import { SESSION_TTL_MS } from "../../lib/ops/page/session.js";
 import { startLocalServer } from "../../server/local.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { cookieOf, type PageServer, postForm, postFormFrom, startPageServer } from "./page-server.js";
 
 const HOUR_MS = 60 * 60 * 1000;
 
 describe("operator page access", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let page: PageServer;
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     page = await startPageServer(database);
   });
   afterAll(async () => {
     await page.close();
-    await database.drop();
   });
 
   const signIn = async (headers: Record<string, string> = {}) => {

@@ -15,7 +15,7 @@ import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
 import { SESSION_TTL_MS } from "../../lib/ops/page/session.js";
 import { TEST_CRON_SECRET, testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { type TestDatabase, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 import { type PageServer, startPageServer } from "./page-server.js";
 
@@ -25,7 +25,7 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 
 describe("operator page in a browser", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let server: PageServer;
   let browser: Browser;
   let context: BrowserContext;
@@ -34,7 +34,6 @@ describe("operator page in a browser", () => {
   const attachmentsDir = mkdtempSync(join(tmpdir(), "lokario-page-"));
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     const env = { ATTACHMENTS_DIR: attachmentsDir };
     const [company] = await database.db.insert(companies).values({ name: "Plomberie Martin" }).returning();
     const healthy = await createMailbox();

@@ -16,7 +16,7 @@ import { wallTimeOf } from "../../lib/followups/local-time.js";
 import { createLogger } from "../../lib/log.js";
 import { seedCompany, seedInvoiceFollowup, SWITCHED_ON } from "../followups/seed.js";
 import { TEST_CRON_SECRET, testConfig } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { type TestDatabase, useDatabase } from "../support/databases.js";
 import { createMailbox, insertIntegration, rawMail } from "../support/mailbox.js";
 import { freePort } from "../support/ports.js";
 import { type PageServer, startPageServer } from "./page-server.js";
@@ -28,7 +28,7 @@ const DAY_MS = 24 * HOUR_MS;
 const ALWAYS_OPEN = { time_zone: "Europe/Paris", business_days: [1, 2, 3, 4, 5, 6, 7], start: "00:00", end: "24:00" };
 
 describe("operator page, as an operator reads it", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let server: PageServer;
   let browser: Browser;
   let context: BrowserContext;
@@ -49,7 +49,6 @@ describe("operator page, as an operator reads it", () => {
   };
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     // Every company's window is its own here, so the next opening is the one company held by its window.
     companyId = await seedCompany(database.db, { followups: { sending_window: ALWAYS_OPEN } }, "Plomberie Martin");
     const healthy = await createMailbox();

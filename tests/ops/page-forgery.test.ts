@@ -7,23 +7,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operatorPage } from "../../lib/ops/page/operator-page.js";
 import { FREE_FAILURES_PER_CLIENT } from "../../lib/ops/page/sign-in-throttle.js";
 import { TEST_CRON_SECRET, testEnv } from "../support/config.js";
-import { createTestDatabase, type TestDatabase } from "../support/databases.js";
+import { useDatabase } from "../support/databases.js";
 import { cookieOf, type PageServer, postForm, postFormFrom, startPageServer } from "./page-server.js";
 
 /** Every header some platform or proxy uses to name the client: all of them the client can write. */
 const FORGED_ADDRESS_HEADERS = ["x-forwarded-for", "x-real-ip", "x-nf-client-connection-ip", "x-vercel-forwarded-for"];
 
 describe("operator page against a forger", () => {
-  let database: TestDatabase;
+  const database = useDatabase("pg");
   let page: PageServer;
 
   beforeAll(async () => {
-    database = await createTestDatabase("pg");
     page = await startPageServer(database);
   });
   afterAll(async () => {
     await page.close();
-    await database.drop();
   });
 
   /** Fails `FREE_FAILURES_PER_CLIENT` sign-ins through `send`, the last one being refused with 429. */

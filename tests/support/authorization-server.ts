@@ -12,6 +12,7 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import Provider from "oidc-provider";
+import { inject } from "vitest";
 import { freePort } from "./ports.js";
 
 export interface AuthorizationServerInfo {
@@ -24,6 +25,22 @@ export interface AuthorizationServerInfo {
 
 export interface AuthorizationServer extends AuthorizationServerInfo {
   stop(): Promise<void>;
+}
+
+/**
+ * The settings that make the product sign mailboxes in through the test authorization server and
+ * log them in on Dovecot's TLS port, whose certificate is self-signed.
+ */
+export function oidcEnv(): Record<string, string> {
+  const server = inject("authorizationServer");
+  return {
+    OIDC_ISSUER: server.issuer,
+    OIDC_CLIENT_ID: server.clientId,
+    OIDC_CLIENT_SECRET: server.clientSecret,
+    OIDC_IMAP_HOST: "127.0.0.1",
+    OIDC_IMAP_PORT: String(inject("dovecot").tlsPort),
+    OIDC_TLS_REJECT_UNAUTHORIZED: "false",
+  };
 }
 
 /** Revokes a token at the server (RFC 7009), as a user removing the app's access would. */

@@ -1,9 +1,10 @@
 // A fresh, migrated database for a test, through each driver the product supports. PostgreSQL and
-// Neon databases are cloned from the migrated template; PGlite ones are migrated in a temp folder.
+// Neon databases are cloned from the migrated template; PGlite ones are loaded from a migrated snapshot.
+// `useDatabase` is how a test file gets one.
 
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, beforeEach, inject } from "vitest";
+import { inject } from "vitest";
 import type { Config, DatabaseDriver } from "../../lib/config.js";
 import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
@@ -11,8 +12,8 @@ import { drizzle } from "drizzle-orm/pglite";
 import { closeAllDatabases, type Db, openDb, providePglite } from "../../lib/db/client.js";
 import * as schema from "../../lib/db/schema.js";
 import { inboxIntegrations } from "../../lib/db/schema.js";
-import { lateBound } from "./late-bound.js";
 import { migrateDb } from "../../lib/db/migrate.js";
+import { type FixtureScope, useFixture } from "./fixture.js";
 
 /** Every driver, so a `describe.each(DRIVERS)` runs a suite on each. */
 export const DRIVERS: DatabaseDriver[] = ["pglite", "pg", "neon"];
@@ -31,38 +32,36 @@ export interface TestDatabase {
 const TEMPLATE_DATABASE = "lokario_template";
 
 /**
- * One PostgreSQL database for the sync tests of a file (call it in the `describe`): created before
- * them, dropped after, and every integration deactivated after each test, since a sync run claims
- * every due integration of the database and each test syncs only its own mailboxes.
+ * The database of the tests of a `describe` (call it there, or at the top of a file, before the
+ * hooks that use it): a fresh, migrated one reached through `driver`, made before the tests (or
+ * before each with `scope: "test"`) and dropped after them.
  */
-export function useSyncDatabase(): TestDatabase {
-  let current: TestDatabase | undefined;
-  beforeAll(async () => {
-    current = await createTestDatabase("pg");
+export function useDatabase(driver: DatabaseDriver, options: DatabaseFixtureOptions = {}): TestDatabase {
+  const reset = options.afterEach;
+  return useFixture(`the ${driver} test database`, {
+    scope: options.scope,
+    start: () => createTestDatabase(driver),
+    close: (database) => database.drop(),
+    afterEach: reset && ((database) => reset(database.db)),
   });
-  afterAll(async () => {
-    await current?.drop();
-  });
-  afterEach(async () => {
-    await current?.db.update(inboxIntegrations).set({ isActive: false });
-  });
-  return lateBound(() => current, "the sync database");
 }
 
-/** An empty database through `driver` for each test of a `describe` (call it there), dropped after it. */
-export function useTestDatabase(driver: DatabaseDriver): TestDatabase {
-  let current: TestDatabase | undefined;
-  beforeEach(async () => {
-    current = await createTestDatabase(driver);
-  });
-  afterEach(async () => {
-    await current?.drop();
-    current = undefined;
-  });
-  return lateBound(() => current, "the test database");
+export interface DatabaseFixtureOptions {
+  /** "describe" (the default): one database for the tests of the describe; "test": a fresh one per test. */
+  scope?: FixtureScope;
+  /** Puts the shared database back in shape after each test (e.g. `deactivateIntegrations`). */
+  afterEach?(db: Db): Promise<unknown>;
 }
 
-/** Creates an empty, migrated database reached through `driver`. */
+/**
+ * Deactivates every integration: a sync run claims every due integration of its database, so tests
+ * sharing one database that each sync only their own mailboxes call this after each test.
+ */
+export function deactivateIntegrations(db: Db): Promise<unknown> {
+  return db.update(inboxIntegrations).set({ isActive: false });
+}
+
+/** Creates an empty, migrated database reached through `driver` (for a test that needs a second, throw-away one). */
 export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDatabase> {
   if (driver === "pglite") {
     // In memory, loaded from a migrated snapshot: same engine as on disk, without the seconds that

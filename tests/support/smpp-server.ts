@@ -5,6 +5,7 @@
 // own text (a STOP).
 
 import smpp, { type PDU, type Session } from "smpp";
+import { useFixture } from "./fixture.js";
 import { freePort } from "./ports.js";
 
 export interface SubmittedToSmsc {
@@ -36,6 +37,11 @@ export interface TestSmppServer {
   queueAnswer(text: string): void;
   binds(): number;
   close(): Promise<void>;
+}
+
+/** The SMPP gateway of the tests of a `describe` (call it there, or at the top of a file), started before them and closed after. */
+export function useSmppServer(): TestSmppServer {
+  return useFixture("the SMPP gateway", { start: startSmppServer, close: (server) => server.close() });
 }
 
 export async function startSmppServer(): Promise<TestSmppServer> {

@@ -6,8 +6,7 @@
 
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
-import { afterAll, beforeAll } from "vitest";
-import { lateBound } from "./late-bound.js";
+import { type FixtureScope, useFixture } from "./fixture.js";
 import { freePort, waitFor } from "./ports.js";
 
 export interface ReceivedMail {
@@ -76,23 +75,24 @@ export interface TestSmtpServer {
   close(): Promise<void>;
 }
 
-/** Starts a server on a free loopback port. */
 /**
- * The two servers follow-up tests send through: the operator's global one and a company mailbox's
- * own, started before the tests of a `describe` (call it there) and closed after them.
+ * An SMTP server for the tests of a `describe` (call it there, or at the top of a file), started
+ * before them (or before each with `scope: "test"`) and closed after them.
  */
-export function useGlobalAndOwnSmtp(): { global: TestSmtpServer; own: TestSmtpServer } {
-  let servers: { global: TestSmtpServer; own: TestSmtpServer } | undefined;
-  beforeAll(async () => {
-    servers = { global: await startSmtpServer(), own: await startSmtpServer() };
+export function useSmtpServer(options: { scope?: FixtureScope; what?: string } = {}): TestSmtpServer {
+  return useFixture(options.what ?? "the SMTP server", {
+    scope: options.scope,
+    start: startSmtpServer,
+    close: (server) => server.close(),
   });
-  afterAll(async () => {
-    await servers?.global.close();
-    await servers?.own.close();
-  });
-  return { global: lateBound(() => servers?.global, "the global SMTP server"), own: lateBound(() => servers?.own, "the mailbox's SMTP server") };
 }
 
+/** The two servers follow-up tests send through: the operator's global one and a company mailbox's own. */
+export function useGlobalAndOwnSmtp(): { global: TestSmtpServer; own: TestSmtpServer } {
+  return { global: useSmtpServer({ what: "the global SMTP server" }), own: useSmtpServer({ what: "the mailbox's SMTP server" }) };
+}
+
+/** Starts a server on a free loopback port. */
 export async function startSmtpServer(): Promise<TestSmtpServer> {
   const port = await freePort();
   const received: ReceivedMail[] = [];

@@ -14,6 +14,7 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { smsLength } from "../../lib/sms/segments.js";
+import { useFixture } from "./fixture.js";
 import { freePort } from "./ports.js";
 
 export type SignatureMethod = "md5hash" | "md5" | "sha1" | "sha256" | "sha512";
@@ -50,6 +51,11 @@ export interface TestVonageServer {
   /** A client's text to one of `apiKey`'s numbers (or sender names), as Vonage would pass it on. */
   inboundText(options: { apiKey: string; from: string; to: string; text: string; at: Date }): Record<string, string>;
   close(): Promise<void>;
+}
+
+/** The Vonage server of the tests of a `describe` (call it there, or at the top of a file), started before them and closed after. */
+export function useVonageServer(): TestVonageServer {
+  return useFixture("the Vonage server", { start: startVonageServer, close: (server) => server.close() });
 }
 
 export async function startVonageServer(): Promise<TestVonageServer> {
