@@ -160,6 +160,16 @@ const envSchema = z.object({
   OIDC_SMTP_SECURE: booleanText.optional(),
   /** Off only for a self-hosted mail server with a self-signed certificate. */
   OIDC_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
+  // Gmail API (docs/google.md): the Pub/Sub topic `users.watch` publishes to, and the push subscription.
+  GMAIL_PUBSUB_TOPIC: z.string().trim().regex(/^projects\/[^/\s]+\/topics\/[^/\s]+$/).optional(),
+  /** The push subscription's audience: the push endpoint's public URL. */
+  GMAIL_PUSH_AUDIENCE: z.string().trim().url().optional(),
+  /** The service account the push subscription authenticates as (its tokens' `email`). */
+  GMAIL_PUSH_SERVICE_ACCOUNT: z.string().trim().email().optional(),
+  /** Tests only: the Gmail API's address, the push tokens' signing keys and issuer, instead of Google's. */
+  GMAIL_API_BASE_URL: z.string().url().optional(),
+  GMAIL_PUSH_JWKS_URL: z.string().url().optional(),
+  GMAIL_PUSH_ISSUER: z.string().optional(),
 });
 
 /** The ports of IMAP (143, 993) and SMTP (25, 465, 587, and 2525, the common alternative to 587). */
@@ -238,6 +248,22 @@ export interface OidcProviderConfig extends OAuthClientConfig {
   tlsRejectUnauthorized: boolean;
 }
 
+/** The Gmail API transport and its push notifications. */
+export interface GmailConfig {
+  /** Unset: Google's (lib/gmail/gmail-client.ts); set only in tests. */
+  apiBaseUrl?: string;
+  /** `projects/<project>/topics/<topic>`; without it, mailboxes are not watched (polling only). */
+  pubsubTopic?: string;
+  /** Without it, push requests are refused. */
+  push?: {
+    audience: string;
+    serviceAccountEmail?: string;
+    /** Unset: Google's keys and issuers (lib/gmail/verify-push-token.ts); set only in tests. */
+    jwksUrl?: string;
+    issuers?: string[];
+  };
+}
+
 export interface OAuthConfig {
   /** The callback URL registered with every provider, when one is configured. */
   redirectUrl?: string;
@@ -281,6 +307,7 @@ export interface Config {
   /** Reverse proxies of our own in front of `npm start` whose X-Forwarded-For entries are trusted (lib/http/client-address.ts). */
   trustProxyHops: number;
   oauth: OAuthConfig;
+  gmail: GmailConfig;
 }
 
 /** An S3-API bucket and how to reach it. */
@@ -399,6 +426,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     port: env.PORT,
     trustProxyHops: env.TRUST_PROXY_HOPS,
     oauth: oauthConfig(env),
+    gmail: gmailConfig(env, isProduction),
   };
 }
 
@@ -494,6 +522,35 @@ function oauthConfig(env: z.infer<typeof envSchema>): OAuthConfig {
             ? { host: env.OIDC_SMTP_HOST, port: env.OIDC_SMTP_PORT, isSecure: env.OIDC_SMTP_SECURE ?? env.OIDC_SMTP_PORT === 465 }
             : undefined,
           tlsRejectUnauthorized: env.OIDC_TLS_REJECT_UNAUTHORIZED,
+        }
+      : undefined,
+  };
+}
+
+/**
+ * The Gmail API settings. The address of the API and of the keys that sign push tokens exist only
+ * for tests against local servers: in production, access tokens go to Google alone and only Google's
+ * keys are trusted. A push endpoint without the service account check would accept any Google
+ * account's token for its URL (anyone can get one), so production requires it.
+ */
+function gmailConfig(env: z.infer<typeof envSchema>, isProduction: boolean): GmailConfig {
+  if (isProduction && (env.GMAIL_API_BASE_URL || env.GMAIL_PUSH_JWKS_URL || env.GMAIL_PUSH_ISSUER)) {
+    throw new ConfigError("GMAIL_API_BASE_URL, GMAIL_PUSH_JWKS_URL and GMAIL_PUSH_ISSUER are for tests: unset them in production");
+  }
+  const audience = env.GMAIL_PUSH_AUDIENCE;
+  if (audience && isProduction) {
+    if (new URL(audience).protocol !== "https:") throw new ConfigError("GMAIL_PUSH_AUDIENCE must be the push endpoint's https URL");
+    if (!env.GMAIL_PUSH_SERVICE_ACCOUNT) throw new ConfigError("GMAIL_PUSH_AUDIENCE needs GMAIL_PUSH_SERVICE_ACCOUNT, the push subscription's service account");
+  }
+  return {
+    apiBaseUrl: env.GMAIL_API_BASE_URL,
+    pubsubTopic: env.GMAIL_PUBSUB_TOPIC,
+    push: audience
+      ? {
+          audience,
+          serviceAccountEmail: env.GMAIL_PUSH_SERVICE_ACCOUNT,
+          jwksUrl: env.GMAIL_PUSH_JWKS_URL,
+          issuers: env.GMAIL_PUSH_ISSUER ? [env.GMAIL_PUSH_ISSUER] : undefined,
         }
       : undefined,
   };

@@ -10,7 +10,7 @@ const FLOORS: readonly (readonly string[])[] = [
   ["ops"], // the operator's status, page and endpoints, over every domain
   ["followups"],
   ["inbox", "sms"],
-  ["mail"],
+  ["mail", "graph", "gmail"], // the transports: IMAP and SMTP, Microsoft Graph, the Gmail API
   ["oauth", "jobs", "storage"],
   ["notify", "http"], // alerts and notifications for every domain; the portable HTTP core
   ["db", "crypto"],
