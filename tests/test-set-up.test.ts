@@ -29,19 +29,48 @@ function testFiles(dir: string): string[] {
 const calledName = (call: ts.CallExpression): string | undefined =>
   ts.isIdentifier(call.expression) ? call.expression.text : undefined;
 
-/** `file:line: name() in hook()` for each fixture's work done in a hook of `source` rather than by the fixture. */
+const FIXTURES = new Set(Object.values(MADE_BY_FIXTURES));
+/** What a fixture's own teardown does: a hook doing it again closes the thing twice. */
+const TEARDOWNS = new Set(["drop", "close"]);
+
+/** The names bound to a fixture in `file` (`const database = useDatabase(…)`). */
+function fixtureBindings(file: ts.SourceFile): Set<string> {
+  const names = new Set<string>();
+  const visit = (node: ts.Node) => {
+    if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.initializer && ts.isCallExpression(node.initializer)) {
+      const name = calledName(node.initializer);
+      if (name && FIXTURES.has(name)) names.add(node.name.text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return names;
+}
+
+/** `x` of a call `x.drop()` or `x?.close()`, when the method is a fixture's teardown. */
+function tornDown(call: ts.CallExpression): string | undefined {
+  const callee = call.expression;
+  if (!ts.isPropertyAccessExpression(callee) || !TEARDOWNS.has(callee.name.text)) return undefined;
+  return ts.isIdentifier(callee.expression) ? callee.expression.text : undefined;
+}
+
+/**
+ * `file:line: …` for each fixture's work done in a hook of `source` rather than by the fixture: a
+ * database or server made there, or one the fixture made torn down there again.
+ */
 function setUpWrittenOut(fileName: string, source: string): string[] {
   const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.Latest, true);
+  const bound = fixtureBindings(file);
   const found: string[] = [];
   const visit = (node: ts.Node, hook: string | undefined) => {
     let inHook = hook;
     if (ts.isCallExpression(node)) {
       const name = calledName(node);
       if (name && HOOKS.has(name)) inHook = name;
-      if (name && inHook && MADE_BY_FIXTURES[name]) {
-        const { line } = file.getLineAndCharacterOfPosition(node.getStart());
-        found.push(`${fileName}:${line + 1}: ${name}() in ${inHook}(), where ${MADE_BY_FIXTURES[name]}() does it`);
-      }
+      const where = () => `${fileName}:${file.getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
+      if (name && inHook && MADE_BY_FIXTURES[name]) found.push(`${where()}: ${name}() in ${inHook}(), where ${MADE_BY_FIXTURES[name]}() does it`);
+      const target = tornDown(node);
+      if (target && inHook && bound.has(target)) found.push(`${where()}: ${target} torn down in ${inHook}(), where its fixture does it`);
     }
     ts.forEachChild(node, (child) => visit(child, inHook));
   };
@@ -63,6 +92,17 @@ describe("test files", () => {
     ].join("\n");
     expect(setUpWrittenOut("example.test.ts", source)).toEqual([
       "example.test.ts:2: createTestDatabase() in beforeAll(), where useDatabase() does it",
+    ]);
+  });
+
+  it("are caught when a hook tears down again what a fixture made, and not a throw-away one", () => {
+    const source = [
+      'const database = useDatabase("pg");',
+      "afterAll(async () => { await database?.drop(); });",
+      'it("needs an empty one", async () => { const empty = await createTestDatabase("pg"); await empty.drop(); });',
+    ].join("\n");
+    expect(setUpWrittenOut("example.test.ts", source)).toEqual([
+      "example.test.ts:2: database torn down in afterAll(), where its fixture does it",
     ]);
   });
 });

@@ -51,7 +51,6 @@ describe("operator page in a browser", () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
-    await database?.drop();
   });
 
   const signIn = async (secret: string) => {

@@ -78,7 +78,6 @@ describe("operator page, as an operator reads it", () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
-    await database?.drop();
   });
 
   /**
