@@ -4,7 +4,7 @@
 // keeps them across its sends with `createSmtpSessions()`. Failures come out as JobErrors whose
 // kind says what a caller should do:
 //   transient  connection refused, timeout, TLS or DNS trouble, any 4xx reply: retry on a later run
-//              (a 4xx to RCPT TO defers that recipient only: isServerFailure, isRecipientRefusal)
+//              (a 4xx to RCPT TO but 421 defers that recipient only: isServerFailure, isRecipientDeferral)
 //   permanent  a 5xx reply to the recipient or to the message itself: do not retry this message
 //   auth       535 and other login failures, 5xx to MAIL FROM (the account may not send as this
 //              sender), or a server address that is not allowed (mail-host-guard.ts): the mailbox
@@ -378,7 +378,7 @@ function isHostName(name: string): boolean {
  * a greylisted address), except 421, by which the server closes the whole session. The message
  * waits for a later run; the server and the session remain usable for other recipients.
  */
-export function isRecipientDeferral(err: unknown): boolean {
+function isRecipientDeferral(err: unknown): boolean {
   const e = (err ?? {}) as { responseCode?: number };
   return isRecipientRefusal(err) && e.responseCode !== undefined && e.responseCode >= 400 && e.responseCode < 500;
 }
