@@ -86,6 +86,15 @@ const envSchema = z.object({
   SMTP_TLS_REJECT_UNAUTHORIZED: booleanText.default(true),
   SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   /**
+   * The host name this deployment gives in SMTP's EHLO. Defaults to PUBLIC_BASE_URL's host, else each
+   * message's sender domain: never an address literal, which strict relays refuse.
+   */
+  SMTP_HELO_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/, "a fully qualified host name (letters, digits, dots, hyphens)")
+    .refine((name) => isIP(name) === 0, "a host name, not an address")
+    .optional(),
+  /**
    * Connections a follow-up run keeps open to the global server at once, one message on each. Relays
    * and sending services accept several sessions per account (Postfix serves many clients at once;
    * Brevo, Mailjet, SES and the like allow well over a handful); four gets most of the gain on a
@@ -295,6 +304,8 @@ export interface Config {
   fanout: FanoutConfig;
   smtp?: SmtpServerConfig;
   smtpTimeoutMs: number;
+  /** The EHLO name (SMTP_HELO_NAME, else PUBLIC_BASE_URL's host); unset: the sender's domain (mail/smtp.ts). */
+  smtpHeloName?: string;
   /** Undefined when SMTP_DISCOVERY is off. */
   smtpDiscovery?: SmtpDiscoveryOptions;
   alertWebhookUrl?: string;
@@ -417,6 +428,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         }
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,
+    smtpHeloName: env.SMTP_HELO_NAME ?? (env.PUBLIC_BASE_URL ? new URL(env.PUBLIC_BASE_URL).hostname : undefined),
     smtpDiscovery: env.SMTP_DISCOVERY ? smtpDiscoveryOf(env, isProduction, mailHosts) : undefined,
     alertWebhookUrl: env.ALERT_WEBHOOK_URL,
     sms: smsConfig(env),

@@ -104,6 +104,7 @@ function ownMailboxSender(
         password: login.pass,
         rejectUnauthorized: mailbox.tlsRejectUnauthorized,
         timeoutMs: config.smtpTimeoutMs,
+        heloName: config.smtpHeloName,
         // Typed by the company: it must not reach the internal network.
         hostPolicy: config.mailHosts,
         maxConnections: OWN_MAILBOX_CONNECTIONS,
@@ -131,6 +132,7 @@ function globalSender(config: Config, displayName: string, replyTo: string | und
         password: global.password,
         rejectUnauthorized: global.rejectUnauthorized,
         timeoutMs: config.smtpTimeoutMs,
+        heloName: config.smtpHeloName,
         // The operator's own relay (SMTP_HOST), which may well be a Postfix on this machine.
         hostPolicy: OPERATOR_HOST_POLICY,
         // Every company without a mailbox shares this account: several connections (SMTP_MAX_CONNECTIONS).

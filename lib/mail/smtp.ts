@@ -4,11 +4,13 @@
 // keeps them across its sends with `createSmtpSessions()`. Failures come out as JobErrors whose
 // kind says what a caller should do:
 //   transient  connection refused, timeout, TLS or DNS trouble, any 4xx reply: retry on a later run
+//              (a 4xx to RCPT TO but 421 defers that recipient only: isServerFailure, isRecipientDeferral)
 //   permanent  a 5xx reply to the recipient or to the message itself: do not retry this message
 //   auth       535 and other login failures, 5xx to MAIL FROM (the account may not send as this
 //              sender), or a server address that is not allowed (mail-host-guard.ts): the mailbox
 //              settings need fixing, nothing about this message is wrong
 
+import { isIP } from "node:net";
 import { Readable } from "node:stream";
 import MailComposer from "nodemailer/lib/mail-composer";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
@@ -38,6 +40,11 @@ export interface SmtpSettings {
    * the number of messages it sends at once (sender.ts chooses it per kind of account).
    */
   maxConnections: number;
+  /**
+   * The name given in EHLO: the deployment's public host name (config.smtpHeloName). Unset, or an
+   * address: the domain of the message's sender. Never an address literal, which strict relays refuse.
+   */
+  heloName?: string;
 }
 
 /** An SMTP account's sender: one message per connection at a time (see `createSmtpSessions`). */
@@ -147,23 +154,40 @@ class AccountConnection {
     for (let isRetry = false; ; isRetry = true) {
       const isReused = this.connection !== undefined;
       let gate: HandOverGate | undefined;
+      let connection: SMTPConnection | undefined;
       try {
-        const connection = this.connection ?? (await this.open());
+        connection = this.connection ?? (await this.open(envelope.from));
         gate = new HandOverGate(raw, options.onHandOver);
         const info = await untilDone<SMTPConnection.SentMessageInfo>(connection, (done) =>
-          connection.send(envelope, gate!.stream, done),
+          connection!.send(envelope, gate!.stream, done),
         );
         // One recipient: the message is either accepted for it or not at all.
         if ((info.rejected ?? []).length > 0) throw new JobError("permanent", `recipient rejected: ${shortReason(info.response)}`);
         return { response: shortReason(info.response) };
       } catch (err) {
-        this.drop();
-        if (gate?.handOverError !== undefined) throw gate.handOverError;
+        if (gate?.handOverError !== undefined) {
+          this.drop();
+          throw gate.handOverError;
+        }
+        // The server refused the recipient and nothing else: the session is sound, and RSET brings
+        // it back to the start of a message for the next one (RFC 5321 §4.1.1.5), instead of
+        // dropping it without QUIT and paying a new greeting and login.
+        if (connection && connection === this.connection && !gate?.isOpened && isRecipientRefusal(err)) await this.reset(connection);
+        else this.drop();
         // A kept connection the server closed while idle fails before the envelope is accepted:
         // nothing was handed over, so the message may go through a fresh connection, once.
         if (isReused && !isRetry && !gate?.isOpened && !(err as { responseCode?: number }).responseCode) continue;
         throw smtpErrorOf(err);
       }
+    }
+  }
+
+  /** RSET after a refused recipient; a session that refuses it is not used again. */
+  private async reset(connection: SMTPConnection): Promise<void> {
+    try {
+      await untilDone<boolean>(connection, (done) => connection.reset(done));
+    } catch {
+      this.drop();
     }
   }
 
@@ -177,7 +201,7 @@ class AccountConnection {
     this.connection = undefined;
   }
 
-  private async open(): Promise<SMTPConnection> {
+  private async open(from: string): Promise<SMTPConnection> {
     const settings = this.settings;
     // The address check, before any connection: a company's server on the internal network is a
     // settings problem (auth), so its follow-ups wait instead of failing one by one.
@@ -193,6 +217,7 @@ class AccountConnection {
       // answer could redirect. The certificate is still checked against the name (tls.servername).
       host: target.address,
       port: settings.port,
+      name: heloNameOf(settings.heloName, from),
       secure: settings.isSecure,
       // A password must not cross a network in clear: STARTTLS is mandatory then, except to a relay
       // on this very machine (a local Postfix listening on 127.0.0.1:25 often offers no TLS).
@@ -298,7 +323,9 @@ function untilDone<T>(connection: SMTPConnection, step: (done: (err: Error | nul
       else resolve(value as T);
     };
     const onError = (err: Error) => settle(err);
-    const onEnd = () => settle(Object.assign(new Error("connection closed by the SMTP server"), { code: "ECONNECTION" }));
+    // A turn later: on a 421 nodemailer closes the connection first and reports the reply to the
+    // step right after, and that reply (the server's reason, its code) is what should be told.
+    const onEnd = () => setImmediate(() => settle(Object.assign(new Error("connection closed by the SMTP server"), { code: "ECONNECTION" })));
     connection.on("error", onError);
     connection.on("end", onEnd);
     step(settle);
@@ -327,16 +354,54 @@ export function smtpErrorOf(err: unknown): JobError {
   return new JobError("transient", `SMTP unreachable: ${reason}`, options);
 }
 
+/**
+ * The EHLO name: `configured` when it is a host name, else the sender's domain, else "localhost".
+ * nodemailer's own default is this machine's name only when it is fully qualified, else the
+ * literal `[127.0.0.1]`, which strict relays refuse (and which says nothing true from a cloud
+ * function anyway).
+ */
+export function heloNameOf(configured: string | undefined, from: string): string {
+  for (const name of [configured, from.slice(from.lastIndexOf("@") + 1)]) {
+    const host = name?.trim().toLowerCase().replace(/\.$/, "");
+    if (host && isHostName(host)) return host;
+  }
+  return "localhost";
+}
+
+/** A DNS host name with at least one dot, not an IPv4 address (nor anything with brackets or colons). */
+function isHostName(name: string): boolean {
+  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name) && !isIP(name);
+}
+
+/**
+ * True when the server refused only the recipient for now: a 4xx reply to RCPT TO (a full mailbox,
+ * a greylisted address), except 421, by which the server closes the whole session. The message
+ * waits for a later run; the server and the session remain usable for other recipients.
+ */
+function isRecipientDeferral(err: unknown): boolean {
+  const e = (err ?? {}) as { responseCode?: number };
+  return isRecipientRefusal(err) && e.responseCode !== undefined && e.responseCode >= 400 && e.responseCode < 500;
+}
+
+/** A reply to RCPT TO refusing the recipient (4xx but 421, or 5xx): the session itself is sound. */
+function isRecipientRefusal(err: unknown): boolean {
+  const e = (err ?? {}) as { command?: string; responseCode?: number };
+  return e.command === "RCPT TO" && typeof e.responseCode === "number" && e.responseCode >= 400 && e.responseCode !== 421;
+}
+
 function isLoopback(address: string): boolean {
   return address === "::1" || /^(::ffff:)?127\./i.test(address);
 }
 
 /**
  * True when the run should stop using this server: no SMTP reply at all, a refused login, or a 4xx
- * reply. A 4xx says "not now" (busy, greylisting, a rate limit); sending the run's next messages to
- * the same server would only collect more of them, and may prolong a rate limit.
+ * reply to the greeting, MAIL FROM, DATA or the message. Such a 4xx says "not now" (busy, a rate
+ * limit); sending the run's next messages to the same server would only collect more of them, and
+ * may prolong a rate limit. A 4xx to RCPT TO is about that recipient alone (a full mailbox): the
+ * others still go through the server.
  */
 export function isServerFailure(err: JobError): boolean {
+  if (isRecipientDeferral(err.cause)) return false;
   // The server or the account failed, not the message (lib/errors.ts: the kinds that refuse no item).
   return !ERROR_KINDS[err.kind].isItemRefused;
 }

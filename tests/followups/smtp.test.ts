@@ -107,6 +107,32 @@ describe("sending through SMTP", () => {
     expect(isServerFailure(err)).toBe(true);
   });
 
+  it("reports a 451 to RCPT TO (a full mailbox) as transient for that recipient only, and resets the session with RSET for the next message", async () => {
+    smtp.deferRecipient("full@example.com");
+    const connectionsBefore = smtp.connectionCount();
+    const eventsBefore = smtp.events.length;
+    await withSmtp(settings, async (session) => {
+      const err = await failureOf(session.send(email("full@example.com")));
+      expect(err.kind).toBe("transient");
+      expect(err.message).toContain("451");
+      expect(isServerFailure(err)).toBe(false);
+      await session.send(email("next@example.com"));
+    });
+    expect(smtp.connectionCount()).toBe(connectionsBefore + 1);
+    const [next] = smtp.receivedBy("next@example.com");
+    const sessionEvents = smtp.events.slice(eventsBefore).filter((e) => e.sessionId === next!.sessionId).map((e) => e.type);
+    expect(sessionEvents.slice(0, 4)).toEqual(["connect", "mail-from", "rset", "mail-from"]);
+    smtp.deferRecipient("full@example.com", false);
+  });
+
+  it("keeps a 421 to MAIL FROM as the server's reply, and as a reason to leave the server alone until the next run", async () => {
+    smtp.setTemporaryFailure(true, 421);
+    const err = await failureOf(withSmtp(settings, (s) => s.send(email("closing@example.com"))));
+    expect(err.kind).toBe("transient");
+    expect(err.message).toContain("421");
+    expect(isServerFailure(err)).toBe(true);
+  });
+
   it("reports a refused connection as transient and as the server being down", async () => {
     await smtp.stop();
     const err = await failureOf(withSmtp(settings, (s) => s.send(email("down@example.com"))));

@@ -1,8 +1,9 @@
 // A real SMTP server for tests (smtp-server on a free loopback port) that keeps what it receives,
-// parsed with mailparser, and can be told to misbehave: refuse a recipient (550), answer 451 to
-// everything, require a login, hold its greeting or its reply to a message it received, let the
+// parsed with mailparser, and can be told to misbehave: refuse a recipient (550) or defer it (451),
+// answer 451 or 421 to every MAIL FROM, require a login, hold its greeting or its reply to a message it received, let the
 // test decide each message's reply, or stop listening altogether (connection refused) and start
-// again. It logs what clients did (connections, MAIL FROM, replies to messages, closes) in order.
+// again. It logs what clients did (connections, MAIL FROM, RSET, QUIT, replies to messages, closes)
+// in order, and the name each client gave in EHLO.
 
 import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
@@ -21,7 +22,7 @@ export interface ReceivedMail {
 
 /** One thing the server saw or said, in the order it happened. */
 export type SmtpServerEvent =
-  | { type: "connect" | "mail-from" | "close"; sessionId: string }
+  | { type: "connect" | "mail-from" | "rset" | "quit" | "close"; sessionId: string }
   /** The reply to a received message (250 when accepted), logged as it is written. */
   | { type: "reply"; sessionId: string; code: number; to: string[] };
 
@@ -31,8 +32,12 @@ export interface TestSmtpServer {
   received: ReceivedMail[];
   /** Answer 550 to RCPT TO for this address (case-insensitive). */
   rejectRecipient(address: string): void;
-  /** Answer 451 to every MAIL FROM while on. */
-  setTemporaryFailure(isOn: boolean): void;
+  /** Answer 451 to RCPT TO for this address (a full mailbox) while on. */
+  deferRecipient(address: string, isOn?: boolean): void;
+  /** Answer `code` (451 unless told) to every MAIL FROM while on. */
+  setTemporaryFailure(isOn: boolean, code?: number): void;
+  /** The names clients gave in EHLO (or HELO), one per session that sent MAIL FROM, in order. */
+  heloNames: string[];
   /** Wait this long before accepting each message (a slow server). */
   setAcceptDelay(delayMs: number): void;
   /** While on, keep each received message without ever answering its final "." (a server hanging). */
@@ -62,7 +67,7 @@ export interface TestSmtpServer {
   connectionCount(): number;
   /** The most client connections that were open at the same time. */
   peakConnections(): number;
-  /** Connections, MAIL FROMs, replies to messages and closes, in order. */
+  /** Connections, MAIL FROMs, RSETs, QUITs, replies to messages and closes, in order. */
   events: SmtpServerEvent[];
   /**
    * Lets `decide` choose the reply to each received message (undefined: the normal ones again): it
@@ -104,7 +109,9 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   const closeWaiters = new Map<string, (() => void)[]>();
   let decideReply: ((mail: ReceivedMail) => Promise<number | undefined>) | undefined;
   const rejected = new Set<string>();
-  let isFailing = false;
+  const deferred = new Set<string>();
+  const heloNames: string[] = [];
+  let failureCode: number | undefined;
   let acceptDelayMs = 0;
   let isHoldingReplies = false;
   let heldGreetings: (() => void)[] | undefined;
@@ -118,7 +125,14 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     disabledCommands: ["STARTTLS"],
     allowInsecureAuth: true,
     authOptional: true,
-    logger: false,
+    // Its debug log is the only place smtp-server tells of the commands it has no hook for.
+    logger: {
+      debug(entry: { tnx?: string; cid?: string; command?: string }) {
+        if (entry.tnx !== "command" || !entry.cid) return;
+        if (entry.command === "RSET") events.push({ type: "rset", sessionId: entry.cid });
+        if (entry.command === "QUIT") events.push({ type: "quit", sessionId: entry.cid });
+      },
+    },
     // No reverse DNS of 127.0.0.1 per connection: this machine has no resolver to ask, and each
     // lookup waited ~100 ms for nothing.
     disableReverseLookup: true,
@@ -158,14 +172,18 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       closeWaiters.delete(session.id);
     },
     onMailFrom(_address, session, callback) {
+      if (!events.some((e) => e.type === "mail-from" && e.sessionId === session.id)) heloNames.push(session.hostNameAppearsAs);
       events.push({ type: "mail-from", sessionId: session.id });
-      if (isFailing) return callback(Object.assign(new Error("Try again later"), { responseCode: 451 }));
+      if (failureCode) return callback(Object.assign(new Error("Try again later"), { responseCode: failureCode }));
       if ((credentials || introspection) && !session.user) return callback(Object.assign(new Error("Authentication required"), { responseCode: 530 }));
       return callback();
     },
     onRcptTo(address, _session, callback) {
       if (rejected.has(address.address.toLowerCase())) {
         return callback(Object.assign(new Error("No such user here"), { responseCode: 550 }));
+      }
+      if (deferred.has(address.address.toLowerCase())) {
+        return callback(Object.assign(new Error("Mailbox full, try again later"), { responseCode: 451 }));
       }
       return callback();
     },
@@ -224,9 +242,14 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     port,
     received,
     rejectRecipient: (address) => rejected.add(address.toLowerCase()),
-    setTemporaryFailure: (isOn) => {
-      isFailing = isOn;
+    deferRecipient: (address, isOn = true) => {
+      if (isOn) deferred.add(address.toLowerCase());
+      else deferred.delete(address.toLowerCase());
     },
+    setTemporaryFailure: (isOn, code = 451) => {
+      failureCode = isOn ? code : undefined;
+    },
+    heloNames,
     setAcceptDelay: (delayMs) => {
       acceptDelayMs = delayMs;
     },

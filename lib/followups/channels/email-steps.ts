@@ -5,11 +5,12 @@
 // account (account-slots.ts), while the run has time. Claimed steps left unsent are released for
 // the next run.
 //
-// A 4xx, a refused login or no reply marks the account down the moment it is known: no send
-// through it starts after that in this run (each checks, holding its slot, just before it starts),
+// A 4xx to the session (greeting, MAIL FROM, DATA, 421 at any point), a refused login or no reply
+// marks the account down the moment it is known: no send through it starts after that in this run (each checks, holding its slot, just before it starts),
 // and its remaining follow-ups wait untouched for the next run. Sends already in flight on its
 // other connections end with their own outcome: accepted → recorded as sent; refused → retried
-// next run.
+// next run. A 4xx to RCPT TO (one recipient's full mailbox) leaves the account up: only that step
+// waits for a later run, and the round goes on over the same session.
 
 import { randomBytes } from "node:crypto";
 import { kindOf, shortReason } from "../../errors.js";
@@ -30,7 +31,7 @@ export interface EmailDraft extends Draft {
 
 /** A run's email accounts, for one channel. */
 export interface EmailAccounts {
-  /** Accounts that failed at the connection or login, or answered 4xx, this run: not tried again until the next. */
+  /** Accounts that failed at the connection or login, or answered 4xx to the session, this run: not tried again until the next. */
   down: Set<string>;
   /** How many sends go through one account at once. */
   slots: AccountSlots;

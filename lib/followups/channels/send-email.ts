@@ -7,7 +7,8 @@
 //    before the message itself is written, the attempt's `handed_over_at` is set (hand-over.ts).
 // 3. Accepted: record everything in one transaction (record-send.ts).
 //    Temporary failure (4xx, connection refused, timeout, login refused): delete the attempt, so
-//    nothing is recorded as sent and a later run tries the step again.
+//    nothing is recorded as sent and a later run tries the step again. A 4xx to RCPT TO defers
+//    that recipient alone; any other one keeps the account out of the rest of the run.
 //    Permanent failure (5xx on the recipient or the message: a kind the error table says refuses
 //    the item): the attempt becomes `failed` with the server's reason and the company is notified;
 //    the step is never retried automatically.
@@ -59,7 +60,7 @@ export interface SendRequest {
   onAccepted?: () => void;
   /**
    * Called as soon as the failure is known when it says the server is not to be used again this run
-   * (a 4xx, no reply, a refused login: isServerFailure), before the attempt is cleaned up, so that
+   * (a 4xx but to RCPT TO, no reply, a refused login: isServerFailure), before the attempt is cleaned up, so that
    * no send through the account starts after it while this one is still being written down.
    */
   onServerFailure?: () => void;
