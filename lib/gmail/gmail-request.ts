@@ -6,6 +6,7 @@
 // the run's deadline: the call fails as transient instead, and the next run picks it up.
 
 import { type ErrorKind, JobError } from "../errors.js";
+import { readCapped } from "../http/read-body.js";
 import { backoffDelayMs } from "./backoff-delay.js";
 import type { GmailClient } from "./gmail-client.js";
 import { GMAIL_QUOTA_UNITS, type GmailMethod } from "./quota-units.js";
@@ -117,25 +118,14 @@ export async function gmailJson<T>(client: GmailClient, call: GmailCall): Promis
 /** The body of `response` as text, at most `maxBytes` (the rest is not read). */
 async function readCappedText(response: Response, maxBytes: number, method: GmailMethod): Promise<string> {
   if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let received = 0;
-  for (;;) {
-    let next: ReadableStreamReadResult<Uint8Array>;
-    try {
-      next = await reader.read();
-    } catch (err) {
-      throw new GmailAnswerError(`Gmail API ${method}: the answer broke off`, err);
-    }
-    if (next.done) break;
-    received += next.value.byteLength;
-    if (received > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new GmailAnswerError(`Gmail API ${method}: the answer is over ${maxBytes} bytes`);
-    }
-    chunks.push(next.value);
+  let bytes: Buffer | undefined;
+  try {
+    bytes = await readCapped(response.body, maxBytes);
+  } catch (err) {
+    throw new GmailAnswerError(`Gmail API ${method}: the answer broke off`, err);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  if (!bytes) throw new GmailAnswerError(`Gmail API ${method}: the answer is over ${maxBytes} bytes`);
+  return bytes.toString("utf8");
 }
 
 /** The mailbox's token; a failure to get one (other than a refused grant, already a JobError) is transient. */

@@ -4,6 +4,7 @@
 // have reached Graph: what a sender needs to keep exactly-once rules.
 
 import { type ErrorKind, JobError } from "../errors.js";
+import { readCapped } from "../http/read-body.js";
 import type { ODataErrorBody, ODataInnerError } from "./odata.js";
 
 /** Error bodies are a few hundred bytes; more is not read (a misbehaving proxy's page). */
@@ -78,21 +79,10 @@ export function errorCodes(body: ODataErrorBody | undefined): string[] {
 
 async function readErrorBody(response: Response): Promise<ODataErrorBody | undefined> {
   if (!response.body) return undefined;
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let received = 0;
   try {
-    for (;;) {
-      const next = await reader.read();
-      if (next.done) break;
-      received += next.value.byteLength;
-      if (received > MAX_ERROR_BODY_BYTES) {
-        await reader.cancel();
-        return undefined;
-      }
-      chunks.push(next.value);
-    }
-    const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    const bytes = await readCapped(response.body, MAX_ERROR_BODY_BYTES);
+    if (!bytes) return undefined;
+    const parsed: unknown = JSON.parse(bytes.toString("utf8"));
     return isErrorBody(parsed) ? parsed : undefined;
   } catch {
     return undefined;

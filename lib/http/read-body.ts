@@ -20,21 +20,32 @@ export async function readBody(req: Request, maxBytes: number): Promise<Uint8Arr
     throw tooLarge(maxBytes);
   }
   if (!req.body) return new Uint8Array(0);
-  const reader = req.body.getReader();
+  let bytes: Buffer | undefined;
+  try {
+    bytes = await readCapped(req.body, maxBytes);
+  } catch {
+    throw new HttpError(400, "Request body could not be read: the client broke off");
+  }
+  if (!bytes) throw tooLarge(maxBytes);
+  return bytes;
+}
+
+/**
+ * `stream` read whole, or undefined once it goes past `maxBytes`: reading then stops there and the
+ * stream is cancelled, so nothing past the cap is held. A stream that breaks off throws its error.
+ * The one capped reader of requests here and of the answers of the APIs the product calls.
+ */
+export async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Buffer | undefined> {
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let received = 0;
   for (;;) {
-    let next: ReadableStreamReadResult<Uint8Array>;
-    try {
-      next = await reader.read();
-    } catch {
-      throw new HttpError(400, "Request body could not be read: the client broke off");
-    }
+    const next = await reader.read();
     if (next.done) break;
     received += next.value.byteLength;
     if (received > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw tooLarge(maxBytes);
+      return undefined;
     }
     chunks.push(next.value);
   }
