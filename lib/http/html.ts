@@ -38,3 +38,23 @@ function render(value: Interpolation): string {
   if (value === null || value === undefined || value === false) return "";
   return escapeHtml(String(value));
 }
+
+/**
+ * A whole French page for a person: not indexed, fitted to a phone's width, styled by `style` (a
+ * constant: the pages' Content-Security-Policy allows inline styles only).
+ */
+export function htmlDocument(title: string, style: SafeHtml, body: SafeHtml): SafeHtml {
+  return html`<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${title}</title>
+<style>${style}</style>
+</head>
+<body>
+${body}
+</body>
+</html>`;
+}

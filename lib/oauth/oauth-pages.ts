@@ -6,7 +6,7 @@
 
 import type { OAuthProviderName } from "../db/schema.js";
 import { HttpError } from "../errors.js";
-import { html, rawHtml, type SafeHtml } from "../http/html.js";
+import { html, htmlDocument, rawHtml, type SafeHtml } from "../http/html.js";
 
 const PROVIDER_LABELS: Record<OAuthProviderName, string> = { google: "Google", microsoft: "Microsoft", oidc: "votre fournisseur de messagerie" };
 
@@ -36,20 +36,10 @@ const PAGE_HEADERS = {
 
 /** A page answer with `status` and extra headers (`set-cookie`). */
 export function pageResponse(status: number, title: string, body: SafeHtml, headers: Record<string, string> = {}): Response {
-  const page = html`<!doctype html>
-<html lang="fr">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${title}</title>
-<style>${STYLE}</style>
-</head>
-<body><main>
+  const page = htmlDocument(title, STYLE, html`<main>
 <h1>${title}</h1>
 ${body}
-</main></body>
-</html>`;
+</main>`);
   return new Response(page.value, { status, headers: { ...PAGE_HEADERS, ...headers } });
 }
 

@@ -3,7 +3,7 @@
 // operator checks it on call) every table of class `cards` turns into one card per row, each cell
 // named by its `data-label`, so no column and no button lies off-screen.
 
-import { html, rawHtml, type SafeHtml } from "../../http/html.js";
+import { html, htmlDocument, rawHtml, type SafeHtml } from "../../http/html.js";
 import type { RenderContext } from "./render-format.js";
 import type { Flash } from "./session.js";
 
@@ -47,20 +47,8 @@ td.actions button{padding:.45rem .8rem}
 
 /** A whole page around `body`. */
 export function renderPage(title: string, body: SafeHtml, header?: SafeHtml): SafeHtml {
-  return html`<!doctype html>
-<html lang="fr">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${title}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<header><h1>${title}</h1>${header}</header>
-<main>${body}</main>
-</body>
-</html>`;
+  return htmlDocument(title, STYLE, html`<header><h1>${title}</h1>${header}</header>
+<main>${body}</main>`);
 }
 
 /** The header of a signed-in page: the sections and a sign-out button. */
