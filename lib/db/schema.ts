@@ -48,6 +48,15 @@ export const SYNC_STATUS = { success: "success", error: "error" } as const;
 export const AUTH_METHODS = ["password", "oauth2"] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 export const OAUTH_PROVIDERS = ["google", "microsoft", "oidc"] as const;
+/**
+ * How a mailbox's mail is read and sent (added): IMAP and SMTP, Microsoft Graph (a Microsoft 365
+ * tenant that turned IMAP or SMTP AUTH off, or a shared mailbox), or the Gmail API.
+ */
+export const MAIL_TRANSPORTS = ["imap", "graph", "gmail-api"] as const;
+export type MailTransport = (typeof MAIL_TRANSPORTS)[number];
+/** The push services that tell the product a mailbox changed (added). */
+export const PUSH_PROVIDERS = ["graph", "gmail"] as const;
+export type PushProvider = (typeof PUSH_PROVIDERS)[number];
 export type OAuthProviderName = (typeof OAUTH_PROVIDERS)[number];
 export const ATTACHMENT_FILE_TYPES = ["image", "pdf", "document", "other"] as const;
 /** The folders a mailbox can have synced (added), by role: its INBOX and its Sent folder. */
@@ -165,7 +174,10 @@ export const quotes = pgTable("quotes", {
  * `email_address` for a shared mailbox, which that account opens with its own token),
  * `synced_folders`: the roles of the folders the sync reads (`inbox`, `sent`; both by default), and
  * `connected_at`: when this login on this server was connected; a message a first sync finds dated
- * after it is live mail, one dated before it backfill (`backfill-rule.ts`).
+ * after it is live mail, one dated before it backfill (`backfill-rule.ts`),
+ * `mail_transport`: how its mail is read and sent (`imap` for IMAP and SMTP, `graph`, `gmail-api`;
+ * the row stays `integration_type` `imap` for the app: a mailbox this service syncs), and
+ * `mail_transport_reason`: why the product chose that transport itself (null when a person chose it).
  */
 export const inboxIntegrations = pgTable(
   "inbox_integrations",
@@ -213,6 +225,8 @@ export const inboxIntegrations = pgTable(
     oauthConsentingAccount: text("oauth_consenting_account"),
     syncedFolders: text("synced_folders").array().$type<FolderRole[]>().notNull().default(sql`'{inbox,sent}'::text[]`),
     connectedAt: timestamp("connected_at", { withTimezone: true }).notNull().defaultNow(),
+    mailTransport: text("mail_transport").$type<MailTransport>().notNull().default("imap"),
+    mailTransportReason: text("mail_transport_reason"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -276,6 +290,8 @@ export const oauthStartLinkUses = pgTable("oauth_start_link_uses", {
  * `backfill_until_uid`: the highest UID that existed when a first sync or a UIDVALIDITY resync began;
  * UIDs up to it are imported only inside the recent window, as backfill (never triggering
  * automation) unless dated after the mailbox was connected, even when that import spans several runs.
+ * `source_cursor`: the opaque cursor of a source without UIDs (Graph's deltaLink or nextLink, Gmail's
+ * historyId); such a folder keeps `uidvalidity` 0 and `last_uid` 0.
  */
 export const inboxFolderCursors = pgTable(
   "inbox_folder_cursors",
@@ -287,6 +303,7 @@ export const inboxFolderCursors = pgTable(
     lastUid: bigint("last_uid", { mode: "number" }).notNull().default(0),
     uidValidityChanges: integer("uidvalidity_changes").notNull().default(0),
     backfillUntilUid: bigint("backfill_until_uid", { mode: "number" }),
+    sourceCursor: text("source_cursor"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -320,7 +337,9 @@ export const conversations = pgTable(
  * address: kept when the integration is disabled, removed or added again, so that a message is one
  * row per company mailbox whatever the integration's id),
  * `html_content`, `is_auto_reply`, `is_bounce`, `is_backfill` (found by a first sync, dated before
- * the mailbox was connected: never triggers automation), `size_bytes`, `imported_at`.
+ * the mailbox was connected: never triggers automation), `size_bytes`, `imported_at`,
+ * `source_message_id`: the message's id at a source without UIDs (Graph's immutable id, Gmail's id),
+ * whose rows leave `uidvalidity` and `uid` null.
  */
 export const inboxMessages = pgTable(
   "inbox_messages",
@@ -348,10 +367,12 @@ export const inboxMessages = pgTable(
     isBackfill: boolean("is_backfill").notNull().default(false),
     sizeBytes: integer("size_bytes"),
     importedAt: timestamp("imported_at", { withTimezone: true }).notNull().defaultNow(),
+    sourceMessageId: text("source_message_id"),
     createdAt: createdAt(),
   },
   (t) => [
     uniqueIndex("inbox_messages_integration_uid_key").on(t.integrationId, t.folder, t.uidValidity, t.uid),
+    uniqueIndex("inbox_messages_integration_source_id_key").on(t.integrationId, t.folder, t.sourceMessageId),
     uniqueIndex("inbox_messages_integration_dedupe_key").on(t.integrationId, t.dedupeKey),
     // The same message once per company mailbox, whichever of its integrations (a disabled twin, one
     // removed with its mail kept, one added again) found it. Rows without an address stay out (NULLs
@@ -365,6 +386,7 @@ export const inboxMessages = pgTable(
 /**
  * Added: a message that could not be imported, with its reason; the sync goes on after it.
  * `direction` is its folder's (a message set aside from Sent is the business's own when re-imported).
+ * `source_message_id`: the message's id at a source without UIDs (Graph, Gmail).
  */
 export const inboxQuarantine = pgTable(
   "inbox_quarantine",
@@ -374,6 +396,7 @@ export const inboxQuarantine = pgTable(
     folder: text("folder").notNull(),
     uidValidity: bigint("uidvalidity", { mode: "number" }).notNull(),
     uid: bigint("uid", { mode: "number" }).notNull(),
+    sourceMessageId: text("source_message_id"),
     direction: text("direction").$type<MessageDirection>().notNull().default("inbound"),
     reason: text("reason").notNull(),
     rawPath: text("raw_path"),
@@ -382,7 +405,41 @@ export const inboxQuarantine = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex("inbox_quarantine_integration_uid_key").on(t.integrationId, t.folder, t.uidValidity, t.uid)],
+  (t) => [
+    uniqueIndex("inbox_quarantine_integration_uid_key").on(t.integrationId, t.folder, t.uidValidity, t.uid),
+    uniqueIndex("inbox_quarantine_integration_source_id_key").on(t.integrationId, t.folder, t.sourceMessageId),
+  ],
+);
+
+/**
+ * Added: a push subscription that tells the product a mailbox changed (a Graph change-notification
+ * subscription per folder, a Gmail watch per mailbox: `folder` `*`). `subscription_id` is the
+ * provider's id; `client_state_hash` the SHA-256 of the secret Graph echoes (null for Gmail, whose
+ * pushes are signed tokens); `expires_at` when the provider drops it unless renewed; `state` `active`,
+ * `refused` (the provider or the tenant declined it: the mailbox is polled) or `removed`;
+ * `last_error` why, in the operator's words; `last_notified_at` the last push received.
+ */
+export const mailPushSubscriptions = pgTable(
+  "mail_push_subscriptions",
+  {
+    id: serial("id").primaryKey(),
+    integrationId: integer("integration_id").notNull().references(() => inboxIntegrations.id, { onDelete: "cascade" }),
+    provider: text("provider").$type<PushProvider>().notNull(),
+    folder: text("folder").notNull(),
+    subscriptionId: text("subscription_id"),
+    clientStateHash: text("client_state_hash"),
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    state: text("state").$type<"active" | "refused" | "removed">().notNull().default("active"),
+    lastError: text("last_error"),
+    lastNotifiedAt: timestamp("last_notified_at", { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("mail_push_subscriptions_integration_folder_key").on(t.integrationId, t.provider, t.folder),
+    uniqueIndex("mail_push_subscriptions_provider_id_key").on(t.provider, t.subscriptionId),
+    index("mail_push_subscriptions_expiry_idx").on(t.state, t.expiresAt),
+  ],
 );
 
 /** An attachment. Added: `content_id` (inline parts) and `is_stored` (false when over the size limit). */
