@@ -179,6 +179,8 @@ const envSchema = z.object({
   GMAIL_API_BASE_URL: z.string().url().optional(),
   GMAIL_PUSH_JWKS_URL: z.string().url().optional(),
   GMAIL_PUSH_ISSUER: z.string().optional(),
+  /** Tests only: Microsoft Graph's root (`https://graph.microsoft.com/v1.0` otherwise). */
+  MICROSOFT_GRAPH_BASE_URL: z.string().url().optional(),
 });
 
 /** The ports of IMAP (143, 993) and SMTP (25, 465, 587, and 2525, the common alternative to 587). */
@@ -273,6 +275,12 @@ export interface GmailConfig {
   };
 }
 
+/** The Microsoft Graph transport. */
+export interface GraphConfig {
+  /** Unset: Microsoft's (lib/graph/graph-client.ts GRAPH_BASE_URL); set only in tests. */
+  baseUrl?: string;
+}
+
 export interface OAuthConfig {
   /** The callback URL registered with every provider, when one is configured. */
   redirectUrl?: string;
@@ -319,6 +327,7 @@ export interface Config {
   trustProxyHops: number;
   oauth: OAuthConfig;
   gmail: GmailConfig;
+  graph: GraphConfig;
 }
 
 /** An S3-API bucket and how to reach it. */
@@ -439,6 +448,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxyHops: env.TRUST_PROXY_HOPS,
     oauth: oauthConfig(env),
     gmail: gmailConfig(env, isProduction),
+    graph: graphConfig(env, isProduction),
   };
 }
 
@@ -566,6 +576,13 @@ function gmailConfig(env: z.infer<typeof envSchema>, isProduction: boolean): Gma
         }
       : undefined,
   };
+}
+
+function graphConfig(env: z.infer<typeof envSchema>, isProduction: boolean): GraphConfig {
+  if (isProduction && env.MICROSOFT_GRAPH_BASE_URL) {
+    throw new ConfigError("MICROSOFT_GRAPH_BASE_URL is for tests: unset it in production");
+  }
+  return { baseUrl: env.MICROSOFT_GRAPH_BASE_URL };
 }
 
 /**
