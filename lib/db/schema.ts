@@ -386,7 +386,8 @@ export const inboxMessages = pgTable(
 /**
  * Added: a message that could not be imported, with its reason; the sync goes on after it.
  * `direction` is its folder's (a message set aside from Sent is the business's own when re-imported).
- * `source_message_id`: the message's id at a source without UIDs (Graph, Gmail).
+ * `source_message_id`: the message's id at a source without UIDs (Graph, Gmail), whose rows leave
+ * `uidvalidity` and `uid` null.
  */
 export const inboxQuarantine = pgTable(
   "inbox_quarantine",
@@ -394,8 +395,8 @@ export const inboxQuarantine = pgTable(
     id: serial("id").primaryKey(),
     integrationId: integer("integration_id").notNull().references(() => inboxIntegrations.id, { onDelete: "cascade" }),
     folder: text("folder").notNull(),
-    uidValidity: bigint("uidvalidity", { mode: "number" }).notNull(),
-    uid: bigint("uid", { mode: "number" }).notNull(),
+    uidValidity: bigint("uidvalidity", { mode: "number" }),
+    uid: bigint("uid", { mode: "number" }),
     sourceMessageId: text("source_message_id"),
     direction: text("direction").$type<MessageDirection>().notNull().default("inbound"),
     reason: text("reason").notNull(),
