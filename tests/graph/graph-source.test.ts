@@ -192,6 +192,23 @@ describe("inbox sync over Microsoft Graph", () => {
     expect(await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, integrationId))).toEqual([]);
   });
 
+  it("sets aside, keyed by its Graph id, a message whose bytes are not an e-mail, imports the one after it, and counts one more attempt (no second row) when the window is read again", async () => {
+    clockMs = Date.now();
+    const mailbox = address("bureau");
+    const { integrationId } = await connect(mailbox);
+    const at = new Date(clockMs - DAY_MS);
+    const broken = await graph.deliver(mailbox, "inbox", Buffer.from([0xff, 0xfe, 0x00, 0x01]), at);
+    await graph.deliver(mailbox, "inbox", mail(mailbox, "Après le message illisible", at), new Date(at.getTime() + 1_000));
+
+    expect(await sync(integrationId)).toMatchObject({ messagesImported: 1, messagesSetAside: 1 });
+    graph.expireDeltaTokens(mailbox);
+    expect(await sync(integrationId)).toMatchObject({ integrations: { succeeded: 1 }, messagesImported: 0, messagesSetAside: 1 });
+
+    const aside = await database.db.select().from(inboxQuarantine).where(eq(inboxQuarantine.integrationId, integrationId));
+    expect(aside).toMatchObject([{ folder: "inbox", sourceMessageId: broken, uidValidity: null, uid: null, attempts: 2, rawPath: expect.stringContaining("/inbox/id/") }]);
+    expect((await messagesOf(integrationId)).map((m) => m.subject)).toEqual(["Après le message illisible"]);
+  });
+
   it("syncs a shared mailbox at /users/{address} with a member's token, not the member's own mail", async () => {
     clockMs = Date.now();
     const shared = address("contact-partage");
