@@ -116,6 +116,21 @@ describe("inbox sync over Microsoft Graph", () => {
     expect(graph.requests.some((r) => r.path.startsWith("/users/"))).toBe(false);
   });
 
+  it("reads on a first sync only the newest initial_sync_max_messages of the window", async () => {
+    clockMs = Date.now();
+    const mailbox = address("chantiers");
+    const { integrationId } = await connect(mailbox);
+    await database.db.update(inboxIntegrations).set({ initialSyncMaxMessages: 2 }).where(eq(inboxIntegrations.id, integrationId));
+    for (const [subject, daysAgo] of [["Chantier A", 3], ["Chantier B", 2], ["Chantier C", 1]] as const) {
+      const at = new Date(clockMs - daysAgo * DAY_MS);
+      await graph.deliver(mailbox, "inbox", mail(mailbox, subject, at), at);
+    }
+
+    expect(await sync(integrationId)).toMatchObject({ integrations: { succeeded: 1 }, messagesImported: 2 });
+
+    expect((await messagesOf(integrationId)).map((m) => m.subject).sort()).toEqual(["Chantier B", "Chantier C"]);
+  });
+
   it("imports nothing twice when a run is repeated, or when a run stored a page and crashed before moving its cursor", async () => {
     clockMs = Date.now();
     const mailbox = address("devis");

@@ -8,8 +8,9 @@
 //   and the dedupe keys make the repeat harmless. Each message's MIME comes from `$value`, so it
 //   goes through the same parser, dedupe, threading and quarantine as IMAP mail; Graph's immutable
 //   id is its key.
-// - First sync: the round is bounded to the recent window (receivedDateTime ≥ now − initial_sync_days)
-//   and what it finds is backfill unless dated after the connection (`backfill-rule.ts`).
+// - First sync: the round is bounded to the recent window (receivedDateTime ≥ now − initial_sync_days,
+//   and not before the initial_sync_max_messages-th newest message), and what it finds is backfill
+//   unless dated after the connection (`backfill-rule.ts`).
 // - A cursor Graph refuses (an expired delta token, a reset) restarts the round on the recent window,
 //   as a UIDVALIDITY change does for IMAP.
 // - A message over the size limit keeps its header block only (its download cut there), as for IMAP.
@@ -19,7 +20,7 @@ import { fetchMime } from "../../graph/fetch-mime.js";
 import type { GraphClient, GraphClientOptions } from "../../graph/graph-client.js";
 import { graphClientFor, graphMailboxOf } from "../../graph/integration-client.js";
 import type { GraphFolder, GraphMailbox } from "../../graph/mailbox-path.js";
-import { type DeltaMessage, readDeltaPage } from "../../graph/read-delta-page.js";
+import { type DeltaMessage, readDeltaPage, receivedAtOfNewest } from "../../graph/read-delta-page.js";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db/client.js";
 import type { FolderRole, MessageDirection } from "../../db/schema.js";
@@ -102,13 +103,22 @@ async function openFolder(client: GraphClient, mailbox: GraphMailbox, path: stri
   let stored = cursor.link;
   const download = (message: DeltaMessage) => downloadMessage(client, mailbox, message, reading.maxMessageBytes, signal);
 
+  /**
+   * Where a window round starts: `initial_sync_days` ago, or later when the folder holds more than
+   * `initial_sync_max_messages` since then (the newest of them only: delta has no order nor count).
+   */
+  async function windowStart(): Promise<Date> {
+    const since = new Date(reading.now().getTime() - reading.rule.sinceDays * DAY_MS);
+    const newest = await receivedAtOfNewest(client, mailbox, folder, reading.rule.maxMessages, { signal });
+    return newest && newest > since ? newest : since;
+  }
+
   async function* readChanges(shouldStop: () => boolean): AsyncGenerator<DownloadedBatch> {
     let link = cursor!.link;
     let isWindow = cursor!.isWindowRound;
     for (;;) {
       if (shouldStop()) return;
-      const receivedSince = new Date(reading.now().getTime() - reading.rule.sinceDays * DAY_MS);
-      const page = await readDeltaPage(client, mailbox, { folder, ...(link ? { cursor: link } : { receivedSince }) }, { signal });
+      const page = await readDeltaPage(client, mailbox, { folder, ...(link ? { cursor: link } : { receivedSince: await windowStart() }) }, { signal });
       if (page.kind === "resync-needed") {
         // Dedupe recognises what comes again; mail dated after the connection stays live mail.
         log.warn("delta cursor refused: importing the recent window again", { reason: page.reason });
