@@ -131,6 +131,20 @@ describe("inbox sync over Microsoft Graph", () => {
     expect((await messagesOf(integrationId)).map((m) => m.subject).sort()).toEqual(["Chantier B", "Chantier C"]);
   });
 
+  it("claims a Graph mailbox while the IMAP server its row still names is at its session bound", async () => {
+    clockMs = Date.now();
+    const mailbox = address("accueil");
+    const { integrationId } = await connect(mailbox);
+    const { imapServer } = await integrationRow(integrationId);
+    expect(imapServer).not.toBeNull();
+
+    const claimed = await claimDueIntegrations(database.db, {
+      owner: "busy-run", leaseMs: 60_000, limit: 1, now: now(), integrationId, excludedHosts: [imapServer!.trim().toLowerCase()],
+    });
+
+    expect(claimed.map((c) => c.id)).toEqual([integrationId]);
+  });
+
   it("imports nothing twice when a run is repeated, or when a run stored a page and crashed before moving its cursor", async () => {
     clockMs = Date.now();
     const mailbox = address("devis");
