@@ -203,6 +203,30 @@ describe("inbox sync over Microsoft Graph", () => {
     expect(waits).toEqual([7_000]);
   });
 
+  it("stops taking pages when the run budget is spent, says work is left, and the next run imports the rest without duplicates", async () => {
+    clockMs = Date.now();
+    const mailbox = address("gros-volume");
+    const { integrationId } = await connect(mailbox);
+    for (let i = 0; i < 60; i++) {
+      const at = new Date(clockMs - DAY_MS + i * 1_000);
+      await graph.deliver(mailbox, "inbox", mail(mailbox, `Commande ${i}`, at), at);
+    }
+    const [claimed] = await claimDueIntegrations(database.db, { owner: "short-run", leaseMs: 60_000, limit: 1, now: now(), integrationId });
+    const stop = new AbortController();
+    let checks = 0;
+    // Spent once the first page is taken: the page in hand is stored, no other is read.
+    const budget = { budgetMs: 60_000, remainingMs: () => 60_000, isExhausted: () => checks++ > 0, signal: stop.signal };
+
+    const outcome = await syncIntegration({
+      db: database.db, config, log, now, budget, owner: "short-run", storage: attachmentStorageFor(config, database.db), reserveMs: 1_000, hardStop: stop.signal,
+    }, claimed!);
+
+    expect(outcome).toMatchObject({ status: "success", hasMore: true, imported: 50 });
+    expect(await sync(integrationId)).toMatchObject({ integrations: { succeeded: 1 }, messagesImported: 10 });
+    expect(new Set((await messagesOf(integrationId)).map((m) => m.subject)).size).toBe(60);
+    expect(await messagesOf(integrationId)).toHaveLength(60);
+  });
+
   it("keeps only the headers of a message over MAX_MESSAGE_BYTES, with a placeholder, and imports the mail after it", async () => {
     clockMs = Date.now();
     const mailbox = address("plans");

@@ -100,6 +100,10 @@ async function openFolder(client: GraphClient, mailbox: GraphMailbox, path: stri
   }
   // The links that end a round (deltaLinks): storing one ends the window round.
   const roundEnds = new Set<string>();
+  // Links handed out before a resync restarted the round: a batch of theirs still being written
+  // must not put the refused round's link back.
+  const handedOut = new Set<string>();
+  let stale = new Set<string>();
   let stored = cursor.link;
   const download = (message: DeltaMessage) => downloadMessage(client, mailbox, message, reading.maxMessageBytes, signal);
 
@@ -122,6 +126,7 @@ async function openFolder(client: GraphClient, mailbox: GraphMailbox, path: stri
       if (page.kind === "resync-needed") {
         // Dedupe recognises what comes again; mail dated after the connection stays live mail.
         log.warn("delta cursor refused: importing the recent window again", { reason: page.reason });
+        stale = new Set(handedOut);
         if (!(await startWindowRound(db, key, reading.now()))) throw leaseLost();
         link = null;
         stored = null;
@@ -143,6 +148,7 @@ async function openFolder(client: GraphClient, mailbox: GraphMailbox, path: stri
           bytes = 0;
         }
       }
+      handedOut.add(page.cursor);
       yield { messages, isBackfill: isWindow, position: page.cursor, bytes };
       link = page.cursor;
       if (page.isRoundComplete) return;
@@ -156,7 +162,7 @@ async function openFolder(client: GraphClient, mailbox: GraphMailbox, path: stri
     readChanges,
     advanceCursor: async (position) => {
       if (typeof position !== "string") throw new Error("a Graph folder's cursor is a link");
-      if (position === STAY || position === stored) return;
+      if (position === STAY || position === stored || stale.has(position)) return;
       if (!(await moveSourceCursor(db, key, position, roundEnds.has(position), reading.now()))) throw leaseLost();
       stored = position;
     },
