@@ -7,6 +7,7 @@
 import { and, asc, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../lib/config.js";
+import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { conversations, inboxFolderCursors, inboxIntegrations, inboxMessages, inboxQuarantine, notifications } from "../../lib/db/schema.js";
 import { claimDueIntegrations } from "../../lib/inbox/claim-integrations.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
@@ -17,8 +18,8 @@ import { createLogger } from "../../lib/log.js";
 import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
 import { attachmentStorageFor } from "../../lib/storage/attachment-storage.js";
-import { consentAs, grantMailboxAccess, oidcEnv } from "../support/authorization-server.js";
-import { testConfig } from "../support/config.js";
+import { consentAs, grantMailboxAccess, oidcEnv, revokeToken } from "../support/authorization-server.js";
+import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
 import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { startGraphServer, type TestGraphServer } from "../support/graph-server.js";
 import { seedCompany } from "../followups/seed.js";
@@ -276,6 +277,21 @@ describe("inbox sync over Microsoft Graph", () => {
     const paths = graph.requests.filter((r) => r.user === alice.toLowerCase()).map((r) => r.path);
     expect(paths.length).toBeGreaterThan(0);
     expect(paths.every((p) => p.startsWith(`/users/${encodeURIComponent(shared)}/`))).toBe(true);
+  });
+
+  it("records a revoked grant of a Graph mailbox as an auth failure needing reconnection, as for IMAP", async () => {
+    clockMs = Date.now();
+    const mailbox = address("direction");
+    const { integrationId } = await connect(mailbox);
+    expect(await sync(integrationId)).toMatchObject({ integrations: { succeeded: 1 } });
+    await revokeToken(authorizationServer, decryptSecret((await integrationRow(integrationId)).oauthRefreshToken!, { encryptionKey: TEST_ENCRYPTION_KEY }));
+    clockMs += 3_600_000;
+
+    expect(await sync(integrationId)).toMatchObject({ integrations: { attempted: 1, failed: 1 } });
+
+    const row = await integrationRow(integrationId);
+    expect(row).toMatchObject({ lastSyncErrorKind: "auth", lastSyncStatus: "error" });
+    expect(row.oauthReconnectNeededAt).not.toBeNull();
   });
 
   it("needs reconnection, naming the shared mailbox, when its member's access is withdrawn (403), and is not retried until reconnected", async () => {
