@@ -291,7 +291,8 @@ export const oauthStartLinkUses = pgTable("oauth_start_link_uses", {
  * UIDs up to it are imported only inside the recent window, as backfill (never triggering
  * automation) unless dated after the mailbox was connected, even when that import spans several runs.
  * `source_cursor`: the opaque cursor of a source without UIDs (Graph's deltaLink or nextLink, Gmail's
- * historyId); such a folder keeps `uidvalidity` 0 and `last_uid` 0.
+ * historyId); such a folder keeps `uidvalidity` 0 and `last_uid` 0, and its `backfill_until_uid` is
+ * non-null only while the round being read is the recent window of a first sync or a resync.
  */
 export const inboxFolderCursors = pgTable(
   "inbox_folder_cursors",
