@@ -291,7 +291,8 @@ export const oauthStartLinkUses = pgTable("oauth_start_link_uses", {
  * UIDs up to it are imported only inside the recent window, as backfill (never triggering
  * automation) unless dated after the mailbox was connected, even when that import spans several runs.
  * `source_cursor`: the opaque cursor of a source without UIDs (Graph's deltaLink or nextLink, Gmail's
- * historyId); such a folder keeps `uidvalidity` 0 and `last_uid` 0.
+ * historyId); such a folder keeps `uidvalidity` 0 and `last_uid` 0, and its `backfill_until_uid` is
+ * non-null only while the round being read is the recent window of a first sync or a resync.
  */
 export const inboxFolderCursors = pgTable(
   "inbox_folder_cursors",
@@ -386,7 +387,8 @@ export const inboxMessages = pgTable(
 /**
  * Added: a message that could not be imported, with its reason; the sync goes on after it.
  * `direction` is its folder's (a message set aside from Sent is the business's own when re-imported).
- * `source_message_id`: the message's id at a source without UIDs (Graph, Gmail).
+ * `source_message_id`: the message's id at a source without UIDs (Graph, Gmail), whose rows leave
+ * `uidvalidity` and `uid` null.
  */
 export const inboxQuarantine = pgTable(
   "inbox_quarantine",
@@ -394,8 +396,8 @@ export const inboxQuarantine = pgTable(
     id: serial("id").primaryKey(),
     integrationId: integer("integration_id").notNull().references(() => inboxIntegrations.id, { onDelete: "cascade" }),
     folder: text("folder").notNull(),
-    uidValidity: bigint("uidvalidity", { mode: "number" }).notNull(),
-    uid: bigint("uid", { mode: "number" }).notNull(),
+    uidValidity: bigint("uidvalidity", { mode: "number" }),
+    uid: bigint("uid", { mode: "number" }),
     sourceMessageId: text("source_message_id"),
     direction: text("direction").$type<MessageDirection>().notNull().default("inbound"),
     reason: text("reason").notNull(),

@@ -100,3 +100,22 @@ function firstRequestPath(mailbox: GraphMailbox, request: DeltaRequest): string 
   if (request.receivedSince) query.push(`$filter=${encodeURIComponent(`receivedDateTime ge ${request.receivedSince.toISOString()}`)}`);
   return `${mailboxPath(mailbox)}/mailFolders/${request.folder}/messages/delta?${query.join("&")}`;
 }
+
+/**
+ * When the folder's `count`-th newest message was received ("List messages" ordered by
+ * receivedDateTime desc, `$skip` to it), or null when the folder holds fewer: a first round filtered
+ * from that instant on reads the newest `count` messages (and any received in that same instant).
+ */
+export async function receivedAtOfNewest(client: GraphClient, mailbox: GraphMailbox, folder: GraphFolder, count: number, options: CallOptions = {}): Promise<Date | null> {
+  const what = `newest messages of ${folder}`;
+  const query = `$select=receivedDateTime&$orderby=${encodeURIComponent("receivedDateTime desc")}&$top=1&$skip=${Math.max(0, count - 1)}`;
+  const response = await client.send(mailbox, {
+    what, path: `${mailboxPath(mailbox)}/mailFolders/${folder}/messages?${query}`, headers: { accept: "application/json" },
+  }, options);
+  if (!response.ok) throw await graphErrorOf(response, what);
+  const page = (await response.json()) as ODataCollection<Message>;
+  const received = page.value?.[0]?.receivedDateTime;
+  if (!received) return null;
+  const at = new Date(received);
+  return Number.isNaN(at.getTime()) ? null : at;
+}

@@ -1,9 +1,9 @@
-// Claims due IMAP integrations for one run, with a lease, and the owner checks that keep a run whose
+// Claims due integrations (read over IMAP or Microsoft Graph: `integration_type` 'imap' for both) for one run, with a lease, and the owner checks that keep a run whose
 // lease expired from overwriting a newer owner's work. The only `FOR UPDATE SKIP LOCKED` statement.
 
 import { and, asc, count, eq, exists, inArray, isNull, lt, lte, notInArray, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { INTEGRATION_TYPE_IMAP, inboxIntegrations } from "../db/schema.js";
+import { INTEGRATION_TYPE_IMAP, inboxIntegrations, type MailTransport } from "../db/schema.js";
 
 export type ClaimedIntegration = typeof inboxIntegrations.$inferSelect;
 
@@ -20,9 +20,22 @@ export interface ClaimOptions {
   excludedHosts?: string[];
 }
 
-/** The key of an integration's IMAP host, as the claim compares it: trimmed, lower-cased. */
-export function imapHostKey(integration: { imapServer: string | null }): string {
+/**
+ * The key of the host an integration's sync holds a session on, as the claim compares it: its IMAP
+ * server, trimmed, lower-cased. A Graph mailbox is its own key: Graph's limits are per mailbox
+ * (kept by its client), and it must not take a slot of the IMAP server its row may still name.
+ */
+export function imapHostKey(integration: { imapServer: string | null; mailTransport: MailTransport; emailAddress: string | null }): string {
+  if (integration.mailTransport === "graph") return `${GRAPH_HOST_KEY_PREFIX}${(integration.emailAddress ?? "").trim().toLowerCase()}`;
   return (integration.imapServer ?? "").trim().toLowerCase();
+}
+
+const GRAPH_HOST_KEY_PREFIX = "graph:";
+
+/** `imapHostKey` in SQL, for the claim's exclusion. */
+function hostKeySql(): SQL {
+  const t = inboxIntegrations;
+  return sql`case when ${t.mailTransport} = 'graph' then ${GRAPH_HOST_KEY_PREFIX} || lower(trim(coalesce(${t.emailAddress}, ''))) else lower(trim(coalesce(${t.imapServer}, ''))) end`;
 }
 
 /**
@@ -46,7 +59,7 @@ export async function claimDueIntegrations(db: Db, options: ClaimOptions): Promi
       and(
         isClaimable(options.now),
         options.integrationId === undefined ? isDue(options.now) : eq(t.id, options.integrationId),
-        options.excludedHosts?.length ? notInArray(sql`lower(trim(coalesce(${t.imapServer}, '')))`, options.excludedHosts) : undefined,
+        options.excludedHosts?.length ? notInArray(hostKeySql(), options.excludedHosts) : undefined,
       ),
     )
     .orderBy(sql`${t.nextSyncAt} asc nulls first`, asc(t.id))

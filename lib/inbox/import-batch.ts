@@ -28,7 +28,7 @@ import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import { releaseIfAlone } from "../release-memory.js";
 import { isBackfillMessage } from "./backfill-rule.js";
-import type { DownloadedBatch, FetchedMessage } from "./mail-source.js";
+import { type CursorPosition, type DownloadedBatch, type FetchedMessage, messageKeyText, storedKeyOf } from "./mail-source.js";
 import { type QuarantinedMessage, quarantineMessage } from "./quarantine.js";
 import { headerValue, readHead } from "./raw-headers.js";
 import type { IncomingMessage, PreparedMessage, StoreOutcome } from "./incoming-message.js";
@@ -60,6 +60,7 @@ export interface BatchTally {
 interface Where {
   folder: string;
   direction: MessageDirection;
+  /** The folder's epoch (IMAP: UIDVALIDITY), stored with UIDs; unused for messages keyed by an id. */
   uidValidity: number;
 }
 
@@ -109,7 +110,7 @@ export type PreparedBatch =
  */
 export async function prepareBatch(ctx: BatchImportContext, where: Where, keyedBatch: KeyedBatch, tally: BatchTally): Promise<PreparedBatch> {
   const { batch, items } = keyedBatch;
-  const candidates = items.flatMap((i) => (i.dedupeKey === null ? [] : [{ uid: i.message.uid, dedupeKey: i.dedupeKey }]));
+  const candidates = items.flatMap((i) => (i.dedupeKey === null ? [] : [{ key: i.message, dedupeKey: i.dedupeKey }]));
   const alreadyStored = await storedAmong(ctx.db, { integration: ctx.integration, ...where }, candidates, ctx.log);
   if (keyedBatch.keys.size !== candidates.length) {
     return { kind: "oneByOne", batch, write: () => importOneByOne(ctx, where, batch, items, alreadyStored, tally) };
@@ -133,30 +134,30 @@ export async function writePrepared(
   where: Where,
   group: PreparedBatch[],
   tally: BatchTally,
-  moveCursor: (lastUid: number) => Promise<void>,
+  moveCursor: (position: CursorPosition) => Promise<void>,
 ): Promise<void> {
   const last = group[group.length - 1];
   if (!last) return;
   if (last.kind === "oneByOne") {
     if (group.length > 1) throw new Error("a batch written message by message is written alone");
     await last.write();
-    await moveCursor(last.batch.lastUid);
+    await moveCursor(last.batch.position);
     return;
   }
   const batches = group.flatMap((b) => (b.kind === "steps" ? [b] : []));
   const written = await writeRows(ctx, batches.flatMap((b) => b.steps));
-  let countedUntil: number | null = null;
+  let countedUntil: CursorPosition | null = null;
   try {
     for (const { batch, steps } of batches) {
       for (const step of steps) await countStep(ctx, where, step, written, tally);
-      countedUntil = batch.lastUid;
+      countedUntil = batch.position;
     }
   } catch (err) {
     // The batches before this message are written and counted: the next run starts after them.
     if (countedUntil !== null) await moveCursor(countedUntil).catch(() => {});
     throw err;
   }
-  await moveCursor(last.batch.lastUid);
+  await moveCursor(last.batch.position);
 }
 
 type Step =
@@ -169,7 +170,7 @@ type Step =
  * Every message of the batch parsed (attachments stored), for `writePrepared` to write. Preparing stops
  * at a failure that stops the folder: the messages before it are still written.
  */
-async function prepareAll(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>): Promise<Step[]> {
+async function prepareAll(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<string>): Promise<Step[]> {
   const deps = depsOf(ctx);
   const steps: Step[] = [];
   for (const item of items) {
@@ -179,7 +180,7 @@ async function prepareAll(ctx: BatchImportContext, where: Where, batch: Download
       steps.push({ kind: "failed", message, error: keyError ?? new JobError("bad-input", "the server returned no content for this message") });
       continue;
     }
-    if (alreadyStored.has(message.uid)) {
+    if (alreadyStored.has(messageKeyText(message))) {
       steps.push({ kind: "duplicate" });
       continue;
     }
@@ -257,7 +258,7 @@ function depsOf(ctx: BatchImportContext): StoreDeps {
  * only once the first is written (it is then a duplicate, and must not overwrite that one's
  * attachment files first); the parse of a message overlaps the writing of the one before.
  */
-async function importOneByOne(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<number>, tally: BatchTally): Promise<void> {
+async function importOneByOne(ctx: BatchImportContext, where: Where, batch: DownloadedBatch, items: Keyed[], alreadyStored: Set<string>, tally: BatchTally): Promise<void> {
   const seenKeys = new Set<string>();
   // The rows of the message before, being written while this one is parsed.
   let writing: { message: FetchedMessage; written: Promise<Written> } | null = null;
@@ -279,10 +280,10 @@ async function importOneByOne(ctx: BatchImportContext, where: Where, batch: Down
         await failed(ctx, where, message, keyError ?? new JobError("bad-input", "the server returned no content for this message"), tally);
         continue;
       }
-      let isDuplicate = alreadyStored.has(message.uid);
+      let isDuplicate = alreadyStored.has(messageKeyText(message));
       if (!isDuplicate && seenKeys.has(dedupeKey)) {
         await settleWriting();
-        isDuplicate = await isStored(ctx.db, { integration: ctx.integration, ...where, uid: message.uid }, dedupeKey, ctx.log);
+        isDuplicate = await isStored(ctx.db, { integration: ctx.integration, ...where }, { key: message, dedupeKey }, ctx.log);
       }
       seenKeys.add(dedupeKey);
       const deps = depsOf(ctx);
@@ -328,8 +329,8 @@ function incomingOf(ctx: BatchImportContext, where: Where, item: Keyed, isInWind
   if (!message.source) return null;
   const isBackfill = isBackfillMessage({ isInWindow, internalDate: message.internalDate, dateHeader: item.dateHeader }, ctx.integration.connectedAt);
   return {
-    integration: ctx.integration, folder: where.folder, direction: where.direction, uidValidity: where.uidValidity,
-    uid: message.uid, source: message.source, sizeBytes: message.sizeBytes, internalDate: message.internalDate,
+    integration: ctx.integration, folder: where.folder, direction: where.direction, ...storedKeyOf(message, where.uidValidity),
+    source: message.source, sizeBytes: message.sizeBytes, internalDate: message.internalDate,
     isOversize: message.isOversize, isBackfill,
   };
 }
@@ -343,7 +344,8 @@ function incomingOf(ctx: BatchImportContext, where: Where, item: Keyed, isInWind
 async function failed(ctx: BatchImportContext, where: Where, message: FetchedMessage, err: unknown, tally: BatchTally): Promise<void> {
   if (stopsFolder(err)) throw err;
   const quarantined: QuarantinedMessage = {
-    integrationId: ctx.integration.id, ...where, uid: message.uid, source: message.source, sizeBytes: message.sizeBytes,
+    integrationId: ctx.integration.id, folder: where.folder, direction: where.direction, ...storedKeyOf(message, where.uidValidity),
+    source: message.source, sizeBytes: message.sizeBytes,
   };
   await setAside(ctx, quarantined, shortReason(err));
   tally.setAside++;

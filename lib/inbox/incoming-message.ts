@@ -4,15 +4,17 @@
 
 import type { MessageDirection } from "../db/schema.js";
 import type { ConversationEffect } from "./conversation-effect.js";
+import type { StoredMessageKey } from "./mail-source.js";
 import type { MailAddress, ParsedMessage } from "./parse-message.js";
 
-export interface IncomingMessage {
+/** A message to store, keyed in its folder by its UID (IMAP) or its source's id (`StoredMessageKey`). */
+export type IncomingMessage = IncomingMessageFields & StoredMessageKey;
+
+interface IncomingMessageFields {
   integration: { id: number; companyId: number; emailAddress: string | null };
   folder: string;
   /** The folder's: `outbound` (Sent) is the business's own mail, whoever it names as sender. */
   direction: MessageDirection;
-  uidValidity: number;
-  uid: number;
   /** The full RFC 822 bytes, or only the header block when `isOversize`. */
   source: Buffer;
   /** The server's RFC822.SIZE. */

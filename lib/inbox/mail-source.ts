@@ -38,21 +38,47 @@ export interface WindowRule {
 }
 
 /**
- * What the source says about a message before its content. `uid` is the message's key in its
- * folder, a positive integer growing with arrival, valid within the folder's epoch (IMAP: the UID).
+ * A message's key in its folder: IMAP's UID (a positive integer growing with arrival, valid within
+ * the folder's epoch), or the id a source without UIDs gives it (Graph's immutable id).
  */
-export interface MessageMeta {
-  uid: number;
-  sizeBytes: number;
-  /** When the mailbox received it (IMAP: INTERNALDATE). */
-  internalDate: Date | null;
+export type MessageKey = { uid: number; sourceMessageId?: undefined } | { uid?: undefined; sourceMessageId: string };
+
+/**
+ * The key a stored message or a set-aside one keeps: the UID with its folder's UIDVALIDITY (the
+ * columns the app reads), or the source's id (`uidvalidity` and `uid` then stay null).
+ */
+export type StoredMessageKey =
+  | { uidValidity: number; uid: number; sourceMessageId?: undefined }
+  | { uidValidity?: undefined; uid?: undefined; sourceMessageId: string };
+
+/** `key` as one string, to tell messages apart in sets and maps whatever their source. */
+export function messageKeyText(key: MessageKey): string {
+  return key.sourceMessageId !== undefined ? `id:${key.sourceMessageId}` : `uid:${key.uid}`;
 }
 
+/** The stored key of message `key` of a folder at `epoch`. */
+export function storedKeyOf(key: MessageKey, epoch: number): StoredMessageKey {
+  return key.sourceMessageId !== undefined ? { sourceMessageId: key.sourceMessageId } : { uidValidity: epoch, uid: key.uid };
+}
+
+/** What the source says about a message before its content. */
+export type MessageMeta = MessageKey & {
+  sizeBytes: number;
+  /** When the mailbox received it (IMAP: INTERNALDATE; Graph: receivedDateTime). */
+  internalDate: Date | null;
+};
+
 /** A message read: its raw MIME, or only its header block when `isOversize`. */
-export interface FetchedMessage extends MessageMeta {
+export type FetchedMessage = MessageMeta & {
   source: Buffer | null;
   isOversize: boolean;
-}
+};
+
+/**
+ * Where a folder's cursor goes once a batch is stored, opaque to the shared code: IMAP's last UID,
+ * or another source's own cursor (Graph's nextLink or deltaLink).
+ */
+export type CursorPosition = number | string;
 
 /** A batch of changes, and the cursor position once it is stored. */
 export interface DownloadedBatch {
@@ -61,7 +87,7 @@ export interface DownloadedBatch {
   /** The batch comes from the recent window of a first sync or resync (see `backfill-rule.ts`). */
   isBackfill: boolean;
   /** The cursor's position once the batch is stored (past keys that vanished meanwhile, too). */
-  lastUid: number;
+  position: CursorPosition;
   /** Bytes of content held (the sources' lengths). */
   bytes: number;
 }
@@ -94,20 +120,20 @@ export interface FolderReading {
 /** One folder open for reading, from its cursor on. */
 export interface SourceFolder {
   /**
-   * The epoch the folder's message keys belong to (IMAP: UIDVALIDITY), stored with each message: a
-   * key of another epoch is another message.
+   * The epoch the folder's UIDs belong to (IMAP: UIDVALIDITY), stored with each message: a UID of
+   * another epoch is another message. Unused by sources whose keys are ids (0).
    */
   readonly epoch: number;
   /** Nothing after the cursor: no change to read. */
   readonly isCaughtUp: boolean;
   /**
-   * The changes after the cursor, batch by batch in key order (the recent window first, then what is
+   * The changes after the cursor, batch by batch in the source's order (the recent window first, then what is
    * new), each within BATCH_MAX_MESSAGES and BATCH_MAX_BYTES. Ends when nothing is left, or when
    * `shouldStop` says so before a download.
    */
   readChanges(shouldStop: () => boolean): AsyncGenerator<DownloadedBatch>;
-  /** Moves the stored cursor forward to `lastUid` (a batch's, once its rows are in); throws when the lease is lost. */
-  advanceCursor(lastUid: number): Promise<void>;
+  /** Moves the stored cursor forward to `position` (a batch's, once its rows are in); throws when the lease is lost. */
+  advanceCursor(position: CursorPosition): Promise<void>;
   /** A message's raw MIME read again (null when the folder no longer has it). */
   fetchRaw(message: MessageMeta): Promise<Buffer | null>;
   /** Ends reading the folder. */

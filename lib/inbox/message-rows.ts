@@ -65,7 +65,7 @@ export function logStored(prepared: PreparedMessage, outcome: Stored, deps: { lo
   // Notes say what was cut or unreadable (never content): worth a look when the parser gave up.
   const isPartial = parsed.notes.some((n) => n.startsWith("MIME parsing stopped early"));
   deps.log[isPartial ? "warn" : "debug"]("message stored", {
-    uid: message.uid, messageId: outcome.messageId, conversationId: outcome.conversationId, notes: [...parsed.notes, ...notes],
+    uid: message.uid, sourceMessageId: message.sourceMessageId, messageId: outcome.messageId, conversationId: outcome.conversationId, notes: [...parsed.notes, ...notes],
   });
 }
 
@@ -137,8 +137,9 @@ async function insertMessages(tx: DbOrTx, batch: PreparedMessage[], threaded: Th
       externalMetadata: externalMetadata(parsed, message, [...parsed.notes, ...notes]),
       integrationId: message.integration.id,
       folder: message.folder,
-      uidValidity: message.uidValidity,
-      uid: message.uid,
+      uidValidity: message.uidValidity ?? null,
+      uid: message.uid ?? null,
+      sourceMessageId: message.sourceMessageId ?? null,
       dedupeKey,
       companyId: message.integration.companyId,
       mailboxAddress: mailboxAddressOf(message.integration),

@@ -9,18 +9,18 @@ import { inboxQuarantine, type MessageDirection } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
+import type { StoredMessageKey } from "./mail-source.js";
 
-export interface QuarantinedMessage {
+/** A message set aside, keyed in its folder by its UID (IMAP) or its source's id. */
+export type QuarantinedMessage = StoredMessageKey & {
   integrationId: number;
   folder: string;
   /** The folder's direction, so a re-import stores it the way the sync would have. */
   direction: MessageDirection;
-  uidValidity: number;
-  uid: number;
   /** The bytes that were downloaded (null when the server sent none). */
   source: Buffer | null;
   sizeBytes: number;
-}
+};
 
 /**
  * Records `message` as set aside with `reason`. Setting the same message aside again (a resync)
@@ -37,7 +37,7 @@ export async function quarantineMessage(
   const storedReason = shortReason(reason, 500);
   // Repeatable: a retry after a lost connection lands on the same row (the upsert).
   await retryTransient(() => upsertQuarantineRow(db, message, storedReason, rawPath, deps.now), { log: deps.log });
-  deps.log.warn("message set aside", { uid: message.uid, folder: message.folder, reason: storedReason });
+  deps.log.warn("message set aside", { uid: message.uid, sourceMessageId: message.sourceMessageId, folder: message.folder, reason: storedReason });
 }
 
 async function upsertQuarantineRow(db: Db, message: QuarantinedMessage, reason: string, rawPath: string | null, now: Date): Promise<void> {
@@ -47,15 +47,18 @@ async function upsertQuarantineRow(db: Db, message: QuarantinedMessage, reason: 
       integrationId: message.integrationId,
       folder: message.folder,
       direction: message.direction,
-      uidValidity: message.uidValidity,
-      uid: message.uid,
+      uidValidity: message.uidValidity ?? null,
+      uid: message.uid ?? null,
+      sourceMessageId: message.sourceMessageId ?? null,
       reason,
       rawPath,
       sizeBytes: message.sizeBytes,
       updatedAt: now,
     })
     .onConflictDoUpdate({
-      target: [inboxQuarantine.integrationId, inboxQuarantine.folder, inboxQuarantine.uidValidity, inboxQuarantine.uid],
+      target: message.sourceMessageId === undefined
+        ? [inboxQuarantine.integrationId, inboxQuarantine.folder, inboxQuarantine.uidValidity, inboxQuarantine.uid]
+        : [inboxQuarantine.integrationId, inboxQuarantine.folder, inboxQuarantine.sourceMessageId],
       set: {
         reason,
         rawPath: sql`coalesce(excluded.raw_path, ${inboxQuarantine.rawPath})`,
@@ -68,17 +71,15 @@ async function upsertQuarantineRow(db: Db, message: QuarantinedMessage, reason: 
 /** Stores the raw bytes; a storage failure must not stop the message from being set aside. */
 async function saveRaw(message: QuarantinedMessage, deps: { storage: AttachmentStorage; log: Logger }): Promise<string | null> {
   if (!message.source) return null;
-  const key = [
-    "quarantine",
-    String(message.integrationId),
-    folderKey(message.folder),
-    String(message.uidValidity),
-    `${message.uid}.eml`,
-  ].join("/");
+  // A source's id is long and may hold characters a storage key should not: its hash names the file.
+  const where = message.sourceMessageId === undefined
+    ? [String(message.uidValidity), `${message.uid}.eml`]
+    : ["id", `${createHash("sha256").update(message.sourceMessageId).digest("hex").slice(0, 32)}.eml`];
+  const key = ["quarantine", String(message.integrationId), folderKey(message.folder), ...where].join("/");
   try {
     return (await deps.storage.put(key, message.source)).path;
   } catch (err) {
-    deps.log.warn("raw message of a set-aside message could not be stored", { uid: message.uid, err: shortReason(err) });
+    deps.log.warn("raw message of a set-aside message could not be stored", { uid: message.uid, sourceMessageId: message.sourceMessageId, err: shortReason(err) });
     return null;
   }
 }

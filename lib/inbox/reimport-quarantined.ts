@@ -10,14 +10,17 @@ import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import type { StoreOutcome } from "./incoming-message.js";
+import type { StoredMessageKey } from "./mail-source.js";
 import { storeMessage } from "./store-message.js";
 
 export interface QuarantineEntry {
   id: number;
   integrationId: number;
   folder: string;
-  uidValidity: number;
-  uid: number;
+  /** Null for a message keyed by its source's id. */
+  uidValidity: number | null;
+  uid: number | null;
+  sourceMessageId: string | null;
   reason: string;
   sizeBytes: number | null;
   isRawStored: boolean;
@@ -30,7 +33,7 @@ export async function listQuarantine(db: Db, integrationId?: number): Promise<Qu
   const q = inboxQuarantine;
   const rows = await db
     .select({
-      id: q.id, integrationId: q.integrationId, folder: q.folder, uidValidity: q.uidValidity, uid: q.uid,
+      id: q.id, integrationId: q.integrationId, folder: q.folder, uidValidity: q.uidValidity, uid: q.uid, sourceMessageId: q.sourceMessageId,
       reason: q.reason, sizeBytes: q.sizeBytes, rawPath: q.rawPath, attempts: q.attempts, updatedAt: q.updatedAt,
     })
     .from(q)
@@ -74,8 +77,7 @@ export async function reimportQuarantined(
         integration,
         folder: quarantine.folder,
         direction: quarantine.direction,
-        uidValidity: quarantine.uidValidity,
-        uid: quarantine.uid,
+        ...storedKeyOfRow(quarantine),
         source,
         sizeBytes: quarantine.sizeBytes ?? source.length,
         internalDate: null,
@@ -97,6 +99,13 @@ export async function reimportQuarantined(
     log.warn("set-aside message still not importable", { reason });
     return { status: "failed", reason, attempts: updated?.attempts ?? quarantine.attempts + 1 };
   }
+}
+
+/** The row's key: its source's id, or its UID at its UIDVALIDITY. */
+function storedKeyOfRow(row: { uidValidity: number | null; uid: number | null; sourceMessageId: string | null }): StoredMessageKey {
+  if (row.sourceMessageId !== null) return { sourceMessageId: row.sourceMessageId };
+  if (row.uidValidity === null || row.uid === null) throw new JobError("bad-input", "set-aside message has neither a UID nor a source id");
+  return { uidValidity: row.uidValidity, uid: row.uid };
 }
 
 async function readAll(storage: AttachmentStorage, path: string): Promise<Buffer> {

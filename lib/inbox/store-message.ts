@@ -49,7 +49,8 @@ export interface StoreDeps {
  */
 export async function storeMessage(db: Db, message: IncomingMessage, deps: StoreDeps): Promise<StoreOutcome> {
   const dedupeKey = dedupeKeyOf(message);
-  if (await isStored(db, message, dedupeKey, deps.log)) return { status: "duplicate" };
+  const scope = { integration: message.integration, folder: message.folder, uidValidity: message.uidValidity ?? 0 };
+  if (await isStored(db, scope, { key: message, dedupeKey }, deps.log)) return { status: "duplicate" };
   return writeMessage(db, await prepareMessage(message, dedupeKey, deps), deps);
 }
 

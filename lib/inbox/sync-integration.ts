@@ -1,5 +1,6 @@
-// Syncs one claimed integration: one session of its mail source (IMAP) for its folders (its `synced_folders`: INBOX and
-// Sent by default, see `imap/folder-plan.ts`), then its result recorded (status,
+// Syncs one claimed integration: one session of its mail source (IMAP, or Microsoft Graph when its
+// `mail_transport` says so) for its folders (its `synced_folders`: INBOX and Sent by default, see
+// `imap/folder-plan.ts` and `graph/graph-source.ts`), then its result recorded (status,
 // counters, next run, lease released) and its owner alerted if it keeps failing. Never throws for a
 // mailbox problem: one failing mailbox must not fail the run.
 
@@ -13,7 +14,10 @@ import type { ClaimedIntegration } from "./claim-integrations.js";
 import type { Logger } from "../log.js";
 import { reviewIntegrationAlert } from "../notify/mailbox-alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
+import type { GraphClientOptions } from "../graph/graph-client.js";
+import { withGraphSource } from "./graph/graph-source.js";
 import { withImapSource } from "./imap/imap-source.js";
+import type { MailSource } from "./mail-source.js";
 import { recordSyncFailure, recordSyncSuccess } from "./record-sync-result.js";
 import type { SuccessRecorder } from "./success-recorder.js";
 import { emptySyncResult, type MailboxSyncResult, syncMailbox } from "./sync-mailbox.js";
@@ -32,6 +36,8 @@ export interface IntegrationSyncContext {
   hardStop: AbortSignal;
   /** Where plain successes are queued to be recorded in batches; without it each is recorded at once. */
   successes?: SuccessRecorder;
+  /** Graph clients' waits and per-mailbox limit, when not the process's own (tests record the waits). */
+  graph?: Pick<GraphClientOptions, "sleep" | "limiter">;
 }
 
 export type IntegrationSyncOutcome =
@@ -45,8 +51,7 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
   const folderResults: MailboxSyncResult[] = [];
   let outcome: IntegrationSyncOutcome;
   try {
-    // IMAP is the one source so far; another transport is chosen here, by the integration's settings.
-    await withImapSource(ctx, integration, async (source, sessionLog) => {
+    await withMailSource(ctx, integration, async (source, sessionLog) => {
       const folders = await source.listFolders(integration.syncedFolders);
       sessionLog.debug("folders to sync", { folders: folders.map((f) => `${f.role}:${f.path}`) });
       for (const folder of folders) {
@@ -96,6 +101,22 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
   // A success with no alert outstanding has nothing to review: spare the idle mailbox a database round trip.
   if (outcome.status === "failed" || integration.failureAlertedAt) await reviewAlert(ctx, integration, log);
   return outcome;
+}
+
+/** The integration's mail source, by its transport. */
+async function withMailSource(
+  ctx: IntegrationSyncContext,
+  integration: ClaimedIntegration,
+  read: (source: MailSource, log: Logger) => Promise<void>,
+): Promise<void> {
+  switch (integration.mailTransport) {
+    case "imap":
+      return withImapSource(ctx, integration, read);
+    case "graph":
+      return withGraphSource(ctx, integration, read);
+    default:
+      throw new JobError("permanent", `mail transport ${integration.mailTransport} cannot be synced yet`);
+  }
 }
 
 function sum(results: MailboxSyncResult[]): MailboxSyncResult {

@@ -146,7 +146,7 @@ async function importFolder(
     if (waiting.batches.length === 0) return;
     const group = waiting;
     waiting = emptyGroup();
-    const written = writePrepared(batchCtx, where, group.batches, result, (lastUid) => opened.advanceCursor(lastUid));
+    const written = writePrepared(batchCtx, where, group.batches, result, (position) => opened.advanceCursor(position));
     // Its failure is seen when it is awaited (finishWriting), possibly after the next batch is
     // prepared: not an unhandled rejection meanwhile.
     written.catch(() => {});

@@ -43,7 +43,7 @@ async function withDatabase(database: TestDatabase) {
   const importAsOneBatch = async (company: Company, mails: Mail[], isBackfill = false) => {
     const batch: DownloadedBatch = {
       messages: mails.map(({ uid, source }) => ({ uid, sizeBytes: source.length, internalDate: null, source, isOversize: false })),
-      isBackfill, lastUid: mails.at(-1)?.uid ?? 0, bytes: mails.reduce((sum, m) => sum + m.source.length, 0),
+      isBackfill, position: mails.at(-1)?.uid ?? 0, bytes: mails.reduce((sum, m) => sum + m.source.length, 0),
     };
     const tally: BatchTally = { imported: 0, duplicates: 0, setAside: 0 };
     await importBatch(contextFor(company.mailbox), where, batch, tally);

@@ -31,7 +31,7 @@ describe("a downloaded batch stored at once", () => {
   });
   const batchOf = (sources: Buffer[]): DownloadedBatch => ({
     messages: sources.map((source, i) => ({ uid: i + 1, sizeBytes: source.length, internalDate: null, source, isOversize: false })),
-    isBackfill: false, lastUid: sources.length, bytes: sources.reduce((sum, s) => sum + s.length, 0),
+    isBackfill: false, position: sources.length, bytes: sources.reduce((sum, s) => sum + s.length, 0),
   });
   const importAll = async (mailbox: TestMailboxRow, sources: Buffer[], downloadAgain?: BatchImportContext["downloadAgain"]) => {
     const tally: BatchTally = { imported: 0, duplicates: 0, setAside: 0 };
@@ -97,7 +97,7 @@ describe("a downloaded batch stored at once", () => {
       const sources = [buildEml({ subject: "Devis 1" }), refused, buildEml({ subject: "Devis 3" })];
 
       const tally = await importAll(mailbox, sources, async (message) => {
-        downloads.push(message.uid);
+        downloads.push(message.uid!);
         return Buffer.from(original);
       });
 

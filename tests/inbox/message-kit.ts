@@ -80,7 +80,7 @@ export function incoming(mailbox: TestMailboxRow, source: Buffer, extra: Partial
     isOversize: false,
     isBackfill: false,
     ...extra,
-  };
+  } as IncomingMessage;
 }
 
 export interface TempStorage {

@@ -7,6 +7,7 @@
 // - delta rounds on well-known folders ("message: delta"): $select, $filter=receivedDateTime ge|gt,
 //   Prefer: odata.maxpagesize (10 by default), opaque $skiptoken/$deltatoken links, @removed items;
 //   tokens expired on demand answer as configured (410 with syncStateNotFound by default);
+// - GET /mailFolders/{folder}/messages ("List messages"): $select, $top, $skip, $orderby receivedDateTime;
 // - GET /messages/{id}/$value streamed in chunks, optionally held after its first chunk;
 // - POST /sendMail in MIME (base64 text/plain body): 202, the message kept and a copy put in Sent
 //   Items; faults on demand (a refusal, the answer lost after accepting, no answer at all);
@@ -194,6 +195,8 @@ export async function startGraphServer(options: { authorizationServer: Authoriza
     const prefix = target[1]!;
     const delta = rest.match(/^\/mailfolders(?:\/(\w+)|\('(\w+)'\))\/messages\/delta$/i);
     if (delta && req.method === "GET") return answerDelta(req, res, url, mailbox, prefix, (delta[1] ?? delta[2])!.toLowerCase());
+    const list = rest.match(/^\/mailfolders(?:\/(\w+)|\('(\w+)'\))\/messages$/i);
+    if (list && req.method === "GET") return answerList(res, url, mailbox, (list[1] ?? list[2])!.toLowerCase());
     const value = rest.match(/^\/messages\/([^/]+)\/\$value$/i);
     if (value && req.method === "GET") return answerMime(res, mailbox, decodeURIComponent(value[1]!));
     if (/^\/sendmail$/i.test(rest) && req.method === "POST") return acceptSendMail(req, res, mailbox, user);
@@ -250,6 +253,24 @@ export async function startGraphServer(options: { authorizationServer: Authoriza
       value: page.map((item) => "@removed" in item ? item : project(item, token.select)),
     };
     res.setHeader("preference-applied", `odata.maxpagesize=${pageSize}`);
+    sendJson(res, 200, body);
+  }
+
+  /** "List messages" of a folder: $select, $top, $skip, and $orderby receivedDateTime (desc or asc) only. */
+  function answerList(res: ServerResponse, url: URL, mailbox: MailboxState, folder: string): void {
+    if (folder !== "inbox" && folder !== "sentitems") return sendError(res, 404, "ErrorInvalidIdMalformed", "Id is malformed.");
+    const orderBy = url.searchParams.get("$orderby");
+    if (orderBy !== null && !/^receivedDateTime( (asc|desc))?$/i.test(orderBy)) return sendError(res, 400, "ErrorInvalidProperty", "The property in $orderby is not supported here.");
+    const top = Number(url.searchParams.get("$top") ?? DEFAULT_PAGE_SIZE);
+    const skip = Number(url.searchParams.get("$skip") ?? 0);
+    const select = url.searchParams.get("$select");
+    const present = mailbox.messages.filter((m) => m.folder === folder && m.removedSeq === undefined);
+    const sign = /desc$/i.test(orderBy ?? "") ? -1 : 1;
+    const sorted = orderBy === null ? present : [...present].sort((a, b) => sign * (a.receivedAt.getTime() - b.receivedAt.getTime()));
+    const body: ODataCollection<Message> = {
+      "@odata.context": `${baseUrl}/$metadata#users('${mailbox.userId}')/mailFolders('${folder}')/messages`,
+      value: sorted.slice(skip, skip + top).map((m) => project(m, select ? select.split(",") : null)),
+    };
     sendJson(res, 200, body);
   }
 

@@ -10,6 +10,9 @@ import { searchNewUids, searchWindowUids } from "./search-uids.js";
 /** UIDs looked at per SEARCH round: bounds the metadata held at once on a mailbox with a big backlog. */
 export const MAX_UIDS_PER_ROUND = 200;
 
+/** A message of an IMAP folder, keyed by its UID. */
+export type ImapMessageMeta = Extract<MessageMeta, { uid: number }>;
+
 /** Where a folder's download starts, and what is backfill (see `cursor.ts`). */
 export interface DownloadPlan {
   /** The last UID already imported. */
@@ -37,7 +40,7 @@ export async function* downloadBatches(client: ImapFlow, plan: DownloadPlan, sho
       : await searchNewUids(client, position);
     if (uids.length === 0) {
       if (!isBackfill) return;
-      yield { messages: [], isBackfill, lastUid: backfillUntilUid, bytes: 0 };
+      yield { messages: [], isBackfill, position: backfillUntilUid, bytes: 0 };
       position = backfillUntilUid;
       continue;
     }
@@ -48,9 +51,9 @@ export async function* downloadBatches(client: ImapFlow, plan: DownloadPlan, sho
       const messages = await fetchContent(client, batch, plan.maxMessageBytes);
       const isLast = i === batches.length - 1;
       const bytes = messages.reduce((sum, m) => sum + (m.source?.length ?? 0), 0);
-      yield { messages, isBackfill, lastUid: isLast ? round[round.length - 1]! : batch[batch.length - 1]!.uid, bytes };
+      yield { messages, isBackfill, position: isLast ? round[round.length - 1]! : batch[batch.length - 1]!.uid, bytes };
     }
-    if (batches.length === 0) yield { messages: [], isBackfill, lastUid: round[round.length - 1]!, bytes: 0 };
+    if (batches.length === 0) yield { messages: [], isBackfill, position: round[round.length - 1]!, bytes: 0 };
     position = round[round.length - 1]!;
   }
 }
@@ -62,7 +65,7 @@ export async function* downloadBatches(client: ImapFlow, plan: DownloadPlan, sho
  * Each fetch here is read to its end before anything else is sent: another command issued inside a
  * `for await` over imapflow's fetch waits for that fetch to end, which never comes (imapflow #219).
  */
-export async function fetchMetadata(client: ImapFlow, uids: number[]): Promise<MessageMeta[]> {
+export async function fetchMetadata(client: ImapFlow, uids: number[]): Promise<ImapMessageMeta[]> {
   if (uids.length === 0) return [];
   const rows = await client.fetchAll(toUidSet(uids), { uid: true, size: true, internalDate: true }, { uid: true });
   const wanted = new Set(uids);
@@ -73,9 +76,9 @@ export async function fetchMetadata(client: ImapFlow, uids: number[]): Promise<M
 }
 
 /** Splits messages (ascending UIDs) into content batches bounded in count and in bytes. */
-export function planBatches(messages: MessageMeta[], maxMessageBytes: number): MessageMeta[][] {
-  const batches: MessageMeta[][] = [];
-  let current: MessageMeta[] = [];
+export function planBatches<M extends MessageMeta>(messages: M[], maxMessageBytes: number): M[][] {
+  const batches: M[][] = [];
+  let current: M[] = [];
   let bytes = 0;
   for (const message of messages) {
     const cost = Math.min(message.sizeBytes, maxMessageBytes);
@@ -96,7 +99,7 @@ export function planBatches(messages: MessageMeta[], maxMessageBytes: number): M
  * the others. The full download is also capped at `maxMessageBytes` (a partial fetch), so a server
  * that under-reports RFC822.SIZE cannot make the run hold more than the limit.
  */
-export async function fetchContent(client: ImapFlow, batch: MessageMeta[], maxMessageBytes: number): Promise<FetchedMessage[]> {
+export async function fetchContent(client: ImapFlow, batch: ImapMessageMeta[], maxMessageBytes: number): Promise<FetchedMessage[]> {
   const normal = batch.filter((m) => m.sizeBytes <= maxMessageBytes);
   const oversize = batch.filter((m) => m.sizeBytes > maxMessageBytes);
   const sources = new Map<number, Buffer>();

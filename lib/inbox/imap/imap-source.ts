@@ -100,12 +100,17 @@ async function openFolder(client: ImapFlow, path: string, reading: FolderReading
         { afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule: reading.rule, now: reading.now(), maxMessageBytes: reading.maxMessageBytes },
         shouldStop,
       ),
-      advanceCursor: async (lastUid) => {
+      advanceCursor: async (position) => {
+        if (typeof position !== "number") throw new Error("an IMAP folder's cursor is a UID");
+        const lastUid = position;
         if (lastUid <= cursor.lastUid) return;
         if (!(await advanceCursor(reading.db, key, { uidValidity: cursor.uidValidity, lastUid }, reading.now()))) throw leaseLost();
         cursor.lastUid = lastUid;
       },
-      fetchRaw: async (message) => (await fetchContent(client, [message], reading.maxMessageBytes))[0]?.source ?? null,
+      fetchRaw: async (message) => {
+        if (message.uid === undefined) throw new Error("an IMAP message is keyed by its UID");
+        return (await fetchContent(client, [message], reading.maxMessageBytes))[0]?.source ?? null;
+      },
       close: () => lock.release(),
     };
   } catch (err) {

@@ -1,0 +1,2 @@
+ALTER TABLE "inbox_quarantine" ALTER COLUMN "uidvalidity" DROP NOT NULL;--> statement-breakpoint
+ALTER TABLE "inbox_quarantine" ALTER COLUMN "uid" DROP NOT NULL;
