@@ -19,7 +19,7 @@ import { withImap } from "../../mail/imap.js";
 import type { ClaimedIntegration } from "../claim-integrations.js";
 import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { downloadBatches, fetchContent } from "./fetch-new.js";
-import { planFolders } from "./folder-plan.js";
+import { type FolderPlanContext, planFolders } from "./folder-plan.js";
 import type { FolderReading, MailSource, SourceFolder } from "../mail-source.js";
 import { searchWindowUids } from "./search-uids.js";
 
@@ -57,7 +57,7 @@ export async function withImapSource(
       signal: ctx.hardStop,
       hostPolicy: ctx.config.mailHosts,
     },
-    ({ client, log }) => read(imapSource(client), log),
+    ({ client, log }) => read(imapSource(client, { db: ctx.db, integrationId: integration.id, address: integration.emailAddress, now: ctx.now, log }), log),
   );
   const deps = { db: ctx.db, config: ctx.config, now: ctx.now, log: ctx.log };
   const login = await credentialsFor(integration, "imap", deps);
@@ -77,9 +77,9 @@ export async function withImapSource(
 }
 
 /** The mailbox behind an open, authenticated IMAP session. */
-export function imapSource(client: ImapFlow): MailSource {
+export function imapSource(client: ImapFlow, folderPlan?: FolderPlanContext): MailSource {
   return {
-    listFolders: (roles) => planFolders(client, roles),
+    listFolders: (roles) => planFolders(client, roles, folderPlan),
     openFolder: (folder, reading) => openFolder(client, folder.path, reading),
   };
 }
