@@ -40,7 +40,7 @@ export async function planFolders(client: ImapFlow, roles: readonly FolderRole[]
   const choice = await chooseSentFolders(client, listed, {
     address: context?.address ?? null,
     now,
-    ...(context ? { remembered: () => rememberedFolders(context) } : {}),
+    ...(context ? { remembered: () => rememberedSentFolders(context.db, context.integrationId) } : {}),
   });
   const log = context?.log;
   if (choice.folders.length === 0) {
@@ -56,12 +56,15 @@ export async function planFolders(client: ImapFlow, roles: readonly FolderRole[]
   return plan;
 }
 
-/** Folders whose cursor has moved: they were read before and brought mail in. */
-async function rememberedFolders(context: FolderPlanContext): Promise<Set<string>> {
+/**
+ * The integration's folders other than INBOX whose cursor has moved: chosen before, and they brought
+ * mail in. A folder chosen while empty is not remembered, so a better one can still win later.
+ */
+export async function rememberedSentFolders(db: Db, integrationId: number): Promise<Set<string>> {
   const c = inboxFolderCursors;
-  const rows = await context.db
+  const rows = await db
     .select({ folder: c.folder })
     .from(c)
-    .where(and(eq(c.integrationId, context.integrationId), gt(c.lastUid, 0)));
+    .where(and(eq(c.integrationId, integrationId), gt(c.lastUid, 0)));
   return new Set(rows.map((r) => r.folder).filter((f) => f !== "INBOX"));
 }
