@@ -44,7 +44,7 @@ export async function planFolders(client: ImapFlow, roles: readonly FolderRole[]
   });
   const log = context?.log;
   if (choice.folders.length === 0) {
-    log?.warn(choice.reason === "all-empty" ? "no Sent folder holds mail yet: none read" : "no Sent folder found: the business's replies are not imported", {
+    log?.[choice.reason === "all-empty" ? "info" : "warn"](choice.reason === "all-empty" ? "no Sent folder holds mail yet: none read" : "no Sent folder found: the business's replies are not imported", {
       reason: choice.reason, candidates: choice.candidates.map((c) => c.path), folders: listed.length,
     });
   } else {
