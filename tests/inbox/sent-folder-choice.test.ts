@@ -81,6 +81,18 @@ describe("choosing the Sent folder by evidence when the server flags none", () =
     expect(await cursorFoldersOf(integrationId)).toEqual(["INBOX", "Sent Messages", "Éléments envoyés"]);
   });
 
+  it("reads the fullest of several Sent-named folders when none holds mail from the mailbox's address (written under an alias)", async () => {
+    const { mailbox, integrationId } = await connected("Sent Messages", "Éléments envoyés");
+    const alias = (subject: string) => rawMail({ from: "Atelier Durand <devis@atelier-durand.test>", to: "marie@client.test", subject });
+    await mailbox.append(alias("Un"), { folder: "Sent Messages" });
+    await mailbox.appendAll([{ raw: alias("Deux"), folder: "Éléments envoyés" }, { raw: alias("Trois"), folder: "Éléments envoyés" }]);
+
+    expect(await sync()).toMatchObject({ messagesImported: 2 });
+
+    expect(await foldersOf(integrationId)).toEqual(["Éléments envoyés", "Éléments envoyés"]);
+    expect(logged("Sent folder chosen")).toMatchObject([{ folders: ["Éléments envoyés"], reason: "most-mail" }]);
+  });
+
   it("says in the log that no Sent folder was found, and still syncs INBOX", async () => {
     const { mailbox, integrationId } = await connected("Archives");
     await mailbox.append(ownMail(mailbox, "Rangé"), { folder: "Archives" });

@@ -43,10 +43,10 @@ export async function planFolders(client: ImapFlow, roles: readonly FolderRole[]
     ...(context ? { remembered: () => rememberedSentFolders(context.db, context.integrationId) } : {}),
   });
   const log = context?.log;
-  if (choice.folders.length === 0) {
-    log?.[choice.reason === "all-empty" ? "info" : "warn"](choice.reason === "all-empty" ? "no Sent folder holds mail yet: none read" : "no Sent folder found: the business's replies are not imported", {
-      reason: choice.reason, candidates: choice.candidates.map((c) => c.path), folders: listed.length,
-    });
+  if (choice.reason === "none-found") {
+    log?.warn("no Sent folder found: the business's replies are not imported", { folders: listed.length });
+  } else if (choice.folders.length === 0) {
+    log?.info("no Sent folder holds mail yet: none read", { candidates: choice.candidates.map((c) => c.path) });
   } else {
     // Said once, when evidence decided; a flag, a lone name or a remembered choice decides every run.
     const isDecided = choice.reason === "own-mail" || choice.reason === "most-mail";
