@@ -293,6 +293,10 @@ export const oauthStartLinkUses = pgTable("oauth_start_link_uses", {
  * `source_cursor`: the opaque cursor of a source without UIDs (Graph's deltaLink or nextLink, Gmail's
  * historyId); such a folder keeps `uidvalidity` 0 and `last_uid` 0, and its `backfill_until_uid` is
  * non-null only while the round being read is the recent window of a first sync or a resync.
+ * `opens_read_write`: the server gave a new UIDVALIDITY to read-only sessions on consecutive syncs
+ * (GNU imap4d with Maildir messages still in new/), so the folder is opened with SELECT (flags are
+ * never changed: BODY.PEEK only). `fetch_shortfall_messages` / `fetch_shortfall_at`: messages a UID
+ * SEARCH announced and the FETCH then did not return (the cursor moved past them), in all, and when last.
  */
 export const inboxFolderCursors = pgTable(
   "inbox_folder_cursors",
@@ -305,6 +309,9 @@ export const inboxFolderCursors = pgTable(
     uidValidityChanges: integer("uidvalidity_changes").notNull().default(0),
     backfillUntilUid: bigint("backfill_until_uid", { mode: "number" }),
     sourceCursor: text("source_cursor"),
+    opensReadWrite: boolean("opens_read_write").notNull().default(false),
+    fetchShortfallMessages: integer("fetch_shortfall_messages").notNull().default(0),
+    fetchShortfallAt: timestamp("fetch_shortfall_at", { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -1,6 +1,7 @@
 // `lokario-cron integrations test ID`: connects to one mailbox with its stored settings and says
-// what it found, without changing anything in the mailbox (LIST and STATUS only: no SELECT, no flags
-// touched). It logs in as the sync does (`credentialsFor`): the stored password, or for an OAuth2
+// what it found, without changing anything in the mailbox (LIST, STATUS, and EXAMINE with SEARCH
+// when several folders are named like Sent: no SELECT, no flags touched). The Sent folders shown are
+// the ones the sync reads, chosen the same way (`sent-folders.ts`). It logs in as the sync does (`credentialsFor`): the stored password, or for an OAuth2
 // mailbox an access token, refreshed first when it is about to expire (the new token is stored).
 
 import { eq } from "drizzle-orm";
@@ -8,6 +9,8 @@ import { inboxIntegrations } from "../../lib/db/schema.js";
 import { JobError, kindOf, shortReason } from "../../lib/errors.js";
 import { credentialsFor, isRenewable, type MailLogin } from "../../lib/mail/credentials.js";
 import { withImap } from "../../lib/mail/imap.js";
+import { rememberedSentFolders } from "../../lib/inbox/imap/folder-plan.js";
+import { chooseSentFolders, type SentChoice } from "../../lib/inbox/imap/sent-folders.js";
 import { type CliContext, parseCommand, parseId } from "./context.js";
 import { CliError } from "./usage.js";
 
@@ -20,6 +23,7 @@ interface MailboxReport {
   tls: "implicit" | "starttls";
   folders: { path: string; specialUse?: string }[];
   inbox: { messages?: number; unseen?: number; uidValidity?: string; uidNext?: number };
+  sent: SentChoice;
 }
 
 export async function testIntegrationCommand(args: string[], ctx: CliContext): Promise<number> {
@@ -56,6 +60,9 @@ export async function testIntegrationCommand(args: string[], ctx: CliContext): P
         const inbox = await client.status("INBOX", { messages: true, unseen: true, uidValidity: true, uidNext: true });
         // imapflow answers `false` when the server refused STATUS (no INBOX: a broken account).
         if (!inbox) throw new JobError("permanent", "the server has no INBOX for this login");
+        const sent = await chooseSentFolders(client, folders, {
+          address: integration.emailAddress, now: new Date(), remembered: () => rememberedSentFolders(db, id),
+        });
         return {
           integrationId: id,
           server: integration.imapServer ?? "",
@@ -65,6 +72,7 @@ export async function testIntegrationCommand(args: string[], ctx: CliContext): P
           tls: integration.useSsl ? "implicit" : "starttls",
           folders: folders.map((f) => (f.specialUse ? { path: f.path, specialUse: f.specialUse } : { path: f.path })),
           inbox: { messages: inbox.messages, unseen: inbox.unseen, uidValidity: inbox.uidValidity?.toString(), uidNext: inbox.uidNext },
+          sent,
         };
       },
     );
@@ -100,5 +108,24 @@ function describe(report: MailboxReport): string {
       `(${report.tls === "implicit" ? "implicit TLS" : "STARTTLS"}) as ${report.login}${report.authMethod === "oauth2" ? " (OAuth2)" : ""}`,
     `INBOX: ${inbox.messages === undefined ? "?" : inbox.messages} ${inbox.messages === 1 ? "message" : "messages"} (${inbox.unseen ?? "?"} unseen), UIDVALIDITY ${inbox.uidValidity ?? "?"}, next UID ${inbox.uidNext ?? "?"}`,
     `Folders (${folders.length}): ${folders.join(", ")}`,
+    describeSent(report.sent),
   ].join("\n");
+}
+
+const SENT_REASONS: Record<SentChoice["reason"], string> = {
+  "special-use": "marked \\Sent by the server",
+  "only-candidate": "the only folder named like a Sent folder",
+  remembered: "chosen on an earlier sync",
+  "own-mail": "holds the mailbox's own recent mail",
+  "most-mail": "none holds the mailbox's own mail: the fullest",
+  "all-empty": "several folders named like Sent, all empty: none read yet",
+  "none-found": "no folder marked \\Sent or named like one: the replies written outside the app are not imported",
+};
+
+function describeSent(sent: SentChoice): string {
+  const seen = sent.candidates
+    .filter((c) => c.messages !== undefined)
+    .map((c) => `${c.path}: ${c.messages} messages${c.ownRecentMessages === undefined ? "" : `, ${c.ownRecentMessages} from the mailbox`}`);
+  const chosen = sent.folders.length > 0 ? sent.folders.join(", ") : "none";
+  return `Sent read by the sync: ${chosen} (${SENT_REASONS[sent.reason]})${seen.length > 0 ? `; compared: ${seen.join("; ")}` : ""}`;
 }

@@ -174,6 +174,7 @@ describe("lokario-cron", () => {
     expect(tested.code).toBe(0);
     expect(tested.stdout).toContain(`connected to 127.0.0.1:${dovecot.tlsPort} (implicit TLS) as ${user}`);
     expect(tested.stdout).toMatch(/INBOX: 0 messages \(0 unseen\), UIDVALIDITY \d+/);
+    expect(tested.stdout).toContain("Sent read by the sync: none (no folder marked \\Sent or named like one");
 
     // A hosted install refuses the same mailbox before connecting, with the one message.
     const hosted = await runCli(["integrations", "test", String(good.id), "--json"], { ...env, ALLOW_PRIVATE_MAIL_HOSTS: "false" });

@@ -41,6 +41,7 @@ describe("operator page, as an operator reads it", () => {
   let smsText: string;
   let leavingId: number;
   let heldId: number;
+  let healthyId: number;
   const env: Record<string, string> = {
     ATTACHMENTS_DIR: mkdtempSync(join(tmpdir(), "lokario-page-explains-")),
     // A dry run never connects: the sending settings only need to exist.
@@ -53,7 +54,7 @@ describe("operator page, as an operator reads it", () => {
     companyId = await seedCompany(database.db, { followups: { sending_window: ALWAYS_OPEN } }, "Plomberie Martin");
     const healthy = await createMailbox();
     await healthy.appendAll([{ raw: rawMail({ subject: "Devis salle de bain" }) }]);
-    await insertIntegration(database.db, healthy, { companyId });
+    ({ integrationId: healthyId } = await insertIntegration(database.db, healthy, { companyId }));
     ({ integrationId: refusedId } = await insertIntegration(database.db, await createMailbox(), { companyId, password: "not-the-password" }));
     ({ integrationId: unreachableId } = await insertIntegration(database.db, await createMailbox(), { companyId, port: await freePort() }));
     ({ integrationId: disabledId } = await insertIntegration(database.db, await createMailbox(), { companyId, values: { isActive: false } }));
@@ -180,6 +181,8 @@ describe("operator page, as an operator reads it", () => {
     expect(await unreachable.locator(".detail").textContent()).toContain("ECONNREFUSED");
     expect(await row(disabledId).textContent()).toContain(`lokario-cron integrations enable ${disabledId}`);
     expect(await row(refusedId).textContent()).toContain("mot de passe · dossiers INBOX et Envoyés");
+    // Read once, without a Sent folder on the server: the page says the business's replies are not imported.
+    expect(await row(healthyId).textContent()).toContain("dossier INBOX · aucun dossier Envoyés trouvé sur le serveur");
     expect(await row(reconnectId).textContent()).toContain("OAuth2 Google");
     const refusedSend = page.locator("tr", { hasText: "ancien@client.test" });
     expect(await refusedSend.textContent()).toMatch(/Refusé par le destinataire\s*Détail : SMTP 550/);

@@ -13,6 +13,8 @@ export interface FolderCursor {
   backfillUntilUid: number | null;
   /** How many syncs in a row found a new UIDVALIDITY. */
   uidValidityChanges: number;
+  /** The folder is opened with SELECT: its server renumbers read-only sessions (`lock-folder.ts`). */
+  opensReadWrite?: boolean;
 }
 
 export interface CursorKey {
@@ -40,6 +42,7 @@ export async function readCursor(db: Db, key: Omit<CursorKey, "owner">): Promise
       lastUid: inboxFolderCursors.lastUid,
       backfillUntilUid: inboxFolderCursors.backfillUntilUid,
       uidValidityChanges: inboxFolderCursors.uidValidityChanges,
+      opensReadWrite: inboxFolderCursors.opensReadWrite,
     })
     .from(inboxFolderCursors)
     .where(and(eq(inboxFolderCursors.integrationId, key.integrationId), eq(inboxFolderCursors.folder, key.folder)));

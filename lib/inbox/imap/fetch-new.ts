@@ -22,6 +22,8 @@ export interface DownloadPlan {
   rule: WindowRule;
   now: Date;
   maxMessageBytes: number;
+  /** Told the UIDs a SEARCH announced and the FETCH then did not return, before the cursor moves past them. */
+  onShortfall?: (missingUids: number[]) => Promise<void>;
 }
 
 /**
@@ -45,7 +47,12 @@ export async function* downloadBatches(client: ImapFlow, plan: DownloadPlan, sho
       continue;
     }
     const round = uids.slice(0, MAX_UIDS_PER_ROUND);
-    const batches = planBatches(await fetchMetadata(client, round), plan.maxMessageBytes);
+    const metadata = await fetchMetadata(client, round);
+    if (metadata.length < round.length && plan.onShortfall) {
+      const fetched = new Set(metadata.map((m) => m.uid));
+      await plan.onShortfall(round.filter((uid) => !fetched.has(uid)));
+    }
+    const batches = planBatches(metadata, plan.maxMessageBytes);
     for (const [i, batch] of batches.entries()) {
       if (shouldStop()) return;
       const messages = await fetchContent(client, batch, plan.maxMessageBytes);

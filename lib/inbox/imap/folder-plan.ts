@@ -1,78 +1,70 @@
 // The folders one integration's sync reads, each with the way its mail goes: INBOX brings the
-// clients' mail in, the Sent folder shows what the business wrote from its own mail program
+// clients' mail in, the Sent folder(s) show what the business wrote from its own mail program
 // (Outlook, Gmail, a phone). Which roles are read is the integration's `synced_folders` setting.
 //
-// INBOX has the same name on every server (RFC 3501 §5.1). The Sent folder does not: it is found by
-// its special-use attribute (RFC 6154 `\Sent`, which Gmail, Outlook.com, Dovecot and most servers
-// announce), else by the names mail programs give it, else by imapflow's own guess from the name.
+// INBOX has the same name on every server (RFC 3501 §5.1). The Sent folder does not: it is chosen by
+// evidence (`sent-folders.ts`): the special-use attribute (RFC 6154 `\Sent`), else the folders named
+// like one (localised, under `INBOX.` on hosting panels) that hold the business's own mail.
 
-import type { ImapFlow, ListResponse } from "imapflow";
-import { FOLDER_ROLES, type FolderRole, type MessageDirection } from "../../db/schema.js";
+import type { ImapFlow } from "imapflow";
+import { and, eq, gt } from "drizzle-orm";
+import type { Db } from "../../db/client.js";
+import { type FolderRole, inboxFolderCursors } from "../../db/schema.js";
+import type { Logger } from "../../log.js";
 import type { SyncedFolder } from "../mail-source.js";
+import { chooseSentFolders } from "./sent-folders.js";
 
-interface FolderRule {
-  direction: MessageDirection;
-  /** The one path every server uses for this role, so no LIST is needed. */
-  fixedPath?: string;
-  /** RFC 6154 special-use attribute. */
-  specialUse?: string;
-  /** Usual names, as path segments (matched without case, joined with the server's delimiter). */
-  names?: string[][];
+/** What choosing the Sent folders of an integration needs: its address, and the choices remembered. */
+export interface FolderPlanContext {
+  db: Db;
+  integrationId: number;
+  /** The mailbox's address: the From of the business's own mail. */
+  address: string | null;
+  now: () => Date;
+  log: Logger;
 }
 
-const UNSELECTABLE = new Set(["\\noselect", "\\nonexistent"]);
-
-/** The plan, in sync order: INBOX first, so a client's message is filed before the business's answer. */
-const FOLDER_RULES: Record<FolderRole, FolderRule> = {
-  inbox: { direction: "inbound", fixedPath: "INBOX" },
-  sent: {
-    direction: "outbound",
-    specialUse: "\\Sent",
-    names: [
-      ["Sent"], ["Sent Items"], ["Sent Messages"], ["Sent Mail"], ["Envoyés"], ["Éléments envoyés"], ["Messages envoyés"],
-      ["INBOX", "Sent"], ["INBOX", "Sent Items"], ["INBOX", "Sent Messages"], ["INBOX", "Envoyés"],
-      ["[Gmail]", "Sent Mail"], ["[Gmail]", "Messages envoyés"], ["[Google Mail]", "Sent Mail"],
-    ],
-  },
-};
-
 /**
- * The folders of `roles` found on the server, in sync order. A role with no folder on the server
- * (a mailbox without a Sent folder) is left out: there is nothing of it to import.
+ * The folders of `roles` found on the server, in sync order (INBOX first, so a client's message is
+ * filed before the business's answer). A role with no folder on the server is left out, and said
+ * in the log: there is nothing of it to import. Without `context` (a test reading one folder) the
+ * Sent folders are chosen from the listing alone.
  */
-export async function planFolders(client: ImapFlow, roles: readonly FolderRole[]): Promise<SyncedFolder[]> {
-  let listed: ListResponse[] | undefined;
+export async function planFolders(client: ImapFlow, roles: readonly FolderRole[], context?: FolderPlanContext): Promise<SyncedFolder[]> {
   const plan: SyncedFolder[] = [];
-  for (const role of FOLDER_ROLES.filter((r) => roles.includes(r))) {
-    const rule = FOLDER_RULES[role];
-    let path = rule.fixedPath;
-    if (path === undefined) {
-      // One LIST per session, and only when a role needs it.
-      listed ??= await client.list({ listOnly: true });
-      path = findFolder(listed, rule);
-    }
-    if (path !== undefined && !plan.some((f) => f.path === path)) plan.push({ path, role, direction: rule.direction });
+  if (roles.includes("inbox")) plan.push({ path: "INBOX", role: "inbox", direction: "inbound" });
+  if (!roles.includes("sent")) return plan;
+  // One LIST per session, only when the Sent folder is read. `listOnly`: no LSUB, no STATUS per folder.
+  const listed = await client.list({ listOnly: true });
+  const now = context?.now() ?? new Date();
+  const choice = await chooseSentFolders(client, listed, {
+    address: context?.address ?? null,
+    now,
+    ...(context ? { remembered: () => rememberedSentFolders(context.db, context.integrationId) } : {}),
+  });
+  const log = context?.log;
+  if (choice.reason === "none-found") {
+    log?.warn("no Sent folder found: the business's replies are not imported", { folders: listed.length });
+  } else if (choice.folders.length === 0) {
+    log?.info("no Sent folder holds mail yet: none read", { candidates: choice.candidates.map((c) => c.path) });
+  } else {
+    // Said once, when evidence decided; a flag, a lone name or a remembered choice decides every run.
+    const isDecided = choice.reason === "own-mail" || choice.reason === "most-mail";
+    log?.[isDecided ? "info" : "debug"]("Sent folder chosen", { folders: choice.folders, reason: choice.reason, candidates: choice.candidates });
   }
+  for (const path of choice.folders) if (!plan.some((f) => f.path === path)) plan.push({ path, role: "sent", direction: "outbound" });
   return plan;
 }
 
-/** The path of the folder `rule` describes among `listed`, or undefined. */
-export function findFolder(listed: ListResponse[], rule: Pick<FolderRule, "specialUse" | "names">): string | undefined {
-  // Flags compare without case (RFC 9051 §9): `\NoSelect` and `\Noselect` are one flag.
-  const hasFlag = (f: ListResponse, wanted: Set<string>) => [...f.flags].some((flag) => wanted.has(flag.toLowerCase()));
-  const selectable = listed.filter((f) => !hasFlag(f, UNSELECTABLE));
-  // The attribute as the server listed it: imapflow fills `specialUse` only on some LIST variants.
-  const announced = rule.specialUse === undefined ? undefined : selectable.find((f) => hasFlag(f, new Set([rule.specialUse!.toLowerCase()])));
-  if (announced) return announced.path;
-  for (const segments of rule.names ?? []) {
-    const named = selectable.find((f) => sameName(f.path, segments.join(f.delimiter || "/")));
-    if (named) return named.path;
-  }
-  // Last, imapflow's guess from localized names ("Gesendet", "Posta inviata"…).
-  return selectable.find((f) => rule.specialUse !== undefined && f.specialUse === rule.specialUse)?.path;
-}
-
-/** Names compared without case or Unicode form ("Envoyés" may come composed or not). */
-function sameName(a: string, b: string): boolean {
-  return a.normalize("NFC").toLowerCase() === b.normalize("NFC").toLowerCase();
+/**
+ * The integration's folders other than INBOX whose cursor has moved: chosen before, and they brought
+ * mail in. A folder chosen while empty is not remembered, so a better one can still win later.
+ */
+export async function rememberedSentFolders(db: Db, integrationId: number): Promise<Set<string>> {
+  const c = inboxFolderCursors;
+  const rows = await db
+    .select({ folder: c.folder })
+    .from(c)
+    .where(and(eq(c.integrationId, integrationId), gt(c.lastUid, 0)));
+  return new Set(rows.map((r) => r.folder).filter((f) => f !== "INBOX"));
 }

@@ -1,5 +1,5 @@
 // The IMAP mail source: one ImapFlow session read-only (EXAMINE, BODY.PEEK: the server's mailbox,
-// flags included, is never changed). A folder's cursor is its UIDVALIDITY and the last UID imported
+// flags included, is never changed; SELECT only where the server renumbers EXAMINE, `lock-folder.ts`). A folder's cursor is its UIDVALIDITY and the last UID imported
 // (RFC 3501 §2.3.1.1); UIDVALIDITY is the folder's epoch.
 //
 // - First sync (of the mailbox, or of a folder that appeared later): only the recent window
@@ -19,7 +19,9 @@ import { withImap } from "../../mail/imap.js";
 import type { ClaimedIntegration } from "../claim-integrations.js";
 import { advanceCursor, type CursorKey, type FolderCursor, isCaughtUp, markUidValidityStable, readCursor, startCursor } from "./cursor.js";
 import { downloadBatches, fetchContent } from "./fetch-new.js";
-import { planFolders } from "./folder-plan.js";
+import { recordFetchShortfall } from "./fetch-shortfall.js";
+import { type FolderPlanContext, planFolders } from "./folder-plan.js";
+import { lockFolder, markOpensReadWrite } from "./lock-folder.js";
 import type { FolderReading, MailSource, SourceFolder } from "../mail-source.js";
 import { searchWindowUids } from "./search-uids.js";
 
@@ -57,7 +59,7 @@ export async function withImapSource(
       signal: ctx.hardStop,
       hostPolicy: ctx.config.mailHosts,
     },
-    ({ client, log }) => read(imapSource(client), log),
+    ({ client, log }) => read(imapSource(client, { db: ctx.db, integrationId: integration.id, address: integration.emailAddress, now: ctx.now, log }), log),
   );
   const deps = { db: ctx.db, config: ctx.config, now: ctx.now, log: ctx.log };
   const login = await credentialsFor(integration, "imap", deps);
@@ -77,27 +79,30 @@ export async function withImapSource(
 }
 
 /** The mailbox behind an open, authenticated IMAP session. */
-export function imapSource(client: ImapFlow): MailSource {
+export function imapSource(client: ImapFlow, folderPlan?: FolderPlanContext): MailSource {
   return {
-    listFolders: (roles) => planFolders(client, roles),
+    listFolders: (roles) => planFolders(client, roles, folderPlan),
     openFolder: (folder, reading) => openFolder(client, folder.path, reading),
   };
 }
 
 async function openFolder(client: ImapFlow, path: string, reading: FolderReading): Promise<SourceFolder> {
-  const lock = await client.getMailboxLock(path, { readOnly: true, description: "inbox sync" });
+  const key: CursorKey = { integrationId: reading.integrationId, folder: path, owner: reading.owner };
+  const existing = await readCursor(reading.db, key);
+  const { lock, box, hasSwitchedToReadWrite } = await lockFolder(client, path, existing, reading.log);
   try {
-    const box = client.mailbox;
-    if (!box) throw new JobError("transient", `folder ${path} could not be opened`);
-    const key: CursorKey = { integrationId: reading.integrationId, folder: path, owner: reading.owner };
-    const cursor = await openCursor(client, reading, key, box);
+    if (hasSwitchedToReadWrite) await markOpensReadWrite(reading.db, key);
+    const cursor = await openCursor(client, reading, key, box, existing, hasSwitchedToReadWrite);
     return {
       epoch: cursor.uidValidity,
       // Nothing after the cursor, as the folder's UIDNEXT shows: no SEARCH, no download.
       isCaughtUp: isCaughtUp(cursor, box.uidNext),
       readChanges: (shouldStop) => downloadBatches(
         client,
-        { afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule: reading.rule, now: reading.now(), maxMessageBytes: reading.maxMessageBytes },
+        {
+          afterUid: cursor.lastUid, backfillUntilUid: cursor.backfillUntilUid, rule: reading.rule, now: reading.now(), maxMessageBytes: reading.maxMessageBytes,
+          onShortfall: (missingUids) => recordFetchShortfall(reading.db, key, missingUids, reading.now(), reading.log),
+        },
         shouldStop,
       ),
       advanceCursor: async (position) => {
@@ -119,16 +124,20 @@ async function openFolder(client: ImapFlow, path: string, reading: FolderReading
   }
 }
 
-/** The folder's cursor, started (first sync) or restarted (UIDVALIDITY change) when needed. */
-async function openCursor(client: ImapFlow, reading: FolderReading, key: CursorKey, box: MailboxObject): Promise<FolderCursor> {
+/**
+ * The folder's cursor, started (first sync) or restarted (UIDVALIDITY change) when needed. The change
+ * found when a folder is first reopened with SELECT is expected, and does not count towards the stop.
+ */
+async function openCursor(
+  client: ImapFlow, reading: FolderReading, key: CursorKey, box: MailboxObject, existing: FolderCursor | null, hasSwitchedToReadWrite: boolean,
+): Promise<FolderCursor> {
   const { db, rule, log } = reading;
   const uidValidity = Number(box.uidValidity);
-  const existing = await readCursor(db, key);
   if (existing && existing.uidValidity === uidValidity) {
     if (existing.uidValidityChanges > 0) await markUidValidityStable(db, key);
     return { ...existing, uidValidityChanges: 0 };
   }
-  if (existing && existing.uidValidityChanges + 1 >= MAX_CONSECUTIVE_UIDVALIDITY_CHANGES) {
+  if (existing && !hasSwitchedToReadWrite && existing.uidValidityChanges + 1 >= MAX_CONSECUTIVE_UIDVALIDITY_CHANGES) {
     throw new JobError(
       "permanent",
       `UIDVALIDITY of ${key.folder} changed on ${existing.uidValidityChanges + 1} syncs in a row: sync stopped, the server keeps renumbering its messages`,

@@ -105,12 +105,21 @@ export function whyNotSynced(row: MailboxStateRow, state: MailboxState): string 
   }
 }
 
-/** "mot de passe" or "OAuth2 Google", and the folders it syncs. */
+/**
+ * "mot de passe" or "OAuth2 Google", and the folders it syncs: once read, the Sent folders by their
+ * names on the server, or that none was found (the replies written outside the app are not imported).
+ */
 export function loginAndFolders(m: MailboxHealth): string {
   const delegate = delegateOf(m);
   const login = m.authMethod === "oauth2"
     ? `OAuth2 ${PROVIDER_NAMES[m.oauthProvider ?? ""] ?? ""}`.trim() + (delegate ? `, boîte partagée ouverte avec le compte ${delegate}` : "")
     : "mot de passe";
+  const sent = m.sentFoldersRead;
+  if (m.syncedFolders.includes("sent") && sent !== null) {
+    return sent.length > 0
+      ? `${login} · dossiers INBOX et Envoyés (${sent.join(", ")})`
+      : `${login} · dossier INBOX · aucun dossier Envoyés trouvé sur le serveur : les réponses écrites hors de l'application ne sont pas importées`;
+  }
   return `${login} · dossiers ${m.syncedFolders.map((f) => FOLDER_NAMES[f] ?? f).join(" et ")}`;
 }
 

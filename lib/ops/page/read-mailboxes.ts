@@ -4,7 +4,7 @@
 
 import { and, asc, count, eq, gt, ilike, inArray, isNotNull, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
-import { companies, inboxIntegrations, inboxMessages, inboxQuarantine, SYNC_STATUS } from "../../db/schema.js";
+import { companies, inboxFolderCursors, inboxIntegrations, inboxMessages, inboxQuarantine, SYNC_STATUS } from "../../db/schema.js";
 import { MAILBOX_STATE_COLUMNS, type MailboxState, mailboxStateOf, type MailboxStateRow } from "../mailbox-state.js";
 
 export const MAILBOX_FILTERS = ["toutes", "en-echec", "a-reconnecter", "desactivees"] as const;
@@ -21,6 +21,8 @@ export interface MailboxHealth extends MailboxStateRow {
   messagesImported: number;
   messagesImportedLastDay: number;
   setAside: number;
+  /** The folders other than INBOX a sync has read (its Sent folders), or null before INBOX was first read. */
+  sentFoldersRead: string[] | null;
 }
 
 /** Enough for a page; a search narrows it. */
@@ -62,7 +64,15 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
         .where(inArray(inboxQuarantine.integrationId, ids))
         .groupBy(inboxQuarantine.integrationId)
     : [];
+  const cursors = ids.length
+    ? await db
+        .select({ integrationId: inboxFolderCursors.integrationId, folder: inboxFolderCursors.folder })
+        .from(inboxFolderCursors)
+        .where(inArray(inboxFolderCursors.integrationId, ids))
+        .orderBy(asc(inboxFolderCursors.folder))
+    : [];
   return rows.map((row) => {
+    const folders = cursors.filter((c) => c.integrationId === row.id).map((c) => c.folder);
     const counts = imported.find((c) => c.integrationId === row.id);
     const isFailing = row.consecutiveFailures > 0;
     return {
@@ -72,6 +82,7 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
       messagesImported: counts?.total ?? 0,
       messagesImportedLastDay: counts?.lastDay ?? 0,
       setAside: setAside.find((c) => c.integrationId === row.id)?.total ?? 0,
+      sentFoldersRead: folders.includes("INBOX") ? folders.filter((f) => f !== "INBOX") : null,
     };
   });
 }
