@@ -35,6 +35,7 @@ import { ERROR_KINDS, type JobError, shortReason, UncertainDeliveryError } from 
 import type { Logger } from "../../log.js";
 import type { ComposedEmail, MailSender } from "../../mail/mail-sender.js";
 import { isServerFailure, smtpErrorOf } from "../../mail/smtp.js";
+import { smtpTenantRefusal, switchToGraph } from "../../mail/switch-to-graph.js";
 import type { SendOutcome } from "./channel.js";
 import { withHandOver } from "./hand-over.js";
 import { notifyFailedSend, notifyUncertainSend } from "../../notify/notify-company.js";
@@ -77,6 +78,9 @@ export async function sendEmailFollowup(db: Db, request: SendRequest, log: Logge
   if ("failure" in handed) {
     const failure = smtpErrorOf(handed.failure);
     if (isServerFailure(failure)) request.onServerFailure?.();
+    // A Microsoft tenant with SMTP AUTH off: the next run sends through Graph (switch-to-graph.ts).
+    const tenantRefusal = request.sender.integrationId !== null ? smtpTenantRefusal(failure) : undefined;
+    if (tenantRefusal) await switchToGraph(db, request.sender.integrationId!, tenantRefusal, { now: () => request.now, log });
     return failAttempt(db, request, failure, log);
   }
   request.onAccepted?.();
