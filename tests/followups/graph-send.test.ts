@@ -34,7 +34,7 @@ describe("follow-ups sent through Microsoft Graph", () => {
   });
 
   const newAddress = (who: string) => `${who}-${process.pid}-${++serial}@contoso.test`;
-  /** An invoice follow-up due on FIRST_DAY whose company's primary mailbox is `mailbox`, read and sent through Graph. */
+  /** An invoice follow-up due on FIRST_DAY whose company's primary mailbox is `mailbox`, connected through Graph (via graph). */
   const companyOnGraph = async (options: { shared?: boolean } = {}) => {
     const member = newAddress("alice");
     const mailbox = options.shared ? newAddress("contact") : member;
@@ -46,10 +46,9 @@ describe("follow-ups sent through Microsoft Graph", () => {
     const seeded = await seedInvoiceFollowup(database.db);
     const start = await startAuthorization(database.db, config, {
       companyId: seeded.companyId, provider: "oidc", redirectUri: authorizationServer.webRedirectUri,
-      ...(options.shared ? { mailboxAddress: mailbox } : {}), now: FIRST_DAY,
+      ...(options.shared ? { mailboxAddress: mailbox } : {}), transport: "graph", now: FIRST_DAY,
     });
     const saved = await completeAuthorization(database.db, config, await consentAs(authorizationServer, start.url, member), FIRST_DAY);
-    await database.db.update(inboxIntegrations).set({ mailTransport: "graph" }).where(eq(inboxIntegrations.id, saved.integrationId));
     return { ...seeded, mailbox, member, integrationId: saved.integrationId };
   };
   const sentTo = (address: string) => graph.sent.filter((mail) => mail.mime.toString("utf8").includes(`To: ${address}`));
@@ -149,5 +148,28 @@ describe("follow-ups sent through Microsoft Graph", () => {
 
     const next = await runFollowups(config, NEXT_DAY);
     expect(next).toMatchObject({ sent: 0, skippedByReason: { mailbox_needs_reconnection: 1 } });
+  });
+
+  it("lets another member reconnect the shared mailbox through Graph: the same integration, its history kept, and the waiting follow-up then leaves once from the shared address", async () => {
+    const seeded = await companyOnGraph({ shared: true });
+    graph.revoke(seeded.mailbox, seeded.member);
+    await runFollowups(config, FIRST_DAY);
+    const bob = newAddress("bob");
+    graph.addMailbox(bob);
+    graph.grant(seeded.mailbox, bob);
+
+    const start = await startAuthorization(database.db, config, {
+      companyId: seeded.companyId, provider: "oidc", redirectUri: authorizationServer.webRedirectUri, mailboxAddress: seeded.mailbox, transport: "graph", now: NEXT_DAY,
+    });
+    const reconnected = await completeAuthorization(database.db, config, await consentAs(authorizationServer, start.url, bob), NEXT_DAY);
+    const run = await runFollowups(config, NEXT_DAY);
+
+    expect(reconnected).toMatchObject({ integrationId: seeded.integrationId, isNew: false, consentingAccount: bob });
+    const [row] = await database.db.select().from(inboxIntegrations).where(eq(inboxIntegrations.id, seeded.integrationId));
+    expect(row).toMatchObject({ oauthReconnectNeededAt: null, oauthConsentingAccount: bob, mailTransport: "graph", emailAddress: seeded.mailbox });
+    expect(run).toMatchObject({ sent: 1, failed: 0 });
+    const [mail, ...more] = sentTo(seeded.clientEmail);
+    expect(more).toEqual([]);
+    expect(mail).toMatchObject({ mailbox: seeded.mailbox, sentBy: bob });
   });
 });
