@@ -33,6 +33,18 @@ export class JobError extends Error {
   }
 }
 
+/**
+ * A send whose answer was lost after the message was handed over: the provider may have delivered
+ * it, or not. Never retried blind (a follow-up's attempt becomes `uncertain`); its kind says how the
+ * account is treated meanwhile (transient: no answer, so nothing more through it this run).
+ */
+export class UncertainDeliveryError extends JobError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("transient", message, options);
+    this.name = "UncertainDeliveryError";
+  }
+}
+
 /** An error that is already an HTTP answer (wrong method, wrong secret, misconfiguration). */
 export class HttpError extends Error {
   readonly status: number;

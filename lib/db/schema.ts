@@ -252,7 +252,9 @@ export const inboxIntegrations = pgTable(
  * `browser_binding_hash`: the SHA-256 of the nonce in the cookie of the browser that started it
  * (null for the CLI, which takes the redirect itself); the callback needs that cookie.
  * `mailbox_address`: the shared mailbox to connect, chosen when the flow starts (null: the consenting
- * person's own mailbox); never read from the provider's redirect. Between the callback and the
+ * person's own mailbox); never read from the provider's redirect. `mail_transport`: the transport
+ * chosen when the flow started (`imap`, `graph`; null: IMAP), which decides the scopes asked for and
+ * is stored on the integration. Between the callback and the
  * person's confirmation, `email_address` (the consenting account) and `pending_tokens` (encrypted
  * JSON) hold what the provider granted; nothing is stored in `inbox_integrations` before that.
  */
@@ -268,6 +270,7 @@ export const oauthAuthorizationRequests = pgTable(
     browserBindingHash: text("browser_binding_hash"),
     redeemedAt: timestamp("redeemed_at", { withTimezone: true }),
     mailboxAddress: text("mailbox_address"),
+    mailTransport: text("mail_transport").$type<MailTransport>(),
     emailAddress: text("email_address"),
     pendingTokens: text("pending_tokens"),
     createdAt: createdAt(),

@@ -7,6 +7,8 @@
 // - otherwise the global server from the environment (SMTP_*): From is SMTP_FROM's address under
 //   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
 // A company's own server is held to config.mailHosts (no internal network); the operator's is not.
+// A primary mailbox read and sent through Microsoft Graph (`mail_transport` = 'graph') sends by
+// Graph's sendMail instead of SMTP, from its own address (a shared mailbox's included).
 
 import { and, asc, eq } from "drizzle-orm";
 import type { Config } from "../config.js";
@@ -18,6 +20,7 @@ import { credentialsFor, type MailLogin, passwordLogin } from "../mail/credentia
 import { OPERATOR_HOST_POLICY } from "../mail/mail-host-guard.js";
 import { discoverSmtpRemembered } from "../mail/remembered-smtp-discovery.js";
 import type { SmtpSettings } from "../mail/smtp.js";
+import type { GraphIntegration } from "../graph/integration-client.js";
 
 /**
  * Connections to a company's own mailbox at once: one. Mail providers (OVH, Orange and the like)
@@ -29,8 +32,12 @@ import type { SmtpSettings } from "../mail/smtp.js";
  */
 const OWN_MAILBOX_CONNECTIONS = 1;
 
-export interface Sender {
-  smtp: SmtpSettings;
+/** How a sender's messages leave: an SMTP account, or Microsoft Graph for the integration's mailbox. */
+export type SenderTransport =
+  | { smtp: SmtpSettings; graph?: undefined }
+  | { graph: GraphIntegration; smtp?: undefined };
+
+export type Sender = SenderTransport & {
   from: { name: string; address: string };
   replyTo?: string;
   /** The integration whose mailbox sends, or null for the global server. */
@@ -39,7 +46,7 @@ export interface Sender {
   key: string;
   /** OAuth2 mailboxes: the login, with a fresh access token, asked for just before sending. */
   resolveLogin?: () => Promise<MailLogin>;
-}
+};
 
 type Mailbox = typeof inboxIntegrations.$inferSelect;
 type DiscoveredSmtp = NonNullable<Awaited<ReturnType<typeof discoverSmtpRemembered>>>;
@@ -62,6 +69,7 @@ export async function resolveSender(
     .orderBy(asc(inboxIntegrations.id))
     .limit(1);
   const displayName = company.name.replace(/[\r\n]+/g, " ").trim();
+  if (mailbox?.emailAddress && mailbox.mailTransport === "graph") return graphSender(mailbox, mailbox.emailAddress, displayName);
 
   // No SMTP settings stored: found the way mail programs find them (best-effort, never throws).
   const discovered = mailbox?.emailAddress && !mailbox.smtpServer && config.smtpDiscovery
@@ -113,6 +121,23 @@ function ownMailboxSender(
       integrationId: mailbox.id,
       key: `integration:${mailbox.id}`,
       resolveLogin: isOAuth ? () => credentialsFor(mailbox, "smtp", deps) : undefined,
+    },
+  };
+}
+
+/**
+ * The mailbox itself through Microsoft Graph. Its token is asked for per request by the Graph
+ * client (lib/graph/integration-client.ts), so no login is resolved ahead; a mailbox waiting for a
+ * new consent sends nothing until it is connected again.
+ */
+function graphSender(mailbox: Mailbox, emailAddress: string, displayName: string): SenderResult {
+  if (mailbox.authMethod !== "oauth2" || mailbox.oauthReconnectNeededAt) return { unavailable: "mailbox_needs_reconnection" };
+  return {
+    sender: {
+      graph: { id: mailbox.id, emailAddress, oauthConsentingAccount: mailbox.oauthConsentingAccount },
+      from: { name: displayName, address: emailAddress },
+      integrationId: mailbox.id,
+      key: `integration:${mailbox.id}`,
     },
   };
 }

@@ -20,7 +20,7 @@ export const MAX_SEND_BODY_BYTES = 4_000_000;
 
 export type SendMailResult =
   | { outcome: "accepted" }
-  | { outcome: "refused"; kind: ErrorKind; reason: string; status?: number; retryAfterMs?: number }
+  | { outcome: "refused"; kind: ErrorKind; reason: string; status?: number; retryAfterMs?: number; codes?: string[] }
   | { outcome: "uncertain"; reason: string };
 
 /** Sends `mime` (the whole message, headers included) from `mailbox`. Never throws. */
@@ -43,7 +43,7 @@ export async function sendMail(client: GraphClient, mailbox: GraphMailbox, mime:
     if (err instanceof GraphError) {
       return err.mayHaveReachedServer
         ? { outcome: "uncertain", reason: shortReason(err) }
-        : { outcome: "refused", kind: err.kind, reason: shortReason(err), ...(err.status ? { status: err.status } : {}), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+        : { outcome: "refused", kind: err.kind, reason: shortReason(err), ...(err.status ? { status: err.status } : {}), ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}), codes: err.codes };
     }
     // The token could not be had (a refused grant, the provider down): nothing left this machine.
     if (err instanceof JobError) return { outcome: "refused", kind: err.kind, reason: shortReason(err) };
@@ -56,5 +56,5 @@ export async function sendMail(client: GraphClient, mailbox: GraphMailbox, mime:
   const error = await graphErrorOf(response, what);
   // A 5xx (a 503 without Retry-After included: a throttled 503 was retried) may have sent it.
   if (error.mayHaveReachedServer) return { outcome: "uncertain", reason: shortReason(error) };
-  return { outcome: "refused", kind: error.kind, reason: shortReason(error), status: response.status };
+  return { outcome: "refused", kind: error.kind, reason: shortReason(error), status: response.status, codes: error.codes };
 }

@@ -13,6 +13,7 @@ import type { Logger } from "../log.js";
 import { accessTokenFor, markSharedMailboxAccessRefused } from "../oauth/access-token.js";
 import { GrantRefusedError } from "../oauth/request-token.js";
 import { delegateOf } from "../mailbox-identity.js";
+import { imapTenantRefusal, switchToGraph } from "./switch-to-graph.js";
 
 export type MailLogin = { user: string; pass: string } | { user: string; accessToken: string };
 
@@ -66,15 +67,23 @@ export function passwordLogin(
 /**
  * A login refused again after its OAuth2 token was renewed. For a shared mailbox this means the
  * consenting account lost access to it (the provider itself still vouches for the account), which
- * only a member's new consent can fix: the integration is marked as needing reconnection.
+ * only a member's new consent can fix: the integration is marked as needing reconnection. For a
+ * Microsoft mailbox of its own, IMAP refused for the tenant switches it to Microsoft Graph.
  */
 export async function renewedLoginRefused(
   integration: CredentialFields & { oauthConsentingAccount: string | null },
   deps: CredentialsDeps,
   refusal: JobError,
 ): Promise<void> {
-  if (integration.authMethod !== "oauth2" || refusal instanceof GrantRefusedError || !delegateOf(integration)) return;
-  await markSharedMailboxAccessRefused(integration.id, deps, shortReason(refusal));
+  if (integration.authMethod !== "oauth2" || refusal instanceof GrantRefusedError) return;
+  if (delegateOf(integration)) {
+    await markSharedMailboxAccessRefused(integration.id, deps, shortReason(refusal));
+    return;
+  }
+  // The person's own Microsoft mailbox refusing a renewed token over IMAP: IMAP is off for the
+  // tenant (switch-to-graph.ts; only a Microsoft mailbox still on IMAP is switched).
+  const reason = imapTenantRefusal(refusal);
+  if (reason) await switchToGraph(deps.db, integration.id, reason, deps);
 }
 
 /** True when a login refused by the server may succeed with a new token (an OAuth2 one, revoked early). */

@@ -16,7 +16,8 @@ import { inboxIntegrations } from "../db/schema.js";
 import { JobError, shortReason } from "../errors.js";
 import type { Logger } from "../log.js";
 import { alertReconnectionNeeded } from "../notify/mailbox-alerts.js";
-import { oauthProvider } from "./providers.js";
+import { delegateOf } from "../mailbox-identity.js";
+import { oauthProvider, scopesFor } from "./providers.js";
 import { accessTokenExpiry, GrantRefusedError, requestToken, TOKEN_TIMEOUT_MS } from "./request-token.js";
 
 export interface AccessTokenDeps {
@@ -74,7 +75,7 @@ export async function accessTokenFor(integrationId: number, deps: AccessTokenDep
 type TokenRow = Pick<
   typeof inboxIntegrations.$inferSelect,
   | "id" | "companyId" | "name" | "emailAddress" | "authMethod" | "oauthProvider" | "oauthRefreshToken" | "oauthAccessToken"
-  | "oauthAccessTokenExpiresAt" | "oauthReconnectNeededAt" | "oauthConsentingAccount"
+  | "oauthAccessTokenExpiresAt" | "oauthReconnectNeededAt" | "oauthConsentingAccount" | "mailTransport"
 >;
 
 const tokenColumns = {
@@ -89,6 +90,7 @@ const tokenColumns = {
   oauthAccessTokenExpiresAt: inboxIntegrations.oauthAccessTokenExpiresAt,
   oauthReconnectNeededAt: inboxIntegrations.oauthReconnectNeededAt,
   oauthConsentingAccount: inboxIntegrations.oauthConsentingAccount,
+  mailTransport: inboxIntegrations.mailTransport,
 };
 
 async function readTokenRow(db: Db, integrationId: number): Promise<TokenRow> {
@@ -123,7 +125,10 @@ async function refresh(row: TokenRow, deps: AccessTokenDeps, keys: { encryptionK
   const provider = oauthProvider(deps.config, row.oauthProvider!);
   const log = deps.log.with({ integrationId: row.id, provider: provider.name });
   try {
-    const tokens = await requestToken(provider, { grant_type: "refresh_token", refresh_token: decryptSecret(row.oauthRefreshToken!, keys) });
+    // Microsoft issues a token for one resource, chosen by the scopes named: Outlook's for IMAP and
+    // SMTP, Graph's for a mailbox on Graph ("OAuth 2.0 authorization code flow", refresh request).
+    const scope: Record<string, string> = provider.isScopedRefresh ? { scope: scopesFor(provider, row.mailTransport, delegateOf(row) !== undefined).join(" ") } : {};
+    const tokens = await requestToken(provider, { grant_type: "refresh_token", refresh_token: decryptSecret(row.oauthRefreshToken!, keys), ...scope });
     const receivedAt = deps.now();
     await deps.db
       .update(inboxIntegrations)

@@ -1,5 +1,6 @@
 // Saves an OAuth2 connection: the company's integration is created or updated to log in with the
-// granted tokens on the provider's IMAP and SMTP servers. The refresh token is stored encrypted like
+// granted tokens on the provider's IMAP and SMTP servers, or through Microsoft Graph when that is the
+// transport chosen (a person's choice: any reason the product had recorded for it is cleared). The refresh token is stored encrypted like
 // a password; nothing about the tokens is logged. The CLI redeems and saves in one go
 // (`completeAuthorization`); a browser goes through the confirmation first (confirm-authorization.ts).
 
@@ -7,7 +8,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Config } from "../config.js";
 import { encryptSecret } from "../crypto/secret-box.js";
 import type { Db, DbOrTx } from "../db/client.js";
-import { inboxIntegrations, INTEGRATION_TYPE_IMAP, oauthAuthorizationRequests, type OAuthProviderName } from "../db/schema.js";
+import { inboxIntegrations, INTEGRATION_TYPE_IMAP, type MailTransport, oauthAuthorizationRequests, type OAuthProviderName } from "../db/schema.js";
 import { oauthProvider } from "./providers.js";
 import { type MailboxGrant, redeemAuthorization } from "./redeem-authorization.js";
 
@@ -40,7 +41,15 @@ export async function completeAuthorization(db: Db, config: Config, callbackUrl:
 export async function connectMailbox(
   db: DbOrTx,
   config: Config,
-  mailbox: { companyId: number; provider: OAuthProviderName; emailAddress: string; consentingAccount: string; grant: MailboxGrant; now: Date },
+  mailbox: {
+    companyId: number;
+    provider: OAuthProviderName;
+    emailAddress: string;
+    consentingAccount: string;
+    transport: MailTransport;
+    grant: MailboxGrant;
+    now: Date;
+  },
 ): Promise<ConnectedMailbox> {
   const provider = oauthProvider(config, mailbox.provider);
   const keys = { encryptionKey: config.encryptionKey };
@@ -66,6 +75,8 @@ export async function connectMailbox(
     smtpUsername: null,
     smtpPassword: null,
     tlsRejectUnauthorized: provider.tlsRejectUnauthorized,
+    mailTransport: mailbox.transport,
+    mailTransportReason: null,
     isActive: true,
     authFailures: 0,
     nextSyncAt: null,

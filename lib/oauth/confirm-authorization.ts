@@ -61,6 +61,7 @@ export async function confirmAuthorization(
       provider: pending.provider,
       emailAddress: pending.mailboxAddress ?? pending.emailAddress,
       consentingAccount: pending.emailAddress,
+      transport: pending.mailTransport ?? "imap",
       grant: { ...grant, accessTokenExpiresAt: new Date(grant.accessTokenExpiresAt) },
       now,
     });

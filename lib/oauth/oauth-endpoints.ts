@@ -1,6 +1,7 @@
 // The endpoints the app uses to connect a mailbox with OAuth2:
-//   GET /api/integrations/oauth/start?company=ID&provider=google|microsoft|oidc[&mailbox=ADDRESS]&format=link
-//     behind the cron secret (`mailbox`: a shared mailbox to connect, opened by the person consenting): answers JSON with a signed link (single-use, valid 15 minutes, or
+//   GET /api/integrations/oauth/start?company=ID&provider=google|microsoft|oidc[&mailbox=ADDRESS][&via=imap|graph]&format=link
+//     behind the cron secret (`mailbox`: a shared mailbox to connect, opened by the person consenting;
+//     `via=graph`: read and sent through Microsoft Graph): answers JSON with a signed link (single-use, valid 15 minutes, or
 //     `ttl_minutes` up to 60) on the configured public address, for the app to hand to the owner.
 //     Without `format=link`, answers 302 to the provider and binds the flow to the caller.
 //   GET  …/start?company&provider&expires&nonce&signature  (the signed link): a page naming the
@@ -28,6 +29,7 @@ import { cancelAuthorization, confirmAuthorization, holdForConfirmation } from "
 import { parseMailboxAddress } from "../mailbox-identity.js";
 import { cancelledPage, confirmationPage, connectedPage, PageError, startPage } from "./oauth-pages.js";
 import { AuthorizationRefusedError, redeemAuthorization } from "./redeem-authorization.js";
+import { type ConnectTransport, oauthProvider, parseConnectTransport } from "./providers.js";
 import { startAuthorization } from "./start-authorization.js";
 import { isStartLinkSpent, MAX_START_LINK_TTL_MS, readStartLink, signStartLink, spendStartLink, START_LINK_TTL_MS, startLinkQuery } from "./start-link.js";
 
@@ -51,15 +53,16 @@ export function oauthStartEndpoint(options: EndpointOptions = {}) {
     if (!OAUTH_PROVIDERS.includes(provider)) throw new HttpError(400, `provider must be one of ${OAUTH_PROVIDERS.join(", ")}`);
     const mailboxAddress = parseMailboxAddress(query.get("mailbox"));
     if (query.has("mailbox") && !mailboxAddress) throw new HttpError(400, "mailbox must be an email address (the shared mailbox to connect)");
+    const transport = query.has("via") ? asJsonErrorsNow(() => parseConnectTransport(oauthProvider(config, provider), query.get("via"))) : undefined;
     const startUrl = configuredStartUrl(config);
 
     if (query.get("format") === "link") {
       const ttlMs = linkTtlMs(query.get("ttl_minutes"));
       const expiresAt = new Date(now.getTime() + ttlMs);
-      startUrl.search = signStartLink(config, { companyId, provider, expiresAt, mailboxAddress }).toString();
+      startUrl.search = signStartLink(config, { companyId, provider, expiresAt, mailboxAddress, transport }).toString();
       return json(200, { success: true, link: startUrl.href, expiresAt: expiresAt.toISOString() });
     }
-    return asJsonErrors(() => withDb(config, options.db, (db) => beginAuthorization(db, config, { companyId, provider, mailboxAddress, now, status: 302, log })));
+    return asJsonErrors(() => withDb(config, options.db, (db) => beginAuthorization(db, config, { companyId, provider, mailboxAddress, transport, now, status: 302, log })));
   });
 }
 
@@ -133,7 +136,7 @@ async function startFromLink(
         return startPage({ companyName: company.name, provider: link.provider, mailboxAddress: link.mailboxAddress, formAction: `?${startLinkQuery(query)}` });
       }
       const started = await beginAuthorization(db, config, {
-        companyId: link.companyId, provider: link.provider, mailboxAddress: link.mailboxAddress, now, status: 303, log,
+        companyId: link.companyId, provider: link.provider, mailboxAddress: link.mailboxAddress, transport: link.transport, now, status: 303, log,
       });
       // Spent once the authorization is ready, so a provider that cannot be reached does not burn the link.
       if (!(await spendStartLink(db, link, now))) {
@@ -149,18 +152,27 @@ async function startFromLink(
 async function beginAuthorization(
   db: Db,
   config: Config,
-  request: { companyId: number; provider: OAuthProviderName; mailboxAddress: string | undefined; now: Date; status: 302 | 303; log: Logger },
+  request: {
+    companyId: number;
+    provider: OAuthProviderName;
+    mailboxAddress: string | undefined;
+    transport?: ConnectTransport | undefined;
+    now: Date;
+    status: 302 | 303;
+    log: Logger;
+  },
 ): Promise<Response> {
   const { binding, setCookie } = newBrowserBinding(config, request.now);
   const start = await startAuthorization(db, config, {
     companyId: request.companyId,
     provider: request.provider,
     mailboxAddress: request.mailboxAddress,
+    ...(request.transport ? { transport: request.transport } : {}),
     redirectUri: callbackUrl(config),
     now: request.now,
     browserBindingHash: binding.hash,
   });
-  request.log.info("oauth authorization started", { companyId: request.companyId, provider: request.provider, isSharedMailbox: request.mailboxAddress !== undefined });
+  request.log.info("oauth authorization started", { companyId: request.companyId, provider: request.provider, isSharedMailbox: request.mailboxAddress !== undefined, transport: request.transport ?? "imap" });
   return new Response(null, {
     status: request.status,
     headers: { location: start.url, "set-cookie": setCookie, "cache-control": "no-store", "referrer-policy": "no-referrer" },
@@ -237,6 +249,16 @@ async function asPages(log: Logger, step: () => Promise<Response>): Promise<Resp
       log.error("oauth connection unavailable", { error: err.message });
       throw new PageError(503, "Service indisponible", "Le service de connexion est momentanément indisponible. Réessayez plus tard.");
     }
+    throw err;
+  }
+}
+
+/** `asJsonErrors` for a step with nothing to wait for. */
+function asJsonErrorsNow<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof JobError) throw new HttpError(ERROR_KINDS[err.kind].status, err.message);
     throw err;
   }
 }

@@ -1,10 +1,11 @@
 // The OAuth2 providers a mailbox can be connected with: where to send the user, where to trade a code
 // or a refresh token for an access token, what to ask for, and which IMAP and SMTP servers accept
-// the token. Google and Microsoft are fixed; the generic one is read from its issuer's discovery
+// the token, and which scopes each transport needs (`scopesFor`: IMAP and SMTP, or Microsoft Graph).
+// Google and Microsoft are fixed; the generic one is read from its issuer's discovery
 // document (OpenID Connect Discovery 1.0 §4), and is what the tests run against.
 
 import type { Config } from "../config.js";
-import type { OAuthProviderName } from "../db/schema.js";
+import type { MailTransport, OAuthProviderName } from "../db/schema.js";
 import { JobError } from "../errors.js";
 
 export interface OAuthEndpoints {
@@ -18,7 +19,18 @@ export interface OAuthProvider {
   name: OAuthProviderName;
   clientId: string;
   clientSecret: string;
+  /** What IMAP and SMTP (XOAUTH2) need. */
   scopes: string[];
+  /**
+   * What Microsoft Graph needs, for the person's own mailbox and for a shared one; absent for a
+   * provider whose tokens Graph does not take. Sent on every refresh (`isScopedRefresh`).
+   */
+  graphScopes?: { own: string[]; shared: string[] };
+  /**
+   * True when a refresh must name its scopes: Microsoft's token endpoint issues a token for one
+   * resource (Outlook for IMAP/SMTP, Graph), chosen by the scopes of the request.
+   */
+  isScopedRefresh?: boolean;
   /** Extra authorization parameters that make the provider issue a refresh token. */
   authorizationParams: Record<string, string>;
   endpoints(): Promise<OAuthEndpoints>;
@@ -28,6 +40,28 @@ export interface OAuthProvider {
 }
 
 const DISCOVERY_TIMEOUT_MS = 10_000;
+const GRAPH_SCOPE_ROOT = "https://graph.microsoft.com/";
+
+/** The transports a person may choose when connecting (the Gmail API is not offered yet). */
+export const CONNECT_TRANSPORTS = ["imap", "graph"] as const satisfies readonly MailTransport[];
+export type ConnectTransport = (typeof CONNECT_TRANSPORTS)[number];
+
+/**
+ * `text` as a transport `provider` can be connected with, or a `bad-input` JobError: Graph only
+ * for a provider whose tokens it takes (Microsoft; not Google).
+ */
+export function parseConnectTransport(provider: OAuthProvider, text: string | null | undefined): ConnectTransport {
+  if (text === null || text === undefined || text === "imap") return "imap";
+  if (text !== "graph") throw new JobError("bad-input", `via must be one of ${CONNECT_TRANSPORTS.join(", ")}`);
+  if (!provider.graphScopes) throw new JobError("bad-input", `${provider.name} mailboxes cannot be connected through Microsoft Graph`);
+  return "graph";
+}
+
+/** The scopes a connection (or a refresh) of `transport` asks for. */
+export function scopesFor(provider: OAuthProvider, transport: MailTransport, isSharedMailbox: boolean): string[] {
+  if (transport === "graph" && provider.graphScopes) return isSharedMailbox ? provider.graphScopes.shared : provider.graphScopes.own;
+  return provider.scopes;
+}
 
 /**
  * The provider called `name`, or a `bad-input` JobError when this deployment has no app registered
@@ -61,6 +95,13 @@ export function oauthProvider(config: Config, name: OAuthProviderName): OAuthPro
         "https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/SMTP.Send",
         "offline_access", "openid", "email",
       ],
+      // Graph's delegated mail permissions; a shared mailbox (`/users/{address}`) needs the .Shared
+      // ones, which also cover the person's own mail ("Microsoft Graph permissions reference").
+      graphScopes: {
+        own: [`${GRAPH_SCOPE_ROOT}Mail.Read`, `${GRAPH_SCOPE_ROOT}Mail.Send`, "offline_access", "openid", "email"],
+        shared: [`${GRAPH_SCOPE_ROOT}Mail.Read.Shared`, `${GRAPH_SCOPE_ROOT}Mail.Send.Shared`, "offline_access", "openid", "email"],
+      },
+      isScopedRefresh: true,
       authorizationParams: {},
       // The access token is for outlook.office.com, so Graph's userinfo would refuse it: the
       // address comes from the ID token.
@@ -73,6 +114,9 @@ export function oauthProvider(config: Config, name: OAuthProviderName): OAuthPro
   if (name === "oidc" && oidc) {
     return {
       name, clientId: oidc.clientId, clientSecret: oidc.clientSecret, scopes: oidc.scopes,
+      // A generic provider's tokens are whatever its issuer grants: the configured scopes serve Graph
+      // too when the Graph server trusts that issuer (the tests' local Graph server does).
+      graphScopes: { own: oidc.scopes, shared: oidc.scopes },
       // OpenID Connect Core §11: offline_access is only honoured with prompt=consent.
       authorizationParams: { prompt: "consent" },
       endpoints: () => discover(oidc.issuer),

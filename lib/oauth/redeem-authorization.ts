@@ -8,7 +8,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Config } from "../config.js";
 import { decryptSecret } from "../crypto/secret-box.js";
 import type { Db } from "../db/client.js";
-import { companies, oauthAuthorizationRequests, type OAuthProviderName } from "../db/schema.js";
+import { companies, type MailTransport, oauthAuthorizationRequests, type OAuthProviderName } from "../db/schema.js";
 import { JobError } from "../errors.js";
 import { type OAuthProvider, oauthProvider } from "./providers.js";
 import { accessTokenExpiry, requestToken, type TokenResponse } from "./request-token.js";
@@ -41,6 +41,8 @@ export interface RedeemedAuthorization {
   emailAddress: string;
   /** Who consented: the account the provider named; the tokens are theirs. */
   consentingAccount: string;
+  /** How the mailbox will be read and sent, as chosen when the flow started. */
+  transport: MailTransport;
   grant: MailboxGrant;
 }
 
@@ -97,6 +99,7 @@ export async function redeemAuthorization(
       provider: pending.provider,
       emailAddress: pending.mailboxAddress ?? consentingAccount,
       consentingAccount,
+      transport: pending.mailTransport ?? "imap",
       grant: { refreshToken: tokens.refreshToken, accessToken: tokens.accessToken, accessTokenExpiresAt: accessTokenExpiry(tokens, now) },
     };
   } catch (err) {

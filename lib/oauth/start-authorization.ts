@@ -3,7 +3,8 @@
 // the provider, the PKCE verifier, the redirect URI) stays on the server until the callback, so the
 // browser carries nothing that could be altered to attach a mailbox to another company. When started
 // from a browser, the row also holds the hash of that browser's binding nonce (browser-binding.ts).
-// A shared mailbox to connect (shared-mailbox.ts) is recorded on the row too, for the same reason.
+// A shared mailbox to connect (shared-mailbox.ts) is recorded on the row too, for the same reason,
+// and so is the transport chosen (IMAP and SMTP, or Microsoft Graph), which decides the scopes.
 
 import { createHash, randomBytes } from "node:crypto";
 import { eq, lt } from "drizzle-orm";
@@ -12,7 +13,7 @@ import { encryptSecret } from "../crypto/secret-box.js";
 import type { Db } from "../db/client.js";
 import { companies, oauthAuthorizationRequests, type OAuthProviderName } from "../db/schema.js";
 import { JobError } from "../errors.js";
-import { oauthProvider } from "./providers.js";
+import { type ConnectTransport, oauthProvider, parseConnectTransport, scopesFor } from "./providers.js";
 
 /** How long a person has to log in and consent at the provider. */
 export const AUTHORIZATION_TTL_MS = 10 * 60_000;
@@ -36,9 +37,13 @@ export async function startAuthorization(
     browserBindingHash?: string;
     /** The shared mailbox to connect (`parseMailboxAddress`'d); absent: the consenting person's own. */
     mailboxAddress?: string;
+    /** How the mailbox will be read and sent (`parseConnectTransport`'d); absent: IMAP and SMTP. */
+    transport?: ConnectTransport;
   },
 ): Promise<AuthorizationStart> {
   const provider = oauthProvider(config, request.provider);
+  // Checked here, where every way in (the CLI, the endpoint, a signed link) passes.
+  const transport = parseConnectTransport(provider, request.transport);
   const [company] = await db.select({ id: companies.id }).from(companies).where(eq(companies.id, request.companyId));
   if (!company) throw new JobError("bad-input", `company ${request.companyId} does not exist`);
   const endpoints = await provider.endpoints();
@@ -56,13 +61,14 @@ export async function startAuthorization(
     expiresAt,
     browserBindingHash: request.browserBindingHash ?? null,
     mailboxAddress: request.mailboxAddress ?? null,
+    mailTransport: transport,
   });
   const url = new URL(endpoints.authorization);
   const params: Record<string, string> = {
     response_type: "code",
     client_id: provider.clientId,
     redirect_uri: request.redirectUri,
-    scope: provider.scopes.join(" "),
+    scope: scopesFor(provider, transport, request.mailboxAddress !== undefined).join(" "),
     state,
     code_challenge: createHash("sha256").update(verifier).digest("base64url"),
     code_challenge_method: "S256",

@@ -1,6 +1,7 @@
 // Signed links to start connecting a mailbox, for the app to hand to a business owner (who must not
 // hold the cron secret): HMAC-SHA256 over the company, the provider, the expiry, a random nonce and,
-// for a shared mailbox, its address (so a link cannot be edited to connect another mailbox).
+// for a shared mailbox, its address (so a link cannot be edited to connect another mailbox), and the
+// transport when it is Microsoft Graph (`via=graph`: a link cannot be edited to choose another one).
 // A link works once (its nonce is recorded when it is used) and for minutes: a link forwarded or
 // found later in a mailbox, a chat or a proxy's log opens nothing.
 
@@ -11,6 +12,7 @@ import { isSignedBy, sign } from "../crypto/hmac.js";
 import type { Db } from "../db/client.js";
 import { OAUTH_PROVIDERS, type OAuthProviderName, oauthStartLinkUses } from "../db/schema.js";
 import { parseMailboxAddress } from "../mailbox-identity.js";
+import type { ConnectTransport } from "./providers.js";
 import { oauthSigningKey } from "./signing-key.js";
 
 /** How long a link works when the app does not say: time to open it from the app's page, not from a mail read tomorrow. */
@@ -25,9 +27,11 @@ export interface StartLink {
   nonce: string;
   /** The shared mailbox to connect; absent: the consenting person's own. */
   mailboxAddress?: string;
+  /** Absent: IMAP and SMTP. */
+  transport?: ConnectTransport;
 }
 
-/** A new link's query string (`company`, `provider`, `expires`, `nonce`, `mailbox` if any, `signature`). */
+/** A new link's query string (`company`, `provider`, `expires`, `nonce`, `mailbox` and `via` if any, `signature`). */
 export function signStartLink(config: Config, link: Omit<StartLink, "nonce">): URLSearchParams {
   const fields: LinkFields = {
     company: String(link.companyId),
@@ -35,6 +39,7 @@ export function signStartLink(config: Config, link: Omit<StartLink, "nonce">): U
     expires: String(Math.floor(link.expiresAt.getTime() / 1000)),
     nonce: randomBytes(18).toString("base64url"),
     ...(link.mailboxAddress ? { mailbox: link.mailboxAddress } : {}),
+    ...(link.transport === "graph" ? { via: "graph" } : {}),
   };
   return new URLSearchParams({ ...fields, signature: sign(oauthSigningKey(config, "oauth-start-link"), signedText(fields)) });
 }
@@ -52,18 +57,21 @@ export function readStartLink(config: Config, query: URLSearchParams, now: Date)
   const mailboxText = query.get("mailbox");
   const mailbox = mailboxText === null ? undefined : parseMailboxAddress(mailboxText);
   if (mailboxText !== null && mailbox !== mailboxText) return undefined;
+  const via = query.get("via");
+  if (via !== null && via !== "graph") return undefined;
   const key = oauthSigningKey(config, "oauth-start-link");
-  const fields = { company: company!, provider: provider!, expires: expires!, nonce: nonce!, ...(mailbox ? { mailbox } : {}) };
+  const fields = { company: company!, provider: provider!, expires: expires!, nonce: nonce!, ...(mailbox ? { mailbox } : {}), ...(via ? { via } : {}) };
   if (!isSignedBy([key], signedText(fields), signature!)) return undefined;
   return {
     companyId: Number(company), provider: provider as OAuthProviderName, expiresAt: new Date(expiresAtMs), nonce: nonce!,
     ...(mailbox ? { mailboxAddress: mailbox } : {}),
+    ...(via ? { transport: "graph" as const } : {}),
   };
 }
 
 /** The query string of `link` as it was signed (to post it back from the page that opens it). */
 export function startLinkQuery(query: URLSearchParams): URLSearchParams {
-  const names = ["company", "provider", "expires", "nonce", ...(query.has("mailbox") ? ["mailbox"] : []), "signature"];
+  const names = ["company", "provider", "expires", "nonce", ...(["mailbox", "via"].filter((name) => query.has(name))), "signature"];
   return new URLSearchParams(names.map((name) => [name, query.get(name) ?? ""]));
 }
 
@@ -93,6 +101,7 @@ interface LinkFields {
   expires: string;
   nonce: string;
   mailbox?: string;
+  via?: string;
 }
 
 /**
@@ -101,7 +110,9 @@ interface LinkFields {
  */
 function signedText(fields: LinkFields): string {
   const common = `${fields.company}|${fields.provider}|${fields.expires}|${fields.nonce}`;
-  return fields.mailbox === undefined ? `oauth-start|${common}` : `oauth-start-shared-mailbox|${common}|${fields.mailbox}`;
+  const text = fields.mailbox === undefined ? `oauth-start|${common}` : `oauth-start-shared-mailbox|${common}|${fields.mailbox}`;
+  // A Graph link's text ends with a part no address or IMAP link's text can (`via:` holds no @).
+  return fields.via === undefined ? text : `${text}|via:${fields.via}`;
 }
 
 function nonceHash(nonce: string): string {

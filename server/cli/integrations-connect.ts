@@ -1,6 +1,7 @@
-// `lokario-cron integrations connect --provider google|microsoft|oidc --company ID [--mailbox ADDRESS] [--paste]`:
+// `lokario-cron integrations connect --provider google|microsoft|oidc --company ID [--mailbox ADDRESS] [--via imap|graph] [--paste]`:
 // connects a mailbox with OAuth2 from a terminal, through the same flow as the endpoints. `--mailbox`
-// names a shared mailbox that the person consenting opens with their own account. It prints the
+// names a shared mailbox that the person consenting opens with their own account; `--via graph`
+// reads and sends it through Microsoft Graph instead of IMAP and SMTP (the scopes asked follow). It prints the
 // provider's URL, then takes the redirect on a loopback listener (RFC 8252 §7.3: 127.0.0.1, a port
 // chosen now, accepted by providers for desktop apps), or with --paste the redirect URL copied from
 // the browser's address bar (when the browser runs on another machine than this command).
@@ -11,6 +12,7 @@ import { createInterface } from "node:readline";
 import { OAUTH_PROVIDERS, type OAuthProviderName } from "../../lib/db/schema.js";
 import { completeAuthorization, type ConnectedMailbox } from "../../lib/oauth/complete-authorization.js";
 import { parseMailboxAddress } from "../../lib/mailbox-identity.js";
+import { CONNECT_TRANSPORTS, type ConnectTransport } from "../../lib/oauth/providers.js";
 import { AUTHORIZATION_TTL_MS, startAuthorization } from "../../lib/oauth/start-authorization.js";
 import type { Db } from "../../lib/db/client.js";
 import { html } from "../../lib/http/html.js";
@@ -25,6 +27,7 @@ export async function connectIntegrationCommand(args: string[], ctx: CliContext)
     provider: { type: "string" },
     company: { type: "string" },
     mailbox: { type: "string" },
+    via: { type: "string" },
     paste: { type: "boolean" },
     port: { type: "string" },
   });
@@ -34,13 +37,17 @@ export async function connectIntegrationCommand(args: string[], ctx: CliContext)
   const port = values.port === undefined ? 0 : parseId(values.port, "--port", { max: 65_535 });
   const mailboxAddress = values.mailbox === undefined ? undefined : parseMailboxAddress(values.mailbox);
   if (values.mailbox !== undefined && !mailboxAddress) throw new UsageError("--mailbox must be an email address (the shared mailbox to connect)");
+  if (values.via !== undefined && !(CONNECT_TRANSPORTS as readonly string[]).includes(values.via)) {
+    throw new UsageError(`--via must be one of ${CONNECT_TRANSPORTS.join(", ")}`);
+  }
+  const transport = (values.via ?? "imap") as ConnectTransport;
 
   return ctx.withDatabase("integrations connect", async ({ db }) => {
     const listener = values.paste ? undefined : await listen(port);
     try {
       const boundPort = listener ? (listener.address() as AddressInfo).port : port;
       const redirectUri = `http://127.0.0.1${boundPort ? `:${boundPort}` : ""}${CALLBACK_PATH}`;
-      const start = await startAuthorization(db, ctx.config, { companyId, provider, redirectUri, mailboxAddress, now: new Date() });
+      const start = await startAuthorization(db, ctx.config, { companyId, provider, redirectUri, mailboxAddress, transport, now: new Date() });
       const who = mailboxAddress ? `, log in with an account that has access to the shared mailbox ${mailboxAddress}` : ", log in";
       ctx.io.stderr.write(values.paste
         ? `Open this URL${who} and consent, then paste here the address the browser ends on (it may say it cannot connect):\n`
@@ -49,7 +56,7 @@ export async function connectIntegrationCommand(args: string[], ctx: CliContext)
       const connected = listener ? await completeOnRedirect(listener, db, ctx) : await completeFromPaste(db, ctx);
       ctx.print(values.json, connected,
         `Integration ${connected.integrationId} ${connected.isNew ? "added" : "reconnected"} for company ${connected.companyId}: ` +
-          `${connected.emailAddress} with ${provider} (OAuth2)` +
+          `${connected.emailAddress} with ${provider} (OAuth2${transport === "graph" ? ", through Microsoft Graph" : ""})` +
           `${connected.consentingAccount !== connected.emailAddress ? `, a shared mailbox opened with ${connected.consentingAccount}'s consent` : ""}.\nCheck it with: lokario-cron integrations test ${connected.integrationId}`);
       return 0;
     } finally {

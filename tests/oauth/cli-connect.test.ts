@@ -110,6 +110,20 @@ describe("integrations connect (CLI)", () => {
     expect(await integrationsOf(companyId)).toMatchObject([{ emailAddress: shared.user, oauthConsentingAccount: member.user }]);
   });
 
+  it("connects a mailbox read and sent through Microsoft Graph with --via graph", async () => {
+    const mailbox = await createMailbox();
+    const companyId = await seedCompany(database.db);
+    const command = startConnect(["--provider", "oidc", "--company", String(companyId), "--via", "graph", "--paste"], env);
+
+    const back = await consentAs(authorizationServer, await command.url, mailbox.user);
+    command.type(`${back.href}\n`);
+    const result = await command.done;
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("through Microsoft Graph");
+    expect(await integrationsOf(companyId)).toMatchObject([{ emailAddress: mailbox.user, mailTransport: "graph", mailTransportReason: null }]);
+  });
+
   it("refuses a --mailbox that is not an address, and starts nothing", async () => {
     const companyId = await seedCompany(database.db);
 

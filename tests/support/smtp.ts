@@ -52,6 +52,11 @@ export interface TestSmtpServer {
    * (RFC 7662 introspection, as Dovecot checks IMAP logins), and refuse mail without one.
    */
   requireOAuth2(introspection: { issuer: string; clientId: string; clientSecret: string } | undefined): void;
+  /**
+   * While set, answer every login (XOAUTH2 included) `535 <reply>`, as Microsoft 365 does to a tenant
+   * with SMTP AUTH off ("5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled…").
+   */
+  refuseLogins(reply: string | undefined): void;
   /** The users that logged in with XOAUTH2, one entry per accepted login. */
   oauth2Logins: string[];
   /** Stop listening: clients get "connection refused" until `start()`. */
@@ -118,6 +123,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   let credentials: { user: string; password: string } | undefined;
   let introspection: { issuer: string; clientId: string; clientSecret: string } | undefined;
   const oauth2Logins: string[] = [];
+  let loginRefusal: string | undefined;
   let server: SMTPServer | undefined;
 
   const options = (): SMTPServerOptions => ({
@@ -139,6 +145,7 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     closeTimeout: 100,
     authMethods: ["PLAIN", "LOGIN", "XOAUTH2"],
     onAuth(auth, _session, callback) {
+      if (loginRefusal !== undefined) return callback(Object.assign(new Error(loginRefusal), { responseCode: 535 }));
       if (auth.method === "XOAUTH2") {
         if (!introspection) return callback(Object.assign(new Error("XOAUTH2 not enabled"), { responseCode: 535 }));
         isActiveFor(introspection, auth.accessToken ?? "", auth.username ?? "").then(
@@ -269,6 +276,9 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
     requireOAuth2: (i) => {
       introspection = i;
+    },
+    refuseLogins: (reply) => {
+      loginRefusal = reply;
     },
     oauth2Logins,
     stop,

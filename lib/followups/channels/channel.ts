@@ -11,7 +11,7 @@
 // before the provider is contacted (claim-followups.ts) and the claim counts every channel for the
 // client's day; the hand-over is written just before the message leaves; an answer lost after it
 // leaves the attempt uncertain (never resent); an account that fails (4xx, refused login, no reply)
-// sends nothing more this run. Email goes by SMTP (smtp.ts), SMS by Vonage or SMPP (sms.ts); a new
+// sends nothing more this run. Email goes by SMTP or Microsoft Graph (smtp.ts), SMS by Vonage or SMPP (sms.ts); a new
 // channel implements FollowupChannel below.
 
 import type { FollowupChannelName } from "../../db/schema.js";

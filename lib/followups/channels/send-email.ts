@@ -22,19 +22,23 @@
 //   resolves it by looking the attempt's Message-ID up in the SMTP server's log or the sending
 //   mailbox's Sent folder (resolve-uncertain.ts): sent → recorded as a normal send; not sent →
 //   the attempt is deleted and the next run sends the step with a new Message-ID.
-// Narrow case kept as is: a connection lost after the final "." but before the server's reply looks
+// An HTTP API (Microsoft Graph's sendMail) has no such envelope step: its hand-over is written just
+// before the request, and a request whose answer was lost (UncertainDeliveryError) makes the attempt
+// `uncertain` at once, the company notified, never resent automatically.
+// Narrow case kept as is for SMTP: a connection lost after the final "." but before the server's reply looks
 // like a temporary failure, and the step is retried (RFC 5321 §4.1.1.4 accepts such duplicates).
 
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
 import { followupSendAttempts } from "../../db/schema.js";
-import { ERROR_KINDS, type JobError, shortReason } from "../../errors.js";
+import { ERROR_KINDS, type JobError, shortReason, UncertainDeliveryError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { ComposedEmail, MailSender } from "../../mail/mail-sender.js";
 import { isServerFailure, smtpErrorOf } from "../../mail/smtp.js";
+import { smtpTenantRefusal, switchToGraph } from "../../mail/switch-to-graph.js";
 import type { SendOutcome } from "./channel.js";
 import { withHandOver } from "./hand-over.js";
-import { notifyFailedSend } from "../../notify/notify-company.js";
+import { notifyFailedSend, notifyUncertainSend } from "../../notify/notify-company.js";
 import { recordSentFollowup } from "../record-send.js";
 import type { RenderedEmail } from "../render.js";
 import type { Sender } from "../sender.js";
@@ -54,8 +58,8 @@ export interface SendRequest {
   isLastAllowed: boolean;
   /** The email as it goes on the wire, built by composeFollowupEmail from the fields above. */
   message: ComposedEmail;
-  /** The run's session with the sender's SMTP account (its connections are kept across sends). */
-  smtp: MailSender;
+  /** The sender's way out: the run's SMTP session (its connections kept across sends), or Microsoft Graph. */
+  via: MailSender;
   /** Called once the server accepted the message, before it is recorded (the account is free again). */
   onAccepted?: () => void;
   /**
@@ -68,12 +72,15 @@ export interface SendRequest {
 
 /** Sends and records one claimed step; never throws for an SMTP failure. */
 export async function sendEmailFollowup(db: Db, request: SendRequest, log: Logger): Promise<SendOutcome> {
-  const handed = await withHandOver(db, request.attemptId, request.now, (onHandOver) => request.smtp.send(request.message, { onHandOver }));
+  const handed = await withHandOver(db, request.attemptId, request.now, (onHandOver) => request.via.send(request.message, { onHandOver }));
   // Another run owns the step now (this one outlived its lease): nothing was written, nothing to undo.
   if ("released" in handed) return { outcome: "not_claimed", reason: "step_taken" };
   if ("failure" in handed) {
     const failure = smtpErrorOf(handed.failure);
     if (isServerFailure(failure)) request.onServerFailure?.();
+    // A Microsoft tenant with SMTP AUTH off: the next run sends through Graph (switch-to-graph.ts).
+    const tenantRefusal = request.sender.integrationId !== null ? smtpTenantRefusal(failure) : undefined;
+    if (tenantRefusal) await switchToGraph(db, request.sender.integrationId!, tenantRefusal, { now: () => request.now, log });
     return failAttempt(db, request, failure, log);
   }
   request.onAccepted?.();
@@ -107,6 +114,14 @@ async function failAttempt(db: Db, request: SendRequest, err: JobError, log: Log
   const reason = shortReason(err);
   const fields = { followupId: request.followupId, step: request.step, kind, error: reason };
   const isCurrent = and(eq(followupSendAttempts.id, request.attemptId), eq(followupSendAttempts.state, "sending"));
+  if (err instanceof UncertainDeliveryError) {
+    await db.transaction(async (tx) => {
+      await tx.update(followupSendAttempts).set({ state: "uncertain", error: reason, finishedAt: request.now, updatedAt: request.now }).where(isCurrent);
+      await notifyUncertainSend(tx, { ...request, reason });
+    });
+    log.warn("followup may have been sent: left uncertain, not resent", fields);
+    return { outcome: "failed", kind: "uncertain", reason, isServerDown: true };
+  }
   if (ERROR_KINDS[kind].isItemRefused) {
     await db.transaction(async (tx) => {
       await tx.update(followupSendAttempts).set({ state: "failed", error: reason, finishedAt: request.now, updatedAt: request.now }).where(isCurrent);

@@ -1,0 +1,1 @@
+ALTER TABLE "oauth_authorization_requests" ADD COLUMN "mail_transport" text;
