@@ -49,10 +49,10 @@ export async function addGraphMailbox(
     authMethod: "oauth2",
     oauthProvider: "microsoft",
     oauthConsentingAccount: options.consentingAccount ?? null,
-    // Never used: the access token below outlives every test.
+    // Never used: the access token below outlives every test, whatever its clock says.
     oauthRefreshToken: encryptSecret("unused-refresh-token", { encryptionKey: TEST_ENCRYPTION_KEY }),
     oauthAccessToken: encryptSecret(token, { encryptionKey: TEST_ENCRYPTION_KEY }),
-    oauthAccessTokenExpiresAt: new Date(Date.now() + 24 * 3_600_000),
+    oauthAccessTokenExpiresAt: new Date("2099-01-01T00:00:00Z"),
     mailTransport: "graph",
     nextSyncAt: new Date("2099-01-01T00:00:00Z"),
   }).returning();
