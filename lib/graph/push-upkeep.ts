@@ -29,8 +29,7 @@ const FOLDER_OF_ROLE = { inbox: "inbox", sent: "sentitems" } as const satisfies 
 export const REFUSED_RETRY_MS = 24 * 3_600_000;
 
 /** Why a shared mailbox has no subscription, in the operator's words. */
-export const SHARED_MAILBOX_REFUSAL =
-  "Microsoft refuse les notifications pour une boîte partagée avec une autorisation déléguée : la boîte est relevée à chaque passage du cron.";
+export const SHARED_MAILBOX_REFUSAL = "Microsoft refuse les notifications d'une boîte partagée ouverte avec une autorisation déléguée";
 
 export interface PushUpkeepDeps extends AccessTokenDeps {
   /** The public URL Graph posts notifications to (PUBLIC_BASE_URL + the route's path). */
@@ -178,7 +177,7 @@ async function createSubscription(
     return "created";
   } catch (err) {
     if (!(err instanceof GraphError) || err.status !== 403) throw err;
-    const reason = mailbox.isShared ? SHARED_MAILBOX_REFUSAL : `Microsoft a refusé l'abonnement aux notifications (${shortReason(err)}) : la boîte est relevée à chaque passage du cron.`;
+    const reason = mailbox.isShared ? SHARED_MAILBOX_REFUSAL : `Microsoft a refusé l'abonnement aux notifications (${shortReason(err)})`;
     await saveInactiveSubscription(deps.db, integration.id, folder, "refused", reason, deps.now());
     return "refused";
   }
