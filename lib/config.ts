@@ -279,6 +279,8 @@ export interface GmailConfig {
 export interface GraphConfig {
   /** Unset: Microsoft's (lib/graph/graph-client.ts GRAPH_BASE_URL); set only in tests. */
   baseUrl?: string;
+  /** PUBLIC_BASE_URL without its trailing slash: where Graph posts change notifications; unset, no subscription is made. */
+  notificationBaseUrl?: string;
 }
 
 export interface OAuthConfig {
@@ -582,7 +584,7 @@ function graphConfig(env: z.infer<typeof envSchema>, isProduction: boolean): Gra
   if (isProduction && env.MICROSOFT_GRAPH_BASE_URL) {
     throw new ConfigError("MICROSOFT_GRAPH_BASE_URL is for tests: unset it in production");
   }
-  return { baseUrl: env.MICROSOFT_GRAPH_BASE_URL };
+  return { baseUrl: env.MICROSOFT_GRAPH_BASE_URL, notificationBaseUrl: env.PUBLIC_BASE_URL?.replace(/\/+$/, "") };
 }
 
 /**

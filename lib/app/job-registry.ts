@@ -8,13 +8,13 @@
 import { type FollowupSummary, processAutomaticJob } from "../followups/process-automatic.js";
 import { reasonText } from "../followups/reason-labels.js";
 import { SYNC_ALL_PATH } from "../inbox/fan-out.js";
-import { syncAllJob } from "../inbox/sync-all.js";
 import { defineJob, type JobEntry } from "../jobs/job-entry.js";
+import { inboxSyncJob } from "./inbox-sync-job.js";
 
 export const INBOX_SYNC = defineJob({
   path: SYNC_ALL_PATH,
   schedule: "*/5 * * * *",
-  job: syncAllJob,
+  job: inboxSyncJob,
   scheduledParams: {},
   maxDurationS: 60,
   label: "Synchronisation des boîtes mail",

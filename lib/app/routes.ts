@@ -11,6 +11,7 @@ import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStar
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../ops/ops-endpoints.js";
 import { OPERATOR_PAGE_PATH, operatorPage } from "../ops/page/operator-page.js";
 import { VONAGE_WEBHOOK_PATH, vonageWebhookEndpoint } from "../sms/sms-endpoints.js";
+import { GRAPH_NOTIFICATIONS_MAX_DURATION_S, GRAPH_NOTIFICATIONS_PATH, graphNotificationsEndpoint } from "./graph-notifications-endpoint.js";
 import { JOBS, jobNamed } from "./job-registry.js";
 
 export interface Route {
@@ -76,6 +77,14 @@ export const ROUTES: readonly Route[] = [
     vercelFunction: "api/integrations/oauth/callback.ts",
     netlifyFunction: "netlify/functions/oauth-callback.mts",
     endpoint: (options) => oauthCallbackEndpoint(options),
+  },
+  {
+    path: GRAPH_NOTIFICATIONS_PATH,
+    caller: "Microsoft Graph: its validation handshake, then notices carrying their subscription's clientState (stored hashed)",
+    vercelFunction: "api/inbox/graph/notifications.ts",
+    maxDurationS: GRAPH_NOTIFICATIONS_MAX_DURATION_S,
+    netlifyFunction: "netlify/functions/graph-notifications.mts",
+    endpoint: (options) => graphNotificationsEndpoint(options),
   },
   {
     path: VONAGE_WEBHOOK_PATH,

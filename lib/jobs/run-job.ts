@@ -14,8 +14,8 @@ import type { Logger } from "../log.js";
 import { markAbandonedRuns, runLeaseUntil } from "./abandon-runs.js";
 import { type Budget, type Invocation, runBudgetMs, startBudget } from "./budget.js";
 
-/** Who started a run; `operator` is a button of the operator's page. */
-export type Trigger = "http" | "cli" | "schedule" | "operator" | "test";
+/** Who started a run; `operator` is a button of the operator's page, `push` a mailbox's change notification. */
+export type Trigger = "http" | "cli" | "schedule" | "operator" | "push" | "test";
 
 /**
  * The triggers of the schedule itself: a cron's HTTP ping and the platform's (or `npm start`'s)

@@ -123,6 +123,35 @@ export function loginAndFolders(m: MailboxHealth): string {
   return `${login} · dossiers ${m.syncedFolders.map((f) => FOLDER_NAMES[f] ?? f).join(" et ")}`;
 }
 
+const TRANSPORT_NAMES: Record<string, string> = { imap: "IMAP/SMTP", graph: "Microsoft Graph", "gmail-api": "Gmail API" };
+
+/**
+ * How new mail reaches the product for `m`, in French: its transport (and why, when it was chosen
+ * automatically), whether its provider pushes new mail or it is polled, and what fixes a push that
+ * does not work. Polling never stops: push only makes new mail arrive sooner.
+ */
+export function explainDelivery(m: MailboxHealth, ctx: RenderContext): SafeHtml {
+  const transport = TRANSPORT_NAMES[m.mailTransport] ?? m.mailTransport;
+  const chosen = m.mailTransportReason ? html` <small>(choisi automatiquement : ${m.mailTransportReason})</small>` : "";
+  const polled = `relevée toutes les ${countOf(m.syncIntervalMinutes, "minute")}`;
+  const last = m.push.lastNotifiedAt ? html`<br><small>dernière notification le ${ctx.dates.date(m.push.lastNotifiedAt)}</small>` : "";
+  const push = ((): SafeHtml => {
+    switch (m.push.code) {
+      case "active":
+        return html`${badge("b-ok", "notifications actives")} jusqu'au ${ctx.dates.date(m.push.activeUntil)} : le nouveau courrier arrive en quelques secondes, renouvelées automatiquement (et ${polled} au cas où une notification se perd).${last}`;
+      case "refused":
+        return html`${badge("b-warn", "notifications refusées")} ${m.push.reason ?? "refusées par le fournisseur"} → ${polled}. Rien ne se perd ; pour des notifications, connectez la boîte avec le compte qui la possède (pas par une boîte partagée). Nouvel essai automatique chaque jour.${last}`;
+      case "expired":
+        return html`${badge("b-warn", "notifications expirées")} l'abonnement n'a pas été renouvelé à temps : le prochain passage du cron le renouvelle ; en attendant, ${polled}. Vérifiez que le cron passe (section des tâches).${last}`;
+      case "none":
+        return html`${badge("b-off", "sans notification")} ${polled}. Pour recevoir le courrier en quelques secondes, définissez PUBLIC_BASE_URL (l'adresse HTTPS publique de ce service) : le prochain passage du cron s'abonne aux notifications.`;
+      case "not-offered":
+        return html`${polled} (IMAP n'envoie pas de notification).`;
+    }
+  })();
+  return html`${transport}${chosen}<br>${push}`;
+}
+
 /** "au prochain passage", or "le 24/06/2026 14:35 UTC+2 (dans 30 min)". */
 function nextTryWords(m: MailboxHealth, ctx: RenderContext): SafeHtml {
   const at = m.state.nextTryAt;

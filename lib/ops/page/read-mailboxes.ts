@@ -4,7 +4,10 @@
 
 import { and, asc, count, eq, gt, ilike, inArray, isNotNull, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client.js";
-import { companies, inboxFolderCursors, inboxIntegrations, inboxMessages, inboxQuarantine, SYNC_STATUS } from "../../db/schema.js";
+import {
+  companies, inboxFolderCursors, inboxIntegrations, inboxMessages, inboxQuarantine, mailPushSubscriptions, type MailTransport, SYNC_STATUS,
+} from "../../db/schema.js";
+import { type PushState, pushStateOf } from "../mailbox-push-state.js";
 import { MAILBOX_STATE_COLUMNS, type MailboxState, mailboxStateOf, type MailboxStateRow } from "../mailbox-state.js";
 
 export const MAILBOX_FILTERS = ["toutes", "en-echec", "a-reconnecter", "desactivees"] as const;
@@ -16,6 +19,12 @@ export interface MailboxHealth extends MailboxStateRow {
   emailAddress: string | null;
   lastSyncAt: Date | null;
   state: MailboxState;
+  /** How its mail is read and sent, and why when chosen automatically. */
+  mailTransport: MailTransport;
+  mailTransportReason: string | null;
+  syncIntervalMinutes: number;
+  /** Whether its provider pushes new mail, or it is only polled. */
+  push: PushState;
   /** The wait between the last attempt and the next one, when failing. */
   backoffMs: number | null;
   messagesImported: number;
@@ -39,7 +48,10 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
     conditions.push(or(ilike(t.emailAddress, pattern), ilike(t.name, pattern), ilike(companies.name, pattern)));
   }
   const rows = await db
-    .select({ ...MAILBOX_STATE_COLUMNS, companyName: companies.name, name: t.name, emailAddress: t.emailAddress, lastSyncAt: t.lastSyncAt })
+    .select({
+      ...MAILBOX_STATE_COLUMNS, companyName: companies.name, name: t.name, emailAddress: t.emailAddress, lastSyncAt: t.lastSyncAt,
+      mailTransport: t.mailTransport, mailTransportReason: t.mailTransportReason, syncIntervalMinutes: t.syncIntervalMinutes,
+    })
     .from(t)
     .leftJoin(companies, eq(companies.id, t.companyId))
     .where(and(...conditions))
@@ -71,6 +83,13 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
         .where(inArray(inboxFolderCursors.integrationId, ids))
         .orderBy(asc(inboxFolderCursors.folder))
     : [];
+  const p = mailPushSubscriptions;
+  const pushRows = ids.length
+    ? await db
+        .select({ integrationId: p.integrationId, provider: p.provider, folder: p.folder, state: p.state, expiresAt: p.expiresAt, lastError: p.lastError, lastNotifiedAt: p.lastNotifiedAt })
+        .from(p)
+        .where(inArray(p.integrationId, ids))
+    : [];
   return rows.map((row) => {
     const folders = cursors.filter((c) => c.integrationId === row.id).map((c) => c.folder);
     const counts = imported.find((c) => c.integrationId === row.id);
@@ -78,6 +97,7 @@ export async function readMailboxes(db: Db, options: { filter: MailboxFilter; se
     return {
       ...row,
       state: mailboxStateOf(row, options.now),
+      push: pushStateOf(row.mailTransport, pushRows.filter((r) => r.integrationId === row.id), options.now),
       backoffMs: isFailing && row.nextSyncAt && row.lastSyncAt ? row.nextSyncAt.getTime() - row.lastSyncAt.getTime() : null,
       messagesImported: counts?.total ?? 0,
       messagesImportedLastDay: counts?.lastDay ?? 0,

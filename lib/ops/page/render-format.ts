@@ -85,6 +85,7 @@ export const TRIGGER_LABELS: Record<string, string> = {
   schedule: "planificateur",
   cli: "commande lokario-cron",
   operator: "bouton de cette page",
+  push: "notification de nouveau message",
   test: "test automatisé",
 };
 

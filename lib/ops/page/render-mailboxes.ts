@@ -3,7 +3,7 @@
 
 import { html, type SafeHtml } from "../../http/html.js";
 import { actionForm } from "./render-layout.js";
-import { explainMailbox, loginAndFolders } from "./explain-mailbox.js";
+import { explainDelivery, explainMailbox, loginAndFolders } from "./explain-mailbox.js";
 import { dateWithRelative, type RenderContext } from "./render-format.js";
 import { MAILBOX_FILTERS, type MailboxFilter, type MailboxHealth, MAILBOXES_SHOWN } from "./read-mailboxes.js";
 
@@ -30,7 +30,7 @@ ${MAILBOX_FILTERS.map((f) => f === view.filter
 <button type="submit">OK</button></form>
 </div>
 ${mailboxes.length === 0 ? html`<p>Aucune boîte${view.search ? " ne correspond à la recherche" : ""}.</p>` : html`<div class="table"><table class="cards">
-<thead><tr><th scope="col">Boîte</th><th scope="col">État</th><th scope="col">Dernier succès</th><th scope="col">Prochain essai</th><th scope="col">Messages importés</th><th scope="col">Actions</th></tr></thead>
+<thead><tr><th scope="col">Boîte</th><th scope="col">État</th><th scope="col">Réception</th><th scope="col">Dernier succès</th><th scope="col">Prochain essai</th><th scope="col">Messages importés</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 ${mailboxes.map((m) => renderRow(m, ctx))}
 </tbody></table></div>
@@ -43,6 +43,7 @@ function renderRow(m: MailboxHealth, ctx: RenderContext): SafeHtml {
   return html`<tr id="boite-${m.id}">
 <td><strong>${m.emailAddress ?? m.name ?? "(sans adresse)"}</strong><br><small>n° ${m.id} — ${m.companyName ?? `entreprise ${m.companyId}`}<br>${loginAndFolders(m)}</small></td>
 <td data-label="État">${state.badge}${state.text.value ? html`<br><span class="explain">${state.text}</span>` : ""}</td>
+<td data-label="Réception">${explainDelivery(m, ctx)}</td>
 <td data-label="Dernier succès">${dateWithRelative(m.lastSuccessAt, ctx)}</td>
 <td data-label="Prochain essai">${state.nextTry}</td>
 <td data-label="Messages importés">${m.messagesImported} <small>(${m.messagesImportedLastDay} en 24 h)</small>${m.setAside ? html`<br><a href="#mis-de-cote">${m.setAside} mis de côté</a>` : ""}</td>
