@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests run for real are present: Dovecot (IMAP), the
-# PostgreSQL server binaries and Chromium (the operator page's browser tests). Installs them with
-# apt-get when running as root; otherwise says exactly what to install.
+# PostgreSQL server binaries, Chromium (the operator page's browser tests) and the interop matrix's
+# other IMAP servers (docs/interop.md). Installs them with apt-get when running as root; otherwise
+# says exactly what to install. Quick when everything is there: only file checks.
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,8 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dove
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 # The operator page's browser tests drive Debian's Chromium through playwright-core.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The interop matrix: GNU Mailutils imap4d does not conflict with Dovecot and installs normally.
+[ -x /usr/sbin/imap4d ] || missing+=(mailutils-imap4d)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
