@@ -15,6 +15,7 @@ import { testConfig } from "../support/config.js";
 import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { useFixture } from "../support/fixture.js";
 import type { ImapTestServer } from "../support/imap-test-server.js";
+import { startCyrus } from "../support/cyrus.js";
 import { startImap4d } from "../support/imap4d.js";
 import { rawMail } from "../support/mailbox.js";
 import { readFixture } from "../inbox/message-kit.js";
@@ -38,6 +39,7 @@ interface MatrixServer {
 
 const SERVERS: MatrixServer[] = [
   { label: "Dovecot", start: async () => runDovecot() },
+  { label: "Cyrus", start: startCyrus },
   {
     label: "GNU Mailutils imap4d",
     start: startImap4d,

@@ -13,21 +13,61 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 # The interop matrix: GNU Mailutils imap4d does not conflict with Dovecot and installs normally.
 [ -x /usr/sbin/imap4d ] || missing+=(mailutils-imap4d)
 
-if [ ${#missing[@]} -eq 0 ]; then
+# Servers that conflict with Dovecot (or with each other) as Debian packages are unpacked into a
+# prefix of their own (the support module of each runs them from there); their libraries are
+# installed normally. name:file-that-proves-it-is-there:packages
+PREFIX=/opt/lokario-test
+unpacked=(
+  "cyrus:usr/lib/cyrus/bin/imapd:cyrus-common cyrus-imapd"
+)
+to_unpack=()
+for entry in "${unpacked[@]}"; do
+  IFS=: read -r name probe packages <<<"$entry"
+  [ -x "$PREFIX/$name/$probe" ] || to_unpack+=("$entry")
+done
+
+if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ]; then
   exit 0
 fi
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "tests: installing ${missing[*]} (apt-get)…" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
-  # The packages start system services; the tests run their own throwaway instances instead.
-  (command -v service >/dev/null && service dovecot stop >/dev/null 2>&1) || true
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "tests: installing ${missing[*]} (apt-get)…" >&2
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The packages start system services; the tests run their own throwaway instances instead.
+    (command -v service >/dev/null && service dovecot stop >/dev/null 2>&1) || true
+  fi
+  for entry in "${to_unpack[@]}"; do
+    IFS=: read -r name probe packages <<<"$entry"
+    echo "tests: unpacking ${packages} into $PREFIX/$name…" >&2
+    work=$(mktemp -d)
+    mkdir -p "$PREFIX/$name"
+    (cd "$work" && apt-get download -qq $packages >/dev/null)
+    libraries=()
+    for deb in "$work"/*.deb; do
+      dpkg-deb -x "$deb" "$PREFIX/$name"
+      # Only the shared libraries among the dependencies: the rest (an MTA, adduser, debconf) is
+      # what the packages' own scripts need, and they never run here.
+      for dep in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/:any//' | tr -d ' '); do
+        case "$dep" in lib*) libraries+=("$dep") ;; esac
+      done
+    done
+    rm -rf "$work"
+    [ ${#libraries[@]} -eq 0 ] || apt-get install -y -qq "${libraries[@]}" >/dev/null
+  done
   exit 0
 fi
 
-echo "tests: missing system packages: ${missing[*]}" >&2
-echo "Install them, then run npm test again:" >&2
-echo "  sudo apt-get install -y ${missing[*]}" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "tests: missing system packages: ${missing[*]}" >&2
+  echo "Install them, then run npm test again:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+fi
+for entry in "${to_unpack[@]}"; do
+  IFS=: read -r name probe packages <<<"$entry"
+  echo "tests: missing $PREFIX/$name (they conflict with Dovecot as packages: unpack them, and install the libraries they depend on):" >&2
+  echo "  cd \$(mktemp -d) && apt-get download ${packages} && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
+done
 exit 1
