@@ -19,6 +19,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 PREFIX=/opt/lokario-test
 unpacked=(
   "cyrus:usr/lib/cyrus/bin/imapd:cyrus-common cyrus-imapd"
+  "exim:usr/sbin/exim4:exim4-base exim4-daemon-light"
 )
 to_unpack=()
 for entry in "${unpacked[@]}"; do
@@ -26,7 +27,11 @@ for entry in "${unpacked[@]}"; do
   [ -x "$PREFIX/$name/$probe" ] || to_unpack+=("$entry")
 done
 
-if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ]; then
+# Exim looks its compiled-in user up before reading any configuration (the package's scripts create it).
+needs_exim_user=false
+id Debian-exim >/dev/null 2>&1 || needs_exim_user=true
+
+if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ] && [ "$needs_exim_user" = false ]; then
   exit 0
 fi
 
@@ -57,6 +62,9 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     rm -rf "$work"
     [ ${#libraries[@]} -eq 0 ] || apt-get install -y -qq "${libraries[@]}" >/dev/null
   done
+  if [ "$needs_exim_user" = true ]; then
+    adduser --system --group --quiet --allow-bad-names --no-create-home --home /nonexistent Debian-exim
+  fi
   exit 0
 fi
 
@@ -70,4 +78,8 @@ for entry in "${to_unpack[@]}"; do
   echo "tests: missing $PREFIX/$name (they conflict with Dovecot as packages: unpack them, and install the libraries they depend on):" >&2
   echo "  cd \$(mktemp -d) && apt-get download ${packages} && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
 done
+if [ "$needs_exim_user" = true ]; then
+  echo "tests: missing the user Exim runs as:" >&2
+  echo "  sudo adduser --system --group --allow-bad-names --no-create-home --home /nonexistent Debian-exim" >&2
+fi
 exit 1
