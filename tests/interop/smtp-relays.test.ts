@@ -7,6 +7,7 @@ import { testConfig } from "../support/config.js";
 import { useDatabase } from "../support/databases.js";
 import { startExim } from "../support/exim.js";
 import { useFixture } from "../support/fixture.js";
+import { startPostfix } from "../support/postfix.js";
 import type { RelayRefusals, TestRelay } from "../support/relay.js";
 import { attemptsOf, historyOf, runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
 
@@ -19,7 +20,10 @@ interface MatrixRelay {
   start(refusals: RelayRefusals): Promise<TestRelay>;
 }
 
-const RELAYS: MatrixRelay[] = [{ label: "Exim", start: startExim }];
+const RELAYS: MatrixRelay[] = [
+  { label: "Exim", start: startExim },
+  { label: "Postfix", start: startPostfix },
+];
 
 describe.each(RELAYS)("follow-ups through $label", ({ label, start }) => {
   const relay = useFixture(label, { start: () => start(REFUSALS), close: (r) => r.stop() });

@@ -20,18 +20,26 @@ PREFIX=/opt/lokario-test
 unpacked=(
   "cyrus:usr/lib/cyrus/bin/imapd:cyrus-common cyrus-imapd"
   "exim:usr/sbin/exim4:exim4-base exim4-daemon-light"
+  # Postfix's programs look for their libraries in /usr/lib/postfix (RUNPATH) and clear the
+  # environment before starting each other: they are pointed at the prefix with patchelf once
+  # unpacked, and this marker says so.
+  "postfix:usr/lib/postfix/.runpath-in-prefix:postfix"
 )
 to_unpack=()
 for entry in "${unpacked[@]}"; do
   IFS=: read -r name probe packages <<<"$entry"
-  [ -x "$PREFIX/$name/$probe" ] || to_unpack+=("$entry")
+  [ -e "$PREFIX/$name/$probe" ] || to_unpack+=("$entry")
+done
+for entry in "${to_unpack[@]}"; do
+  case "$entry" in postfix:*) command -v patchelf >/dev/null 2>&1 || missing+=(patchelf) ;; esac
 done
 
-# Exim looks its compiled-in user up before reading any configuration (the package's scripts create it).
-needs_exim_user=false
-id Debian-exim >/dev/null 2>&1 || needs_exim_user=true
+# The system users and groups the packages' scripts would have created: Exim looks its compiled-in
+# user up before reading any configuration, Postfix checks its mail_owner and setgid_group.
+users_missing=false
+id Debian-exim >/dev/null 2>&1 && id postfix >/dev/null 2>&1 && getent group postdrop >/dev/null 2>&1 || users_missing=true
 
-if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ] && [ "$needs_exim_user" = false ]; then
+if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ] && [ "$users_missing" = false ]; then
   exit 0
 fi
 
@@ -61,9 +69,17 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     done
     rm -rf "$work"
     [ ${#libraries[@]} -eq 0 ] || apt-get install -y -qq "${libraries[@]}" >/dev/null
+    if [ "$name" = postfix ]; then
+      for file in $(find "$PREFIX/postfix/usr/sbin" "$PREFIX/postfix/usr/lib/postfix" -type f); do
+        if readelf -d "$file" 2>/dev/null | grep -q RUNPATH; then patchelf --set-rpath "$PREFIX/postfix/usr/lib/postfix" "$file"; fi
+      done
+      touch "$PREFIX/postfix/usr/lib/postfix/.runpath-in-prefix"
+    fi
   done
-  if [ "$needs_exim_user" = true ]; then
-    adduser --system --group --quiet --allow-bad-names --no-create-home --home /nonexistent Debian-exim
+  if [ "$users_missing" = true ]; then
+    id Debian-exim >/dev/null 2>&1 || adduser --system --group --quiet --allow-bad-names --no-create-home --home /nonexistent Debian-exim
+    id postfix >/dev/null 2>&1 || adduser --system --group --quiet --no-create-home --home /nonexistent postfix
+    getent group postdrop >/dev/null 2>&1 || addgroup --system --quiet postdrop
   fi
   exit 0
 fi
@@ -78,8 +94,15 @@ for entry in "${to_unpack[@]}"; do
   echo "tests: missing $PREFIX/$name (they conflict with Dovecot as packages: unpack them, and install the libraries they depend on):" >&2
   echo "  cd \$(mktemp -d) && apt-get download ${packages} && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
 done
-if [ "$needs_exim_user" = true ]; then
-  echo "tests: missing the user Exim runs as:" >&2
+if [ "$users_missing" = true ]; then
+  echo "tests: missing the users Exim and Postfix run as:" >&2
   echo "  sudo adduser --system --group --allow-bad-names --no-create-home --home /nonexistent Debian-exim" >&2
+  echo "  sudo adduser --system --group --no-create-home --home /nonexistent postfix && sudo addgroup --system postdrop" >&2
 fi
+for entry in "${to_unpack[@]}"; do
+  case "$entry" in postfix:*)
+    echo "  then point Postfix's programs at its libraries:" >&2
+    echo "  for f in \$(find $PREFIX/postfix/usr/sbin $PREFIX/postfix/usr/lib/postfix -type f); do readelf -d \$f 2>/dev/null | grep -q RUNPATH && sudo patchelf --set-rpath $PREFIX/postfix/usr/lib/postfix \$f; done; sudo touch $PREFIX/postfix/usr/lib/postfix/.runpath-in-prefix" >&2
+  ;; esac
+done
 exit 1
