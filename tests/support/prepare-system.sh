@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests run for real are present: Dovecot (IMAP), the
-# PostgreSQL server binaries and Chromium (the operator page's browser tests). Installs them with
-# apt-get when running as root; otherwise says exactly what to install.
+# PostgreSQL server binaries, Chromium (the operator page's browser tests) and the interop matrix's
+# other IMAP servers (docs/interop.md). Installs them with apt-get when running as root; otherwise
+# says exactly what to install. Quick when everything is there: only file checks.
 set -euo pipefail
 
 missing=()
@@ -9,22 +10,99 @@ command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || missing+=(dove
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 # The operator page's browser tests drive Debian's Chromium through playwright-core.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The interop matrix: GNU Mailutils imap4d does not conflict with Dovecot and installs normally.
+[ -x /usr/sbin/imap4d ] || missing+=(mailutils-imap4d)
 
-if [ ${#missing[@]} -eq 0 ]; then
+# Servers that conflict with Dovecot (or with each other) as Debian packages are unpacked into a
+# prefix of their own (the support module of each runs them from there); their libraries are
+# installed normally. name:file-that-proves-it-is-there:packages
+PREFIX=/opt/lokario-test
+unpacked=(
+  "cyrus:usr/lib/cyrus/bin/imapd:cyrus-common cyrus-imapd"
+  "exim:usr/sbin/exim4:exim4-base exim4-daemon-light"
+  # Postfix's programs look for their libraries in /usr/lib/postfix (RUNPATH) and clear the
+  # environment before starting each other: they are pointed at the prefix with patchelf once
+  # unpacked, and this marker says so.
+  "postfix:usr/lib/postfix/.runpath-in-prefix:postfix"
+)
+to_unpack=()
+for entry in "${unpacked[@]}"; do
+  IFS=: read -r name probe packages <<<"$entry"
+  [ -e "$PREFIX/$name/$probe" ] || to_unpack+=("$entry")
+done
+for entry in "${to_unpack[@]}"; do
+  case "$entry" in postfix:*) command -v patchelf >/dev/null 2>&1 || missing+=(patchelf) ;; esac
+done
+
+# The system users and groups the packages' scripts would have created: Exim looks its compiled-in
+# user up before reading any configuration, Postfix checks its mail_owner and setgid_group.
+users_missing=false
+id Debian-exim >/dev/null 2>&1 && id postfix >/dev/null 2>&1 && getent group postdrop >/dev/null 2>&1 || users_missing=true
+
+if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ] && [ "$users_missing" = false ]; then
   exit 0
 fi
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "tests: installing ${missing[*]} (apt-get)…" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
-  # The packages start system services; the tests run their own throwaway instances instead.
-  (command -v service >/dev/null && service dovecot stop >/dev/null 2>&1) || true
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "tests: installing ${missing[*]} (apt-get)…" >&2
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The packages start system services; the tests run their own throwaway instances instead.
+    (command -v service >/dev/null && service dovecot stop >/dev/null 2>&1) || true
+  fi
+  for entry in "${to_unpack[@]}"; do
+    IFS=: read -r name probe packages <<<"$entry"
+    echo "tests: unpacking ${packages} into $PREFIX/$name…" >&2
+    work=$(mktemp -d)
+    mkdir -p "$PREFIX/$name"
+    (cd "$work" && apt-get download -qq $packages >/dev/null)
+    libraries=()
+    for deb in "$work"/*.deb; do
+      dpkg-deb -x "$deb" "$PREFIX/$name"
+      # Only the shared libraries among the dependencies: the rest (an MTA, adduser, debconf) is
+      # what the packages' own scripts need, and they never run here.
+      for dep in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/:any//' | tr -d ' '); do
+        case "$dep" in lib*) libraries+=("$dep") ;; esac
+      done
+    done
+    rm -rf "$work"
+    [ ${#libraries[@]} -eq 0 ] || apt-get install -y -qq "${libraries[@]}" >/dev/null
+    if [ "$name" = postfix ]; then
+      for file in $(find "$PREFIX/postfix/usr/sbin" "$PREFIX/postfix/usr/lib/postfix" -type f); do
+        if readelf -d "$file" 2>/dev/null | grep -q RUNPATH; then patchelf --set-rpath "$PREFIX/postfix/usr/lib/postfix" "$file"; fi
+      done
+      touch "$PREFIX/postfix/usr/lib/postfix/.runpath-in-prefix"
+    fi
+  done
+  if [ "$users_missing" = true ]; then
+    id Debian-exim >/dev/null 2>&1 || adduser --system --group --quiet --allow-bad-names --no-create-home --home /nonexistent Debian-exim
+    id postfix >/dev/null 2>&1 || adduser --system --group --quiet --no-create-home --home /nonexistent postfix
+    getent group postdrop >/dev/null 2>&1 || addgroup --system --quiet postdrop
+  fi
   exit 0
 fi
 
-echo "tests: missing system packages: ${missing[*]}" >&2
-echo "Install them, then run npm test again:" >&2
-echo "  sudo apt-get install -y ${missing[*]}" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "tests: missing system packages: ${missing[*]}" >&2
+  echo "Install them, then run npm test again:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+fi
+for entry in "${to_unpack[@]}"; do
+  IFS=: read -r name probe packages <<<"$entry"
+  echo "tests: missing $PREFIX/$name (they conflict with Dovecot as packages: unpack them, and install the libraries they depend on):" >&2
+  echo "  cd \$(mktemp -d) && apt-get download ${packages} && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
+done
+if [ "$users_missing" = true ]; then
+  echo "tests: missing the users Exim and Postfix run as:" >&2
+  echo "  sudo adduser --system --group --allow-bad-names --no-create-home --home /nonexistent Debian-exim" >&2
+  echo "  sudo adduser --system --group --no-create-home --home /nonexistent postfix && sudo addgroup --system postdrop" >&2
+fi
+for entry in "${to_unpack[@]}"; do
+  case "$entry" in postfix:*)
+    echo "  then point Postfix's programs at its libraries:" >&2
+    echo "  for f in \$(find $PREFIX/postfix/usr/sbin $PREFIX/postfix/usr/lib/postfix -type f); do readelf -d \$f 2>/dev/null | grep -q RUNPATH && sudo patchelf --set-rpath $PREFIX/postfix/usr/lib/postfix \$f; done; sudo touch $PREFIX/postfix/usr/lib/postfix/.runpath-in-prefix" >&2
+  ;; esac
+done
 exit 1
