@@ -17,6 +17,8 @@ import { CliError, UsageError } from "./usage.js";
 
 /** A safety stop for --until-done: a mailbox that never finishes must not loop forever. */
 const MAX_RUNS_UNTIL_DONE = 10_000;
+/** --until-done gives up after this many failed runs in a row (a failure a retry cannot fix). */
+const MAX_FAILED_RUNS_IN_A_ROW = 3;
 
 export async function syncCommand(args: string[], ctx: CliContext): Promise<number> {
   const { values } = parseCommand(args, { integration: { type: "string" }, "until-done": { type: "boolean" } });
@@ -31,22 +33,34 @@ export async function syncCommand(args: string[], ctx: CliContext): Promise<numb
     }
     const log = ctx.logger("cli:inbox-sync");
     let imported = 0;
-    let failed = 0;
+    let failedInARow = 0;
     let last: RunResult<SyncSummary> | undefined;
     for (let run = 1; run <= MAX_RUNS_UNTIL_DONE; run++) {
       last = await runJob(INBOX_SYNC.job, params, { config: ctx.config, log, trigger: "cli", db });
       imported += last.messagesImported;
-      failed += last.integrations.failed;
-      const progress = { run, messagesImported: last.messagesImported, totalImported: imported, remaining: last.remaining };
+      // A failed run (a server slow to answer within the run's budget, a dropped connection) is
+      // tried again a few times: a first import is only done when a run ends with nothing left.
+      failedInARow = last.integrations.failed > 0 ? failedInARow + 1 : 0;
+      const isGivingUp = failedInARow >= MAX_FAILED_RUNS_IN_A_ROW;
+      const remaining = !isGivingUp && (last.remaining || failedInARow > 0);
+      const progress = { run, messagesImported: last.messagesImported, totalImported: imported, remaining, failed: last.integrations.failed };
+      const next = isGivingUp
+        ? ", stopped: a mailbox failed on each of the last runs."
+        : failedInARow > 0
+          ? ", a mailbox failed: trying again…"
+          : remaining
+            ? ", continuing…"
+            : ", done.";
       ctx.io.stderr.write(
         values.json
           ? `${JSON.stringify({ progress })}\n`
-          : `run ${run}: ${countOf(last.messagesImported, "message")} imported, ${imported} in all${last.remaining ? ", continuing…" : ", done."}\n`,
+          : `run ${run}: ${countOf(last.messagesImported, "message")} imported, ${imported} in all${next}\n`,
       );
-      if (!last.remaining) break;
+      if (!remaining) break;
     }
     printAnswer(ctx, INBOX_SYNC.job, { ...last!, totalImported: imported });
-    return (await forcedOutcome(ctx, db, integrationId, last!)) ?? (failed > 0 ? 1 : 0);
+    // The outcome is the last run's: a failure a later run got past is not one.
+    return (await forcedOutcome(ctx, db, integrationId, last!)) ?? (last!.integrations.failed > 0 ? 1 : 0);
   });
 }
 

@@ -61,7 +61,8 @@ Commands
   sync                          Run the inbox sync once; prints the same summary JSON as the endpoint.
       --integration ID          Only this mailbox, due or not
       --until-done              Keep running until nothing is left (a first import of a large mailbox),
-                                with a progress line on stderr after each run
+                                with a progress line on stderr after each run; a failed run is
+                                tried again, up to 3 failed runs in a row
   followups run                 Run the automatic follow-ups once; prints the summary JSON.
       --dry-run                 Report what would be sent, to whom, with which subject; send and record nothing
   jobs run NAME                 Run any job once by its name (as status lists them); prints the summary JSON.

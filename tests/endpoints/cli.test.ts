@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { decryptSecret } from "../../lib/crypto/secret-box.js";
 import { openDb } from "../../lib/db/client.js";
 import { isSchemaCurrent } from "../../lib/db/migrate.js";
-import { companies, inboxIntegrations } from "../../lib/db/schema.js";
+import { companies, inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { MAIL_HOST_REFUSED } from "../../lib/mail/mail-host-guard.js";
 import { TEST_ENCRYPTION_KEY, testEnv } from "../support/config.js";
 import { createTestDatabase, useDatabase } from "../support/databases.js";
@@ -216,8 +216,12 @@ describe("lokario-cron", () => {
     const runLines = human.stderr.split("\n").filter((line) => /^run \d+: /.test(line));
     expect(human.code, human.stderr).toBe(0);
     expect(runLines[0], human.stderr).toMatch(/^run 1: \d+ messages? imported/);
-    expect(runLines.at(-1), human.stderr).toMatch(/25 in all, done\.$/);
-    expect(JSON.parse(human.stdout)).toMatchObject({ success: true, totalImported: 25, remaining: false });
+    expect(runLines.at(-1), human.stderr).toMatch(/ in all, done\.$/);
+    expect(JSON.parse(human.stdout)).toMatchObject({ success: true, remaining: false });
+    // Every message is in, whatever runs the budget cut it into (on a busy machine the first run
+    // can spend its second on the login and be tried again).
+    const stored = await database.db.select({ id: inboxMessages.id }).from(inboxMessages).where(eq(inboxMessages.integrationId, integrationId));
+    expect(stored).toHaveLength(25);
 
     const again = await runCli([...args, "--json"], env);
     const progress = again.stderr
