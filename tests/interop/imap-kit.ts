@@ -2,12 +2,16 @@
 // there (APPEND from another client, over implicit TLS), folders made as a mail program makes them,
 // and the integration row that points the product at it over STARTTLS or implicit TLS.
 
+import { randomBytes } from "node:crypto";
+import { appendFileSync, statSync, utimesSync } from "node:fs";
+import { join } from "node:path";
 import { ImapFlow } from "imapflow";
 import { inject } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import type { Db } from "../../lib/db/client.js";
 import { companies, inboxIntegrations } from "../../lib/db/schema.js";
 import { TEST_ENCRYPTION_KEY } from "../support/config.js";
+import { type DovecotLayout, startDovecot } from "../support/dovecot.js";
 import type { ImapTestServer, ImapUser } from "../support/imap-test-server.js";
 import { createMailbox, type TestMailbox } from "../support/mailbox.js";
 
@@ -107,6 +111,47 @@ export function runDovecot(): ImapTestServer {
     },
     stop: async () => {},
   };
+}
+
+/** A Dovecot of its own with a provider's folder layout (`tests/support/dovecot.ts`), as a server of the matrix. */
+export async function startDovecotLayout(layout: DovecotLayout): Promise<ImapTestServer> {
+  const dovecot = await startDovecot(undefined, { layout });
+  const usersFile = join(dovecot.dir, "users");
+  return {
+    name: `Dovecot 2.3, ${layout} layout`,
+    port: dovecot.port,
+    tlsPort: dovecot.tlsPort,
+    certPem: dovecot.certPem,
+    addUser: async () => {
+      const credentials = { user: `u${randomBytes(5).toString("hex")}@example.test`, password: `pw-${randomBytes(8).toString("hex")}` };
+      appendFileSync(usersFile, `${credentials.user}:{PLAIN}${credentials.password}\n`);
+      // Dovecot reads the passwd-file again when its mtime changes, at one-second resolution.
+      for (let attempt = 0; ; attempt++) {
+        const { mtimeMs } = statSync(usersFile);
+        const next = new Date(Math.max(Date.now(), Math.floor(mtimeMs / 1000) * 1000 + 1000));
+        utimesSync(usersFile, next, next);
+        if (await canLogIn(dovecot.tlsPort, dovecot.certPem, credentials)) return credentials;
+        if (attempt >= 20) throw new Error(`${layout} Dovecot: ${credentials.user} cannot log in`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+    stop: () => dovecot.stop(),
+  };
+}
+
+async function canLogIn(port: number, certPem: string, credentials: ImapUser): Promise<boolean> {
+  const client = new ImapFlow({
+    host: "127.0.0.1", port, secure: true, tls: { ca: certPem, servername: "localhost" },
+    auth: { user: credentials.user, pass: credentials.password }, logger: false, disableAutoIdle: true,
+  });
+  try {
+    await client.connect();
+    await client.logout();
+    return true;
+  } catch {
+    client.close();
+    return false;
+  }
 }
 
 /**

@@ -29,8 +29,20 @@ export interface TokenIntrospection {
   clientSecret: string;
 }
 
+/**
+ * A provider's folder layout, for a Dovecot of its own: "gmail" (`[Gmail]/…` French names, with
+ * special-use flags, `/` separator), "outlook" (`/` separator, no special-use flag at all),
+ * "hosting-panel" (every folder under `INBOX.`, `.` separator, no flag), as Courier and cPanel show.
+ */
+export type DovecotLayout = "gmail" | "outlook" | "hosting-panel";
+
+export interface DovecotOptions {
+  /** The folder layout (default: the run's own, where `Sent` and `Outgoing` carry `\Sent`). */
+  layout?: DovecotLayout;
+}
+
 /** Starts Dovecot with a fresh config in a temporary folder. */
-export async function startDovecot(introspection?: TokenIntrospection): Promise<DovecotServer> {
+export async function startDovecot(introspection?: TokenIntrospection, options: DovecotOptions = {}): Promise<DovecotServer> {
   const dir = mkdtempSync(join(tmpdir(), "lokario-dovecot-"));
   chmodSync(dir, 0o755);
   for (const sub of ["run", "state", "mail"]) mkdirSync(join(dir, sub));
@@ -50,7 +62,7 @@ export async function startDovecot(introspection?: TokenIntrospection): Promise<
   let tlsPort = 0;
   for (let attempt = 1; ; attempt++) {
     [port, tlsPort] = [await freePort(), await freePort()];
-    writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined));
+    writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined, options.layout));
     // Dovecot daemonizes: its stdio must not be pipes, or waiting for it would wait for the daemon.
     const started = spawnSync("dovecot", ["-c", join(dir, "dovecot.conf")], { stdio: "ignore", timeout: 20_000 });
     if (started.status === 0) break;
@@ -96,7 +108,39 @@ active_value = true
 `;
 }
 
-function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean): string {
+/** The namespace of a provider's layout (Dovecot creates none of these folders: the tests do, as a mail program does). */
+function layoutNamespace(layout: DovecotLayout): string {
+  switch (layout) {
+    case "gmail":
+      // Gmail's French folders; \All holds a copy of every message, Spam what its filter set aside.
+      return `namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox "[Gmail]/Messages envoyés" {
+    special_use = \\Sent
+  }
+  mailbox "[Gmail]/Tous les messages" {
+    special_use = \\All
+  }
+  mailbox "[Gmail]/Spam" {
+    special_use = \\Junk
+  }
+}`;
+    case "outlook":
+      return `namespace inbox {
+  inbox = yes
+  separator = /
+}`;
+    case "hosting-panel":
+      return `namespace inbox {
+  inbox = yes
+  prefix = INBOX.
+  separator = .
+}`;
+  }
+}
+
+function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean, layout?: DovecotLayout): string {
   const oauth2Passdb = hasOAuth2
     ? ["oauth2", "oauth2-shared"].map((name) => `passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n  args = ${dir}/${name}.conf.ext\n}`).join("\n")
     : "";
@@ -124,7 +168,7 @@ auth_failure_delay = 0
 # The Sent folder as servers announce it (RFC 6154 special-use), only for mailboxes that create one,
 # so a test mailbox has no Sent folder unless it makes one. "Outgoing" is a Sent folder no mail
 # program's usual name would find; "Sent Items" has no attribute: it can only be found by its name.
-namespace inbox {
+${layout ? layoutNamespace(layout) : `namespace inbox {
   inbox = yes
   mailbox Sent {
     special_use = \\Sent
@@ -132,7 +176,7 @@ namespace inbox {
   mailbox Outgoing {
     special_use = \\Sent
   }
-}
+}`}
 passdb {
   driver = passwd-file
   mechanisms = plain login

@@ -1,5 +1,6 @@
 // Finds which UIDs of the open folder to import next: the new ones after the cursor, or those of the
-// recent window (first sync, resync after a UIDVALIDITY change). UID SEARCH only: nothing is read.
+// recent window (first sync, resync after a UIDVALIDITY change). UID SEARCH, and a UID FETCH of UIDs
+// only where the server's SEARCH is known wrong: nothing is read.
 
 import type { ImapFlow } from "imapflow";
 import { JobError } from "../../errors.js";
@@ -7,10 +8,29 @@ import type { WindowRule } from "../mail-source.js";
 
 const DAY_MS = 86_400_000;
 
-/** UIDs greater than `afterUid`, ascending (and at most `untilUid` when given). */
+/**
+ * UIDs greater than `afterUid`, ascending (and at most `untilUid` when given).
+ *
+ * GNU Mailutils imap4d 3.15 reads the set of `UID SEARCH UID …` as message sequence numbers, so
+ * `UID SEARCH UID n:*` finds nothing there, ever (docs/interop.md). When the search finds nothing
+ * while the folder's UIDNEXT (announced at SELECT/EXAMINE, no extra command) says UIDs above the
+ * cursor were given out, the same range is asked again as `UID FETCH n:* (UID)`, which that server
+ * answers right. A server whose search is right pays that FETCH only when messages after the cursor
+ * were expunged before being read; with nothing new, UIDNEXT is the cursor + 1 and nothing more is sent.
+ */
 export async function searchNewUids(client: ImapFlow, afterUid: number, untilUid?: number): Promise<number[]> {
   const range = `${afterUid + 1}:${untilUid ?? "*"}`;
-  return within(await client.search({ uid: range }, { uid: true }), afterUid, untilUid);
+  const found = within(await client.search({ uid: range }, { uid: true }), afterUid, untilUid);
+  if (found.length > 0 || !hasUidsAfter(client, afterUid)) return found;
+  const rows = await client.fetchAll(range, { uid: true }, { uid: true });
+  return within(rows.map((row) => row.uid), afterUid, untilUid);
+}
+
+/** Whether the open folder's UIDNEXT says a UID above `afterUid` was given out (false when unknown). */
+function hasUidsAfter(client: ImapFlow, afterUid: number): boolean {
+  const mailbox = client.mailbox;
+  if (!mailbox || mailbox.uidNext === undefined) return false;
+  return Number(mailbox.uidNext) > afterUid + 1;
 }
 
 /**
