@@ -209,7 +209,7 @@ async function pushBreakdown(db: Awaited<ReturnType<typeof openDb>>["db"], since
   const durations = runs.map((run) => run.finishedAt!.getTime() - run.startedAt.getTime());
   const summaries = runs.map((run) => run.summary as { integrations?: { attempted?: number }; messagesImported?: number });
   const passedOver = summaries.filter((s) => !s.integrations?.attempted).length;
-  return `${runs.length} push runs (one per notification), ${passedOver} passed over a mailbox already held; run p50 ${percentile(durations, 50).toFixed(0)} ms, p95 ${percentile(durations, 95).toFixed(0)} ms`;
+  return `${runs.length} push runs (one per notification, and again after a sync during which a notice came), ${passedOver} passed over the mailbox (held by another); run p50 ${percentile(durations, 50).toFixed(0)} ms, p95 ${percentile(durations, 95).toFixed(0)} ms`;
 }
 
 async function ping(baseUrl: string): Promise<void> {
