@@ -4,7 +4,7 @@
 // mailbox it makes due is the one that subscription row names, never one read from the notice
 // (its `resource` is Graph's text and proves nothing), so one company cannot make another's due.
 
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, max, sql } from "drizzle-orm";
 import type { DbOrTx } from "../db/client.js";
 import { inboxIntegrations, mailPushSubscriptions } from "../db/schema.js";
 import type { GraphFolder } from "./mailbox-path.js";
@@ -50,6 +50,12 @@ export async function markSubscribedMailboxDue(db: DbOrTx, subscriptionId: strin
     .where(and(eq(i.id, subscription.integrationId), eq(i.isActive, true)))
     .returning({ id: i.id, consecutiveFailures: i.consecutiveFailures });
   return mailbox && mailbox.consecutiveFailures === 0 ? mailbox.id : undefined;
+}
+
+/** When a notice for one of `integrationId`'s Graph subscriptions was last accepted; undefined if never. */
+export async function lastNotifiedAtOf(db: DbOrTx, integrationId: number): Promise<Date | undefined> {
+  const [row] = await db.select({ at: max(t.lastNotifiedAt) }).from(t).where(and(eq(t.provider, PROVIDER), eq(t.integrationId, integrationId)));
+  return row?.at ?? undefined;
 }
 
 /** Every Graph subscription row of `integrationId`. */

@@ -7,13 +7,14 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { GRAPH_NOTIFICATIONS_PATH } from "../../lib/app/graph-notifications-endpoint.js";
 import { ROUTES } from "../../lib/app/routes.js";
-import { inboxIntegrations, jobRuns, mailPushSubscriptions } from "../../lib/db/schema.js";
+import { inboxIntegrations, inboxMessages, jobRuns, mailPushSubscriptions } from "../../lib/db/schema.js";
 import { MAX_NOTIFICATION_BODY_BYTES } from "../../lib/graph/notification-endpoint.js";
 import { keepGraphSubscriptions } from "../../lib/graph/push-upkeep.js";
 import { silentLogger } from "../../lib/log.js";
 import { testConfig, testEnv } from "../support/config.js";
 import { useDatabase } from "../support/databases.js";
 import { startGraphServer, type TestGraphServer } from "../support/graph-server.js";
+import { waitFor } from "../support/ports.js";
 import { rawMessage } from "./graph-harness.js";
 import { addGraphMailbox, type GraphMailboxRow, integrationRow, type ServedRoute, serveNotificationRoute } from "./push-kit.js";
 
@@ -108,6 +109,24 @@ describe("Graph notification route", () => {
     expect(row.nextSyncAt!.getTime()).toBeLessThanOrEqual(Date.now());
     expect(row.leaseOwner).toBe("cron-run");
     expect(row.lastSyncAt).toBeNull();
+  });
+
+  it("stores a mail whose notice came while the mailbox's own push sync held it, without waiting for the next notice or poll", async () => {
+    const mailbox = await subscribedMailbox();
+    const hold = graph.holdMimeOf(mailbox.address);
+    const finishedPushRuns = async () => (await database.db.select().from(jobRuns).where(eq(jobRuns.trigger, "push"))).filter((run) => run.finishedAt).length;
+    await graph.deliver(mailbox.address, "inbox", rawMessage({ from: "client@example.com", to: mailbox.address, subject: "Premier", messageId: "<held-1@example.com>" }));
+    // The first notice's sync has read the folder and is fetching that mail when the second one arrives.
+    await waitFor("the first sync fetching its mail", () => hold.waiting() === 1);
+    const finishedBefore = await finishedPushRuns();
+    await graph.deliver(mailbox.address, "inbox", rawMessage({ from: "client@example.com", to: mailbox.address, subject: "Second", messageId: "<held-2@example.com>" }));
+    await waitFor("the second notice's run passing over the held mailbox", async () => (await finishedPushRuns()) > finishedBefore);
+
+    hold.releaseAll();
+    await route.settle();
+
+    const rows = await database.db.select().from(inboxMessages).where(eq(inboxMessages.integrationId, mailbox.integrationId));
+    expect(rows.map((row) => row.externalId).sort()).toEqual(["<held-1@example.com>", "<held-2@example.com>"]);
   });
 
   it("refuses a forged clientState with 403 and makes nothing due", async () => {
