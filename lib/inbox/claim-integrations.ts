@@ -32,6 +32,11 @@ export function imapHostKey(integration: { imapServer: string | null; mailTransp
 
 const GRAPH_HOST_KEY_PREFIX = "graph:";
 
+/** A key `imapHostKey` gave a Graph mailbox (its own, one session at a time), not an IMAP server. */
+export function isGraphHostKey(hostKey: string): boolean {
+  return hostKey.startsWith(GRAPH_HOST_KEY_PREFIX);
+}
+
 /** `imapHostKey` in SQL, for the claim's exclusion. */
 function hostKeySql(): SQL {
   const t = inboxIntegrations;

@@ -29,8 +29,18 @@ export interface TokenIntrospection {
   clientSecret: string;
 }
 
+/** Limits a test may put on the server's sessions (each default is far above what any test opens). */
+export interface DovecotLimits {
+  /** `mail_max_userip_connections`: sessions of one login from one address (default 50). */
+  maxUserIpConnections?: number;
+  /** `process_limit` of the imap service: logged-in sessions at once, all users together (default 500). */
+  imapProcessLimit?: number;
+  /** `process_limit` of the imap-login service: connections not yet logged in (default 500). */
+  imapLoginProcessLimit?: number;
+}
+
 /** Starts Dovecot with a fresh config in a temporary folder. */
-export async function startDovecot(introspection?: TokenIntrospection): Promise<DovecotServer> {
+export async function startDovecot(introspection?: TokenIntrospection, limits: DovecotLimits = {}): Promise<DovecotServer> {
   const dir = mkdtempSync(join(tmpdir(), "lokario-dovecot-"));
   chmodSync(dir, 0o755);
   for (const sub of ["run", "state", "mail"]) mkdirSync(join(dir, sub));
@@ -50,7 +60,7 @@ export async function startDovecot(introspection?: TokenIntrospection): Promise<
   let tlsPort = 0;
   for (let attempt = 1; ; attempt++) {
     [port, tlsPort] = [await freePort(), await freePort()];
-    writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined));
+    writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined, limits));
     // Dovecot daemonizes: its stdio must not be pipes, or waiting for it would wait for the daemon.
     const started = spawnSync("dovecot", ["-c", join(dir, "dovecot.conf")], { stdio: "ignore", timeout: 20_000 });
     if (started.status === 0) break;
@@ -96,7 +106,7 @@ active_value = true
 `;
 }
 
-function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean): string {
+function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean, limits: DovecotLimits): string {
   const oauth2Passdb = hasOAuth2
     ? ["oauth2", "oauth2-shared"].map((name) => `passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n  args = ${dir}/${name}.conf.ext\n}`).join("\n")
     : "";
@@ -118,7 +128,7 @@ mail_gid = nogroup
 first_valid_uid = 0
 default_process_limit = 500
 default_client_limit = 2000
-mail_max_userip_connections = 50
+mail_max_userip_connections = ${limits.maxUserIpConnections ?? 50}
 # Tests check that failures are told apart; they should not wait for Dovecot's anti-brute-force delay.
 auth_failure_delay = 0
 # The Sent folder as servers announce it (RFC 6154 special-use), only for mailboxes that create one,
@@ -153,9 +163,10 @@ service imap-login {
     port = ${tlsPort}
   }
   process_min_avail = 2
+  process_limit = ${limits.imapLoginProcessLimit ?? 500}
 }
 service imap {
-  process_limit = 500
+  process_limit = ${limits.imapProcessLimit ?? 500}
 }
 # Every test connects from 127.0.0.1: without this, one wrong-password test delays every later login
 # of the run by 2 s, doubling up to 15 s (Dovecot's per-IP auth penalty, tracked by anvil).
