@@ -147,21 +147,21 @@ export function createHostSessionBounds(options: HostSessionBoundsOptions) {
     },
 
     /**
-     * The host turned the session away at the door: the bound halves (never below 1) and growth stops
-     * below the sessions open then. Sessions started before an earlier cut report the same excess:
-     * only the first of a generation halves.
+     * The host turned the session away at the door with `openAtRefusal` sessions of the run open there
+     * (itself included): the bound halves (never below 1) and growth stops below that number. Sessions
+     * started before an earlier cut report the same excess: only the first of a generation halves.
      */
-    refused(ticket: SessionTicket): void {
+    refused(ticket: SessionTicket, openAtRefusal: number): void {
       if (!options.isLearned(ticket.hostKey)) return;
       const state = stateOf(ticket.hostKey);
-      state.refusedAtSessions = isRefusalFresh(state) ? Math.min(state.refusedAtSessions, ticket.openAtStart) : ticket.openAtStart;
+      state.refusedAtSessions = isRefusalFresh(state) ? Math.min(state.refusedAtSessions, openAtRefusal) : openAtRefusal;
       state.refusedAt = options.now();
       state.acceptedSinceChange = 0;
       if (ticket.generation === state.generation) {
         state.bound = Math.max(1, Math.min(Math.floor(state.bound / 2), capOf(state)));
         state.generation++;
       }
-      options.log.info("host refused a session, bound lowered", { hostKey: ticket.hostKey, bound: state.bound, openAtRefusal: ticket.openAtStart });
+      options.log.info("host refused a session, bound lowered", { hostKey: ticket.hostKey, bound: state.bound, openAtRefusal });
       persist(ticket.hostKey, state);
     },
 

@@ -163,7 +163,7 @@ async function runClaimed(
     const task: Promise<void> = sync(integration, { isRefusalTheRunsOwn: open > 1 }).then((end) => {
       if (end === "accepted") bounds.accepted(ticket);
       if (end === "refused") {
-        bounds.refused(ticket);
+        bounds.refused(ticket, sessionsByHost.get(host)!);
         // It is due again: claim it again, even if the source looked dry.
         isSourceDry = false;
         claims--;
