@@ -122,6 +122,9 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
   return summary;
 }
 
+/** A mailbox its host turned away this often in one run waits for the next run (the host stays busy). */
+const MAX_REFUSALS_PER_RUN = 3;
+
 /** How a session ended, as the host's bound hears it: let in and done, refused at the door, or anything else. */
 type SessionEnd = "accepted" | "refused" | "failed";
 
@@ -153,20 +156,37 @@ async function runClaimed(
   let claims = 0;
   let isSourceDry = false;
   let isCutShort = false;
+  /** Integrations turned away at their host's door this run, with how often. */
+  const refusalsById = new Map<number, number>();
+  const hostsLetIn = new Set<string>();
+  let isRefusedLeftOver = false;
 
   const start = (integration: ClaimedIntegration) => {
     const host = imapHostKey(integration);
     const open = (sessionsByHost.get(host) ?? 0) + 1;
     sessionsByHost.set(host, open);
     const ticket = bounds.started(host, open);
-    // Alone on its host, a refusal cannot be this run's crowding: it is the mailbox's failure as any other.
-    const task: Promise<void> = sync(integration, { isRefusalTheRunsOwn: open > 1 }).then((end) => {
-      if (end === "accepted") bounds.accepted(ticket);
+    const refusals = refusalsById.get(integration.id) ?? 0;
+    // A refusal is this run's crowding when it has other sessions there, or had some let in a moment
+    // ago (a server counts a session until its process is gone, after our LOGOUT). On a host that
+    // never let this run in, it is the mailbox's failure as any other.
+    const isRefusalTheRunsOwn = open > 1 || hostsLetIn.has(host);
+    const task: Promise<void> = sync(integration, { isRefusalTheRunsOwn }).then((end) => {
+      if (end === "accepted") {
+        bounds.accepted(ticket);
+        hostsLetIn.add(host);
+      }
       if (end === "refused") {
         bounds.refused(ticket, sessionsByHost.get(host)!);
-        // It is due again: claim it again, even if the source looked dry.
-        isSourceDry = false;
-        claims--;
+        refusalsById.set(integration.id, refusals + 1);
+        // Still due: claimed again, even if the source looked dry, unless turned away too often this
+        // run (then the next run takes it).
+        if (refusals + 1 < MAX_REFUSALS_PER_RUN) {
+          isSourceDry = false;
+          claims--;
+        } else {
+          isRefusedLeftOver = true;
+        }
       }
     }).finally(() => {
       sessionsByHost.set(host, sessionsByHost.get(host)! - 1);
@@ -201,6 +221,7 @@ async function runClaimed(
         now: ctx.now(),
         integrationId: params.integrationId,
         excludedHosts,
+        excludedIds: [...refusalsById].filter(([, n]) => n >= MAX_REFUSALS_PER_RUN).map(([id]) => id),
       });
       claims += batch.length;
       await bounds.load(batch.map(imapHostKey));
@@ -215,7 +236,7 @@ async function runClaimed(
   if (waiting.length > 0) await releaseIntegration(ctx.db, waiting.map((w) => w.id), ctx.runId).catch(() => {});
   await Promise.all(running);
   await bounds.flush();
-  return { isCutShort };
+  return { isCutShort: isCutShort || isRefusedLeftOver };
 }
 
 /** What every integration of this run shares: storage, budget thresholds, the IMAP hard stop. */

@@ -89,8 +89,12 @@ export async function withImap<T>(
     return await Promise.race([fn({ client, log: sessionLog }), stopped]);
   } catch (err) {
     const cause = isConnectionLoss(err) && connectionError ? connectionError : err;
-    if (!isLoggedIn && !options.signal?.aborted && isSessionRefusal(cause)) throw new SessionRefusedError(describe(cause), { cause });
-    throw toJobError(cause, options.signal, options.commandTimeoutMs, integration.id);
+    const failure = toJobError(cause, options.signal, options.commandTimeoutMs, integration.id);
+    // A setting that cannot work (TLS, STARTTLS) stays what it is, whatever the socket did after.
+    if (!isLoggedIn && failure.kind !== "permanent" && !options.signal?.aborted && isSessionRefusal(cause)) {
+      throw new SessionRefusedError(describe(cause), { cause });
+    }
+    throw failure;
   } finally {
     options.signal?.removeEventListener("abort", stop);
     if (client) await logoutOrClose(client, options.commandTimeoutMs);

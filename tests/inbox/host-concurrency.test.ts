@@ -142,11 +142,22 @@ describe("IMAP sessions per host, learned (pg)", () => {
         ids.push(row!.id);
       }
 
-      const summary = await sync({ SYNC_CONCURRENCY: "20", SYNC_CONCURRENCY_PER_HOST: "8" });
+      // Pinged until nothing is left, as the platform's schedule would (a mailbox turned away too
+      // often in one run is left to the next).
+      const summaries = [];
+      let refusalLogged = false;
+      for (let ping = 0; ping < 5; ping++) {
+        const summary = await sync({ SYNC_CONCURRENCY: "20", SYNC_CONCURRENCY_PER_HOST: "8" });
+        summaries.push(summary);
+        refusalLogged ||= logLines.some((l) => l.includes("host refused a session, bound lowered"));
+        if (!summary.remaining) break;
+      }
 
       // The host did refuse: the run started eight at once.
-      expect(logLines.some((l) => l.includes("host refused a session, bound lowered"))).toBe(true);
-      expect(summary).toMatchObject({ integrations: { attempted: 10, succeeded: 10, failed: 0 }, remaining: false });
+      expect(refusalLogged).toBe(true);
+      expect(summaries.map((s) => s.integrations.failed)).toEqual(summaries.map(() => 0));
+      expect(summaries.at(-1)!.remaining).toBe(false);
+      expect(summaries.reduce((n, s) => n + s.integrations.succeeded, 0)).toBe(10);
       const rows = await database.db.select().from(inboxIntegrations).where(inArray(inboxIntegrations.id, ids));
       expect(rows.map((r) => [r.lastSyncStatus, r.failingSince, r.leaseOwner])).toEqual(ids.map(() => ["success", null, null]));
       expect((await database.db.select({ n: count() }).from(inboxMessages).where(inArray(inboxMessages.integrationId, ids)))[0]!.n).toBe(10);
