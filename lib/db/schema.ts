@@ -454,6 +454,20 @@ export const mailPushSubscriptions = pgTable(
   ],
 );
 
+/**
+ * Added: how many IMAP sessions at once each mail host accepted (`lib/inbox/host-concurrency.ts`),
+ * keyed like the claim's host key (`imapHostKey`), so the next run starts from what the host took
+ * instead of the safe default. `refused_at_sessions`: the fewest sessions at once the host refused
+ * (a session past its limit), with when, so growth stops below it until it is forgotten.
+ */
+export const imapHostConcurrency = pgTable("imap_host_concurrency", {
+  hostKey: text("host_key").primaryKey(),
+  sessionBound: integer("session_bound").notNull(),
+  refusedAtSessions: integer("refused_at_sessions"),
+  refusedAt: timestamp("refused_at", { withTimezone: true }),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull(),
+});
+
 /** An attachment. Added: `content_id` (inline parts) and `is_stored` (false when over the size limit). */
 export const messageAttachments = pgTable(
   "message_attachments",

@@ -18,6 +18,8 @@ export interface ClaimOptions {
   integrationId?: number;
   /** Pass over integrations on these IMAP hosts (`imapHostKey`): the run has as many sessions there as it may. */
   excludedHosts?: string[];
+  /** Pass over these integrations (turned away by their busy host too often this run: left to the next). */
+  excludedIds?: number[];
 }
 
 /**
@@ -31,6 +33,11 @@ export function imapHostKey(integration: { imapServer: string | null; mailTransp
 }
 
 const GRAPH_HOST_KEY_PREFIX = "graph:";
+
+/** A key `imapHostKey` gave a Graph mailbox (its own, one session at a time), not an IMAP server. */
+export function isGraphHostKey(hostKey: string): boolean {
+  return hostKey.startsWith(GRAPH_HOST_KEY_PREFIX);
+}
 
 /** `imapHostKey` in SQL, for the claim's exclusion. */
 function hostKeySql(): SQL {
@@ -60,6 +67,7 @@ export async function claimDueIntegrations(db: Db, options: ClaimOptions): Promi
         isClaimable(options.now),
         options.integrationId === undefined ? isDue(options.now) : eq(t.id, options.integrationId),
         options.excludedHosts?.length ? notInArray(hostKeySql(), options.excludedHosts) : undefined,
+        options.excludedIds?.length ? notInArray(t.id, options.excludedIds) : undefined,
       ),
     )
     .orderBy(sql`${t.nextSyncAt} asc nulls first`, asc(t.id))

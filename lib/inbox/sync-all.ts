@@ -1,7 +1,7 @@
 /**
  * The inbox sync job: claims due IMAP integrations, most overdue first, in small batches (as many as
- * it has free slots), syncs many at once (`SYNC_CONCURRENCY`, at most `SYNC_CONCURRENCY_PER_HOST` on
- * one IMAP host), and records each one's result (plain successes in batches). One failing mailbox
+ * it has free slots), syncs many at once (`SYNC_CONCURRENCY`; on one IMAP host a bound learned per
+ * host, starting at `SYNC_CONCURRENCY_PER_HOST`: `host-concurrency.ts`), and records each one's result (plain successes in batches). One failing mailbox
  * never fails the run. There is
  * no fixed count per run: it takes mailboxes until its budget (minus a reserve) is spent, then says
  * `remaining: true`; the next ping continues where it stopped (the cursors moved after every batch).
@@ -11,13 +11,14 @@
 import { setMaxListeners } from "node:events";
 import { shortReason } from "../errors.js";
 import {
-  type ClaimedIntegration, claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, imapHostKey, releaseIntegration,
+  type ClaimedIntegration, claimDueIntegrations, countDueIntegrations, countNotDueIntegrations, imapHostKey, isGraphHostKey, releaseIntegration,
 } from "./claim-integrations.js";
+import { createHostSessionBounds, HOST_SESSION_CEILING } from "./host-concurrency.js";
 import type { Job, JobContext } from "../jobs/run-job.js";
 import { attachmentStorageFor } from "../storage/attachment-storage.js";
 import { CHILD_ANSWER_GRACE_MS, childInvocationsFor, type FanoutSummary, isFanoutChildQuery, startFanout } from "./fan-out.js";
 import { createSuccessRecorder } from "./success-recorder.js";
-import { type IntegrationSyncContext, syncIntegration } from "./sync-integration.js";
+import { type IntegrationSyncContext, type IntegrationSyncOptions, syncIntegration } from "./sync-integration.js";
 
 export interface SyncParams {
   /** Sync only this integration, whether due or not (CLI `sync --integration ID`). */
@@ -74,10 +75,12 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
     : undefined;
 
   const syncCtx = integrationContext(ctx);
-  const sync = async (integration: ClaimedIntegration): Promise<void> => {
-    summary.integrations.attempted++;
+  const sync = async (integration: ClaimedIntegration, options: IntegrationSyncOptions): Promise<SessionEnd> => {
     try {
-      const outcome = await syncIntegration(syncCtx, integration);
+      const outcome = await syncIntegration(syncCtx, integration, options);
+      // Turned away by its busy host: not an attempt; it is claimed again, this run or the next.
+      if (outcome.status === "refused") return "refused";
+      summary.integrations.attempted++;
       summary.messagesImported += outcome.imported;
       summary.messagesSetAside += outcome.setAside;
       summary.remaining ||= outcome.hasMore;
@@ -86,11 +89,14 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
         summary.integrations.failed++;
         summary.failures.push({ integrationId: integration.id, reason: outcome.reason });
       }
+      return outcome.status === "success" ? "accepted" : "failed";
     } catch (err) {
       // Only the database can fail here (recording the result): count it, free the mailbox, go on.
+      summary.integrations.attempted++;
       summary.integrations.failed++;
       summary.failures.push({ integrationId: integration.id, reason: shortReason(err) });
       await releaseIntegration(ctx.db, integration.id, ctx.runId).catch(() => {});
+      return "failed";
     }
   };
   let isCutShort = false;
@@ -116,9 +122,15 @@ async function syncAll(ctx: JobContext, params: SyncParams): Promise<SyncSummary
   return summary;
 }
 
+/** A mailbox its host turned away this often in one run waits for the next run (the host stays busy). */
+const MAX_REFUSALS_PER_RUN = 3;
+
+/** How a session ended, as the host's bound hears it: let in and done, refused at the door, or anything else. */
+type SessionEnd = "accepted" | "refused" | "failed";
+
 /**
- * Claims due integrations and runs `sync` on each, keeping up to `concurrency` running and at most
- * `concurrencyPerHost` on one host. Claims happen when slots are free, for as many as are free, and
+ * Claims due integrations and runs `sync` on each, keeping up to `concurrency` running and on one
+ * host at most its learned bound (`host-concurrency.ts`). Claims happen when slots are free, for as many as are free, and
  * pass over hosts already at their bound, so a run holds few leases it cannot start. Integrations
  * claimed but not started when the budget runs out are released at once. Says whether it stopped
  * with work possibly left (budget or the deprecated per-run bound).
@@ -127,11 +139,16 @@ async function runClaimed(
   ctx: JobContext,
   params: SyncParams,
   reserveMs: number,
-  sync: (integration: ClaimedIntegration) => Promise<void>,
+  sync: (integration: ClaimedIntegration, options: IntegrationSyncOptions) => Promise<SessionEnd>,
 ): Promise<{ isCutShort: boolean }> {
   const isForced = params.integrationId !== undefined;
   const concurrency = isForced ? 1 : ctx.config.sync.concurrency;
-  const perHost = ctx.config.sync.concurrencyPerHost;
+  const bounds = createHostSessionBounds({
+    db: ctx.db, now: ctx.now, log: ctx.log,
+    startBound: ctx.config.sync.concurrencyPerHost,
+    ceiling: Math.max(ctx.config.sync.concurrencyPerHost, Math.min(HOST_SESSION_CEILING, ctx.config.sync.concurrency)),
+    isLearned: (hostKey) => !isGraphHostKey(hostKey),
+  });
   const maxClaims = isForced ? 1 : (ctx.config.sync.maxIntegrationsPerRun ?? Infinity);
   const running = new Set<Promise<void>>();
   const sessionsByHost = new Map<string, number>();
@@ -139,11 +156,39 @@ async function runClaimed(
   let claims = 0;
   let isSourceDry = false;
   let isCutShort = false;
+  /** Integrations turned away at their host's door this run, with how often. */
+  const refusalsById = new Map<number, number>();
+  const hostsLetIn = new Set<string>();
+  let isRefusedLeftOver = false;
 
   const start = (integration: ClaimedIntegration) => {
     const host = imapHostKey(integration);
-    sessionsByHost.set(host, (sessionsByHost.get(host) ?? 0) + 1);
-    const task: Promise<void> = sync(integration).finally(() => {
+    const open = (sessionsByHost.get(host) ?? 0) + 1;
+    sessionsByHost.set(host, open);
+    const ticket = bounds.started(host, open);
+    const refusals = refusalsById.get(integration.id) ?? 0;
+    // A refusal is this run's crowding when it has other sessions there, or had some let in a moment
+    // ago (a server counts a session until its process is gone, after our LOGOUT). On a host that
+    // never let this run in, it is the mailbox's failure as any other.
+    const isRefusalTheRunsOwn = open > 1 || hostsLetIn.has(host);
+    const task: Promise<void> = sync(integration, { isRefusalTheRunsOwn }).then((end) => {
+      if (end === "accepted") {
+        bounds.accepted(ticket);
+        hostsLetIn.add(host);
+      }
+      if (end === "refused") {
+        bounds.refused(ticket, sessionsByHost.get(host)!);
+        refusalsById.set(integration.id, refusals + 1);
+        // Still due: claimed again, even if the source looked dry, unless turned away too often this
+        // run (then the next run takes it).
+        if (refusals + 1 < MAX_REFUSALS_PER_RUN) {
+          isSourceDry = false;
+          claims--;
+        } else {
+          isRefusedLeftOver = true;
+        }
+      }
+    }).finally(() => {
       sessionsByHost.set(host, sessionsByHost.get(host)! - 1);
       running.delete(task);
     });
@@ -151,7 +196,8 @@ async function runClaimed(
   };
   const startWhatFits = () => {
     for (let i = 0; i < waiting.length && running.size < concurrency; ) {
-      if ((sessionsByHost.get(imapHostKey(waiting[i]!)) ?? 0) < perHost) start(waiting.splice(i, 1)[0]!);
+      const host = imapHostKey(waiting[i]!);
+      if ((sessionsByHost.get(host) ?? 0) < bounds.boundFor(host)) start(waiting.splice(i, 1)[0]!);
       else i++;
     }
   };
@@ -167,7 +213,7 @@ async function runClaimed(
       // Hosts whose sessions (running or about to) reach the bound: claiming more there would only wait.
       const load = new Map(sessionsByHost);
       for (const w of waiting) load.set(imapHostKey(w), (load.get(imapHostKey(w)) ?? 0) + 1);
-      const excludedHosts = [...load].filter(([, n]) => n >= perHost).map(([host]) => host);
+      const excludedHosts = [...load].filter(([host, n]) => n >= bounds.boundFor(host)).map(([host]) => host);
       const batch = await claimDueIntegrations(ctx.db, {
         owner: ctx.runId,
         leaseMs: ctx.config.runBudgetMs + LEASE_MARGIN_MS,
@@ -175,8 +221,10 @@ async function runClaimed(
         now: ctx.now(),
         integrationId: params.integrationId,
         excludedHosts,
+        excludedIds: [...refusalsById].filter(([, n]) => n >= MAX_REFUSALS_PER_RUN).map(([id]) => id),
       });
       claims += batch.length;
+      await bounds.load(batch.map(imapHostKey));
       waiting.push(...batch);
       // Fewer than asked with no host passed over: nothing else is due now.
       if (batch.length < free && excludedHosts.length === 0) isSourceDry = true;
@@ -187,7 +235,8 @@ async function runClaimed(
   }
   if (waiting.length > 0) await releaseIntegration(ctx.db, waiting.map((w) => w.id), ctx.runId).catch(() => {});
   await Promise.all(running);
-  return { isCutShort };
+  await bounds.flush();
+  return { isCutShort: isCutShort || isRefusedLeftOver };
 }
 
 /** What every integration of this run shares: storage, budget thresholds, the IMAP hard stop. */

@@ -10,7 +10,8 @@ import type { Db } from "../db/client.js";
 import { SYNC_STATUS, inboxIntegrations } from "../db/schema.js";
 import { ERROR_KINDS, JobError, kindOf, shortReason, type ErrorKind } from "../errors.js";
 import type { Budget } from "../jobs/budget.js";
-import type { ClaimedIntegration } from "./claim-integrations.js";
+import { type ClaimedIntegration, releaseIntegration } from "./claim-integrations.js";
+import { SessionRefusedError } from "../mail/imap.js";
 import type { Logger } from "../log.js";
 import { reviewIntegrationAlert } from "../notify/mailbox-alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
@@ -42,10 +43,24 @@ export interface IntegrationSyncContext {
 
 export type IntegrationSyncOutcome =
   | ({ status: "success" } & MailboxSyncResult)
-  | ({ status: "failed"; kind: ErrorKind; reason: string } & MailboxSyncResult);
+  | ({ status: "failed"; kind: ErrorKind; reason: string } & MailboxSyncResult)
+  /** The host turned the session away at the door while the run had others open there: nothing recorded, lease freed. */
+  | ({ status: "refused"; reason: string } & MailboxSyncResult);
+
+export interface IntegrationSyncOptions {
+  /**
+   * The run had other sessions open on this host: a refusal at login is the run's own concurrency
+   * (`host-concurrency.ts`), not the mailbox's failure, so the mailbox is freed, still due, unmarked.
+   */
+  isRefusalTheRunsOwn?: boolean;
+}
 
 /** Syncs `integration` and records how it went. */
-export async function syncIntegration(ctx: IntegrationSyncContext, integration: ClaimedIntegration): Promise<IntegrationSyncOutcome> {
+export async function syncIntegration(
+  ctx: IntegrationSyncContext,
+  integration: ClaimedIntegration,
+  options: IntegrationSyncOptions = {},
+): Promise<IntegrationSyncOutcome> {
   const log = ctx.log.with({ integrationId: integration.id });
   const startedMs = performance.now();
   const folderResults: MailboxSyncResult[] = [];
@@ -85,6 +100,10 @@ export async function syncIntegration(ctx: IntegrationSyncContext, integration: 
       log.info("integration sync cut at the run budget, work left", { imported: progress.imported });
       await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: true }, ctx.now());
       outcome = { status: "success", ...progress, hasMore: true };
+    } else if (err instanceof SessionRefusedError && options.isRefusalTheRunsOwn) {
+      log.info("integration session refused by its busy host, left due", { reason: err.message });
+      await releaseIntegration(ctx.db, integration.id, ctx.owner);
+      outcome = { status: "refused", reason: err.message, ...progress };
     } else {
       const kind = kindOf(err);
       const reason = err instanceof JobError ? shortReason(err) : `unexpected error: ${shortReason(err)}`;

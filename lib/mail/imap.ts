@@ -67,6 +67,7 @@ export async function withImap<T>(
   options.signal?.addEventListener("abort", stop, { once: true });
   // The socket's own failure (a timeout) arrives on 'error'; the pending command then only says "NoConnection".
   let connectionError: unknown;
+  let isLoggedIn = false;
   try {
     if (options.signal?.aborted) throw new JobError("transient", "run budget exhausted before connecting");
     const target = await Promise.race([
@@ -82,12 +83,18 @@ export async function withImap<T>(
       log.debug("imap connection error", { err: describe(err) });
     });
     await Promise.race([client.connect(), stopped]);
+    isLoggedIn = true;
     const sessionLog = log.with({ cid: client.id });
     sessionLog.debug("imap session open", { tls: client.secureConnection });
     return await Promise.race([fn({ client, log: sessionLog }), stopped]);
   } catch (err) {
     const cause = isConnectionLoss(err) && connectionError ? connectionError : err;
-    throw toJobError(cause, options.signal, options.commandTimeoutMs, integration.id);
+    const failure = toJobError(cause, options.signal, options.commandTimeoutMs, integration.id);
+    // A setting that cannot work (TLS, STARTTLS) stays what it is, whatever the socket did after.
+    if (!isLoggedIn && failure.kind !== "permanent" && !options.signal?.aborted && isSessionRefusal(cause)) {
+      throw new SessionRefusedError(describe(cause), { cause });
+    }
+    throw failure;
   } finally {
     options.signal?.removeEventListener("abort", stop);
     if (client) await logoutOrClose(client, options.commandTimeoutMs);
@@ -143,6 +150,31 @@ function bridgeLogger(log: Logger): NonNullable<ImapFlowOptions["logger"]> {
   };
   // imapflow reports routine protocol steps at info: they belong at debug in a job's log.
   return { debug: line("debug"), info: line("debug"), warn: line("warn"), error: line("warn") };
+}
+
+/**
+ * The server turned a new session away before login completed in a way servers use when they hold
+ * too many sessions (Dovecot's `NO [LIMIT]`, `[UNAVAILABLE]`, "Too many connections", a BYE or a
+ * reset instead of the greeting or the login's answer). Transient; whether it was this run's own
+ * concurrency is decided by the caller, which knows how many sessions it had open there.
+ */
+export class SessionRefusedError extends JobError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super("transient", `IMAP server refused another session: ${detail}`, options);
+    this.name = "SessionRefusedError";
+  }
+}
+
+const REFUSAL_RESPONSE_CODES = new Set(["LIMIT", "UNAVAILABLE"]);
+const REFUSAL_TEXT = /too many (simultaneous |concurrent )?(connections|sessions)|maximum number of connections|connection limit/i;
+/** A socket closed or reset after it was accepted and before login answered: a BYE or a drop at the door. */
+const REFUSAL_CONNECTION_CODES = new Set(["ECONNRESET", "EPIPE", "NoConnection", "EConnectionClosed", "ClosedAfterConnectText", "ClosedAfterConnectTLS"]);
+
+function isSessionRefusal(err: unknown): boolean {
+  const e = (err ?? {}) as ImapFlowErrorShape & { message?: string };
+  if (e.serverResponseCode && REFUSAL_RESPONSE_CODES.has(e.serverResponseCode.toUpperCase())) return true;
+  if (REFUSAL_TEXT.test(`${e.responseText ?? ""} ${e.message ?? ""}`)) return true;
+  return e.code !== undefined && REFUSAL_CONNECTION_CODES.has(e.code);
 }
 
 interface ImapFlowErrorShape {

@@ -65,7 +65,7 @@ describe("inbox sync of a fleet of mailboxes (pg)", () => {
     expect(rows.every((r) => r.lastSyncStatus === "success" && r.leaseOwner === null && r.nextSyncAt?.getTime() === clockMs + 5 * MINUTE_MS)).toBe(true);
   });
 
-  it("never opens more IMAP sessions on one host than SYNC_CONCURRENCY_PER_HOST, while using both hosts at once", async () => {
+  it("bounds the IMAP sessions of each host on its own, from SYNC_CONCURRENCY_PER_HOST and one growth step, while using both hosts at once", async () => {
     const dovecot = inject("dovecot");
     // Two "hosts": two loopback addresses, each a proxy with some round-trip time so sessions overlap.
     const hosts = ["127.0.0.2", "127.0.0.3"];
@@ -81,7 +81,12 @@ describe("inbox sync of a fleet of mailboxes (pg)", () => {
 
     expect(summary.integrations).toMatchObject({ attempted: 16, succeeded: 16, failed: 0 });
     expect(proxies.map((p) => p.connections())).toEqual([8, 8]);
-    expect(proxies.map((p) => p.peakOpenConnections())).toEqual([3, 3]);
+    // Three at first; after three let in, ⌈3 × 1.5⌉ = 5; the next step would need five more, and only
+    // eight mailboxes are on each host (host-concurrency.ts).
+    for (const proxy of proxies) {
+      expect(proxy.peakOpenConnections()).toBeGreaterThanOrEqual(3);
+      expect(proxy.peakOpenConnections()).toBeLessThanOrEqual(5);
+    }
   });
 
   it("syncs the most overdue mailboxes first when a run cannot take them all, and reaches every one over the next pings", async () => {

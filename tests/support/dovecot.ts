@@ -29,6 +29,16 @@ export interface TokenIntrospection {
   clientSecret: string;
 }
 
+/** Limits a test may put on the server's sessions (each default is far above what any test opens). */
+export interface DovecotLimits {
+  /** `mail_max_userip_connections`: sessions of one login from one address (default 50). */
+  maxUserIpConnections?: number;
+  /** `process_limit` of the imap service: logged-in sessions at once, all users together (default 500). */
+  imapProcessLimit?: number;
+  /** `process_limit` of the imap-login service: connections not yet logged in (default 500). */
+  imapLoginProcessLimit?: number;
+}
+
 /**
  * A provider's folder layout, for a Dovecot of its own: "gmail" (`[Gmail]/…` French names, with
  * special-use flags, `/` separator), "outlook" (`/` separator, no special-use flag at all),
@@ -36,7 +46,7 @@ export interface TokenIntrospection {
  */
 export type DovecotLayout = "gmail" | "outlook" | "hosting-panel";
 
-export interface DovecotOptions {
+export interface DovecotOptions extends DovecotLimits {
   /** The folder layout (default: the run's own, where `Sent` and `Outgoing` carry `\Sent`). */
   layout?: DovecotLayout;
 }
@@ -62,7 +72,7 @@ export async function startDovecot(introspection?: TokenIntrospection, options: 
   let tlsPort = 0;
   for (let attempt = 1; ; attempt++) {
     [port, tlsPort] = [await freePort(), await freePort()];
-    writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined, options.layout));
+    writeFileSync(join(dir, "dovecot.conf"), config(dir, port, tlsPort, introspection !== undefined, options));
     // Dovecot daemonizes: its stdio must not be pipes, or waiting for it would wait for the daemon.
     const started = spawnSync("dovecot", ["-c", join(dir, "dovecot.conf")], { stdio: "ignore", timeout: 20_000 });
     if (started.status === 0) break;
@@ -140,7 +150,8 @@ function layoutNamespace(layout: DovecotLayout): string {
   }
 }
 
-function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean, layout?: DovecotLayout): string {
+function config(dir: string, port: number, tlsPort: number, hasOAuth2: boolean, options: DovecotOptions): string {
+  const { layout, ...limits } = options;
   const oauth2Passdb = hasOAuth2
     ? ["oauth2", "oauth2-shared"].map((name) => `passdb {\n  driver = oauth2\n  mechanisms = xoauth2\n  args = ${dir}/${name}.conf.ext\n}`).join("\n")
     : "";
@@ -162,7 +173,7 @@ mail_gid = nogroup
 first_valid_uid = 0
 default_process_limit = 500
 default_client_limit = 2000
-mail_max_userip_connections = 50
+mail_max_userip_connections = ${limits.maxUserIpConnections ?? 50}
 # Tests check that failures are told apart; they should not wait for Dovecot's anti-brute-force delay.
 auth_failure_delay = 0
 # The Sent folder as servers announce it (RFC 6154 special-use), only for mailboxes that create one,
@@ -197,9 +208,10 @@ service imap-login {
     port = ${tlsPort}
   }
   process_min_avail = 2
+  process_limit = ${limits.imapLoginProcessLimit ?? 500}
 }
 service imap {
-  process_limit = 500
+  process_limit = ${limits.imapProcessLimit ?? 500}
 }
 # Every test connects from 127.0.0.1: without this, one wrong-password test delays every later login
 # of the run by 2 s, doubling up to 15 s (Dovecot's per-IP auth penalty, tracked by anvil).
