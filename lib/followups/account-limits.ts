@@ -10,7 +10,7 @@
 //   our count said (the owner's own mail counts too): the account waits until the window is over,
 //   recorded in `sending_account_waits`, and sends nothing before; its follow-ups stay due.
 
-import { and, count, eq, gt, sql } from "drizzle-orm";
+import { and, count, desc, eq, gt, sql } from "drizzle-orm";
 import type { Db, DbOrTx } from "../db/client.js";
 import { followupSendAttempts, sendingAccountWaits } from "../db/schema.js";
 import type { SendingLimits } from "../mail/known-providers.js";
@@ -66,6 +66,24 @@ export async function quotaWaitOf(db: DbOrTx, key: string, now: Date): Promise<Q
     .from(sendingAccountWaits)
     .where(and(eq(sendingAccountWaits.accountKey, key), gt(sendingAccountWaits.until, now)));
   return row;
+}
+
+export interface AccountQuotaWait extends QuotaWait {
+  accountKey: string;
+  companyId: number | null;
+  integrationId: number | null;
+}
+
+/** The accounts waiting for their provider's quota at `now`, the longest wait first (the operator's page). */
+export async function listQuotaWaits(db: DbOrTx, now: Date): Promise<AccountQuotaWait[]> {
+  return db
+    .select({
+      accountKey: sendingAccountWaits.accountKey, companyId: sendingAccountWaits.companyId, integrationId: sendingAccountWaits.integrationId,
+      until: sendingAccountWaits.until, reason: sendingAccountWaits.reason,
+    })
+    .from(sendingAccountWaits)
+    .where(gt(sendingAccountWaits.until, now))
+    .orderBy(desc(sendingAccountWaits.until));
 }
 
 /** Records that account `key` waits `scope`'s time from `now` (the later end wins when one is already recorded). */

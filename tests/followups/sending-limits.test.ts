@@ -8,6 +8,10 @@ import { describe, expect, it } from "vitest";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
 import { inboxIntegrations, sendingAccountWaits } from "../../lib/db/schema.js";
 import type { Db } from "../../lib/db/client.js";
+import { createLogger } from "../../lib/log.js";
+import { readFollowups } from "../../lib/ops/page/read-followups.js";
+import { renderFollowups } from "../../lib/ops/page/render-followups.js";
+import { DateFormats } from "../../lib/ops/page/render-format.js";
 import { useDatabase } from "../support/databases.js";
 import { TEST_ENCRYPTION_KEY, testConfig } from "../support/config.js";
 import { type TestSmtpServer, useSmtpServer } from "../support/smtp.js";
@@ -65,6 +69,16 @@ describe("a sending account at its provider's limits", () => {
     const [wait] = await database.db.select().from(sendingAccountWaits).where(eq(sendingAccountWaits.accountKey, `integration:${integrationId}`));
     expect(wait).toMatchObject({ integrationId, companyId, until: at(FIRST_DAY, 24 * HOUR) });
     expect(wait!.reason).toContain("SubmissionQuotaExceeded");
+
+    // The operator's page tells the wait, in French, with its end on the operator's clock (Paris: UTC+1 in March).
+    const page = String(renderFollowups(
+      await readFollowups(database.db, { config, log: createLogger("followups", { level: "silent" }), now: at(FIRST_DAY, HOUR) }),
+      { basePath: "/admin", csrfToken: "t", now: at(FIRST_DAY, HOUR), dates: new DateFormats(config.operatorTimeZone) },
+    ));
+    expect(page).toContain("Comptes d'envoi en attente de leur quota (1)");
+    expect(page).toContain(`boîte <a href="#boite-${integrationId}">`);
+    expect(page).toContain("10/03/2026 09:00");
+    expect(page).toContain("SubmissionQuotaExceeded");
 
     // The server would take them now, but the account waits: nothing is tried before the day is over.
     smtp.replyAt("data", undefined);
