@@ -157,4 +157,28 @@ describe("a sending account at its provider's limits", () => {
     expect(await runFollowups(relayConfig, at(FIRST_DAY, 30 * MINUTE))).toMatchObject({ sent: 0 });
     expect(await runFollowups(relayConfig, at(FIRST_DAY, 2 * MINUTE + HOUR))).toMatchObject({ sent: 1 });
   });
+
+  it("keeps the global relay's limit when several companies' batches claim through it at once (SMTP_MAX_PER_MINUTE)", async () => {
+    const companies = [];
+    for (const name of ["Atelier Durand", "Boulangerie Martin", "Garage Petit"]) companies.push(await seedCompany(database.db, undefined, name));
+    for (const id of companies) await seedFollowups(database.db, id, 15);
+    const config = testConfig(database, { ...smtp.env(), SMTP_MAX_PER_MINUTE: "30", SMTP_MAX_CONNECTIONS: "4" });
+
+    const first = await runFollowups(config, FIRST_DAY);
+    expect(first).toMatchObject({ sent: 30, failed: 0, skippedByReason: { sending_limit_reached: 15 } });
+    expect(smtp.received).toHaveLength(30);
+    expect(await runFollowups(config, at(FIRST_DAY, MINUTE))).toMatchObject({ sent: 15, failed: 0 });
+  });
+
+  it("still takes a recipient's full mailbox (451 Mailbox full at RCPT TO) as that recipient's: no wait, the others go out", async () => {
+    const { companyId } = await seedMailboxCompany(database.db, smtp, { emailAddress: "compta@durand.test", imapServer: "outlook.office365.com" });
+    const [full, ...others] = await seedFollowups(database.db, companyId, 3);
+    smtp.deferRecipient(full!.clientEmail);
+    const config = testConfig(database);
+    const run = await runFollowups(config, FIRST_DAY);
+    expect(run).toMatchObject({ sent: 2, failed: 1 });
+    expect(run.skippedByReason).not.toHaveProperty("sending_quota_reached");
+    for (const s of others) expect(smtp.receivedBy(s.clientEmail)).toHaveLength(1);
+    expect(await database.db.select().from(sendingAccountWaits)).toEqual([]);
+  });
 });
