@@ -101,6 +101,10 @@ const envSchema = z.object({
    * nearby server (bench/README.md) while staying far below any such limit.
    */
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(50).default(4),
+  /** The global server's sending limits (messages a minute, an hour, a day); unset: none (a relay of the operator's own). */
+  SMTP_MAX_PER_MINUTE: z.coerce.number().int().min(1).optional(),
+  SMTP_MAX_PER_HOUR: z.coerce.number().int().min(1).optional(),
+  SMTP_MAX_PER_DAY: z.coerce.number().int().min(1).optional(),
   /** Find a sending mailbox's missing SMTP settings (known providers, autoconfig, DNS SRV). */
   SMTP_DISCOVERY: booleanText.default(true),
   SMTP_DISCOVERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(4_000),
@@ -232,6 +236,8 @@ export interface SmtpServerConfig {
   rejectUnauthorized: boolean;
   /** Messages sent at once through this server by a follow-up run, each on its own connection. */
   maxConnections: number;
+  /** SMTP_MAX_PER_*: the most messages it takes in a minute, an hour, a day (lib/followups/account-limits.ts). */
+  limits?: { perMinute?: number; perHour?: number; perDay?: number };
 }
 
 /** The global SMS provider (companies may bring their own in their settings). */
@@ -436,6 +442,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           from: env.SMTP_FROM || undefined,
           rejectUnauthorized: env.SMTP_TLS_REJECT_UNAUTHORIZED,
           maxConnections: env.SMTP_MAX_CONNECTIONS,
+          limits: env.SMTP_MAX_PER_MINUTE || env.SMTP_MAX_PER_HOUR || env.SMTP_MAX_PER_DAY
+            ? { perMinute: env.SMTP_MAX_PER_MINUTE, perHour: env.SMTP_MAX_PER_HOUR, perDay: env.SMTP_MAX_PER_DAY }
+            : undefined,
         }
       : undefined,
     smtpTimeoutMs: env.SMTP_TIMEOUT_MS,

@@ -605,6 +605,8 @@ export const followupSendAttempts = pgTable(
     subject: text("subject").notNull(),
     smsProvider: text("sms_provider"),
     smsSender: text("sms_sender"),
+    /** The email account it goes through (Sender.key: `integration:<id>` or `global`): what its provider's sending limits are counted by. */
+    senderKey: text("sender_key"),
     smtpResponse: text("smtp_response"),
     error: text("error"),
     historyId: integer("history_id"),
@@ -618,8 +620,25 @@ export const followupSendAttempts = pgTable(
   (t) => [
     uniqueIndex("followup_send_attempts_step_key").on(t.followupId, t.step),
     index("followup_send_attempts_client_day_idx").on(t.clientId, t.startedAt),
+    index("followup_send_attempts_sender_idx").on(t.senderKey, t.startedAt),
   ],
 );
+
+/**
+ * Added: an email account told by its provider that it reached a sending quota (Microsoft's
+ * SubmissionQuotaExceeded, Gmail's daily quota, a 421 4.7.0 rate limit): nothing is sent through it
+ * before `until`; its follow-ups stay due. One row per account (Sender.key), overwritten by the
+ * next quota answer; `reason` is the provider's answer, shortened.
+ */
+export const sendingAccountWaits = pgTable("sending_account_waits", {
+  accountKey: text("account_key").primaryKey(),
+  companyId: integer("company_id").references(() => companies.id, { onDelete: "cascade" }),
+  integrationId: integer("integration_id").references(() => inboxIntegrations.id, { onDelete: "cascade" }),
+  until: timestamp("until", { withTimezone: true }).notNull(),
+  reason: text("reason").notNull(),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
 
 // ---------------------------------------------------------------------------------------------
 // SMS (added)

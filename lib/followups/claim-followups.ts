@@ -9,6 +9,11 @@
 // already run one at a time). A batch of steps is claimed in one transaction: a handful of round
 // trips for the batch instead of five per email.
 //
+// An email claim names its account (`account`): the same transaction then takes a lock on that
+// account and counts what it sent in its limits' windows (account-limits.ts), and claims only as
+// many steps as they still allow; two runs through one account (two companies on the global relay,
+// two pings) count one after the other, so together they never exceed the limits.
+//
 // recordHandOver: written when the server has accepted the envelope, just before the message goes.
 // It only succeeds on the claimer's own row still `sending` and not handed over, so a run that
 // outlived its lease (its row was released meanwhile) learns it here and does not send.
@@ -23,10 +28,14 @@
 import { and, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Db, DbOrTx } from "../db/client.js";
 import { type FollowupChannelName, followupSendAttempts } from "../db/schema.js";
+import type { SendingLimits } from "../mail/known-providers.js";
+import { remainingAllowance } from "./account-limits.js";
 import { startOfLocalDay } from "./local-time.js";
 
 /** Arbitrary constant naming this product's per-client follow-up lock (first key of the pair). */
 const CLIENT_LOCK_CLASS = 7_340_022;
+/** The same, for the per-account sending-limit lock. */
+const ACCOUNT_LOCK_CLASS = 7_340_023;
 
 /** States that mean an email went, or may have gone, to the client. */
 export const CONTACTING_STATES = ["sending", "sent", "uncertain"] as const;
@@ -70,14 +79,22 @@ export interface StepClaim {
   sms?: { provider: string; sender: string };
 }
 
-export type ClaimResult = { claimed: true; attemptId: number } | { claimed: false; reason: "step_taken" | "client_contacted_today" };
+export type ClaimResult =
+  | { claimed: true; attemptId: number }
+  | { claimed: false; reason: "step_taken" | "client_contacted_today" | "sending_limit_reached" };
+
+/** The email account the claimed steps go through (Sender.key), and its sending limits if any. */
+export interface ClaimAccount {
+  key: string;
+  limits?: SendingLimits;
+}
 
 /**
  * Records the attempts of `claims` before SMTP is contacted, in one transaction; only a claim that
  * comes back `claimed: true` may be sent. Results are in the order of `claims`. Of two claims for
  * the same client, only the first can succeed.
  */
-export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: StepClaim[]): Promise<ClaimResult[]> {
+export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: StepClaim[], account?: ClaimAccount): Promise<ClaimResult[]> {
   if (claims.length === 0) return [];
   const clientIds = [...new Set(claims.map((c) => c.clientId))].sort((a, b) => a - b);
   return db.transaction(async (tx) => {
@@ -98,9 +115,18 @@ export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: 
         ),
       );
     const contacted = new Set(contactedRows.map((row) => row.clientId));
+    // Taken after the client locks, always last and alone: no two claims wait on each other in a cycle.
+    if (account?.limits) await tx.execute(sql`select pg_advisory_xact_lock(${ACCOUNT_LOCK_CLASS}::int, hashtext(${account.key}))`);
+    let allowance = account?.limits ? await remainingAllowance(tx, account.key, account.limits, context.startedAt) : Number.POSITIVE_INFINITY;
+    const overLimit = new Set<StepClaim>();
     const toInsert: StepClaim[] = [];
     for (const claim of claims) {
       if (contacted.has(claim.clientId)) continue;
+      if (allowance <= 0) {
+        overLimit.add(claim);
+        continue;
+      }
+      allowance--;
       contacted.add(claim.clientId);
       toInsert.push(claim);
     }
@@ -118,6 +144,7 @@ export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: 
         subject: claim.subject,
         smsProvider: claim.sms?.provider ?? null,
         smsSender: claim.sms?.sender ?? null,
+        senderKey: account?.key ?? null,
         leaseUntil: context.leaseUntil,
         startedAt: context.startedAt,
         updatedAt: context.startedAt,
@@ -127,6 +154,7 @@ export async function claimFollowupSteps(db: Db, context: ClaimContext, claims: 
     const attemptIdOf = new Map(inserted.map((row) => [`${row.followupId}:${row.step}`, row.id]));
     const isInserting = new Set(toInsert);
     return claims.map((claim): ClaimResult => {
+      if (overLimit.has(claim)) return { claimed: false, reason: "sending_limit_reached" };
       if (!isInserting.has(claim)) return { claimed: false, reason: "client_contacted_today" };
       const attemptId = attemptIdOf.get(`${claim.followupId}:${claim.step}`);
       return attemptId === undefined ? { claimed: false, reason: "step_taken" } : { claimed: true, attemptId };

@@ -17,6 +17,7 @@ import { inboxIntegrations } from "../db/schema.js";
 import { shortReason } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { credentialsFor, type MailLogin, passwordLogin } from "../mail/credentials.js";
+import { knownSendingLimits, MICROSOFT_365_LIMITS, type SendingLimits } from "../mail/known-providers.js";
 import { OPERATOR_HOST_POLICY } from "../mail/mail-host-guard.js";
 import { discoverSmtpRemembered } from "../mail/remembered-smtp-discovery.js";
 import type { SmtpSettings } from "../mail/smtp.js";
@@ -42,8 +43,10 @@ export type Sender = SenderTransport & {
   replyTo?: string;
   /** The integration whose mailbox sends, or null for the global server. */
   integrationId: number | null;
-  /** Identifies the SMTP account, so a run stops using one that is down. */
+  /** Identifies the SMTP account, so a run stops using one that is down, and its sends are counted. */
   key: string;
+  /** Its provider's sending limits (known-providers.ts), or the global relay's (SMTP_MAX_PER_*); undefined: none known. */
+  limits?: SendingLimits;
   /** OAuth2 mailboxes: the login, with a fresh access token, asked for just before sending. */
   resolveLogin?: () => Promise<MailLogin>;
 };
@@ -120,6 +123,7 @@ function ownMailboxSender(
       from: { name: displayName, address: emailAddress },
       integrationId: mailbox.id,
       key: `integration:${mailbox.id}`,
+      limits: knownSendingLimits({ emailAddress, imapServer: mailbox.imapServer, smtpServer: discovered?.host ?? mailbox.smtpServer })?.limits,
       resolveLogin: isOAuth ? () => credentialsFor(mailbox, "smtp", deps) : undefined,
     },
   };
@@ -138,6 +142,7 @@ function graphSender(mailbox: Mailbox, emailAddress: string, displayName: string
       from: { name: displayName, address: emailAddress },
       integrationId: mailbox.id,
       key: `integration:${mailbox.id}`,
+      limits: MICROSOFT_365_LIMITS,
     },
   };
 }
@@ -167,6 +172,7 @@ function globalSender(config: Config, displayName: string, replyTo: string | und
       replyTo,
       integrationId: null,
       key: "global",
+      limits: global.limits,
     },
   };
 }

@@ -14,6 +14,7 @@
 //   company_info                        { name, email, phone, address } for the template variables
 
 import { z } from "zod";
+import type { SendingLimits } from "../mail/known-providers.js";
 import { isKnownTimeZone } from "./local-time.js";
 import type { SendingWindow } from "./sending-window.js";
 import { type CompanySmsSettings, parseSmsSettings } from "./sms-settings.js";
@@ -48,6 +49,11 @@ export interface FollowupSettings {
   companyInfo: CompanyInfo;
   /** The company's SMS settings (sms-settings.ts). */
   sms: CompanySmsSettings;
+  /**
+   * `followups.sending_limits` ({ per_minute, per_hour, per_day }): what the company's own mailbox
+   * may send, over its provider's known limits (lib/mail/known-providers.ts), each field apart.
+   */
+  sendingLimits?: SendingLimits;
 }
 
 export interface ParsedSettings {
@@ -115,11 +121,19 @@ export function parseFollowupSettings(raw: unknown): ParsedSettings {
       address: read<string | undefined>(["company_info", "address"], text, undefined),
     },
     sms: parseSmsSettings(valueAt(root, ["sms"]), warnings, (path) => readWindow(root, read, warnings, path)),
+    sendingLimits: readSendingLimits(read),
   };
   return { settings, warnings };
 }
 
 type Reader = <T>(path: string[], schema: z.ZodType<T>, fallback: T) => T;
+
+/** `followups.sending_limits`, each field read apart (a bad one is reported and ignored alone); undefined when none is set. */
+function readSendingLimits(read: Reader): SendingLimits | undefined {
+  const field = (name: string) => read<number | undefined>(["followups", "sending_limits", name], wholeNumber(1, 1_000_000), undefined);
+  const limits = { perMinute: field("per_minute"), perHour: field("per_hour"), perDay: field("per_day") };
+  return Object.values(limits).some((v) => v !== undefined) ? limits : undefined;
+}
 
 function readWindow(root: Record<string, unknown>, read: Reader, warnings: string[], base = ["followups", "sending_window"]): SendingWindow {
   const timeZone = read(

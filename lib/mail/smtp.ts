@@ -9,6 +9,8 @@
 //   auth       535 and other login failures, 5xx to MAIL FROM (the account may not send as this
 //              sender), or a server address that is not allowed (mail-host-guard.ts): the mailbox
 //              settings need fixing, nothing about this message is wrong
+// A provider's sending quota (SendingQuotaError), at whatever stage and whatever its code, is
+// transient and about the account: it must wait, the message is not refused (sendingQuotaOf).
 
 import { isIP } from "node:net";
 import { Readable } from "node:stream";
@@ -332,6 +334,37 @@ function untilDone<T>(connection: SMTPConnection, step: (done: (err: Error | nul
   });
 }
 
+/**
+ * A provider saying the account sent too much: it must wait (`scope`: its daily quota, or a rate
+ * over a short window), and nothing about the message or its recipient is wrong.
+ */
+export class SendingQuotaError extends JobError {
+  constructor(readonly scope: "day" | "rate", message: string, options?: { cause?: unknown }) {
+    super("transient", message, options);
+    this.name = "SendingQuotaError";
+  }
+}
+
+/**
+ * The providers' quota answers, as they write them (the enhanced status code alone is not enough:
+ * 5.4.5 and 4.7.0 also mean other things, so each comes with its words):
+ *   Microsoft 365  554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException
+ *                  (the mailbox's recipients-a-day limit), 421 4.7.0 / 432 4.3.2 … rate limit (per minute)
+ *   Gmail          550 5.4.5 Daily user sending quota exceeded / Daily sending quota exceeded,
+ *                  421 4.7.0 … rate limited / Try again later … unusual rate
+ *   any server     452 4.5.3 Too many recipients, 4xx … rate limit / quota … exceeded (hourly caps)
+ */
+export function sendingQuotaOf(err: unknown): "day" | "rate" | undefined {
+  const e = (err ?? {}) as { responseCode?: number; response?: string; message?: string };
+  if (!e.responseCode || e.responseCode < 400) return undefined;
+  const text = `${e.response ?? ""} ${e.message ?? ""}`;
+  // A recipient's full mailbox ("452 4.2.2 … over quota", "552 5.2.2 Mailbox full") is that recipient's.
+  if (/\b[45]\.2\.2\b|over\s+quota|mailbox\s+(is\s+)?full/i.test(text)) return undefined;
+  if (/SubmissionQuotaExceeded|daily\s+(user\s+)?sending\s+quota|\b5\.4\.5\b.*quota|sending\s+limit\s+exceeded/i.test(text)) return "day";
+  if (/\b4\.5\.3\b|too\s+many\s+(recipients|messages)|rate[-\s]?limit|unusual\s+rate|sending\s+rate|(sending|submission|message|hourly)\s+quota/i.test(text)) return "rate";
+  return undefined;
+}
+
 /** Turns anything nodemailer throws into a JobError with the right kind. */
 export function smtpErrorOf(err: unknown): JobError {
   if (err instanceof JobError) return err;
@@ -339,6 +372,8 @@ export function smtpErrorOf(err: unknown): JobError {
   const reply = e.responseCode ? `${e.response ?? e.responseCode}` : "";
   const reason = shortReason(reply || e.message || String(err));
   const options = { cause: err };
+  const quota = sendingQuotaOf(err);
+  if (quota) return new SendingQuotaError(quota, `SMTP sending quota reached: ${reason}`, options);
   if (e.code === "EAUTH" || e.code === "ENOAUTH" || e.responseCode === 535 || e.responseCode === 534 || e.responseCode === 530) {
     return new JobError("auth", `SMTP login refused: ${reason}`, options);
   }
@@ -401,6 +436,8 @@ function isLoopback(address: string): boolean {
  * others still go through the server.
  */
 export function isServerFailure(err: JobError): boolean {
+  // A quota answer, even to RCPT TO (452 4.5.3), is about the account: nothing more through it.
+  if (err instanceof SendingQuotaError) return true;
   if (isRecipientDeferral(err.cause)) return false;
   // The server or the account failed, not the message (lib/errors.ts: the kinds that refuse no item).
   return !ERROR_KINDS[err.kind].isItemRefused;

@@ -36,6 +36,11 @@ export interface TestSmtpServer {
   deferRecipient(address: string, isOn?: boolean): void;
   /** Answer `code` (451 unless told) to every MAIL FROM while on. */
   setTemporaryFailure(isOn: boolean, code?: number): void;
+  /**
+   * While set, answer every command of `stage` with this exact reply (a provider's own words, such as
+   * Microsoft's "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException…"); undefined: normal again.
+   */
+  replyAt(stage: "mail-from" | "rcpt-to" | "data", reply: { code: number; text: string } | undefined): void;
   /** The names clients gave in EHLO (or HELO), one per session that sent MAIL FROM, in order. */
   heloNames: string[];
   /** Wait this long before accepting each message (a slow server). */
@@ -117,6 +122,8 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   const deferred = new Set<string>();
   const heloNames: string[] = [];
   let failureCode: number | undefined;
+  const stageReplies = new Map<"mail-from" | "rcpt-to" | "data", { code: number; text: string }>();
+  const replyError = (reply: { code: number; text: string }) => Object.assign(new Error(reply.text), { responseCode: reply.code });
   let acceptDelayMs = 0;
   let isHoldingReplies = false;
   let heldGreetings: (() => void)[] | undefined;
@@ -182,10 +189,14 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       if (!events.some((e) => e.type === "mail-from" && e.sessionId === session.id)) heloNames.push(session.hostNameAppearsAs);
       events.push({ type: "mail-from", sessionId: session.id });
       if (failureCode) return callback(Object.assign(new Error("Try again later"), { responseCode: failureCode }));
+      const mailReply = stageReplies.get("mail-from");
+      if (mailReply) return callback(replyError(mailReply));
       if ((credentials || introspection) && !session.user) return callback(Object.assign(new Error("Authentication required"), { responseCode: 530 }));
       return callback();
     },
     onRcptTo(address, _session, callback) {
+      const rcptReply = stageReplies.get("rcpt-to");
+      if (rcptReply) return callback(replyError(rcptReply));
       if (rejected.has(address.address.toLowerCase())) {
         return callback(Object.assign(new Error("No such user here"), { responseCode: 550 }));
       }
@@ -198,6 +209,11 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       const chunks: Buffer[] = [];
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("end", () => {
+        const dataReply = stageReplies.get("data");
+        if (dataReply) {
+          events.push({ type: "reply", sessionId: session.id, code: dataReply.code, to: session.envelope.rcptTo.map((r) => r.address) });
+          return callback(replyError(dataReply));
+        }
         const raw = Buffer.concat(chunks);
         const to = session.envelope.rcptTo.map((r) => r.address);
         const reply = (code: number | undefined) => {
@@ -255,6 +271,10 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
     setTemporaryFailure: (isOn, code = 451) => {
       failureCode = isOn ? code : undefined;
+    },
+    replyAt: (stage, reply) => {
+      if (reply) stageReplies.set(stage, reply);
+      else stageReplies.delete(stage);
     },
     heloNames,
     setAcceptDelay: (delayMs) => {

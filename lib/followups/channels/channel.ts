@@ -105,8 +105,10 @@ export interface OpenChannel<D extends Draft = Draft> {
  */
 export type SendOutcome =
   | { outcome: "sent"; historyId: number; messageId: string }
-  | { outcome: "not_claimed"; reason: "step_taken" | "client_contacted_today" }
+  | { outcome: "not_claimed"; reason: "step_taken" | "client_contacted_today" | "sending_limit_reached" }
   | { outcome: "failed"; kind: ErrorKind | "uncertain"; reason: string; isServerDown: boolean }
+  /** The provider answered with its sending quota: the account waits, the step stays due (account-limits.ts). */
+  | { outcome: "quota_reached"; reason: string }
   | { outcome: "unrecorded"; reason: string };
 
 /** The run's outcome of a step whose claim or delivery ended as `sent`. */
@@ -120,11 +122,14 @@ export function outcomeOfSend(step: DueStep, sent: SendOutcome): FollowupOutcome
       return { outcome: "failed", step: step.decision.step, kind: sent.kind, reason: sent.reason };
     case "unrecorded":
       return { outcome: "failed", step: step.decision.step, kind: "uncertain", reason: sent.reason };
+    case "quota_reached":
+      return { outcome: "skipped", reason: "sending_quota_reached" };
   }
 }
 
-/** A claim refused: another run holds the step, or the client already got a follow-up today. */
-export function notClaimed(reason: "step_taken" | "client_contacted_today"): FollowupOutcome {
+/** A claim refused: another run holds the step, the client already got a follow-up today, or the account reached its limit. */
+export function notClaimed(reason: "step_taken" | "client_contacted_today" | "sending_limit_reached"): FollowupOutcome {
+  if (reason === "sending_limit_reached") return { outcome: "skipped", reason };
   return { outcome: "skipped", reason: reason === "step_taken" ? "send_in_progress" : "client_already_contacted_today" };
 }
 

@@ -11,12 +11,17 @@
 // other connections end with their own outcome: accepted → recorded as sent; refused → retried
 // next run. A 4xx to RCPT TO (one recipient's full mailbox) leaves the account up: only that step
 // waits for a later run, and the round goes on over the same session.
+//
+// An account sends at most its provider's limits (account-limits.ts): the claim takes only what
+// they still allow, the rest waits for the next run. An account whose provider answered with its
+// quota sends nothing until the wait it recorded is over.
 
 import { randomBytes } from "node:crypto";
 import { kindOf, shortReason } from "../../errors.js";
 import type { MailLogin } from "../../mail/credentials.js";
 import type { ComposedEmail } from "../../mail/mail-sender.js";
 import { composeEmail } from "../../mail/smtp.js";
+import { effectiveLimits, quotaWaitOf } from "../account-limits.js";
 import { AccountSlots } from "../account-slots.js";
 import { claimContextOf, claimFollowupSteps, releaseUnsentAttempts, type StepClaim } from "../claim-followups.js";
 import { companyTemplateFor, type RenderedEmail, renderFollowup, withFallbackEmail } from "../render.js";
@@ -109,11 +114,18 @@ export async function sendEmailRound(
   report: ReportOutcome<EmailDraft>,
 ): Promise<boolean> {
   const sender = drafts[0]!.sender;
+  const first = drafts[0]!.step;
+  if (await quotaWaitOf(ctx.db, sender.key, first.now)) {
+    drafts.forEach((draft) => report(draft, { outcome: "skipped", reason: "sending_quota_wait" }));
+    return true;
+  }
   const loggedIn = await logIn(accounts, sender, drafts, report);
   if (!loggedIn) return true;
   const claims = drafts.map((draft) => claimOf(draft));
-  const first = drafts[0]!.step;
-  const results = await claimFollowupSteps(ctx.db, claimContextOf(first.now, first.company.settings.sendingWindow.timeZone), claims);
+  // The global relay is shared by every company without a mailbox: no company's setting applies to it.
+  const limits = sender.integrationId === null ? sender.limits : effectiveLimits(sender.limits, first.company.settings.sendingLimits);
+  const context = claimContextOf(first.now, first.company.settings.sendingWindow.timeZone);
+  const results = await claimFollowupSteps(ctx.db, context, claims, { key: sender.key, limits });
   const unsent = new Set(results.flatMap((result) => (result.claimed ? [result.attemptId] : [])));
   try {
     for (const [i, result] of results.entries()) {

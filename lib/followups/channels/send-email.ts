@@ -9,6 +9,9 @@
 //    Temporary failure (4xx, connection refused, timeout, login refused): delete the attempt, so
 //    nothing is recorded as sent and a later run tries the step again. A 4xx to RCPT TO defers
 //    that recipient alone; any other one keeps the account out of the rest of the run.
+//    A provider's sending quota (SendingQuotaError: 554 5.2.0 SubmissionQuotaExceeded, 550 5.4.5
+//    daily quota, a 421 4.7.0 rate limit…), at whatever stage, is the account's, never the step's:
+//    the attempt is deleted, the account's wait recorded (account-limits.ts), the step stays due.
 //    Permanent failure (5xx on the recipient or the message: a kind the error table says refuses
 //    the item): the attempt becomes `failed` with the server's reason and the company is notified;
 //    the step is never retried automatically.
@@ -34,7 +37,8 @@ import { followupSendAttempts } from "../../db/schema.js";
 import { ERROR_KINDS, type JobError, shortReason, UncertainDeliveryError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { ComposedEmail, MailSender } from "../../mail/mail-sender.js";
-import { isServerFailure, smtpErrorOf } from "../../mail/smtp.js";
+import { isServerFailure, SendingQuotaError, smtpErrorOf } from "../../mail/smtp.js";
+import { recordQuotaWait } from "../account-limits.js";
 import { smtpTenantRefusal, switchToGraph } from "../../mail/switch-to-graph.js";
 import type { SendOutcome } from "./channel.js";
 import { withHandOver } from "./hand-over.js";
@@ -81,6 +85,7 @@ export async function sendEmailFollowup(db: Db, request: SendRequest, log: Logge
     // A Microsoft tenant with SMTP AUTH off: the next run sends through Graph (switch-to-graph.ts).
     const tenantRefusal = request.sender.integrationId !== null ? smtpTenantRefusal(failure) : undefined;
     if (tenantRefusal) await switchToGraph(db, request.sender.integrationId!, tenantRefusal, { now: () => request.now, log });
+    if (failure instanceof SendingQuotaError) return waitForQuota(db, request, failure, log);
     return failAttempt(db, request, failure, log);
   }
   request.onAccepted?.();
@@ -106,6 +111,19 @@ export async function sendEmailFollowup(db: Db, request: SendRequest, log: Logge
     log.error("followup sent but not recorded", { followupId: request.followupId, step: request.step, error: shortReason(err) });
     return { outcome: "unrecorded", reason: shortReason(err) };
   }
+}
+
+/** The provider said the account sent too much: the account waits, the step stays due (its attempt deleted). */
+async function waitForQuota(db: Db, request: SendRequest, err: SendingQuotaError, log: Logger): Promise<SendOutcome> {
+  const reason = shortReason(err);
+  const { sender } = request;
+  const until = await recordQuotaWait(db, {
+    key: sender.key, companyId: sender.integrationId === null ? null : request.companyId, integrationId: sender.integrationId,
+    scope: err.scope, reason, now: request.now,
+  });
+  await db.delete(followupSendAttempts).where(and(eq(followupSendAttempts.id, request.attemptId), eq(followupSendAttempts.state, "sending")));
+  log.warn("sending quota reached: the account waits", { followupId: request.followupId, step: request.step, until: until.toISOString(), error: reason });
+  return { outcome: "quota_reached", reason };
 }
 
 /** Settles a refused send by its kind (lib/errors.ts): refused for good → `failed` and the company told; else left to a later run. */

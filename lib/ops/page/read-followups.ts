@@ -6,6 +6,7 @@ import { desc, eq } from "drizzle-orm";
 import type { Config } from "../../config.js";
 import type { Db } from "../../db/client.js";
 import { companies, companySettings, followupSendAttempts } from "../../db/schema.js";
+import { type AccountQuotaWait, listQuotaWaits } from "../../followups/account-limits.js";
 import type { PlannedEmail } from "../../followups/process-automatic.js";
 import { listUncertainAttempts, type UncertainAttempt } from "../../followups/resolve-uncertain.js";
 import { nextWindowOpening } from "../../followups/sending-window.js";
@@ -34,6 +35,8 @@ export interface FollowupsView {
   nextOpening: { at: Date; emails: PlannedEmail[] } | undefined;
   uncertain: UncertainAttempt[];
   refused: RefusedSend[];
+  /** Sending accounts whose provider answered with its quota, and until when they wait. */
+  quotaWaits: AccountQuotaWait[];
 }
 
 const REFUSED_SHOWN = 20;
@@ -65,6 +68,7 @@ export async function readFollowups(db: Db, ctx: { config: Config; log: Logger; 
     nextOpening,
     uncertain: await listUncertainAttempts(db),
     refused,
+    quotaWaits: await listQuotaWaits(db, ctx.now),
   };
 }
 

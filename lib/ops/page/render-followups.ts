@@ -27,6 +27,7 @@ ${waiting.map(([code, n]) => {
   return html`<tr><td>${reason.label}</td><td data-label="Relances">${n}</td><td data-label="Que faire">${reason.fix ?? "rien : elle partira d'elle-même"}</td></tr>`;
 })}
 </tbody></table></div>`}
+${renderQuotaWaits(view, ctx)}
 ${closing.length ? html`<h3>Seraient closes sans envoi au prochain passage</h3><ul>${closing.map(([code, n]) => html`<li>${reasonText(code).label} : ${n}</li>`)}</ul>` : ""}
 <h3>Envois incertains (${view.uncertain.length})</h3>
 ${view.uncertain.length === 0 ? html`<p>Aucun.</p>` : html`<p class="muted">Le processus s'est arrêté après avoir confié l'envoi au serveur (SMTP ou SMS) : il est peut-être parti. Il ne sera pas renvoyé tout seul. Cherchez sa référence dans le journal du serveur ou le dossier Envoyés, puis tranchez avec les boutons (ou <code>lokario-cron followups resolve ID --sent</code> / <code>--not-sent</code>).</p>
@@ -41,6 +42,17 @@ ${view.refused.length === 0 ? html`<p>Aucun.</p>` : html`<p class="muted">Refus�
 ${view.refused.map((r) => html`<tr><td>n° ${r.id} (${r.channel === "sms" ? "SMS" : "e-mail"})<br><small>relance ${r.followupId}, étape ${r.step}, le ${ctx.dates.date(r.finishedAt)}</small></td><td data-label="Destinataire">${r.recipient}</td><td data-label="Refus">${withDetail("Refusé par le destinataire", r.error)}</td></tr>`)}
 </tbody></table></div>`}
 </section>`;
+}
+
+/** The sending accounts told by their provider to wait (a quota reached), and when the wait ends. */
+function renderQuotaWaits(view: FollowupsView, ctx: RenderContext): SafeHtml {
+  if (view.quotaWaits.length === 0) return html``;
+  return html`<h3>Comptes d'envoi en attente de leur quota (${view.quotaWaits.length})</h3>
+<p class="muted">Le fournisseur a répondu que ce compte avait assez envoyé (quota du jour, ou trop d'envois par minute) : ses relances restent à faire et partiront d'elles-mêmes après la fin de l'attente. Aucune n'est comptée refusée.</p>
+<div class="table"><table class="cards"><thead><tr><th scope="col">Compte</th><th scope="col">Fin de l'attente</th><th scope="col">Réponse du fournisseur</th></tr></thead><tbody>
+${view.quotaWaits.map((w) => html`<tr><td>${w.integrationId === null ? "serveur d'envoi global (SMTP_HOST)" : html`boîte <a href="#boite-${w.integrationId}">n° ${w.integrationId}</a>`}${w.companyId === null ? "" : html`<br><small>entreprise n° ${w.companyId}</small>`}</td>
+<td data-label="Fin de l'attente">${dateWithRelative(w.until, ctx)}</td><td data-label="Réponse">${withDetail("Quota d'envoi atteint", w.reason)}</td></tr>`)}
+</tbody></table></div>`;
 }
 
 export function renderSetAside(entries: QuarantineEntry[], ctx: RenderContext): SafeHtml {
