@@ -8,7 +8,8 @@
 //   the company's name, and Reply-To is the company's mailbox, so answers land in its inbox.
 // A company's own server is held to config.mailHosts (no internal network); the operator's is not.
 // A primary mailbox read and sent through Microsoft Graph (`mail_transport` = 'graph') sends by
-// Graph's sendMail instead of SMTP, from its own address (a shared mailbox's included).
+// Graph's sendMail instead of SMTP, from its own address (a shared mailbox's included); one read
+// through the Gmail API (`gmail-api`) by `users.messages.send`.
 
 import { and, asc, eq } from "drizzle-orm";
 import type { Config } from "../config.js";
@@ -33,10 +34,11 @@ import type { GraphIntegration } from "../graph/integration-client.js";
  */
 const OWN_MAILBOX_CONNECTIONS = 1;
 
-/** How a sender's messages leave: an SMTP account, or Microsoft Graph for the integration's mailbox. */
+/** How a sender's messages leave: an SMTP account, or Microsoft Graph or the Gmail API for the integration's mailbox. */
 export type SenderTransport =
-  | { smtp: SmtpSettings; graph?: undefined }
-  | { graph: GraphIntegration; smtp?: undefined };
+  | { smtp: SmtpSettings; graph?: undefined; gmail?: undefined }
+  | { graph: GraphIntegration; smtp?: undefined; gmail?: undefined }
+  | { gmail: { id: number }; smtp?: undefined; graph?: undefined };
 
 export type Sender = SenderTransport & {
   from: { name: string; address: string };
@@ -73,6 +75,7 @@ export async function resolveSender(
     .limit(1);
   const displayName = company.name.replace(/[\r\n]+/g, " ").trim();
   if (mailbox?.emailAddress && mailbox.mailTransport === "graph") return graphSender(mailbox, mailbox.emailAddress, displayName);
+  if (mailbox?.emailAddress && mailbox.mailTransport === "gmail-api") return gmailSender(mailbox, mailbox.emailAddress, displayName);
 
   // No SMTP settings stored: found the way mail programs find them (best-effort, never throws).
   const discovered = mailbox?.emailAddress && !mailbox.smtpServer && config.smtpDiscovery
@@ -143,6 +146,19 @@ function graphSender(mailbox: Mailbox, emailAddress: string, displayName: string
       integrationId: mailbox.id,
       key: `integration:${mailbox.id}`,
       limits: MICROSOFT_365_LIMITS,
+    },
+  };
+}
+
+/** The mailbox itself through the Gmail API (`users.messages.send`), its token asked for per request, as for Graph. */
+function gmailSender(mailbox: Mailbox, emailAddress: string, displayName: string): SenderResult {
+  if (mailbox.authMethod !== "oauth2" || mailbox.oauthReconnectNeededAt) return { unavailable: "mailbox_needs_reconnection" };
+  return {
+    sender: {
+      gmail: { id: mailbox.id },
+      from: { name: displayName, address: emailAddress },
+      integrationId: mailbox.id,
+      key: `integration:${mailbox.id}`,
     },
   };
 }

@@ -1,6 +1,6 @@
-// Syncs one claimed integration: one session of its mail source (IMAP, or Microsoft Graph when its
-// `mail_transport` says so) for its folders (its `synced_folders`: INBOX and Sent by default, see
-// `imap/folder-plan.ts` and `graph/graph-source.ts`), then its result recorded (status,
+// Syncs one claimed integration: one session of its mail source (IMAP, or Microsoft Graph or the
+// Gmail API when its `mail_transport` says so) for its folders (its `synced_folders`: INBOX and Sent by default, see
+// `imap/folder-plan.ts`, `graph/graph-source.ts`, `gmail/gmail-source.ts`), then its result recorded (status,
 // counters, next run, lease released) and its owner alerted if it keeps failing. Never throws for a
 // mailbox problem: one failing mailbox must not fail the run.
 
@@ -16,6 +16,8 @@ import type { Logger } from "../log.js";
 import { reviewIntegrationAlert } from "../notify/mailbox-alerts.js";
 import type { AttachmentStorage } from "../storage/attachment-storage.js";
 import type { GraphClientOptions } from "../graph/graph-client.js";
+import type { GmailClientOptions } from "../gmail/gmail-client.js";
+import { withGmailSource } from "./gmail/gmail-source.js";
 import { withGraphSource } from "./graph/graph-source.js";
 import { withImapSource } from "./imap/imap-source.js";
 import type { MailSource } from "./mail-source.js";
@@ -39,6 +41,8 @@ export interface IntegrationSyncContext {
   successes?: SuccessRecorder;
   /** Graph clients' waits and per-mailbox limit, when not the process's own (tests record the waits). */
   graph?: Pick<GraphClientOptions, "sleep" | "limiter">;
+  /** Gmail clients' waits and quota pace, when not the process's own (tests record the waits). */
+  gmail?: Pick<GmailClientOptions, "sleep" | "limiter" | "random">;
 }
 
 export type IntegrationSyncOutcome =
@@ -133,8 +137,8 @@ async function withMailSource(
       return withImapSource(ctx, integration, read);
     case "graph":
       return withGraphSource(ctx, integration, read);
-    default:
-      throw new JobError("permanent", `mail transport ${integration.mailTransport} cannot be synced yet`);
+    case "gmail-api":
+      return withGmailSource(ctx, integration, read);
   }
 }
 

@@ -26,6 +26,8 @@ export interface OAuthProvider {
    * provider whose tokens Graph does not take. Sent on every refresh (`isScopedRefresh`).
    */
   graphScopes?: { own: string[]; shared: string[] };
+  /** What the Gmail API needs (reading and sending the person's own mailbox); absent for a provider other than Google. */
+  gmailScopes?: string[];
   /**
    * True when a refresh must name its scopes: Microsoft's token endpoint issues a token for one
    * resource (Outlook for IMAP/SMTP, Graph), chosen by the scopes of the request.
@@ -42,24 +44,31 @@ export interface OAuthProvider {
 const DISCOVERY_TIMEOUT_MS = 10_000;
 const GRAPH_SCOPE_ROOT = "https://graph.microsoft.com/";
 
-/** The transports a person may choose when connecting (the Gmail API is not offered yet). */
-export const CONNECT_TRANSPORTS = ["imap", "graph"] as const satisfies readonly MailTransport[];
+/** The transports a person may choose when connecting. */
+export const CONNECT_TRANSPORTS = ["imap", "graph", "gmail-api"] as const satisfies readonly MailTransport[];
 export type ConnectTransport = (typeof CONNECT_TRANSPORTS)[number];
 
 /**
  * `text` as a transport `provider` can be connected with, or a `bad-input` JobError: Graph only
- * for a provider whose tokens it takes (Microsoft; not Google).
+ * for a provider whose tokens it takes (Microsoft; not Google), the Gmail API only for Google's.
  */
 export function parseConnectTransport(provider: OAuthProvider, text: string | null | undefined): ConnectTransport {
   if (text === null || text === undefined || text === "imap") return "imap";
-  if (text !== "graph") throw new JobError("bad-input", `via must be one of ${CONNECT_TRANSPORTS.join(", ")}`);
-  if (!provider.graphScopes) throw new JobError("bad-input", `${provider.name} mailboxes cannot be connected through Microsoft Graph`);
-  return "graph";
+  if (text === "graph") {
+    if (!provider.graphScopes) throw new JobError("bad-input", `${provider.name} mailboxes cannot be connected through Microsoft Graph`);
+    return "graph";
+  }
+  if (text === "gmail-api") {
+    if (!provider.gmailScopes) throw new JobError("bad-input", `${provider.name} mailboxes cannot be connected through the Gmail API`);
+    return "gmail-api";
+  }
+  throw new JobError("bad-input", `via must be one of ${CONNECT_TRANSPORTS.join(", ")}`);
 }
 
 /** The scopes a connection (or a refresh) of `transport` asks for. */
 export function scopesFor(provider: OAuthProvider, transport: MailTransport, isSharedMailbox: boolean): string[] {
   if (transport === "graph" && provider.graphScopes) return isSharedMailbox ? provider.graphScopes.shared : provider.graphScopes.own;
+  if (transport === "gmail-api" && provider.gmailScopes) return provider.gmailScopes;
   return provider.scopes;
 }
 
@@ -74,6 +83,10 @@ export function oauthProvider(config: Config, name: OAuthProviderName): OAuthPro
       name, ...google,
       // https://mail.google.com/ is the only scope Gmail accepts for IMAP and SMTP (XOAUTH2).
       scopes: ["https://mail.google.com/", "openid", "email"],
+      // Reading (messages, history, watch) and sending, nothing more: the product never changes a
+      // label nor deletes, so gmail.modify (which also may trash) would grant more than it uses.
+      // Both are restricted or sensitive scopes all the same (docs/google.md: verification).
+      gmailScopes: ["https://www.googleapis.com/auth/gmail.readonly", "https://www.googleapis.com/auth/gmail.send", "openid", "email"],
       // Without both, Google issues a refresh token on the first consent only, or not at all.
       authorizationParams: { access_type: "offline", prompt: "consent" },
       endpoints: async () => ({
@@ -117,6 +130,8 @@ export function oauthProvider(config: Config, name: OAuthProviderName): OAuthPro
       // A generic provider's tokens are whatever its issuer grants: the configured scopes serve Graph
       // too when the Graph server trusts that issuer (the tests' local Graph server does).
       graphScopes: { own: oidc.scopes, shared: oidc.scopes },
+      // The same for the Gmail API when its server trusts that issuer (the tests' local Gmail server does).
+      gmailScopes: oidc.scopes,
       // OpenID Connect Core §11: offline_access is only honoured with prompt=consent.
       authorizationParams: { prompt: "consent" },
       endpoints: () => discover(oidc.issuer),

@@ -4,7 +4,7 @@
 // browser carries nothing that could be altered to attach a mailbox to another company. When started
 // from a browser, the row also holds the hash of that browser's binding nonce (browser-binding.ts).
 // A shared mailbox to connect (shared-mailbox.ts) is recorded on the row too, for the same reason,
-// and so is the transport chosen (IMAP and SMTP, or Microsoft Graph), which decides the scopes.
+// and so is the transport chosen (IMAP and SMTP, Microsoft Graph or the Gmail API), which decides the scopes.
 
 import { createHash, randomBytes } from "node:crypto";
 import { eq, lt } from "drizzle-orm";
@@ -44,6 +44,8 @@ export async function startAuthorization(
   const provider = oauthProvider(config, request.provider);
   // Checked here, where every way in (the CLI, the endpoint, a signed link) passes.
   const transport = parseConnectTransport(provider, request.transport);
+  // The Gmail API reads the consenting account's own mailbox (`me`): Gmail has no shared mailbox an OAuth client may open.
+  if (transport === "gmail-api" && request.mailboxAddress !== undefined) throw new JobError("bad-input", "a shared mailbox cannot be connected through the Gmail API");
   const [company] = await db.select({ id: companies.id }).from(companies).where(eq(companies.id, request.companyId));
   if (!company) throw new JobError("bad-input", `company ${request.companyId} does not exist`);
   const endpoints = await provider.endpoints();

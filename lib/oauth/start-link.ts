@@ -39,7 +39,7 @@ export function signStartLink(config: Config, link: Omit<StartLink, "nonce">): U
     expires: String(Math.floor(link.expiresAt.getTime() / 1000)),
     nonce: randomBytes(18).toString("base64url"),
     ...(link.mailboxAddress ? { mailbox: link.mailboxAddress } : {}),
-    ...(link.transport === "graph" ? { via: "graph" } : {}),
+    ...(link.transport && link.transport !== "imap" ? { via: link.transport } : {}),
   };
   return new URLSearchParams({ ...fields, signature: sign(oauthSigningKey(config, "oauth-start-link"), signedText(fields)) });
 }
@@ -58,14 +58,14 @@ export function readStartLink(config: Config, query: URLSearchParams, now: Date)
   const mailbox = mailboxText === null ? undefined : parseMailboxAddress(mailboxText);
   if (mailboxText !== null && mailbox !== mailboxText) return undefined;
   const via = query.get("via");
-  if (via !== null && via !== "graph") return undefined;
+  if (via !== null && via !== "graph" && via !== "gmail-api") return undefined;
   const key = oauthSigningKey(config, "oauth-start-link");
   const fields = { company: company!, provider: provider!, expires: expires!, nonce: nonce!, ...(mailbox ? { mailbox } : {}), ...(via ? { via } : {}) };
   if (!isSignedBy([key], signedText(fields), signature!)) return undefined;
   return {
     companyId: Number(company), provider: provider as OAuthProviderName, expiresAt: new Date(expiresAtMs), nonce: nonce!,
     ...(mailbox ? { mailboxAddress: mailbox } : {}),
-    ...(via ? { transport: "graph" as const } : {}),
+    ...(via === "graph" || via === "gmail-api" ? { transport: via } : {}),
   };
 }
 

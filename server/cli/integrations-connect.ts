@@ -1,6 +1,6 @@
-// `lokario-cron integrations connect --provider google|microsoft|oidc --company ID [--mailbox ADDRESS] [--via imap|graph] [--paste]`:
+// `lokario-cron integrations connect --provider google|microsoft|oidc --company ID [--mailbox ADDRESS] [--via imap|graph|gmail-api] [--paste]`:
 // connects a mailbox with OAuth2 from a terminal, through the same flow as the endpoints. `--mailbox`
-// names a shared mailbox that the person consenting opens with their own account; `--via graph`
+// names a shared mailbox that the person consenting opens with their own account; `--via graph` (or `gmail-api`)
 // reads and sends it through Microsoft Graph instead of IMAP and SMTP (the scopes asked follow). It prints the
 // provider's URL, then takes the redirect on a loopback listener (RFC 8252 §7.3: 127.0.0.1, a port
 // chosen now, accepted by providers for desktop apps), or with --paste the redirect URL copied from
@@ -56,7 +56,7 @@ export async function connectIntegrationCommand(args: string[], ctx: CliContext)
       const connected = listener ? await completeOnRedirect(listener, db, ctx) : await completeFromPaste(db, ctx);
       ctx.print(values.json, connected,
         `Integration ${connected.integrationId} ${connected.isNew ? "added" : "reconnected"} for company ${connected.companyId}: ` +
-          `${connected.emailAddress} with ${provider} (OAuth2${transport === "graph" ? ", through Microsoft Graph" : ""})` +
+          `${connected.emailAddress} with ${provider} (OAuth2${transport === "graph" ? ", through Microsoft Graph" : transport === "gmail-api" ? ", through the Gmail API" : ""})` +
           `${connected.consentingAccount !== connected.emailAddress ? `, a shared mailbox opened with ${connected.consentingAccount}'s consent` : ""}.\nCheck it with: lokario-cron integrations test ${connected.integrationId}`);
       return 0;
     } finally {

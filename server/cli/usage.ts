@@ -35,7 +35,7 @@ Commands
       --provider P              google, microsoft or oidc (required; its CLIENT_ID/SECRET must be set)
       --company ID              Company id (required)
       --mailbox ADDRESS         A shared mailbox to connect, opened with the consenting person's account
-      --via imap|graph          Read and send through IMAP and SMTP (default) or Microsoft Graph
+      --via T                   Read and send through imap (IMAP and SMTP, default), graph (Microsoft Graph) or gmail-api
       --paste                   Paste the redirect URL from the browser instead of the loopback listener
       --port N                  Loopback port of the listener (default: any free one)
   integrations list             List mailboxes with their last sync status (never their passwords).
