@@ -159,6 +159,8 @@ function gmailSender(mailbox: Mailbox, emailAddress: string, displayName: string
       from: { name: displayName, address: emailAddress },
       integrationId: mailbox.id,
       key: `integration:${mailbox.id}`,
+      // Google's mailbox whatever its domain: Gmail's daily quota, or Google Workspace's for a business domain.
+      limits: knownSendingLimits({ emailAddress, imapServer: "imap.gmail.com" })?.limits,
     },
   };
 }
