@@ -172,8 +172,14 @@ const REFUSAL_CONNECTION_CODES = new Set(["ECONNRESET", "EPIPE", "NoConnection",
 
 function isSessionRefusal(err: unknown): boolean {
   const e = (err ?? {}) as ImapFlowErrorShape & { message?: string };
-  if (e.serverResponseCode && REFUSAL_RESPONSE_CODES.has(e.serverResponseCode.toUpperCase())) return true;
-  if (REFUSAL_TEXT.test(`${e.responseText ?? ""} ${e.message ?? ""}`)) return true;
+  const code = e.serverResponseCode?.toUpperCase();
+  const saysTooMany = REFUSAL_TEXT.test(`${e.responseText ?? ""} ${e.message ?? ""}`);
+  // A login the server answered and refused is the mailbox's unless it says it holds too many
+  // sessions: Dovecot answers a failed or withdrawn access (a shared mailbox's member removed) with
+  // `NO [UNAVAILABLE] Temporary authentication failure`, which must stay an auth failure.
+  if (e.authenticationFailed) return code === "LIMIT" || saysTooMany;
+  if (code && REFUSAL_RESPONSE_CODES.has(code)) return true;
+  if (saysTooMany) return true;
   return e.code !== undefined && REFUSAL_CONNECTION_CODES.has(e.code);
 }
 
