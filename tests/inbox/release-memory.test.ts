@@ -18,7 +18,8 @@ describe("giving back one buffer's memory at once", () => {
     churn(20); // old enough to wait for a full collection
     const target = getHeapStatistics().external_memory - 30 * 1024 * 1024;
     for (const buffer of held) releaseBuffer(buffer);
-    for (let round = 0; round < 200 && getHeapStatistics().external_memory >= target; round++) churn(1);
+    // Young collections come at V8's pace, slower on a busy machine: churn until one has run, within a bound.
+    for (let round = 0; round < 2000 && getHeapStatistics().external_memory >= target; round++) churn(1);
     expect(getHeapStatistics().external_memory).toBeLessThan(target);
     expect(held.every((buffer) => buffer.length === 0)).toBe(true);
     expect(sink).toBeDefined();
