@@ -1,7 +1,7 @@
 // Benchmarks of the two jobs on real peers (Dovecot, PostgreSQL, an SMTP server), printed beside a
 // baseline run: `npm run bench` compares with bench/baseline.json; `npm run bench -- --save-baseline`
 // records the current figures as the new baseline. Sizes: BENCH_MESSAGES (default 2000),
-// BENCH_MAILBOXES (the fleet, default 500). `-- --only=mailbox|fleet|fleet-one-host|import|graph-push` runs one part.
+// BENCH_MAILBOXES (the fleet, default 500). `-- --only=mailbox|fleet|fleet-one-host|import|graph-push|gmail-push` runs one part.
 // Every process it starts runs on the Node that runs it: `npm exec --package=node@26 -- npm run bench`
 // measures Node 26.
 
@@ -25,6 +25,7 @@ import { startDovecot } from "../tests/support/dovecot.js";
 import { startPostgres } from "../tests/support/postgres.js";
 import type { Figure } from "./figure.js";
 import { benchFirstImport } from "./first-import.js";
+import { benchGmailPush } from "./gmail-push.js";
 import { benchGraphPush } from "./graph-push.js";
 import { median } from "./median.js";
 import { benchFleet } from "./fleet.js";
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     if (only === undefined || only === "fleet-one-host") figures.push(...(await benchOneHostFleet(dovecot, postgres, benchMail)));
     if (only === undefined || only === "import") figures.push(...(await benchFirstImport(dovecot, postgres)));
     if (only === undefined || only === "graph-push") figures.push(...(await benchGraphPush(postgres)));
+    if (only === undefined || only === "gmail-push") figures.push(...(await benchGmailPush(postgres)));
   } finally {
     await dovecot.stop();
     await postgres.stop();

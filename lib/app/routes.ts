@@ -11,6 +11,7 @@ import { OAUTH_CALLBACK_PATH, OAUTH_START_PATH, oauthCallbackEndpoint, oauthStar
 import { CRON_STATUS_PATH, cronStatusEndpoint, HEALTH_PATH, healthEndpoint } from "../ops/ops-endpoints.js";
 import { OPERATOR_PAGE_PATH, operatorPage } from "../ops/page/operator-page.js";
 import { VONAGE_WEBHOOK_PATH, vonageWebhookEndpoint } from "../sms/sms-endpoints.js";
+import { GMAIL_PUSH_MAX_DURATION_S, GMAIL_PUSH_PATH, gmailPushEndpoint } from "./gmail-push-endpoint.js";
 import { GRAPH_NOTIFICATIONS_MAX_DURATION_S, GRAPH_NOTIFICATIONS_PATH, graphNotificationsEndpoint } from "./graph-notifications-endpoint.js";
 import { JOBS, jobNamed } from "./job-registry.js";
 
@@ -85,6 +86,14 @@ export const ROUTES: readonly Route[] = [
     maxDurationS: GRAPH_NOTIFICATIONS_MAX_DURATION_S,
     netlifyFunction: "netlify/functions/graph-notifications.mts",
     endpoint: (options) => graphNotificationsEndpoint(options),
+  },
+  {
+    path: GMAIL_PUSH_PATH,
+    caller: "Google Cloud Pub/Sub: Gmail's notifications, each with an OIDC token signed by Google for the push subscription's service account and audience",
+    vercelFunction: "api/inbox/gmail/push.ts",
+    maxDurationS: GMAIL_PUSH_MAX_DURATION_S,
+    netlifyFunction: "netlify/functions/gmail-push.mts",
+    endpoint: (options) => gmailPushEndpoint(options),
   },
   {
     path: VONAGE_WEBHOOK_PATH,

@@ -9,6 +9,7 @@
 import type { Config } from "../config.js";
 import { openDb, type Db } from "../db/client.js";
 import { shortReason } from "../errors.js";
+import { lastWatchNotifiedAtOf } from "../gmail/push-watch-rows.js";
 import { lastNotifiedAtOf } from "../graph/push-subscription-rows.js";
 import { syncAllJob } from "../inbox/sync-all.js";
 import type { Invocation } from "../jobs/budget.js";
@@ -34,12 +35,12 @@ export async function syncOneMailbox(integrationId: number, options: SyncOneMail
     const db = options.db ?? opened!.db;
     // The last notice's time as this round starts: a later one changes it (compared as written by
     // the notices, not against this process's clock, which may be another instance's or a test's).
-    let notifiedAt = await lastNotifiedAtOf(db, integrationId);
+    let notifiedAt = await lastPushAtOf(db, integrationId);
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       const summary = await runJob(syncAllJob, { integrationId }, { ...options, db, trigger: "push" });
       // Passed over (another run holds it) or failed: nothing to run again for.
       if (summary.integrations.succeeded === 0) return;
-      const latest = await lastNotifiedAtOf(db, integrationId);
+      const latest = await lastPushAtOf(db, integrationId);
       if (latest === undefined || (notifiedAt !== undefined && latest.getTime() <= notifiedAt.getTime())) return;
       notifiedAt = latest;
     }
@@ -48,4 +49,10 @@ export async function syncOneMailbox(integrationId: number, options: SyncOneMail
   } finally {
     await opened?.close();
   }
+}
+
+/** The last push accepted for the mailbox, a Graph notice or a Gmail push. */
+async function lastPushAtOf(db: Db, integrationId: number): Promise<Date | undefined> {
+  const times = [await lastNotifiedAtOf(db, integrationId), await lastWatchNotifiedAtOf(db, integrationId)].filter((d) => d !== undefined);
+  return times.length ? new Date(Math.max(...times.map((d) => d.getTime()))) : undefined;
 }

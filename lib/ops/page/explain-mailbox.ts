@@ -134,17 +134,22 @@ export function explainDelivery(m: MailboxHealth, ctx: RenderContext): SafeHtml 
   const transport = TRANSPORT_NAMES[m.mailTransport] ?? m.mailTransport;
   const chosen = m.mailTransportReason ? html` <small>(choisi automatiquement : ${m.mailTransportReason})</small>` : "";
   const polled = `relevée toutes les ${countOf(m.syncIntervalMinutes, "minute")}`;
+  const isGmail = m.mailTransport === "gmail-api";
   const last = m.push.lastNotifiedAt ? html`<br><small>dernière notification le ${ctx.dates.date(m.push.lastNotifiedAt)}</small>` : "";
   const push = ((): SafeHtml => {
     switch (m.push.code) {
       case "active":
         return html`${badge("b-ok", "notifications actives")} jusqu'au ${ctx.dates.date(m.push.activeUntil)} : le nouveau courrier arrive en quelques secondes, renouvelées automatiquement (et ${polled} au cas où une notification se perd).${last}`;
       case "refused":
-        return html`${badge("b-warn", "notifications refusées")} ${m.push.reason ?? "refusées par le fournisseur"} → ${polled}. Rien ne se perd ; pour des notifications, connectez la boîte avec le compte qui la possède (pas par une boîte partagée). Nouvel essai automatique chaque jour.${last}`;
+        return html`${badge("b-warn", "notifications refusées")} ${m.push.reason ?? "refusées par le fournisseur"} → ${polled}. Rien ne se perd ; pour des notifications, ${isGmail
+          ? "vérifiez que GMAIL_PUBSUB_TOPIC est un sujet Pub/Sub du projet Google Cloud de l'application, sur lequel gmail-api-push@system.gserviceaccount.com peut publier"
+          : "connectez la boîte avec le compte qui la possède (pas par une boîte partagée)"}. Nouvel essai automatique chaque jour.${last}`;
       case "expired":
         return html`${badge("b-warn", "notifications expirées")} l'abonnement n'a pas été renouvelé à temps : le prochain passage du cron le renouvelle ; en attendant, ${polled}. Vérifiez que le cron passe (section des tâches).${last}`;
       case "none":
-        return html`${badge("b-off", "sans notification")} ${polled}. Pour recevoir le courrier en quelques secondes, définissez PUBLIC_BASE_URL (l'adresse HTTPS publique de ce service) : le prochain passage du cron s'abonne aux notifications.`;
+        return isGmail
+          ? html`${badge("b-off", "sans notification")} ${polled}. Pour recevoir le courrier en quelques secondes, définissez GMAIL_PUBSUB_TOPIC (le sujet Pub/Sub) et la souscription push vers ce service (GMAIL_PUSH_AUDIENCE, GMAIL_PUSH_SERVICE_ACCOUNT) : le prochain passage du cron surveille la boîte.`
+          : html`${badge("b-off", "sans notification")} ${polled}. Pour recevoir le courrier en quelques secondes, définissez PUBLIC_BASE_URL (l'adresse HTTPS publique de ce service) : le prochain passage du cron s'abonne aux notifications.`;
       case "not-offered":
         return html`${polled} (IMAP n'envoie pas de notification).`;
     }
