@@ -71,15 +71,22 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     [ ${#libraries[@]} -eq 0 ] || apt-get install -y -qq "${libraries[@]}" >/dev/null
     if [ "$name" = postfix ]; then
       for file in $(find "$PREFIX/postfix/usr/sbin" "$PREFIX/postfix/usr/lib/postfix" -type f); do
-        if readelf -d "$file" 2>/dev/null | grep -q RUNPATH; then patchelf --set-rpath "$PREFIX/postfix/usr/lib/postfix" "$file"; fi
+        # patchelf itself says which files have a library path (readelf may not be installed).
+        if [ -n "$(patchelf --print-rpath "$file" 2>/dev/null)" ]; then patchelf --set-rpath "$PREFIX/postfix/usr/lib/postfix" "$file"; fi
       done
       touch "$PREFIX/postfix/usr/lib/postfix/.runpath-in-prefix"
     fi
   done
   if [ "$users_missing" = true ]; then
-    id Debian-exim >/dev/null 2>&1 || adduser --system --group --quiet --allow-bad-names --no-create-home --home /nonexistent Debian-exim
-    id postfix >/dev/null 2>&1 || adduser --system --group --quiet --no-create-home --home /nonexistent postfix
-    getent group postdrop >/dev/null 2>&1 || addgroup --system --quiet postdrop
+    # adduser when the system has it, else shadow's useradd (always there on Debian).
+    add_system_user() {
+      if command -v adduser >/dev/null 2>&1; then adduser --system --group --quiet --allow-bad-names --no-create-home --home /nonexistent "$1"
+      else useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --badname "$1" 2>/dev/null \
+        || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$1"; fi
+    }
+    id Debian-exim >/dev/null 2>&1 || add_system_user Debian-exim
+    id postfix >/dev/null 2>&1 || add_system_user postfix
+    getent group postdrop >/dev/null 2>&1 || groupadd --system postdrop
   fi
   exit 0
 fi
@@ -102,7 +109,7 @@ fi
 for entry in "${to_unpack[@]}"; do
   case "$entry" in postfix:*)
     echo "  then point Postfix's programs at its libraries:" >&2
-    echo "  for f in \$(find $PREFIX/postfix/usr/sbin $PREFIX/postfix/usr/lib/postfix -type f); do readelf -d \$f 2>/dev/null | grep -q RUNPATH && sudo patchelf --set-rpath $PREFIX/postfix/usr/lib/postfix \$f; done; sudo touch $PREFIX/postfix/usr/lib/postfix/.runpath-in-prefix" >&2
+    echo "  for f in \$(find $PREFIX/postfix/usr/sbin $PREFIX/postfix/usr/lib/postfix -type f); do [ -n \"\$(patchelf --print-rpath \$f 2>/dev/null)\" ] && sudo patchelf --set-rpath $PREFIX/postfix/usr/lib/postfix \$f; done; sudo touch $PREFIX/postfix/usr/lib/postfix/.runpath-in-prefix" >&2
   ;; esac
 done
 exit 1
