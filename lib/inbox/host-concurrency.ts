@@ -160,6 +160,9 @@ export function createHostSessionBounds(options: HostSessionBoundsOptions) {
       if (ticket.generation === state.generation) {
         state.bound = Math.max(1, Math.min(Math.floor(state.bound / 2), capOf(state)));
         state.generation++;
+      } else {
+        // Already halved for this excess, but never kept at or above the sessions just refused.
+        state.bound = Math.max(1, Math.min(state.bound, capOf(state)));
       }
       options.log.info("host refused a session, bound lowered", { hostKey: ticket.hostKey, bound: state.bound, openAtRefusal });
       persist(ticket.hostKey, state);

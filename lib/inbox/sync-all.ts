@@ -159,7 +159,11 @@ async function runClaimed(
   /** Integrations turned away at their host's door this run, with how often. */
   const refusalsById = new Map<number, number>();
   const hostsLetIn = new Set<string>();
+  /** Sessions started per host this run, to tell which sessions overlapped. */
+  const startsByHost = new Map<string, number>();
   let isRefusedLeftOver = false;
+  /** Refused integrations handed back to the due ones so far: a claim in flight may not have seen them. */
+  let handedBack = 0;
 
   const start = (integration: ClaimedIntegration) => {
     const host = imapHostKey(integration);
@@ -167,10 +171,13 @@ async function runClaimed(
     sessionsByHost.set(host, open);
     const ticket = bounds.started(host, open);
     const refusals = refusalsById.get(integration.id) ?? 0;
-    // A refusal is this run's crowding when it has other sessions there, or had some let in a moment
-    // ago (a server counts a session until its process is gone, after our LOGOUT). On a host that
-    // never let this run in, it is the mailbox's failure as any other.
-    const isRefusalTheRunsOwn = open > 1 || hostsLetIn.has(host);
+    const startsBefore = startsByHost.get(host) ?? 0;
+    startsByHost.set(host, startsBefore + 1);
+    // A refusal is this run's crowding when it had other sessions there alongside this one (open when
+    // it started, or started while it was logging in: the host may count them first), or had some let
+    // in a moment ago (a server counts a session until its process is gone, after our LOGOUT). On a
+    // host that never let this run in and where this session was alone, it is the mailbox's failure.
+    const isRefusalTheRunsOwn = () => open > 1 || startsByHost.get(host)! > startsBefore + 1 || hostsLetIn.has(host);
     const task: Promise<void> = sync(integration, { isRefusalTheRunsOwn }).then((end) => {
       if (end === "accepted") {
         bounds.accepted(ticket);
@@ -183,6 +190,7 @@ async function runClaimed(
         // run (then the next run takes it).
         if (refusals + 1 < MAX_REFUSALS_PER_RUN) {
           isSourceDry = false;
+          handedBack++;
           claims--;
         } else {
           isRefusedLeftOver = true;
@@ -214,6 +222,7 @@ async function runClaimed(
       const load = new Map(sessionsByHost);
       for (const w of waiting) load.set(imapHostKey(w), (load.get(imapHostKey(w)) ?? 0) + 1);
       const excludedHosts = [...load].filter(([host, n]) => n >= bounds.boundFor(host)).map(([host]) => host);
+      const handedBackBefore = handedBack;
       const batch = await claimDueIntegrations(ctx.db, {
         owner: ctx.runId,
         leaseMs: ctx.config.runBudgetMs + LEASE_MARGIN_MS,
@@ -226,8 +235,8 @@ async function runClaimed(
       claims += batch.length;
       await bounds.load(batch.map(imapHostKey));
       waiting.push(...batch);
-      // Fewer than asked with no host passed over: nothing else is due now.
-      if (batch.length < free && excludedHosts.length === 0) isSourceDry = true;
+      // Fewer than asked with no host passed over and nothing handed back meanwhile: nothing else is due now.
+      if (batch.length < free && excludedHosts.length === 0 && handedBack === handedBackBefore) isSourceDry = true;
       if (batch.length > 0) continue;
     }
     if (running.size === 0) break;

@@ -53,10 +53,11 @@ export type IntegrationSyncOutcome =
 
 export interface IntegrationSyncOptions {
   /**
-   * The run had other sessions open on this host: a refusal at login is the run's own concurrency
-   * (`host-concurrency.ts`), not the mailbox's failure, so the mailbox is freed, still due, unmarked.
+   * Asked when the host refuses the session at login: true when the run had other sessions there
+   * alongside this one, so the refusal is the run's own concurrency (`host-concurrency.ts`), not the
+   * mailbox's failure, and the mailbox is freed, still due, unmarked.
    */
-  isRefusalTheRunsOwn?: boolean;
+  isRefusalTheRunsOwn?: () => boolean;
 }
 
 /** Syncs `integration` and records how it went. */
@@ -104,7 +105,7 @@ export async function syncIntegration(
       log.info("integration sync cut at the run budget, work left", { imported: progress.imported });
       await recordSyncSuccess(ctx.db, integration, ctx.owner, { hasMore: true }, ctx.now());
       outcome = { status: "success", ...progress, hasMore: true };
-    } else if (err instanceof SessionRefusedError && options.isRefusalTheRunsOwn) {
+    } else if (err instanceof SessionRefusedError && options.isRefusalTheRunsOwn?.()) {
       log.info("integration session refused by its busy host, left due", { reason: err.message });
       await releaseIntegration(ctx.db, integration.id, ctx.owner);
       outcome = { status: "refused", reason: err.message, ...progress };

@@ -13,6 +13,7 @@ import { ImapFlow } from "imapflow";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { companies, imapHostConcurrency, inboxIntegrations, inboxMessages } from "../../lib/db/schema.js";
 import { encryptSecret } from "../../lib/crypto/secret-box.js";
+import { createHostSessionBounds } from "../../lib/inbox/host-concurrency.js";
 import { syncAllJob } from "../../lib/inbox/sync-all.js";
 import { runJob } from "../../lib/jobs/run-job.js";
 import { createLogger } from "../../lib/log.js";
@@ -91,6 +92,28 @@ describe("IMAP sessions per host, learned (pg)", () => {
     expect(wideProxy.peakOpenConnections()).toBe(12);
     expect(narrowProxy.peakOpenConnections()).toBe(1);
     expect((await storedBound(narrow))?.sessionBound).toBe(1);
+  });
+
+  it("never keeps a bound at or above the sessions a host refused, whichever session reports the refusal", async () => {
+    const host = "127.0.0.35";
+    const bounds = createHostSessionBounds({
+      db: database.db, now: () => new Date(clockMs), log: createLogger("test", { level: "error", sink: () => {} }),
+      startBound: 8, ceiling: 20, isLearned: () => true,
+    });
+    await bounds.load([host]);
+    const tickets = Array.from({ length: 8 }, (_, i) => bounds.started(host, i + 1));
+    // The first refusal (eight open) halves the bound.
+    bounds.refused(tickets[7]!, 8);
+    expect(bounds.boundFor(host)).toBe(4);
+    // A session of the same round refused later, with three open: that round was already answered,
+    // but four would be above what the host just refused.
+    bounds.refused(tickets[2]!, 3);
+    expect(bounds.boundFor(host)).toBe(2);
+    // Sessions let in afterwards grow it back only up to below the refusal.
+    for (let round = 0; round < 5; round++) bounds.accepted(bounds.started(host, 1));
+    expect(bounds.boundFor(host)).toBe(2);
+    await bounds.flush();
+    expect(await storedBound(host)).toMatchObject({ sessionBound: 2, refusedAtSessions: 3 });
   });
 
   describe("on a host that limits the sessions of one login from one address (Dovecot mail_max_userip_connections = 2)", () => {
