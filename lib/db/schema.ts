@@ -350,7 +350,8 @@ export const conversations = pgTable(
  * `html_content`, `is_auto_reply`, `is_bounce`, `is_backfill` (found by a first sync, dated before
  * the mailbox was connected: never triggers automation), `size_bytes`, `imported_at`,
  * `source_message_id`: the message's id at a source without UIDs (Graph's immutable id, Gmail's id),
- * whose rows leave `uidvalidity` and `uid` null.
+ * whose rows leave `uidvalidity` and `uid` null. `source_thread_id`: the thread the source filed it
+ * in (Gmail's `threadId`), so that a follow-up answering it through the same mailbox joins it.
  */
 export const inboxMessages = pgTable(
   "inbox_messages",
@@ -379,6 +380,7 @@ export const inboxMessages = pgTable(
     sizeBytes: integer("size_bytes"),
     importedAt: timestamp("imported_at", { withTimezone: true }).notNull().defaultNow(),
     sourceMessageId: text("source_message_id"),
+    sourceThreadId: text("source_thread_id"),
     createdAt: createdAt(),
   },
   (t) => [

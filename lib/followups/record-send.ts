@@ -9,6 +9,7 @@ import { type DbOrTx, rowsOf } from "../db/client.js";
 import { CONVERSATION_STATUS, FOLLOWUP_STATUS, HISTORY_MESSAGE_TYPE_EMAIL, HISTORY_STATUS, MESSAGE_SOURCE_EMAIL } from "../db/schema.js";
 import { normalizeMessageId } from "../inbox/message-id.js";
 import { subjectKey } from "../inbox/subject-key.js";
+import type { AnsweredMessage } from "./answered-message.js";
 import type { RenderedEmail } from "./render.js";
 
 /** The author shown in the history for emails the job sent. */
@@ -26,6 +27,10 @@ export interface SentFollowup {
   integrationId: number | null;
   email: RenderedEmail;
   smtpResponse: string;
+  /** The message it answered (its In-Reply-To and References), when it continued a conversation. */
+  answered?: AnsweredMessage | undefined;
+  /** The thread its provider filed it in (Gmail's `threadId`): the next step answers in it. */
+  sourceThreadId?: string | null;
   sentAt: Date;
   /** True when this send reaches `max_relances`: the follow-up is closed with it. */
   isLastAllowed: boolean;
@@ -38,7 +43,12 @@ export interface SentFollowup {
  */
 export async function recordSentFollowup(db: DbOrTx, sent: SentFollowup): Promise<number> {
   const at = sql`${sent.sentAt.toISOString()}::timestamptz`;
-  const metadata = JSON.stringify({ to: [sent.recipient], subject: sent.email.subject, followup_id: sent.followupId, step: sent.step });
+  // Kept as the import keeps an email's headers (ids normalized), so the next step's answer extends them.
+  const normalized = (ids: string[]) => ids.flatMap((id) => normalizeMessageId(id) ?? []);
+  const metadata = JSON.stringify({
+    to: [sent.recipient], subject: sent.email.subject, followup_id: sent.followupId, step: sent.step,
+    ...(sent.answered ? { inReplyTo: normalized([sent.answered.messageId]), references: normalized(sent.answered.references) } : {}),
+  });
   const result = await db.execute(sql`
     with previous as (
       -- The follow-up's conversation from an earlier send, when it still exists.
@@ -63,9 +73,10 @@ export async function recordSentFollowup(db: DbOrTx, sent: SentFollowup): Promis
       -- The inbox's own key for this Message-ID: if the sync later finds this email in the
       -- mailbox's Sent folder, the unique (integration_id, dedupe_key) makes it the same row.
       insert into inbox_messages (conversation_id, from_name, from_email, content, html_content, source, is_from_client, read,
-        external_id, external_metadata, integration_id, dedupe_key, created_at, imported_at)
+        external_id, external_metadata, integration_id, dedupe_key, source_thread_id, created_at, imported_at)
       select id, ${sent.from.name}, ${sent.from.address}, ${sent.email.text}, ${sent.email.html}, ${MESSAGE_SOURCE_EMAIL}, false, true,
-        ${sent.messageId}, ${metadata}::jsonb, ${sent.integrationId}::int, ${normalizeMessageId(sent.messageId) ?? sent.messageId}, ${at}, ${at}
+        ${sent.messageId}, ${metadata}::jsonb, ${sent.integrationId}::int, ${normalizeMessageId(sent.messageId) ?? sent.messageId},
+        ${sent.sourceThreadId ?? null}, ${at}, ${at}
       from conversation
       on conflict do nothing
     ), history as (

@@ -332,6 +332,7 @@ function incomingOf(ctx: BatchImportContext, where: Where, item: Keyed, isInWind
     integration: ctx.integration, folder: where.folder, direction: where.direction, ...storedKeyOf(message, where.uidValidity),
     source: message.source, sizeBytes: message.sizeBytes, internalDate: message.internalDate,
     isOversize: message.isOversize, isBackfill,
+    ...(message.sourceThreadId === undefined ? {} : { sourceThreadId: message.sourceThreadId }),
   };
 }
 

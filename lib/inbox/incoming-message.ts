@@ -28,6 +28,8 @@ interface IncomingMessageFields {
    * (`backfill-rule.ts`): stored read, never triggers automation.
    */
   isBackfill: boolean;
+  /** The source's thread (Gmail's `threadId`), kept so that an answer sent through the same mailbox joins it. */
+  sourceThreadId?: string;
 }
 
 export type StoreOutcome = { status: "stored"; messageId: number; conversationId: number } | { status: "duplicate" };

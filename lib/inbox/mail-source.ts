@@ -66,6 +66,8 @@ export type MessageMeta = MessageKey & {
   sizeBytes: number;
   /** When the mailbox received it (IMAP: INTERNALDATE; Graph: receivedDateTime). */
   internalDate: Date | null;
+  /** The thread the source filed it in, when it has threads of its own (Gmail's `threadId`). */
+  sourceThreadId?: string;
 };
 
 /** A message read: its raw MIME, or only its header block when `isOversize`. */

@@ -140,6 +140,7 @@ async function insertMessages(tx: DbOrTx, batch: PreparedMessage[], threaded: Th
       uidValidity: message.uidValidity ?? null,
       uid: message.uid ?? null,
       sourceMessageId: message.sourceMessageId ?? null,
+      sourceThreadId: message.sourceThreadId ?? null,
       dedupeKey,
       companyId: message.integration.companyId,
       mailboxAddress: mailboxAddressOf(message.integration),

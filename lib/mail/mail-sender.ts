@@ -12,6 +12,9 @@ export interface OutgoingEmail {
   html: string;
   /** With angle brackets: "<id@domain>". */
   messageId: string;
+  /** The message it answers (its Message-ID), and the conversation's References, oldest first. */
+  inReplyTo?: string;
+  references?: string[];
   headers?: Record<string, string>;
 }
 
@@ -19,6 +22,11 @@ export interface OutgoingEmail {
 export interface ComposedEmail {
   envelope: { from: string; to: string[] };
   raw: Buffer;
+  /**
+   * The thread of the sending mailbox it continues, for a sender whose provider keeps threads by
+   * id (Gmail's `threadId`); the others ignore it (the headers thread it everywhere).
+   */
+  threadId?: string;
 }
 
 export interface SendOptions {
@@ -35,6 +43,8 @@ export interface SendOptions {
 export interface SendAccepted {
   /** The server's final answer, e.g. SMTP "250 2.0.0 Ok: queued as 4C1F2". */
   response: string;
+  /** The thread the provider filed it in, when it keeps threads by id (Gmail's `threadId`). */
+  threadId?: string;
 }
 
 /**

@@ -302,6 +302,8 @@ export async function composeEmail(email: OutgoingEmail): Promise<ComposedEmail>
     text: email.text,
     html: email.html,
     messageId: email.messageId,
+    ...(email.inReplyTo ? { inReplyTo: email.inReplyTo } : {}),
+    ...(email.references?.length ? { references: email.references } : {}),
     headers: email.headers,
   })
     .compile()

@@ -63,7 +63,7 @@ describe("inbox sync over the Gmail API", () => {
     database.db
       .select({
         subject: conversations.subject, isFromClient: inboxMessages.isFromClient, isBackfill: inboxMessages.isBackfill, folder: inboxMessages.folder,
-        uid: inboxMessages.uid, sourceMessageId: inboxMessages.sourceMessageId, conversationId: inboxMessages.conversationId,
+        uid: inboxMessages.uid, sourceMessageId: inboxMessages.sourceMessageId, sourceThreadId: inboxMessages.sourceThreadId, conversationId: inboxMessages.conversationId,
       })
       .from(inboxMessages)
       .innerJoin(conversations, eq(conversations.id, inboxMessages.conversationId))
@@ -95,6 +95,9 @@ describe("inbox sync over the Gmail API", () => {
       { isFromClient: false, isBackfill: true, folder: "SENT", uid: null },
     ]);
     expect(first.find((m) => m.sourceMessageId === answer.id)?.conversationId).toBe(first[0]!.conversationId);
+    // Gmail's thread is kept with each message: a follow-up answering it through this mailbox joins it.
+    expect(first.find((m) => m.sourceMessageId === answer.id)?.sourceThreadId).toBe(question.threadId);
+    expect(first[0]!.sourceThreadId).toBe(question.threadId);
     expect((await cursorOf(integrationId, "INBOX"))).toMatchObject({ sourceCursor: gmail.mailbox(mailbox).historyId, backfillUntilUid: null });
 
     clockMs += 60_000;

@@ -3,10 +3,10 @@
 // users.messages.send with the raw MIME and the copy under SENT, exactly once when the answer is
 // lost, Retry-After obeyed, nothing sent when the wait would pass the run, a refusal kept apart.
 
-import { eq } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Config } from "../../lib/config.js";
-import { inboxIntegrations, notifications } from "../../lib/db/schema.js";
+import { inboxIntegrations, inboxMessages, notifications } from "../../lib/db/schema.js";
 import { completeAuthorization } from "../../lib/oauth/complete-authorization.js";
 import { startAuthorization } from "../../lib/oauth/start-authorization.js";
 import { consentAs, oidcEnv } from "../support/authorization-server.js";
@@ -17,6 +17,8 @@ import { attemptsOf, historyOf, runFollowups, seedInvoiceFollowup } from "../fol
 
 const FIRST_DAY = new Date("2026-03-09T09:00:00Z");
 const NEXT_DAY = new Date("2026-03-10T09:00:00Z");
+/** When the second reminder of an invoice due on 2 March is due. */
+const SECOND_STEP_DAY = new Date("2026-03-23T09:00:00Z");
 let serial = 0;
 
 describe("follow-ups sent through the Gmail API", () => {
@@ -61,6 +63,31 @@ describe("follow-ups sent through the Gmail API", () => {
     expect(mail!.raw.toString("utf8")).toContain(`Message-ID: ${attempt!.messageId}`);
     expect(mail!.raw.toString("utf8")).toMatch(new RegExp(`From: .*${seeded.mailbox.replace(/[.+]/g, "\\$&")}`));
     expect(await historyOf(database.db, seeded.followupId)).toHaveLength(1);
+  });
+
+  it("sends the next reminder in the Gmail thread of the first, answering it (In-Reply-To, References), and keeps the thread with the sent message", async () => {
+    const seeded = await companyOnGmail();
+
+    expect(await runFollowups(config, FIRST_DAY)).toMatchObject({ sent: 1 });
+    expect(await runFollowups(config, SECOND_STEP_DAY)).toMatchObject({ sent: 1 });
+
+    const [first, second, ...more] = sentTo(seeded.mailbox, seeded.clientEmail);
+    expect(more).toEqual([]);
+    const [firstAttempt, secondAttempt] = await attemptsOf(database.db, seeded.followupId);
+    expect(first!.raw.toString("utf8")).not.toMatch(/^In-Reply-To:/im);
+    expect(second!.raw.toString("utf8")).toMatch(new RegExp(`^In-Reply-To: ${firstAttempt!.messageId}`, "im"));
+    expect(second!.raw.toString("utf8")).toMatch(new RegExp(`^References: ${firstAttempt!.messageId}`, "im"));
+    expect(second!.raw.toString("utf8")).toContain(`Message-ID: ${secondAttempt!.messageId}`);
+    // The request named the thread, and Gmail kept the reminder in it.
+    const sendBodies = sends(seeded.mailbox).map((r) => r.body as { threadId?: string } | undefined);
+    expect(sendBodies.map((b) => b?.threadId)).toEqual([undefined, first!.threadId]);
+    expect(second!.threadId).toBe(first!.threadId);
+    const sentRows = await database.db.select({ externalId: inboxMessages.externalId, sourceThreadId: inboxMessages.sourceThreadId })
+      .from(inboxMessages).where(eq(inboxMessages.integrationId, seeded.integrationId)).orderBy(asc(inboxMessages.id));
+    expect(sentRows).toEqual([
+      { externalId: firstAttempt!.messageId, sourceThreadId: first!.threadId },
+      { externalId: secondAttempt!.messageId, sourceThreadId: first!.threadId },
+    ]);
   });
 
   it("leaves the step uncertain, the company told, when the answer to users.messages.send is lost, and never sends it again on the next run", async () => {

@@ -46,6 +46,8 @@ export interface GmailRequestRecord {
   user: string | null;
   method: string;
   query: URLSearchParams;
+  /** The JSON body of a POST, as read. */
+  body?: unknown;
   status: number;
 }
 
@@ -170,6 +172,7 @@ export async function startGmailServer(options: { authorizationServer: Authoriza
     if (fault?.kind === "server-error") return answer(500, googleError(500, "Backend Error", "backendError", "global", "INTERNAL"));
     if (fault?.kind === "bad-request") return answer(400, googleError(400, fault.message, "invalidArgument", "global", "INVALID_ARGUMENT"));
     const body = req.method === "POST" ? await readJson(req) : undefined;
+    entry.body = body;
     const [status, result] = method.run(mailbox, url.searchParams, body);
     if (fault?.kind === "drop") return void req.socket.destroy();
     if (status === 204) {

@@ -22,6 +22,7 @@ import type { MailLogin } from "../../mail/credentials.js";
 import type { ComposedEmail } from "../../mail/mail-sender.js";
 import { composeEmail } from "../../mail/smtp.js";
 import { effectiveLimits, quotaWaitOf } from "../account-limits.js";
+import { type AnsweredMessage, messageToAnswer } from "../answered-message.js";
 import { AccountSlots } from "../account-slots.js";
 import { claimContextOf, claimFollowupSteps, releaseUnsentAttempts, type StepClaim } from "../claim-followups.js";
 import { companyTemplateFor, type RenderedEmail, renderFollowup, withFallbackEmail } from "../render.js";
@@ -52,6 +53,8 @@ export interface ClaimedEmail {
   messageId: string;
   /** The email as it goes on the wire (MIME), built by composeFollowupEmail. */
   message: ComposedEmail;
+  /** The message it answers, when it continues a conversation (answered-message.ts). */
+  answered?: AnsweredMessage | undefined;
   login: MailLogin | undefined;
 }
 
@@ -149,8 +152,16 @@ export async function sendEmailRound(
  * Builds a step's email for the wire. Done before the send waits for its account's turn: the
  * building needs no connection, so it is not made while holding one.
  */
-export function composeFollowupEmail(step: { sender: Sender; recipient: string; email: RenderedEmail; messageId: string }): Promise<ComposedEmail> {
-  return composeEmail({
+export async function composeFollowupEmail(step: {
+  sender: Sender;
+  recipient: string;
+  email: RenderedEmail;
+  messageId: string;
+  /** The message it answers (answered-message.ts), when it continues a conversation. */
+  answered?: AnsweredMessage | undefined;
+}): Promise<ComposedEmail> {
+  const { answered } = step;
+  const composed = await composeEmail({
     from: step.sender.from,
     replyTo: step.sender.replyTo,
     to: step.recipient,
@@ -158,9 +169,11 @@ export function composeFollowupEmail(step: { sender: Sender; recipient: string; 
     text: step.email.text,
     html: step.email.html,
     messageId: step.messageId,
+    ...(answered ? { inReplyTo: answered.messageId, references: answered.references } : {}),
     // RFC 3834: an automatic message; well-behaved out-of-office robots do not answer it.
     headers: { "Auto-Submitted": "auto-generated" },
   });
+  return answered?.sourceThreadId ? { ...composed, threadId: answered.sourceThreadId } : composed;
 }
 
 /** `<lokario.f{followup}.s{step}.{random}@{sender's domain}>`: unique, and traceable by eye. */
@@ -218,14 +231,18 @@ async function sendClaimed(
   let release: (() => void) | undefined;
   try {
     // Built while the account may still be busy with other sends: it needs no connection.
-    const message = await composeFollowupEmail({ sender, recipient: draft.step.recipient, email: draft.email, messageId: claimed.messageId });
+    const { candidate } = draft.step;
+    const answered = await messageToAnswer(ctx.db, {
+      followupId: candidate.id, companyId: candidate.companyId, sourceType: candidate.sourceType, sourceId: candidate.sourceId, integrationId: sender.integrationId,
+    });
+    const message = await composeFollowupEmail({ sender, recipient: draft.step.recipient, email: draft.email, messageId: claimed.messageId, answered });
     release = await accounts.slots.acquire(sender.key, delivery.slotsOf(sender));
     round.unsent.delete(attemptId);
     if (accounts.down.has(sender.key)) {
       await releaseUnsentAttempts(ctx.db, [attemptId]);
       return round.report(draft, { outcome: "skipped", reason: "smtp_unavailable" });
     }
-    const outcome = await delivery.deliver({ ...claimed, message }, {
+    const outcome = await delivery.deliver({ ...claimed, message, answered }, {
       // Accepted: the account's next email may go while this one is recorded. After a failure
       // the slot is kept until the account is marked down, which is done before the attempt is
       // cleaned up, so the next send sees it.

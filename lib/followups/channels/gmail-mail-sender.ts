@@ -37,10 +37,12 @@ export function createGmailMailSenders(ctx: ChannelContext): GmailMailSenders {
           // The part of the budget kept for a send started before the deadline is the last wait allowed.
           const deadline = new Date(ctx.now().getTime() + ctx.budget.remainingMs() + ctx.reserveMs);
           const client = gmailClientFor(integration, deps, { limiter, deadline });
-          const result = await sendMessage(client, { raw }, options.onHandOver ? { onHandOver: options.onHandOver } : {});
+          // In the thread of the message it answers, when that came through this mailbox.
+          const threadId = "raw" in email ? email.threadId : undefined;
+          const result = await sendMessage(client, { raw, ...(threadId ? { threadId } : {}) }, options.onHandOver ? { onHandOver: options.onHandOver } : {});
           switch (result.outcome) {
             case "accepted":
-              return { response: `200 OK (Gmail API users.messages.send, id ${result.id})` };
+              return { response: `200 OK (Gmail API users.messages.send, id ${result.id})`, threadId: result.threadId };
             case "uncertain":
               throw new UncertainDeliveryError(`Gmail API users.messages.send: no answer after the request left (${result.reason})`);
             case "refused":

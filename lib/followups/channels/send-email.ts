@@ -39,6 +39,7 @@ import type { Logger } from "../../log.js";
 import type { ComposedEmail, MailSender } from "../../mail/mail-sender.js";
 import { isServerFailure, SendingQuotaError, smtpErrorOf } from "../../mail/smtp.js";
 import { recordQuotaWait } from "../account-limits.js";
+import type { AnsweredMessage } from "../answered-message.js";
 import { smtpTenantRefusal, switchToGraph } from "../../mail/switch-to-graph.js";
 import type { SendOutcome } from "./channel.js";
 import { withHandOver } from "./hand-over.js";
@@ -62,6 +63,8 @@ export interface SendRequest {
   isLastAllowed: boolean;
   /** The email as it goes on the wire, built by composeFollowupEmail from the fields above. */
   message: ComposedEmail;
+  /** The message it answers, when it continues a conversation: kept with the sent message. */
+  answered?: AnsweredMessage | undefined;
   /** The sender's way out: the run's SMTP session (its connections kept across sends), or Microsoft Graph. */
   via: MailSender;
   /** Called once the server accepted the message, before it is recorded (the account is free again). */
@@ -102,6 +105,8 @@ export async function sendEmailFollowup(db: Db, request: SendRequest, log: Logge
       integrationId: request.sender.integrationId,
       email: request.email,
       smtpResponse: handed.accepted.response,
+      answered: request.answered,
+      sourceThreadId: handed.accepted.threadId ?? null,
       sentAt: request.now,
       isLastAllowed: request.isLastAllowed,
     });

@@ -35,12 +35,12 @@ const GRAPH_MAILBOX_SENDS = 1;
 function emailDelivery(ctx: ChannelContext, sessions: SmtpSessions, graph: GraphMailSenders, gmail: GmailMailSenders): EmailDelivery {
   return {
     slotsOf: (sender) => (sender.graph || sender.gmail ? GRAPH_MAILBOX_SENDS : sender.smtp.maxConnections),
-    deliver({ draft, attemptId, messageId, message, login }, hooks) {
+    deliver({ draft, attemptId, messageId, message, answered, login }, hooks) {
       const { candidate, decision, recipient, isLastAllowed, now } = draft.step;
       const { sender, email } = draft;
       return sendEmailFollowup(ctx.db, {
         attemptId, messageId, followupId: candidate.id, companyId: candidate.companyId, clientId: candidate.clientId, step: decision.step,
-        recipient, email, sender, now, isLastAllowed, message,
+        recipient, email, sender, now, isLastAllowed, message, answered,
         via: sender.graph ? graph.senderFor(sender.graph)
           : sender.gmail ? gmail.senderFor(sender.gmail)
           : sessions.sessionFor(sender.key, { ...sender.smtp, login }),

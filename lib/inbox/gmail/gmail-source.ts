@@ -215,6 +215,7 @@ async function downloadMessage(client: GmailClient, id: string, direction: Messa
     internalDate: Number.isFinite(received) && received > 0 ? new Date(received) : null,
     source: got.source,
     isOversize: got.isOversize,
+    ...(got.message.threadId ? { sourceThreadId: got.message.threadId } : {}),
   };
 }
 

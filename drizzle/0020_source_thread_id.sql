@@ -1,0 +1,1 @@
+ALTER TABLE "inbox_messages" ADD COLUMN "source_thread_id" text;
