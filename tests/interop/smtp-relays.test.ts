@@ -7,6 +7,7 @@ import { testConfig } from "../support/config.js";
 import { useDatabase } from "../support/databases.js";
 import { startExim } from "../support/exim.js";
 import { useFixture } from "../support/fixture.js";
+import { startOpenSmtpd } from "../support/opensmtpd.js";
 import { startPostfix } from "../support/postfix.js";
 import type { RelayRefusals, TestRelay } from "../support/relay.js";
 import { attemptsOf, historyOf, runFollowups, seedCompany, seedInvoiceFollowup } from "../followups/seed.js";
@@ -23,6 +24,7 @@ interface MatrixRelay {
 const RELAYS: MatrixRelay[] = [
   { label: "Exim", start: startExim },
   { label: "Postfix", start: startPostfix },
+  { label: "OpenSMTPD", start: startOpenSmtpd },
 ];
 
 describe.each(RELAYS)("follow-ups through $label", ({ label, start }) => {

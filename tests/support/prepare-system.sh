@@ -24,6 +24,11 @@ unpacked=(
   # environment before starting each other: they are pointed at the prefix with patchelf once
   # unpacked, and this marker says so.
   "postfix:usr/lib/postfix/.runpath-in-prefix:postfix"
+  # OpenSMTPD comes from the release's backports: bookworm's 6.8 fails every TLS handshake with
+  # OpenSSL 3 ("EVP lib", its key separation predates OpenSSL 3; fixed in 7.3). The probe is a page
+  # only 7.x ships, so a 6.8 unpacked before is replaced. Its queue and control socket paths are
+  # compiled in: its support module runs it in a mount namespace of its own (unshare).
+  "opensmtpd:usr/share/man/man7/smtpd-filters.7.gz:opensmtpd"
 )
 to_unpack=()
 for entry in "${unpacked[@]}"; do
@@ -35,9 +40,11 @@ for entry in "${to_unpack[@]}"; do
 done
 
 # The system users and groups the packages' scripts would have created: Exim looks its compiled-in
-# user up before reading any configuration, Postfix checks its mail_owner and setgid_group.
+# user up before reading any configuration, Postfix checks its mail_owner and setgid_group, OpenSMTPD
+# looks up its compiled-in opensmtpd and opensmtpq users at start.
 users_missing=false
 id Debian-exim >/dev/null 2>&1 && id postfix >/dev/null 2>&1 && getent group postdrop >/dev/null 2>&1 || users_missing=true
+id opensmtpd >/dev/null 2>&1 && id opensmtpq >/dev/null 2>&1 || users_missing=true
 
 if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ] && [ "$users_missing" = false ]; then
   exit 0
@@ -56,8 +63,20 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     IFS=: read -r name probe packages <<<"$entry"
     echo "tests: unpacking ${packages} into $PREFIX/$name…" >&2
     work=$(mktemp -d)
+    from_backports=()
+    if [ "$name" = opensmtpd ]; then
+      # Backports through a list of its own: the machine's apt sources stay as they are.
+      codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+      mirror=$(apt-get indextargets --format '$(REPO_URI)' "Codename: $codename" | head -n1)
+      mkdir -p "$work/lists/partial"
+      echo "deb $mirror $codename-backports main" >"$work/backports.list"
+      from_backports=(-o Dir::Etc::SourceList="$work/backports.list" -o Dir::Etc::SourceParts=/nonexistent
+        -o Dir::State::Lists="$work/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+      apt-get "${from_backports[@]}" update -qq >/dev/null
+      rm -rf "${PREFIX:?}/$name"
+    fi
     mkdir -p "$PREFIX/$name"
-    (cd "$work" && apt-get download -qq $packages >/dev/null)
+    (cd "$work" && apt-get "${from_backports[@]}" download -qq $packages >/dev/null)
     libraries=()
     for deb in "$work"/*.deb; do
       dpkg-deb -x "$deb" "$PREFIX/$name"
@@ -87,6 +106,8 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     id Debian-exim >/dev/null 2>&1 || add_system_user Debian-exim
     id postfix >/dev/null 2>&1 || add_system_user postfix
     getent group postdrop >/dev/null 2>&1 || groupadd --system postdrop
+    id opensmtpd >/dev/null 2>&1 || add_system_user opensmtpd
+    id opensmtpq >/dev/null 2>&1 || add_system_user opensmtpq
   fi
   exit 0
 fi
@@ -99,12 +120,16 @@ fi
 for entry in "${to_unpack[@]}"; do
   IFS=: read -r name probe packages <<<"$entry"
   echo "tests: missing $PREFIX/$name (they conflict with Dovecot as packages: unpack them, and install the libraries they depend on):" >&2
-  echo "  cd \$(mktemp -d) && apt-get download ${packages} && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
+  download="apt-get download ${packages}"
+  # OpenSMTPD from the release's backports (see above): they must be in apt's sources for this.
+  [ "$name" != opensmtpd ] || download="apt-get download opensmtpd/$(. /etc/os-release && echo "$VERSION_CODENAME")-backports"
+  echo "  cd \$(mktemp -d) && $download && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
 done
 if [ "$users_missing" = true ]; then
-  echo "tests: missing the users Exim and Postfix run as:" >&2
+  echo "tests: missing the users Exim, Postfix and OpenSMTPD run as:" >&2
   echo "  sudo adduser --system --group --allow-bad-names --no-create-home --home /nonexistent Debian-exim" >&2
   echo "  sudo adduser --system --group --no-create-home --home /nonexistent postfix && sudo addgroup --system postdrop" >&2
+  echo "  for u in opensmtpd opensmtpq; do sudo adduser --system --group --no-create-home --home /nonexistent \$u; done" >&2
 fi
 for entry in "${to_unpack[@]}"; do
   case "$entry" in postfix:*)
