@@ -19,6 +19,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 PREFIX=/opt/lokario-test
 unpacked=(
   "cyrus:usr/lib/cyrus/bin/imapd:cyrus-common cyrus-imapd"
+  # Courier IMAP: the daemons, the authentication library with its daemon, and its userdb module.
+  "courier:usr/lib/courier/courier/imaplogin:courier-imap courier-base courier-authlib courier-authlib-userdb"
   "exim:usr/sbin/exim4:exim4-base exim4-daemon-light"
   # Postfix's programs look for their libraries in /usr/lib/postfix (RUNPATH) and clear the
   # environment before starting each other: they are pointed at the prefix with patchelf once
@@ -38,6 +40,8 @@ done
 # user up before reading any configuration, Postfix checks its mail_owner and setgid_group.
 users_missing=false
 id Debian-exim >/dev/null 2>&1 && id postfix >/dev/null 2>&1 && getent group postdrop >/dev/null 2>&1 || users_missing=true
+# Courier's imaplogin runs couriertls as the `courier` user, which Debian's courier-base creates.
+id courier >/dev/null 2>&1 || users_missing=true
 
 if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ] && [ "$users_missing" = false ]; then
   exit 0
@@ -87,6 +91,7 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     id Debian-exim >/dev/null 2>&1 || add_system_user Debian-exim
     id postfix >/dev/null 2>&1 || add_system_user postfix
     getent group postdrop >/dev/null 2>&1 || groupadd --system postdrop
+    id courier >/dev/null 2>&1 || add_system_user courier
   fi
   exit 0
 fi
@@ -102,9 +107,10 @@ for entry in "${to_unpack[@]}"; do
   echo "  cd \$(mktemp -d) && apt-get download ${packages} && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
 done
 if [ "$users_missing" = true ]; then
-  echo "tests: missing the users Exim and Postfix run as:" >&2
+  echo "tests: missing the users Exim, Postfix and Courier run as (those not there yet):" >&2
   echo "  sudo adduser --system --group --allow-bad-names --no-create-home --home /nonexistent Debian-exim" >&2
   echo "  sudo adduser --system --group --no-create-home --home /nonexistent postfix && sudo addgroup --system postdrop" >&2
+  echo "  sudo adduser --system --group --no-create-home --home /nonexistent courier" >&2
 fi
 for entry in "${to_unpack[@]}"; do
   case "$entry" in postfix:*)
