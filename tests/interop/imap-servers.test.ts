@@ -15,6 +15,7 @@ import { testConfig } from "../support/config.js";
 import { deactivateIntegrations, useDatabase } from "../support/databases.js";
 import { useFixture } from "../support/fixture.js";
 import type { ImapTestServer } from "../support/imap-test-server.js";
+import { startCourier } from "../support/courier.js";
 import { startCyrus } from "../support/cyrus.js";
 import { startImap4d } from "../support/imap4d.js";
 import { rawMail } from "../support/mailbox.js";
@@ -40,6 +41,11 @@ interface MatrixServer {
    * (lib/inbox/imap/search-uids.ts). Elsewhere that fallback must never be sent.
    */
   needsUidFetchFallback?: true;
+  /**
+   * The path the business's "Sent" folder has there, as the sync records it (default "Sent"): where the
+   * personal namespace has a prefix, a mail program creates its folders under it (INBOX.Sent).
+   */
+  sentFolder?: string;
 }
 
 const SERVERS: MatrixServer[] = [
@@ -52,9 +58,11 @@ const SERVERS: MatrixServer[] = [
     // finds nothing when UID 7 is message 3; UID n:* finds nothing at all).
     needsUidFetchFallback: true,
   },
+  // Every folder under the personal namespace INBOX. with a "." separator, as hosting panels have them.
+  { label: "Courier", start: startCourier, sentFolder: "INBOX.Sent" },
 ];
 
-describe.each(SERVERS)("the inbox sync on $label", ({ label, start, gaps = {}, needsUidFetchFallback = false }) => {
+describe.each(SERVERS)("the inbox sync on $label", ({ label, start, gaps = {}, needsUidFetchFallback = false, sentFolder = "Sent" }) => {
   /** Registers a case unless the server has a documented gap for it. */
   const matrixCase = (name: MatrixCase, title: string, fn: () => Promise<void>) => {
     if (!(name in gaps)) it(title, fn);
@@ -152,7 +160,7 @@ describe.each(SERVERS)("the inbox sync on $label", ({ label, start, gaps = {}, n
     expect(await sync()).toMatchObject({ integrations: { succeeded: 1 }, messagesImported: 2 });
 
     const messages = await messagesOf(integrationId);
-    expect(messages.map((m) => [m.folder, m.isFromClient]).sort()).toEqual([["INBOX", true], ["Sent", false]]);
+    expect(messages.map((m) => [m.folder, m.isFromClient]).sort()).toEqual([["INBOX", true], [sentFolder, false]]);
     expect(messages[1]!.conversationId).toBe(messages[0]!.conversationId);
   });
 

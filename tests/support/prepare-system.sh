@@ -19,6 +19,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 PREFIX=/opt/lokario-test
 unpacked=(
   "cyrus:usr/lib/cyrus/bin/imapd:cyrus-common cyrus-imapd"
+  # Courier IMAP: the daemons, the authentication library with its daemon, and its userdb module.
+  "courier:usr/lib/courier/courier/imaplogin:courier-imap courier-base courier-authlib courier-authlib-userdb"
   "exim:usr/sbin/exim4:exim4-base exim4-daemon-light"
   # Postfix's programs look for their libraries in /usr/lib/postfix (RUNPATH) and clear the
   # environment before starting each other: they are pointed at the prefix with patchelf once
@@ -45,6 +47,8 @@ done
 users_missing=false
 id Debian-exim >/dev/null 2>&1 && id postfix >/dev/null 2>&1 && getent group postdrop >/dev/null 2>&1 || users_missing=true
 id opensmtpd >/dev/null 2>&1 && id opensmtpq >/dev/null 2>&1 || users_missing=true
+# Courier's imaplogin runs couriertls as the `courier` user, which Debian's courier-base creates.
+id courier >/dev/null 2>&1 || users_missing=true
 
 if [ ${#missing[@]} -eq 0 ] && [ ${#to_unpack[@]} -eq 0 ] && [ "$users_missing" = false ]; then
   exit 0
@@ -108,6 +112,7 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     getent group postdrop >/dev/null 2>&1 || groupadd --system postdrop
     id opensmtpd >/dev/null 2>&1 || add_system_user opensmtpd
     id opensmtpq >/dev/null 2>&1 || add_system_user opensmtpq
+    id courier >/dev/null 2>&1 || add_system_user courier
   fi
   exit 0
 fi
@@ -126,10 +131,10 @@ for entry in "${to_unpack[@]}"; do
   echo "  cd \$(mktemp -d) && $download && for deb in *.deb; do sudo dpkg-deb -x \$deb $PREFIX/$name; done" >&2
 done
 if [ "$users_missing" = true ]; then
-  echo "tests: missing the users Exim, Postfix and OpenSMTPD run as:" >&2
+  echo "tests: missing the users Exim, Postfix, OpenSMTPD and Courier run as (those not there yet):" >&2
   echo "  sudo adduser --system --group --allow-bad-names --no-create-home --home /nonexistent Debian-exim" >&2
   echo "  sudo adduser --system --group --no-create-home --home /nonexistent postfix && sudo addgroup --system postdrop" >&2
-  echo "  for u in opensmtpd opensmtpq; do sudo adduser --system --group --no-create-home --home /nonexistent \$u; done" >&2
+  echo "  for u in opensmtpd opensmtpq courier; do sudo adduser --system --group --no-create-home --home /nonexistent \$u; done" >&2
 fi
 for entry in "${to_unpack[@]}"; do
   case "$entry" in postfix:*)
